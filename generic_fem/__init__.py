@@ -1,0 +1,20 @@
+"""generic-fem: structure-preserving finite elements for GENERIC systems on Firedrake.
+
+A model (``forms/``) states ``E``, ``S``, ``L``, ``M`` as UFL
+(:class:`~generic_fem.model.GenericModel`); this package turns it into a solver
+(:class:`~generic_fem.steppers.Stepper`, :func:`~generic_fem.run.run`), checks its
+structure (:mod:`generic_fem.checks`) and evaluates the energy-dissipation
+functional ``J_T`` (:func:`~generic_fem.functional.energy_dissipation_functional`).
+
+Sign convention: ``S`` is the GENERIC entropy (non-decreasing); ``H = −S``
+(``∫ f log f`` for the Boltzmann entropy) is reported alongside and decreases.
+"""
+from .errors import InvalidParameterError, InvalidStateError, StepFailedError  # noqa: F401
+from .model import GenericModel  # noqa: F401
+from .steppers import Stepper, SCHEMES, DEFAULT_SOLVER_PARAMETERS  # noqa: F401
+from .history import History  # noqa: F401
+from .run import run, state_diagnostics, save_checkpoint, load_checkpoint  # noqa: F401
+from .functional import energy_dissipation_functional, EnergyDissipationResult  # noqa: F401
+from .meshes import velocity_box  # noqa: F401
+
+__version__ = "0.1.0"

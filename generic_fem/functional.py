@@ -1,0 +1,165 @@
+r"""The energy–dissipation functional ``J_T`` (MODELS.md §1; seed 003 (1.7), seed 002 (5.2)).
+
+.. math::
+
+   J_T(z) = S(z_0) − S(z_T) + ½ ∫_0^T ‖∂_t z − L dE‖²_{M^{-1}} dt + ½ ∫_0^T ‖dS‖²_M dt ≥ 0,
+
+``J_T = 0`` exactly for solutions of (G).  For a sequence of states ``z_k`` at times
+``t_k`` the time derivative is the difference quotient on each interval, the
+mobility state ``z_*`` of an interval is its right end point (``mobility="right"``,
+consistent with backward Euler) or the average of its end points
+(``"midpoint"``), and the time integrals use the same point.
+
+``‖s‖²_{M^{-1}} = ⟨s, g⟩`` with ``M(z_*) g = s`` in ``V_h`` (``s`` tested with
+``φ ∈ V_h``).  ``M`` is singular (its kernel holds the collision invariants); ``s``
+must annihilate the kernel, else the norm is ``+∞``: the value reported is then
+``inf`` together with the size of the violation.  The compatible system is solved
+with the kernel attached as a PETSc null space.
+"""
+from dataclasses import dataclass, field
+import math
+
+import ufl
+import firedrake as fd
+
+from .history import History
+
+__all__ = ["energy_dissipation_functional", "EnergyDissipationResult", "inverse_norm_squared"]
+
+M_INVERSE_SOLVER_PARAMETERS = {
+    "ksp_type": "gmres",
+    "ksp_rtol": 1e-13,
+    "ksp_atol": 0.0,
+    "ksp_max_it": 200,
+    "pc_type": "lu",
+    "pc_factor_mat_solver_type": "mumps",
+    "mat_mumps_icntl_24": 1,   # null pivot detection: M is singular
+}
+
+
+@dataclass
+class EnergyDissipationResult:
+    """Terms of ``J_T`` (all floats; ``action_term`` may be ``inf``)."""
+    entropy_term: float          # S(z_0) − S(z_T)
+    action_term: float           # ½ ∫ ‖∂_t z − L dE‖²_{M⁻¹}
+    dissipation_term: float      # ½ ∫ ‖dS‖²_M
+    compatibility_violation: float  # max relative size of ⟨s, k⟩ over kernel vectors k
+    intervals: list = field(default_factory=list)
+
+    @property
+    def total(self):
+        return self.entropy_term + self.action_term + self.dissipation_term
+
+    def __str__(self):
+        return (f"J_T = {self.total:.6e}  [S(z0)-S(zT) = {self.entropy_term:.6e}, "
+                f"1/2 int |dz/dt - L dE|^2_(M^-1) = {self.action_term:.6e}, "
+                f"1/2 int |dS|^2_M = {self.dissipation_term:.6e}; "
+                f"compatibility violation {self.compatibility_violation:.2e}]")
+
+
+def _kernel_basis(model):
+    vecs = []
+    for k in model.friction_kernel():
+        kf = fd.Function(model.V).interpolate(k)
+        vecs.append(kf)
+    basis = fd.VectorSpaceBasis(vecs)
+    basis.orthonormalize()
+    return vecs, basis
+
+
+def inverse_norm_squared(model, fstar, s_form, compatibility_tol=1e-8, size=None,
+                         solver_parameters=None, kernel=None):
+    """``‖s‖²_{M(f_*)^{-1}}`` of the functional ``s_form`` (a UFL 1-form on ``V``).
+
+    Returns ``(value, violation)``; ``value`` is ``inf`` when the relative violation
+    of the compatibility conditions ``⟨s, k⟩ = 0`` exceeds ``compatibility_tol``.
+    ``size``: a list of positive 1-forms ``|s|`` used to scale the violation per kernel
+    function (default: the kernel functions' L1 norms times 1)."""
+    vecs, basis = kernel or _kernel_basis(model)
+    violation = 0.0
+    for i, k in enumerate(vecs):
+        val = float(fd.assemble(ufl.action(s_form, k)))
+        scale = float(fd.assemble(size(k))) if size is not None else \
+            float(fd.assemble(abs(k) * model.dx))
+        violation = max(violation, abs(val) / max(scale, 1e-300))
+    if violation > compatibility_tol:
+        return math.inf, violation
+    V = model.V
+    u, phi = fd.TrialFunction(V), fd.TestFunction(V)
+    A = fd.assemble(model.friction(fstar, u, phi))
+    b = fd.assemble(s_form)
+    g = fd.Function(V)
+    params = dict(M_INVERSE_SOLVER_PARAMETERS)
+    params.update(solver_parameters or {})
+    fd.solve(A, g, b, nullspace=basis, transpose_nullspace=basis, solver_parameters=params)
+    return float(fd.assemble(ufl.action(s_form, g))), violation
+
+
+def energy_dissipation_functional(model, states=None, times=None, mobility="right",
+                                  compatibility_tol=1e-8, solver_parameters=None):
+    """``J_T`` of a discrete curve and each of its terms.
+
+    :arg states: a :class:`~generic_fem.history.History` recorded with
+        ``keep_trajectory=True`` (then ``times`` is taken from it and ``dS = −w``
+        exactly), or a list of UFL density expressions ``f_k`` (any curve).
+    :arg times: the times ``t_k`` (for a list of states).
+    :arg mobility: ``"right"`` or ``"midpoint"`` (the state where ``M``, ``L`` and
+        ``dS`` of each interval are evaluated).
+    :returns: :class:`EnergyDissipationResult`.
+    """
+    if isinstance(states, History):
+        if not states.trajectory:
+            raise ValueError("history has no trajectory: run(..., keep_trajectory=True)")
+        times = [t for t, _ in states.trajectory]
+        ws = [w for _, w in states.trajectory]
+        fs = [model.density(w) for w in ws]
+        dSs = [-w for w in ws]
+    else:
+        if times is None or len(times) != len(states):
+            raise ValueError("give one time per state")
+        fs = list(states)
+        for k, f in enumerate(fs):
+            model.check_density(f, what=f"state {k} of the curve")
+        dSs = [None] * len(fs)
+    if len(fs) < 2:
+        raise ValueError("a curve needs at least two states")
+    if mobility not in ("right", "midpoint"):
+        raise ValueError(f"mobility must be 'right' or 'midpoint', got {mobility!r}")
+    for a, b in zip(times[:-1], times[1:]):
+        if not b > a:
+            raise ValueError("times must be strictly increasing")
+    phi = fd.TestFunction(model.V)
+    kernel = _kernel_basis(model)
+    S0 = float(fd.assemble(model.S(fs[0])))
+    ST = float(fd.assemble(model.S(fs[-1])))
+    action = dissipation = 0.0
+    worst = 0.0
+    intervals = []
+    for k in range(len(fs) - 1):
+        dt = times[k + 1] - times[k]
+        if mobility == "right":
+            fstar = fs[k + 1]
+            dS = dSs[k + 1] if dSs[k + 1] is not None else model.dS(fstar)
+        else:
+            fstar = 0.5 * (fs[k] + fs[k + 1])
+            dS = model.dS(fstar)
+        s = phi * (fs[k + 1] - fs[k]) / dt * model.dx
+        dE = model.dE(fstar)
+        if dE is not None:
+            Lt = model.poisson(fstar, dE, phi)
+            if Lt is not None:
+                s = s - Lt
+        f0, f1 = fs[k], fs[k + 1]
+
+        def size(kf, f0=f0, f1=f1, dt=dt):
+            return abs(kf) * (abs(f0) + abs(f1)) / dt * model.dx
+        a_k, viol = inverse_norm_squared(model, fstar, s, compatibility_tol, size=size,
+                                         solver_parameters=solver_parameters, kernel=kernel)
+        model.update_nonlocal(fstar, dS)
+        d_k = float(fd.assemble(model.friction(fstar, dS, dS)))
+        worst = max(worst, viol)
+        action += 0.5 * dt * a_k
+        dissipation += 0.5 * dt * d_k
+        intervals.append({"t0": times[k], "t1": times[k + 1], "action": a_k,
+                          "dissipation": d_k, "violation": viol})
+    return EnergyDissipationResult(S0 - ST, action, dissipation, worst, intervals)

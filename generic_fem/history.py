@@ -1,0 +1,83 @@
+"""Per-step history of a run: energy, entropy, invariants, dissipation, solver statistics.
+
+Written as CSV (one row per step, header = column names) and JSON (columns plus the
+run's metadata).  Only rank 0 writes; every rank holds the same numbers.
+"""
+import csv
+import json
+import math
+import os
+
+__all__ = ["History"]
+
+
+class History:
+    """A table of per-step records (dicts with the same keys)."""
+
+    def __init__(self, metadata=None):
+        self.records = []
+        self.metadata = dict(metadata or {})
+        self.trajectory = []  # optional: (t, w copy) pairs, see run(keep_trajectory=True)
+
+    def append(self, record):
+        self.records.append(dict(record))
+
+    def __len__(self):
+        return len(self.records)
+
+    @property
+    def columns(self):
+        cols = []
+        for r in self.records:
+            for k in r:
+                if k not in cols:
+                    cols.append(k)
+        return cols
+
+    def column(self, name):
+        return [r.get(name, math.nan) for r in self.records]
+
+    def table(self, columns=None, fmt="{:>13.6g}"):
+        """A plain-text table (for printing)."""
+        cols = columns or self.columns
+        head = " ".join(f"{c:>13.13s}" for c in cols)
+        lines = [head]
+        for r in self.records:
+            cells = []
+            for c in cols:
+                v = r.get(c, "")
+                cells.append(fmt.format(v) if isinstance(v, (int, float)) else f"{str(v):>13s}")
+            lines.append(" ".join(cells))
+        return "\n".join(lines)
+
+    def write(self, prefix, comm=None):
+        """Write ``prefix.csv`` and ``prefix.json`` (rank 0 only)."""
+        if comm is not None and comm.rank != 0:
+            return
+        d = os.path.dirname(prefix)
+        if d:
+            os.makedirs(d, exist_ok=True)
+        cols = self.columns
+        with open(prefix + ".csv", "w", newline="") as fh:
+            wr = csv.writer(fh)
+            wr.writerow(cols)
+            for r in self.records:
+                wr.writerow([repr(r.get(c, "")) if isinstance(r.get(c), float) else r.get(c, "")
+                             for c in cols])
+        with open(prefix + ".json", "w") as fh:
+            json.dump({"metadata": self.metadata,
+                       "columns": {c: self.column(c) for c in cols}}, fh, indent=1)
+
+    @classmethod
+    def read_csv(cls, path):
+        h = cls()
+        with open(path) as fh:
+            for row in csv.DictReader(fh):
+                rec = {}
+                for k, v in row.items():
+                    try:
+                        rec[k] = float(v)
+                    except (TypeError, ValueError):
+                        rec[k] = v
+                h.append(rec)
+        return h

@@ -1,0 +1,36 @@
+"""Velocity meshes: boxes ``[−R, R]^d`` (quadrilaterals/hexahedra or simplices)."""
+import firedrake as fd
+
+from .errors import InvalidParameterError
+
+__all__ = ["velocity_box"]
+
+
+def velocity_box(dim, radius, cells, quadrilateral=True, comm=None, name=None):
+    """The box ``[−R, R]^dim`` with ``cells`` cells per direction.
+
+    :arg dim: 1, 2 or 3.
+    :arg radius: half-width ``R`` (or a tuple of per-direction half-widths).
+    :arg cells: number of cells per direction.
+    :arg quadrilateral: tensor-product cells (default) or simplices.
+    """
+    if dim not in (1, 2, 3):
+        raise InvalidParameterError(f"velocity_box: dimension must be 1, 2 or 3, got {dim}")
+    if int(cells) != cells or cells < 1:
+        raise InvalidParameterError(f"velocity_box: cells must be a positive integer, got {cells}")
+    R = tuple(radius) if hasattr(radius, "__len__") else (float(radius),) * dim
+    if len(R) != dim or min(R) <= 0:
+        raise InvalidParameterError(f"velocity_box: radius must be positive, got {radius}")
+    kw = {} if comm is None else {"comm": comm}
+    if name is not None:
+        kw["name"] = name
+    n = int(cells)
+    if dim == 1:
+        mesh = fd.IntervalMesh(n, -R[0], R[0], **kw)
+    elif dim == 2:
+        mesh = fd.RectangleMesh(n, n, 2 * R[0], 2 * R[1], quadrilateral=quadrilateral,
+                                originX=-R[0], originY=-R[1], **kw)
+    else:
+        mesh = fd.BoxMesh(n, n, n, 2 * R[0], 2 * R[1], 2 * R[2], hexahedral=quadrilateral, **kw)
+        mesh.coordinates.dat.data[:] -= R
+    return mesh

@@ -1,0 +1,194 @@
+r"""The model interface: a GENERIC system stated as UFL.
+
+A model is *data*: it states, for a state ``z`` (a density ``f``),
+
+* ``E(f) = ∫ e(f, v) dv``    energy,   ``energy_density(f)``   (``None``: pure gradient flow)
+* ``S(f) = ∫ s(f, v) dv``    entropy,  ``entropy_density(f)``  (non-decreasing; ``H = −S``)
+* ``⟨φ, L(f) g⟩``           Poisson operator (antisymmetric in ``g, φ``), ``poisson(f, g, φ)``
+* ``⟨φ, M(f) g⟩``           friction operator (symmetric, positive semidefinite), ``friction(f, g, φ)``
+* the inverse entropy-variable map ``f = F(w)`` with ``w = −dS/df``, ``density(w)``
+* conserved quantities ``∫ φ_k f``, ``invariant_densities()``
+
+and the toolkit derives the rest: ``dE = ∂e/∂f`` and ``dS = ∂s/∂f`` by UFL
+differentiation (:func:`ufl.diff`), the residuals of the time steppers, the
+structure checks and the energy-dissipation functional.  The evolution equation is
+MODELS.md §1 (G):
+
+.. math::  ∂_t f = L(f)\,dE(f) + M(f)\,dS(f).
+
+The discrete unknown is the entropy variable ``w_h ∈ V_h`` (continuous Lagrange,
+degree ≥ 2); the density ``f = F(w_h)`` is evaluated at the quadrature points of the
+model's one quadrature rule ``self.dx``, so ``f`` stays in the state space (``f > 0``
+for the Boltzmann entropy) by construction (ARCHITECTURE.md).
+
+Nonlocal (two-point) friction operators use the same interface: ``friction`` returns
+a local UFL form whose coefficients (Quadrature-space Functions holding sums over
+all points) are refreshed by :meth:`update_nonlocal`, which the steppers call before
+every residual and Jacobian evaluation with the current ``(f, g)``.
+"""
+import numpy as np
+import ufl
+import firedrake as fd
+
+from .errors import InvalidParameterError, InvalidStateError
+from .quadrature import measure, quadrature_space
+
+__all__ = ["GenericModel"]
+
+
+class GenericModel:
+    """Base class of every model in ``forms/``.
+
+    :arg mesh: the (velocity or phase-space) mesh.
+    :arg degree: polynomial degree of the continuous space of the entropy variable.
+        Degree 2 contains ``1, v, |v|²``, so mass, momentum and energy are exact
+        test functions.
+    :arg quadrature_degree: degree of the single quadrature rule used by every
+        integral (default ``2*degree + 2``).
+    """
+
+    #: short name used in file names and tables
+    name = "generic"
+    #: mesh (topological = geometric) dimensions the model supports
+    supported_dimensions = (1, 2, 3)
+    #: smallest polynomial degree the model supports
+    min_degree = 1
+
+    def __init__(self, mesh, degree=2, quadrature_degree=None):
+        dim = mesh.geometric_dimension() if callable(getattr(mesh, "geometric_dimension", None)) \
+            else mesh.geometric_dimension
+        if dim not in self.supported_dimensions:
+            raise InvalidParameterError(
+                f"{type(self).__name__}: mesh dimension {dim} is not supported "
+                f"(supported: {self.supported_dimensions})")
+        if int(degree) != degree or degree < self.min_degree:
+            raise InvalidParameterError(
+                f"{type(self).__name__}: degree must be an integer >= {self.min_degree}, got {degree}")
+        self.mesh = mesh
+        self.dim = dim
+        self.degree = int(degree)
+        self.quadrature_degree = int(quadrature_degree or 2 * degree + 2)
+        self.V = fd.FunctionSpace(mesh, "CG", self.degree)
+        self.Q = quadrature_space(mesh, self.quadrature_degree)
+        self.dx = measure(mesh, self.quadrature_degree)
+        self.coordinates = ufl.SpatialCoordinate(mesh)
+
+    # ------------------------------------------------------------------ stated by a model
+    def entropy_density(self, f):
+        """``s(f, v)`` with ``S = ∫ s``; concave in ``f``."""
+        raise NotImplementedError
+
+    def energy_density(self, f):
+        """``e(f, v)`` with ``E = ∫ e``, or ``None`` for a pure gradient flow."""
+        return None
+
+    def density(self, w):
+        """``f = F(w)``: the inverse of the entropy-variable map ``w = −∂s/∂f``."""
+        raise NotImplementedError
+
+    def poisson(self, f, g, phi):
+        """``⟨φ, L(f) g⟩`` as a UFL form, or ``None`` when ``L = 0``."""
+        return None
+
+    def friction(self, f, g, phi):
+        """``⟨φ, M(f) g⟩`` as a UFL form (symmetric in ``g, φ``)."""
+        raise NotImplementedError
+
+    def invariant_densities(self):
+        """``{name: φ}``: the conserved quantities ``∫ φ f``."""
+        return {"mass": fd.Constant(1.0)}
+
+    def friction_kernel(self):
+        """UFL expressions spanning the kernel of ``M(f)`` in ``V_h`` (for ``M⁻¹`` solves).
+
+        Default: the invariant densities (the collision invariants)."""
+        return list(self.invariant_densities().values())
+
+    def update_nonlocal(self, f, g):
+        """Hook for two-point operators: refresh the coefficients of ``friction``.
+
+        Called by the steppers before each residual / Jacobian evaluation with the
+        UFL expressions of the mobility state ``f`` and the argument ``g`` of ``M(f)``.
+        Local models do nothing."""
+
+    def validate_density_values(self, values):
+        """Model-specific admissibility of density values (a numpy array).
+
+        Return an error message, or ``None``.  The default asks ``f > 0``."""
+        if np.any(values <= 0):
+            return f"density must be positive (min value {values.min():.3e})"
+        return None
+
+    # ------------------------------------------------------------------ derived
+    def dS(self, f):
+        """``dS = ∂s/∂f`` (UFL differentiation)."""
+        fv = ufl.variable(f)
+        return ufl.diff(self.entropy_density(fv), fv)
+
+    def dE(self, f):
+        """``dE = ∂e/∂f`` (UFL differentiation), ``None`` for a gradient flow."""
+        fv = ufl.variable(f)
+        e = self.energy_density(fv)
+        return None if e is None else ufl.diff(e, fv)
+
+    def entropy_variable(self, f):
+        """``w = −dS(f)`` (UFL expression)."""
+        return -self.dS(f)
+
+    def S(self, f):
+        """The entropy functional as a UFL 0-form."""
+        return self.entropy_density(f) * self.dx
+
+    def E(self, f):
+        """The energy functional as a UFL 0-form (``None`` for a gradient flow)."""
+        e = self.energy_density(f)
+        return None if e is None else e * self.dx
+
+    def invariants(self, f):
+        """``{name: ∫ φ f}`` as UFL 0-forms."""
+        return {k: phi * f * self.dx for k, phi in self.invariant_densities().items()}
+
+    @property
+    def has_poisson(self):
+        f = fd.Constant(1.0)
+        return self.poisson(f, fd.TrialFunction(self.V), fd.TestFunction(self.V)) is not None
+
+    # ------------------------------------------------------------------ states
+    def check_density(self, f, what="initial data"):
+        """Evaluate ``f`` at the quadrature points; raise :class:`InvalidStateError`
+        if it is not finite or not admissible.  Collective."""
+        fq = fd.Function(self.Q)
+        try:
+            fq.interpolate(f)
+        except Exception as exc:  # a UFL shape/domain error: say what was wrong
+            raise InvalidStateError(f"{what}: cannot be evaluated on the model's mesh ({exc})") from exc
+        vals = fq.dat.data_ro
+        comm = self.mesh.comm
+        bad = comm.allreduce(int(np.count_nonzero(~np.isfinite(vals))))
+        if bad:
+            raise InvalidStateError(f"{what}: {bad} non-finite value(s) at quadrature points")
+        msg = self.validate_density_values(vals)
+        msgs = comm.allgather(msg)
+        msgs = [m for m in msgs if m]
+        if msgs:
+            raise InvalidStateError(f"{what}: {msgs[0]}")
+        return fq
+
+    def state_from_density(self, f, what="initial data"):
+        """The entropy variable ``w_h ∈ V_h`` interpolating ``−dS(f)``, after checking
+        ``f`` (positivity, finiteness, model bounds) at the quadrature points."""
+        self.check_density(f, what)
+        w = fd.Function(self.V, name="w")
+        w.interpolate(self.entropy_variable(f))
+        if not np.all(np.isfinite(w.dat.data_ro)):
+            raise InvalidStateError(f"{what}: entropy variable is not finite at some nodes "
+                                    "(density zero or out of range at a mesh node)")
+        return w
+
+    def assemble_functional(self, form):
+        return float(fd.assemble(form))
+
+    def describe(self):
+        """One line for logs and history files."""
+        return f"{type(self).__name__}(dim={self.dim}, degree={self.degree}, " \
+               f"quadrature_degree={self.quadrature_degree})"

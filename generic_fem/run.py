@@ -1,0 +1,133 @@
+"""The time loop a user calls: stepping, diagnostics, history, VTK, checkpoints.
+
+``run(model, f0, t_end, dt, ...)`` returns a :class:`~generic_fem.history.History`
+with one row per accepted step: time, step size, ``E``, ``S``, ``H = −S``, every
+invariant, the dissipation ``⟨θ, M θ⟩``, the entropy change, SNES/KSP iterations,
+rejections (and, for the minimizing movement, both sides of the energy-dissipation
+inequality).
+"""
+import os
+
+import firedrake as fd
+
+from .history import History
+from .steppers import Stepper
+
+__all__ = ["run", "state_diagnostics", "save_checkpoint", "load_checkpoint"]
+
+
+def state_diagnostics(model, f):
+    """``{E, S, H, invariants...}`` of the density expression ``f`` (collective)."""
+    out = {}
+    E = model.E(f)
+    if E is not None:
+        out["E"] = float(fd.assemble(E))
+    S = float(fd.assemble(model.S(f)))
+    out["S"] = S
+    out["H"] = -S
+    for k, form in model.invariants(f).items():
+        out[k] = float(fd.assemble(form))
+    return out
+
+
+def save_checkpoint(path, model, w, t, step):
+    """Write mesh, entropy variable, time and step to a Firedrake ``CheckpointFile``."""
+    d = os.path.dirname(path)
+    if d and model.mesh.comm.rank == 0:
+        os.makedirs(d, exist_ok=True)
+    model.mesh.comm.barrier()
+    with fd.CheckpointFile(path, "w", comm=model.mesh.comm) as cf:
+        cf.save_mesh(model.mesh)
+        cf.save_function(w, name="w")
+        cf.set_attr("/generic_fem", "t", float(t))
+        cf.set_attr("/generic_fem", "step", int(step))
+
+
+def load_checkpoint(path, comm=None):
+    """Read ``(mesh, w, t, step)`` written by :func:`save_checkpoint`.
+
+    Build the model on the returned mesh, then ``run(model, w0=w, t0=t, ...)``."""
+    kw = {} if comm is None else {"comm": comm}
+    with fd.CheckpointFile(path, "r", **kw) as cf:
+        mesh = cf.load_mesh()
+        w = cf.load_function(mesh, "w")
+        t = cf.get_attr("/generic_fem", "t")
+        step = cf.get_attr("/generic_fem", "step")
+    return mesh, w, float(t), int(step)
+
+
+def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_parameters=None,
+        output=None, vtk_every=0, checkpoint_every=0, keep_trajectory=False,
+        progress=False, options_prefix="gfem_", adaptive=False, forcing=None,
+        w0=None, t0=0.0, step0=0, max_rejections=6, callback=None):
+    """Integrate ``model`` from ``t0`` to ``t_end``.
+
+    :arg f0: initial density (UFL); or ``w0``: initial entropy variable (restart).
+    :arg output: directory; when given, ``history.csv``/``history.json`` are written
+        there (rewritten every step, so a stopped run keeps its history), VTK files
+        every ``vtk_every`` steps and a checkpoint every ``checkpoint_every`` steps
+        (``checkpoint.h5``, always also at the end).
+    :arg keep_trajectory: store ``(t, w)`` of every step in ``history.trajectory``
+        (for :func:`~generic_fem.functional.energy_dissipation_functional`).
+    :arg progress: show Firedrake's ``ProgressBar``.
+    :arg callback: ``callback(stepper, record)`` after each step.
+    Other arguments are passed to :class:`~generic_fem.steppers.Stepper`.
+    """
+    stepper = Stepper(model, f0=f0, dt=dt, t0=t0, scheme=scheme,
+                      solver_parameters=solver_parameters, options_prefix=options_prefix,
+                      max_rejections=max_rejections, adaptive=adaptive, forcing=forcing, w0=w0)
+    stepper.step_count = step0
+    comm = model.mesh.comm
+    history = History({"model": model.describe(), "scheme": scheme, "dt": dt,
+                       "t0": t0, "t_end": t_end, "ranks": comm.size})
+    f = stepper.density()
+    rec = {"step": step0, "t": stepper.t, "dt": 0.0}
+    rec.update(state_diagnostics(model, f))
+    history.append(rec)
+    if keep_trajectory:
+        history.trajectory.append((stepper.t, stepper.w.copy(deepcopy=True)))
+    vtk = vis = None
+    if output and vtk_every:
+        vis = fd.Function(model.V, name="f")
+        vtk = fd.VTKFile(os.path.join(output, "f.pvd"), comm=comm)
+        vtk.write(vis.interpolate(f), time=stepper.t)
+    n_est = max(1, int(round((t_end - t0) / dt)))
+    bar = None
+    if progress:
+        bar = fd.ProgressBar(f"{model.name} {scheme}", max=n_est, comm=comm)
+        bar.start() if hasattr(bar, "start") else None
+    eps = 1e-12 * max(1.0, abs(t_end))
+    while stepper.t < t_end - eps:
+        stats = stepper.advance(dt_max=t_end - stepper.t)
+        rec = {"step": stats["step"], "t": stats["t"], "dt": stats["dt"]}
+        rec.update(state_diagnostics(model, f))
+        rec["dissipation"] = stats["dissipation"]
+        rec["dH"] = stats["H_new"] - stats["H_old"]
+        for k in ("edi_lhs", "edi_rhs"):
+            if k in stats:
+                rec[k] = stats[k]
+        if scheme == "midpoint":
+            rec["alpha"] = stats["alpha"]
+        rec.update(snes_its=stats["snes_its"], ksp_its=stats["ksp_its"], rejected=stats["rejected"])
+        history.append(rec)
+        if keep_trajectory:
+            history.trajectory.append((stepper.t, stepper.w.copy(deepcopy=True)))
+        if vtk is not None and stats["step"] % vtk_every == 0:
+            vtk.write(vis.interpolate(f), time=stepper.t)
+        if output:
+            history.write(os.path.join(output, "history"), comm)
+            if checkpoint_every and stats["step"] % checkpoint_every == 0:
+                save_checkpoint(os.path.join(output, "checkpoint.h5"), model, stepper.w,
+                                stepper.t, stats["step"])
+        if bar is not None:
+            bar.next()
+        if callback is not None:
+            callback(stepper, rec)
+    if bar is not None:
+        bar.finish()
+    if output:
+        history.write(os.path.join(output, "history"), comm)
+        save_checkpoint(os.path.join(output, "checkpoint.h5"), model, stepper.w,
+                        stepper.t, stepper.step_count)
+    history.stepper = stepper
+    return history

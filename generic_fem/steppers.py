@@ -1,0 +1,268 @@
+r"""Structure-preserving time steppers in entropy variables.
+
+All schemes solve for the entropy variable ``w^{n+1} ∈ V_h`` with PETSc SNES
+(``solver_parameters`` and an options prefix are passed through, so ``-snes_monitor``
+etc. work) and share one residual, MODELS.md §1 (G) tested with ``φ ∈ V_h``:
+
+.. math::
+
+   ⟨φ, F(w^{n+1}) − F(w^n)⟩/Δt − ⟨φ, L(f_*) dE(f_*)⟩ + ⟨φ, M(f_*) θ⟩ = 0
+
+(``dS = −w``), where the schemes differ in the mobility state ``f_*`` and in the
+argument ``θ`` of ``M``:
+
+``"backward-euler"``
+    ``θ = w^{n+1}``, ``f_* = F(w^{n+1})``.  First order.  Convexity of ``H = −S``
+    gives ``H^{n+1} − H^n ≤ ⟨w^{n+1}, f^{n+1} − f^n⟩ = −Δt ‖w^{n+1}‖²_{M} ≤ 0``
+    (for ``L = 0``, or when ``⟨w, L dE⟩`` vanishes).
+``"minimizing-movement"``
+    frozen mobility ``f_* = f^n``, ``θ = w^{n+1}``: the Euler–Lagrange equation of
+    ``min_f H(f) + ‖f − f^n‖²_{M(f^n)^{-1}}/(2Δt)``.  Each step reports both sides
+    of the discrete energy-dissipation inequality
+    ``H^{n+1} + (Δt/2) ⟨w^{n+1}, M(f^n) w^{n+1}⟩ ≤ H^n``.  First order.
+``"midpoint"``
+    ``θ = w^n + α (w^{n+1} − w^n)``, ``f_* = F(θ)``, with ``α = ½`` corrected upwards
+    just enough that the pointwise discrete-gradient inequality
+    ``h(f^{n+1}) − h(f^n) ≤ θ (f^{n+1} − f^n)`` holds at every quadrature point
+    (``α* = (DG − w^n)/(w^{n+1} − w^n)``, ``DG`` the Gonzalez discrete gradient of
+    ``h``); ``α − ½ = O(Δt)``, so the step is second order and
+    ``H^{n+1} − H^n ≤ −Δt ‖θ‖²_M`` holds exactly.
+
+Every scheme conserves ``∫ φ f`` for the test functions ``φ`` in the kernel of ``M``
+and of ``L``'s action (mass, momentum, energy) up to the SNES residual, since
+``F(w)`` and the invariants use one quadrature rule.
+
+A failed solve (PETSc's converged reason < 0, a non-finite state) rejects the step;
+it is retried with ``Δt/2`` up to ``max_rejections`` times and then
+:class:`~generic_fem.errors.StepFailedError` is raised.  With ``adaptive=True`` the
+step grows back (×1.5 per accepted step) towards the requested ``dt``.
+"""
+import math
+import numpy as np
+import ufl
+import firedrake as fd
+from firedrake.exceptions import ConvergenceError
+
+from .errors import InvalidParameterError, StepFailedError
+
+__all__ = ["Stepper", "SCHEMES", "DEFAULT_SOLVER_PARAMETERS"]
+
+SCHEMES = ("backward-euler", "minimizing-movement", "midpoint")
+
+#: Newton with a direct (MUMPS) solve; converge on the residual (conservation is only
+#: as exact as the nonlinear residual), step-length test disabled.
+DEFAULT_SOLVER_PARAMETERS = {
+    "snes_type": "newtonls",
+    "snes_linesearch_type": "bt",
+    "snes_rtol": 1e-11,
+    "snes_atol": 1e-13,
+    "snes_stol": 0.0,
+    "snes_max_it": 50,
+    "ksp_type": "preonly",
+    "pc_type": "lu",
+    "pc_factor_mat_solver_type": "mumps",
+}
+
+
+class Stepper:
+    """Advance a :class:`~generic_fem.model.GenericModel` in time.
+
+    :arg model: the model.
+    :arg f0: initial density (UFL expression or Function); checked for positivity and
+        finiteness at the quadrature points.  Alternatively pass ``w0=`` (a Function
+        in ``model.V``) to start from an entropy variable (restart).
+    :arg dt: time step.
+    :arg t0: initial time.
+    :arg scheme: one of :data:`SCHEMES`.
+    :arg solver_parameters: PETSc options (dict) merged over
+        :data:`DEFAULT_SOLVER_PARAMETERS`.
+    :arg options_prefix: PETSc options prefix (command-line options such as
+        ``-gfem_snes_monitor`` apply).
+    :arg max_rejections: retries with halved ``Δt`` before giving up.
+    :arg adaptive: let ``Δt`` grow back after rejections.
+    :arg forcing: optional UFL expression ``ψ``: solve ``∂_t f = L dE + M(dS + ψ)``
+        instead (the perturbed curves of MODELS.md §1).
+    """
+
+    def __init__(self, model, f0=None, dt=0.1, t0=0.0, scheme="backward-euler",
+                 solver_parameters=None, options_prefix="gfem_", max_rejections=6,
+                 adaptive=False, forcing=None, w0=None):
+        if scheme not in SCHEMES:
+            raise InvalidParameterError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
+        if not (dt > 0 and math.isfinite(dt)):
+            raise InvalidParameterError(f"time step must be positive and finite, got {dt}")
+        self.model = model
+        self.scheme = scheme
+        self.dt_target = float(dt)
+        self.t = float(t0)
+        self.step_count = 0
+        self.max_rejections = int(max_rejections)
+        self.adaptive = adaptive
+        V = model.V
+        if w0 is not None:
+            self.w = fd.Function(V, name="w").assign(w0)
+        else:
+            if f0 is None:
+                raise InvalidParameterError("give the initial density f0 (or w0)")
+            self.w = model.state_from_density(f0)
+        self.w_old = fd.Function(V, name="w_old").assign(self.w)
+        self.dt = fd.Constant(self.dt_target)
+        self.alpha = fd.Constant(0.5)
+        self._dt_now = self.dt_target
+
+        phi = fd.TestFunction(V)
+        w1, w0_ = self.w, self.w_old
+        if scheme == "backward-euler":
+            theta, fstar = w1, model.density(w1)
+        elif scheme == "minimizing-movement":
+            theta, fstar = w1, model.density(w0_)
+        else:
+            theta = w0_ + self.alpha * (w1 - w0_)
+            fstar = model.density(theta)
+        self.theta, self.fstar = theta, fstar
+        self.f_new, self.f_old = model.density(w1), model.density(w0_)
+
+        F = ufl.inner(phi, self.f_new - self.f_old) / self.dt * model.dx
+        Lterm = None
+        dE = model.dE(fstar)
+        if dE is not None:
+            Lterm = model.poisson(fstar, dE, phi)
+        if Lterm is not None:
+            F = F - Lterm
+        F = F + model.friction(fstar, theta, phi)
+        if forcing is not None:
+            F = F - model.friction(fstar, forcing, phi)
+        self.forcing = forcing
+        self.residual = F
+
+        params = dict(DEFAULT_SOLVER_PARAMETERS)
+        params.update(solver_parameters or {})
+        params["snes_error_if_not_converged"] = False  # we read the reason ourselves
+        self.solver_parameters = params
+        problem = fd.NonlinearVariationalProblem(F, self.w)
+        self.solver = fd.NonlinearVariationalSolver(
+            problem, solver_parameters=params, options_prefix=options_prefix,
+            pre_function_callback=self._refresh, pre_jacobian_callback=self._refresh)
+
+        # diagnostics forms
+        self._dissipation_form = model.friction(fstar, theta, theta)
+        self._H_new, self._H_old = -model.S(self.f_new), -model.S(self.f_old)
+        self.last = {}
+
+    # ----------------------------------------------------------------------------
+    def _refresh(self, X):
+        self.model.update_nonlocal(self.fstar, self.theta)
+
+    def _solve_once(self):
+        """One SNES solve of the current step; returns (ok, reason, its, lin_its)."""
+        self.model.update_nonlocal(self.fstar, self.theta)
+        try:
+            self.solver.solve()
+        except ConvergenceError:
+            pass
+        snes = self.solver.snes
+        reason = snes.getConvergedReason()
+        its, lits = snes.getIterationNumber(), snes.getLinearSolveIterations()
+        finite = self.model.mesh.comm.allreduce(bool(np.all(np.isfinite(self.w.dat.data_ro))),
+                                                op=_mpi_land())
+        return reason > 0 and finite, reason, its, lits
+
+    def _alpha_star(self):
+        """max over quadrature points of the smallest admissible ``α`` (midpoint)."""
+        m = self.model
+        fq1 = fd.Function(m.Q).interpolate(self.f_new)
+        fq0 = fd.Function(m.Q).interpolate(self.f_old)
+        hq1 = fd.Function(m.Q).interpolate(-m.entropy_density(fq1))
+        hq0 = fd.Function(m.Q).interpolate(-m.entropy_density(fq0))
+        wq1 = fd.Function(m.Q).interpolate(self.w)
+        wq0 = fd.Function(m.Q).interpolate(self.w_old)
+        df = fq1.dat.data_ro - fq0.dat.data_ro
+        dw = wq1.dat.data_ro - wq0.dat.data_ro
+        dh = hq1.dat.data_ro - hq0.dat.data_ro
+        scale = np.abs(fq1.dat.data_ro) + np.abs(fq0.dat.data_ro)
+        mask = (np.abs(df) > 1e-9 * scale) & (np.abs(dw) > 1e-12)
+        a = np.full(df.shape, 0.5)
+        a[mask] = (dh[mask] / df[mask] - wq0.dat.data_ro[mask]) / dw[mask]
+        local = float(a.max()) if a.size else 0.5
+        from mpi4py import MPI
+        return self.model.mesh.comm.allreduce(local, op=MPI.MAX)
+
+    def advance(self, dt_max=None):
+        """Take one accepted step (retrying with smaller ``Δt`` on failure).
+
+        :arg dt_max: an upper bound for this step (to land on an output time).
+        Returns a dict of step statistics (also kept in ``self.last``)."""
+        rejections = 0
+        self.w_old.assign(self.w)
+        H_old = float(fd.assemble(self._H_old))
+        dt = self._dt_now if dt_max is None else min(self._dt_now, dt_max)
+        total_its = total_lits = 0
+        while True:
+            self.dt.assign(dt)
+            self.alpha.assign(0.5)
+            self.w.assign(self.w_old)
+            ok, reason, its, lits = self._solve_once()
+            total_its += its
+            total_lits += lits
+            alpha_rounds = 0
+            if ok and self.scheme == "midpoint":
+                for alpha_rounds in range(1, 9):
+                    astar = self._alpha_star()
+                    if astar <= float(self.alpha) + 1e-14:
+                        break
+                    self.alpha.assign(min(1.0, astar + 0.25 * (astar - 0.5) + 1e-12))
+                    ok, reason, its, lits = self._solve_once()
+                    total_its += its
+                    total_lits += lits
+                    if not ok:
+                        break
+                else:
+                    ok = False
+            if ok:
+                break
+            rejections += 1
+            if rejections > self.max_rejections:
+                self.w.assign(self.w_old)
+                raise StepFailedError(
+                    f"{self.scheme} step from t={self.t:.6g} failed {rejections} times; last "
+                    f"dt={dt:.3e}, SNES converged reason {reason} "
+                    f"({_reason_name(reason)}) after {its} iterations. Try a smaller dt, "
+                    f"tighter or looser tolerances (solver_parameters), or check the data.")
+            dt = dt / 2
+        H_new = float(fd.assemble(self._H_new))
+        dissipation = float(fd.assemble(self._dissipation_form))
+        self.t += dt
+        self.step_count += 1
+        if self.adaptive:
+            self._dt_now = min(self.dt_target, dt * 1.5)
+        else:
+            self._dt_now = self.dt_target if rejections == 0 else dt
+        self.last = {
+            "step": self.step_count, "t": self.t, "dt": dt,
+            "H_old": H_old, "H_new": H_new,
+            "dissipation": dissipation,
+            "snes_its": total_its, "ksp_its": total_lits, "rejected": rejections,
+            "alpha": float(self.alpha),
+        }
+        if self.scheme == "minimizing-movement":
+            self.last["edi_lhs"] = H_new + 0.5 * dt * dissipation
+            self.last["edi_rhs"] = H_old
+        return self.last
+
+    def density(self):
+        """UFL expression of the current density ``F(w)``."""
+        return self.model.density(self.w)
+
+    def solver_stats(self):
+        return dict(self.last)
+
+
+def _mpi_land():
+    from mpi4py import MPI
+    return MPI.LAND
+
+
+def _reason_name(reason):
+    from petsc4py import PETSc
+    names = {v: k for k, v in vars(PETSc.SNES.ConvergedReason).items() if isinstance(v, int)}
+    return names.get(reason, "unknown")
