@@ -16,25 +16,33 @@ import scipy.sparse as sp
 import ufl
 import firedrake as fd
 
-__all__ = ["assemble_operator", "antisymmetry_defect", "symmetry_defect",
+__all__ = ["assemble_operator", "antisymmetry_defect", "symmetry_defect", "friction_matrix_dense",
            "smallest_eigenvalues", "randomized_psd_test", "kernel_defect",
            "degeneracy_norms", "dissipation_balance"]
 
 
 def assemble_operator(model, f, which="friction"):
-    """The PETSc matrix of ``⟨φ, M(f) u⟩`` (``which="friction"``) or ``⟨φ, L(f) u⟩``."""
+    """The PETSc matrix of ``⟨φ, M(f) u⟩`` (``which="friction"``) or ``⟨φ, L(f) u⟩``.
+
+    For a friction defined through an auxiliary field this is the *nest* matrix of the
+    saddle-point system ``[[K, C], [D, A]]`` (``M = K − C A⁻¹ D``); use
+    :func:`friction_matrix_dense` for ``M`` itself."""
     V = model.V
     u, phi = fd.TrialFunction(V), fd.TestFunction(V)
     if which == "friction":
         model.update_nonlocal(f, u)
-        form = model.friction(f, u, phi)
-    elif which == "poisson":
+        W = model.friction_auxiliary_space()
+        if W is None:
+            return fd.assemble(model.friction(f, u, phi)).petscmat
+        Z = V * W
+        u, p = fd.TrialFunctions(Z)
+        phi, r = fd.TestFunctions(Z)
+        form = model.friction(f, u, phi, p) + model.friction_auxiliary_equation(f, u, p, r)
+        return fd.assemble(form, mat_type="nest").petscmat
+    if which == "poisson":
         form = model.poisson(f, u, phi)
-        if form is None:
-            return None
-    else:
-        raise ValueError(f"which must be 'friction' or 'poisson', got {which!r}")
-    return fd.assemble(form).petscmat
+        return None if form is None else fd.assemble(form).petscmat
+    raise ValueError(f"which must be 'friction' or 'poisson', got {which!r}")
 
 
 def _rel_sym_defect(A, sign):
@@ -51,70 +59,90 @@ def antisymmetry_defect(model, f):
     return None if A is None else _rel_sym_defect(A, 1.0)
 
 
-def symmetry_defect(model, f):
-    """``‖M − Mᵀ‖_F / ‖M‖_F``."""
-    return _rel_sym_defect(assemble_operator(model, f, "friction"), -1.0)
+def symmetry_defect(model, f, max_size=6000):
+    """``‖M − Mᵀ‖_F / ‖M‖_F`` (dense for models with an auxiliary field)."""
+    if model.friction_auxiliary_space() is None:
+        return _rel_sym_defect(assemble_operator(model, f, "friction"), -1.0)
+    M = friction_matrix_dense(model, f, max_size)
+    return np.linalg.norm(M - M.T) / np.linalg.norm(M)
 
 
 def _to_scipy_everywhere(A, comm):
     """Gather a parallel PETSc AIJ matrix to a scipy CSR matrix on every rank."""
+    if A.getType() not in ("seqaij", "mpiaij"):
+        A = A.convert("aij")
     r0, r1 = A.getOwnershipRange()
     ai, aj, av = A.getValuesCSR()
     rows = np.repeat(np.arange(r0, r1), np.diff(ai))
     parts = comm.allgather((rows, aj.copy(), av.copy()))
-    n = A.getSize()[0]
+    n, m = A.getSize()
     R = np.concatenate([p[0] for p in parts])
     C = np.concatenate([p[1] for p in parts])
     X = np.concatenate([p[2] for p in parts])
-    return sp.csr_matrix((X, (R, C)), shape=(n, n))
+    return sp.csr_matrix((X, (R, C)), shape=(n, m))
+
+
+def friction_matrix_dense(model, f, max_size=6000):
+    """``M(f)`` on ``V_h`` as a dense array on every rank (Schur complement for
+    models with an auxiliary field).  Only for ``dim V_h ≤ max_size``."""
+    A = assemble_operator(model, f, "friction")
+    comm = model.mesh.comm
+    n = model.V.dim()
+    if n > max_size:
+        raise ValueError(f"dense friction matrix: dim V_h = {n} > max_size = {max_size}")
+    if model.friction_auxiliary_space() is None:
+        return _to_scipy_everywhere(A, comm).toarray()
+    K, C, D, Aqq = (_to_scipy_everywhere(A.getNestSubMatrix(i, j), comm).toarray()
+                    for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
+    return K - C @ np.linalg.solve(Aqq, D)
 
 
 def smallest_eigenvalues(model, f, k=6, max_size=6000):
     """The ``k`` smallest eigenvalues of the symmetric part of ``M(f)``, and the largest.
 
-    Dense (``scipy.linalg.eigh``) on every rank: only for ``dim V_h ≤ max_size``.
-    Returns ``(smallest, largest)``."""
-    A = assemble_operator(model, f, "friction")
-    n = A.getSize()[0]
-    if n > max_size:
-        raise ValueError(f"smallest_eigenvalues is dense: dim V_h = {n} > max_size = {max_size}; "
-                         "use randomized_psd_test")
-    M = _to_scipy_everywhere(A, model.mesh.comm).toarray()
+    Dense (on every rank): only for ``dim V_h ≤ max_size``.  Returns
+    ``(smallest, largest)``."""
+    M = friction_matrix_dense(model, f, max_size)
     ev = np.linalg.eigvalsh(0.5 * (M + M.T))
     return ev[:k], ev[-1]
 
 
-def randomized_psd_test(model, f, samples=20, seed=0):
-    """``min_x xᵀMx / (xᵀ diag(M) x)`` over random vectors ``x`` (≥ 0 for a PSD ``M``,
-    up to round-off).  Also tries the random vectors' projections off the kernel."""
-    A = assemble_operator(model, f, "friction")
-    rng = np.random.default_rng(seed + model.mesh.comm.rank)
-    x, y = A.createVecs()
-    d = A.getDiagonal()
-    worst = np.inf
+def _random_function(model, rng):
+    g = fd.Function(model.V)
+    g.dat.data[:] = rng.standard_normal(g.dat.data_ro.shape)
+    return g
+
+
+def randomized_psd_test(model, f, samples=10, seed=0):
+    """``(min, max)`` of ``⟨x, M(f) x⟩ / ‖x‖²`` over random ``x ∈ V_h`` (coefficient
+    norm); ``min ≥ −(round-off)·max`` for a positive semidefinite ``M``.  Uses the
+    operator itself (:meth:`~generic_fem.model.GenericModel.apply_friction`), so it
+    also covers nonlocal and auxiliary-field frictions."""
+    rng = np.random.default_rng(seed + 7919 * model.mesh.comm.rank)
+    vals = []
     for _ in range(samples):
-        x.setArray(rng.standard_normal(x.getLocalSize()))
-        A.mult(x, y)
-        q = x.dot(y)
-        dx_ = x.copy()
-        dx_.pointwiseMult(dx_, d)
-        ref = abs(x.dot(dx_))
-        worst = min(worst, q / ref if ref > 0 else 0.0)
-    return worst
+        x = _random_function(model, rng)
+        q = float(fd.assemble(model.apply_friction(f, x, x)))
+        with x.dat.vec_ro as xv:
+            vals.append(q / xv.dot(xv))
+    return min(vals), max(vals)
 
 
-def kernel_defect(model, f):
-    """``{i: ‖M k_i‖_∞ / (‖M‖_∞ ‖k_i‖_∞)}`` over ``model.friction_kernel()``."""
-    A = assemble_operator(model, f, "friction")
-    nA = A.norm(norm_type=3)  # infinity norm
+def kernel_defect(model, f, samples=3, seed=1):
+    """``{i: ‖M k_i‖ / (‖k_i‖ · ‖M‖_est)}`` over ``model.friction_kernel()``, with
+    ``‖M‖_est`` the largest ``‖M x‖/‖x‖`` over a few random ``x`` (ℓ² norms)."""
+    phi = fd.TestFunction(model.V)
+    rng = np.random.default_rng(seed + 7919 * model.mesh.comm.rank)
+
+    def ratio(x):
+        y = fd.assemble(model.apply_friction(f, x, phi))
+        with y.dat.vec_ro as yv, x.dat.vec_ro as xv:
+            return yv.norm() / xv.norm()
+    scale = max(ratio(_random_function(model, rng)) for _ in range(samples))
     out = {}
     for i, k in enumerate(model.friction_kernel()):
         kf = fd.Function(model.V).interpolate(k)
-        with kf.dat.vec_ro as kv:
-            y = kv.duplicate()
-            A.mult(kv, y)
-            nk = kv.norm(3)
-            out[i] = y.norm(3) / (nA * nk) if nA * nk > 0 else 0.0
+        out[i] = ratio(kf) / scale
     return out
 
 
@@ -129,10 +157,8 @@ def degeneracy_norms(model, f):
             return v.norm()
     out = {"L_dS": None, "M_dE": None}
     if dE is not None:
-        model.update_nonlocal(f, dE)
-        MdE = norm(model.friction(f, dE, phi))
-        model.update_nonlocal(f, dS)
-        MdS = norm(model.friction(f, dS, phi))
+        MdE = norm(model.apply_friction(f, dE, phi))
+        MdS = norm(model.apply_friction(f, dS, phi))
         out["M_dE"] = MdE / MdS if MdS > 0 else MdE
         LdE = model.poisson(f, dE, phi)
         if LdE is not None:

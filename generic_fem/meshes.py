@@ -3,7 +3,7 @@ import firedrake as fd
 
 from .errors import InvalidParameterError
 
-__all__ = ["velocity_box"]
+__all__ = ["velocity_box", "phase_space_mesh"]
 
 
 def velocity_box(dim, radius, cells, quadrilateral=True, comm=None, name=None):
@@ -33,4 +33,22 @@ def velocity_box(dim, radius, cells, quadrilateral=True, comm=None, name=None):
     else:
         mesh = fd.BoxMesh(n, n, n, 2 * R[0], 2 * R[1], 2 * R[2], hexahedral=quadrilateral, **kw)
         mesh.coordinates.dat.data[:] -= R
+    return mesh
+
+
+def phase_space_mesh(nx, nv, length, vmax, comm=None):
+    """The 1x1v phase space ``T_x × [−V, V]``: a periodic interval of length ``length``
+    (``nx`` cells) extruded in ``v`` (``nv`` layers).  Coordinates are ``(x, v)``.
+
+    The extruded structure keeps every ``v``-column on one MPI rank, so fields that are
+    constant in ``v`` (local moments) live in ``CG(x) ⊗ R(v)`` spaces."""
+    if int(nx) != nx or nx < 2 or int(nv) != nv or nv < 1:
+        raise InvalidParameterError(f"phase_space_mesh: need nx >= 2 and nv >= 1, got {nx}, {nv}")
+    if not (length > 0 and vmax > 0):
+        raise InvalidParameterError(f"phase_space_mesh: length and vmax must be positive, "
+                                    f"got {length}, {vmax}")
+    kw = {} if comm is None else {"comm": comm}
+    base = fd.PeriodicIntervalMesh(int(nx), float(length), **kw)
+    mesh = fd.ExtrudedMesh(base, layers=int(nv), layer_height=2.0 * vmax / nv)
+    mesh.coordinates.dat.data[:, 1] -= vmax
     return mesh

@@ -94,15 +94,33 @@ class GenericModel:
         """``⟨φ, M(f) g⟩`` as a UFL form (symmetric in ``g, φ``)."""
         raise NotImplementedError
 
+    def friction_auxiliary_space(self):
+        """``None``, or the space ``W`` of an auxiliary field ``q`` through which ``M`` is
+        defined (e.g. a projection onto collision invariants with local moments).
+
+        Then ``friction(f, g, φ, q)`` takes ``q`` as a fourth argument and
+        :meth:`friction_auxiliary_equation` states the linear equation that fixes
+        ``q = Q_f(g)``; ``⟨φ, M(f) g⟩ = friction(f, g, φ, Q_f(g))``.  The steppers solve
+        for ``(w, q)`` together."""
+        return None
+
+    def friction_auxiliary_equation(self, f, g, q, r):
+        """``a(f; g, q; r)``, linear in ``(g, q)``: ``q = Q_f(g)`` solves ``a = 0 ∀ r ∈ W``."""
+        raise NotImplementedError
+
     def invariant_densities(self):
         """``{name: φ}``: the conserved quantities ``∫ φ f``."""
         return {"mass": fd.Constant(1.0)}
 
     def friction_kernel(self):
-        """UFL expressions spanning the kernel of ``M(f)`` in ``V_h`` (for ``M⁻¹`` solves).
+        """UFL expressions in the kernel of ``M(f)`` in ``V_h`` (for ``M⁻¹`` solves).
 
-        Default: the invariant densities (the collision invariants)."""
+        Default: the invariant densities (the collision invariants).  Set
+        :attr:`friction_kernel_complete` to ``False`` when they span only part of it."""
         return list(self.invariant_densities().values())
+
+    #: whether :meth:`friction_kernel` spans the whole kernel of ``M`` on ``V_h``
+    friction_kernel_complete = True
 
     def update_nonlocal(self, f, g):
         """Hook for two-point operators: refresh the coefficients of ``friction``.
@@ -147,6 +165,33 @@ class GenericModel:
     def invariants(self, f):
         """``{name: ∫ φ f}`` as UFL 0-forms."""
         return {k: phi * f * self.dx for k, phi in self.invariant_densities().items()}
+
+    def friction_with_auxiliary(self, f, g, phi, q=None):
+        """``friction(f, g, φ[, q])`` whatever the model's signature."""
+        if self.friction_auxiliary_space() is None:
+            return self.friction(f, g, phi)
+        return self.friction(f, g, phi, q)
+
+    def auxiliary_for(self, f, g, solver_parameters=None):
+        """The auxiliary field ``q = Q_f(g)`` (a Function on ``W``), or ``None``."""
+        W = self.friction_auxiliary_space()
+        if W is None:
+            return None
+        p, r = fd.TrialFunction(W), fd.TestFunction(W)
+        a = self.friction_auxiliary_equation(f, fd.Constant(0.0), p, r)
+        rhs = -self.friction_auxiliary_equation(f, g, ufl.zero(p.ufl_shape) if p.ufl_shape else
+                                                fd.Constant(0.0), r)
+        q = fd.Function(W)
+        params = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
+        params.update(solver_parameters or {})
+        fd.solve(a == rhs, q, solver_parameters=params)
+        return q
+
+    def apply_friction(self, f, g, phi):
+        """``⟨φ, M(f) g⟩`` as a UFL form with any auxiliary field solved for and the
+        nonlocal coefficients refreshed: the operator itself, for diagnostics."""
+        self.update_nonlocal(f, g)
+        return self.friction_with_auxiliary(f, g, phi, self.auxiliary_for(f, g))
 
     @property
     def has_poisson(self):

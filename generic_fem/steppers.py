@@ -110,8 +110,20 @@ class Stepper:
         self.alpha = fd.Constant(0.5)
         self._dt_now = self.dt_target
 
-        phi = fd.TestFunction(V)
-        w1, w0_ = self.w, self.w_old
+        W = model.friction_auxiliary_space()
+        if W is None:
+            self.z = fd.Function(V, name="w_new")
+            w1, q = self.z, None
+            phi, r = fd.TestFunction(V), None
+        else:  # solve for the entropy variable and the auxiliary field together
+            Z = V * W
+            self.z = fd.Function(Z, name="w_q_new")
+            w1, q = ufl.split(self.z)
+            phi, r = fd.TestFunctions(Z)
+        self._has_aux = W is not None
+        self.z_w = self.z if W is None else self.z.subfunctions[0]
+        self.z_w.assign(self.w)
+        w0_ = self.w_old
         if scheme == "backward-euler":
             theta, fstar = w1, model.density(w1)
         elif scheme == "minimizing-movement":
@@ -119,19 +131,23 @@ class Stepper:
         else:
             theta = w0_ + self.alpha * (w1 - w0_)
             fstar = model.density(theta)
-        self.theta, self.fstar = theta, fstar
-        self.f_new, self.f_old = model.density(w1), model.density(w0_)
+        self.theta, self.fstar, self.q = theta, fstar, q
+        f_new_unknown = model.density(w1)
+        self.f_new, self.f_old = model.density(self.w), model.density(w0_)
 
-        F = ufl.inner(phi, self.f_new - self.f_old) / self.dt * model.dx
+        F = ufl.inner(phi, f_new_unknown - self.f_old) / self.dt * model.dx
         Lterm = None
         dE = model.dE(fstar)
         if dE is not None:
             Lterm = model.poisson(fstar, dE, phi)
         if Lterm is not None:
             F = F - Lterm
-        F = F + model.friction(fstar, theta, phi)
+        F = F + model.friction_with_auxiliary(fstar, theta, phi, q)
         if forcing is not None:
-            F = F - model.friction(fstar, forcing, phi)
+            F = F - model.friction_with_auxiliary(fstar, forcing, phi, q)
+        if W is not None:
+            g = theta if forcing is None else theta - forcing
+            F = F + model.friction_auxiliary_equation(fstar, g, q, r)
         self.forcing = forcing
         self.residual = F
 
@@ -139,13 +155,21 @@ class Stepper:
         params.update(solver_parameters or {})
         params["snes_error_if_not_converged"] = False  # we read the reason ourselves
         self.solver_parameters = params
-        problem = fd.NonlinearVariationalProblem(F, self.w)
+        problem = fd.NonlinearVariationalProblem(F, self.z)
         self.solver = fd.NonlinearVariationalSolver(
             problem, solver_parameters=params, options_prefix=options_prefix,
             pre_function_callback=self._refresh, pre_jacobian_callback=self._refresh)
 
-        # diagnostics forms
-        self._dissipation_form = model.friction(fstar, theta, theta)
+        # diagnostics forms (evaluated after the solve, with w copied out of z)
+        theta_d = {"backward-euler": self.w, "minimizing-movement": self.w}.get(
+            scheme, self.w_old + self.alpha * (self.w - self.w_old))
+        fstar_d = model.density(self.w_old) if scheme == "minimizing-movement" else model.density(theta_d)
+        q_d = None if W is None else self.z.subfunctions[1]
+        if forcing is None:
+            self._dissipation_form = model.friction_with_auxiliary(fstar_d, theta_d, theta_d, q_d)
+        else:  # ⟨θ, M(θ − ψ)⟩: the rate that enters the entropy balance
+            self._dissipation_form = model.friction_with_auxiliary(
+                fstar_d, theta_d - forcing, theta_d, q_d)
         self._H_new, self._H_old = -model.S(self.f_new), -model.S(self.f_old)
         self.last = {}
 
@@ -160,6 +184,7 @@ class Stepper:
             self.solver.solve()
         except ConvergenceError:
             pass
+        self.w.assign(self.z_w)
         snes = self.solver.snes
         reason = snes.getConvergedReason()
         its, lits = snes.getIterationNumber(), snes.getLinearSolveIterations()
@@ -200,7 +225,7 @@ class Stepper:
         while True:
             self.dt.assign(dt)
             self.alpha.assign(0.5)
-            self.w.assign(self.w_old)
+            self.z_w.assign(self.w_old)
             ok, reason, its, lits = self._solve_once()
             total_its += its
             total_lits += lits
@@ -223,6 +248,7 @@ class Stepper:
             rejections += 1
             if rejections > self.max_rejections:
                 self.w.assign(self.w_old)
+                self.z_w.assign(self.w_old)
                 raise StepFailedError(
                     f"{self.scheme} step from t={self.t:.6g} failed {rejections} times; last "
                     f"dt={dt:.3e}, SNES converged reason {reason} "
