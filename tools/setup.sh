@@ -61,7 +61,13 @@ step() {
   local log=$LOGS/$name.log
   local t0=$SECONDS
   say "step '$name' ... (log: $log)"
-  if ! "$@" >"$log" 2>&1; then
+  # A subshell whose status is not tested by `if`, so that `set -e` holds inside it.
+  local rc=0
+  set +e
+  ( set -e; "$@" ) >"$log" 2>&1
+  rc=$?
+  set -e
+  if [ $rc -ne 0 ]; then
     say "FAILED: step '$name'"
     say "  command: $*"
     say "  log file: $log   (last 30 lines below)"
@@ -114,10 +120,13 @@ build_venv() {
   local pip="$tmp/bin/python -m pip"
   export_build_env
   $pip install -U pip
-  $pip install mpi4py numpy cython pkgconfig setuptools wheel
+  $pip install -U mpi4py numpy cython pkgconfig setuptools wheel
   # Never let pip build h5py in an isolated environment (it recompiles mpi4py).
   $pip install --no-binary h5py --no-build-isolation h5py
   $pip install --no-build-isolation "petsc4py==$PETSC4PY_VERSION"
+  # h5py is already there (built above), so pip does not build another one (in an
+  # isolated environment that would compile mpi4py from source: > 20 GB of memory).
+  "$tmp/bin/python" -c "import h5py; assert h5py.get_config().mpi, 'h5py built without MPI'"
   $pip install --no-binary h5py "firedrake[check]==$FIREDRAKE_VERSION"
   $pip install pyadjoint-ad $PY_EXTRA
   "$tmp/bin/python" -c "import firedrake, petsc4py, h5py; print('firedrake', firedrake.__version__ if hasattr(firedrake, '__version__') else 'ok')"
@@ -147,7 +156,7 @@ if [ ! -f "$VENV/.complete" ]; then
 fi
 
 # -- 4. This checkout, editable (cheap; redone when the checkout moved) -----------
-here=$("$VENV/bin/python" -c 'import generic_fem, os; print(os.path.dirname(os.path.dirname(generic_fem.__file__)))' 2>/dev/null || true)
+here=$(cd / && "$VENV/bin/python" -c 'import generic_fem, os; print(os.path.dirname(os.path.dirname(generic_fem.__file__)))' 2>/dev/null || true)
 if [ "$here" != "$REPO" ]; then
   step install-project install_project
 fi

@@ -1,0 +1,33 @@
+"""Test configuration.
+
+mpi-pytest runs ``@pytest.mark.parallel(nprocs=N)`` tests of a serial ``pytest`` run
+in a subprocess ``mpiexec -n 1 -x FLAG=1 pytest ... : -n N-1 pytest ...``.  With
+Open MPI, ``-x`` sets the flag in the first application context only, so ranks ≥ 1
+would believe they are an outer parallel run and collect differently.  Share the
+flag across all ranks (a collective at import time, on every rank alike).
+"""
+import os
+
+from mpi4py import MPI
+
+_FLAG = "_PYTEST_MPI_CHILD_PROCESS"
+if MPI.COMM_WORLD.size > 1:
+    if MPI.COMM_WORLD.allreduce(_FLAG in os.environ, op=MPI.LOR):
+        os.environ[_FLAG] = "1"
+
+# In forking mode the serial pytest process is an MPI singleton: MPI_Init has put
+# Open MPI's job variables into the C-level environment, which a nested `mpiexec`
+# inherits and then fails on (exit status 1, no output).  Give mpi-pytest's
+# subprocess Python's own copy of the environment, which does not hold them.
+import subprocess as _subprocess  # noqa: E402
+import types as _types  # noqa: E402
+
+import pytest_mpi.plugin as _plugin  # noqa: E402
+
+
+def _run_with_clean_env(cmd, *args, **kwargs):
+    kwargs.setdefault("env", dict(os.environ))
+    return _subprocess.run(cmd, *args, **kwargs)
+
+
+_plugin.subprocess = _types.SimpleNamespace(run=_run_with_clean_env)
