@@ -42,6 +42,7 @@ import numpy as np
 import ufl
 import firedrake as fd
 from firedrake.exceptions import ConvergenceError
+from petsc4py import PETSc
 
 from .errors import InvalidParameterError, StepFailedError
 
@@ -49,18 +50,20 @@ __all__ = ["Stepper", "SCHEMES", "DEFAULT_SOLVER_PARAMETERS"]
 
 SCHEMES = ("backward-euler", "minimizing-movement", "midpoint")
 
-#: Newton with a direct (MUMPS) solve; converge on the residual (conservation is only
-#: as exact as the nonlinear residual), step-length test disabled.
+#: Newton with a direct (MUMPS) solve of the Jacobi-scaled Jacobian
+#: (:class:`~generic_fem.linear_solvers.DiagonalScaledLU`); converge on the residual
+#: (conservation is only as exact as the nonlinear residual), step-length test off.
 DEFAULT_SOLVER_PARAMETERS = {
     "snes_type": "newtonls",
-    "snes_linesearch_type": "bt",
+    "snes_linesearch_type": "basic",
     "snes_rtol": 1e-11,
     "snes_atol": 1e-13,
     "snes_stol": 0.0,
     "snes_max_it": 50,
     "ksp_type": "preonly",
-    "pc_type": "lu",
-    "pc_factor_mat_solver_type": "mumps",
+    "pc_type": "python",
+    "pc_python_type": "generic_fem.linear_solvers.DiagonalScaledLU",
+    "scaled_pc_factor_mat_solver_type": "mumps",
 }
 
 
@@ -82,11 +85,15 @@ class Stepper:
     :arg adaptive: let ``Δt`` grow back after rejections.
     :arg forcing: optional UFL expression ``ψ``: solve ``∂_t f = L dE + M(dS + ψ)``
         instead (the perturbed curves of MODELS.md §1).
+    :arg max_update: largest change of the entropy variable at a node in one Newton
+        iteration (a line-search pre-check clips larger ones; ``0`` disables it).  In
+        the tails of a velocity box ``f`` may grow by many orders of magnitude in one
+        step, and unclipped Newton updates of ``w`` overflow ``F(w)``.
     """
 
     def __init__(self, model, f0=None, dt=0.1, t0=0.0, scheme="backward-euler",
                  solver_parameters=None, options_prefix="gfem_", max_rejections=6,
-                 adaptive=False, forcing=None, w0=None):
+                 adaptive=False, forcing=None, w0=None, max_update=5.0):
         if scheme not in SCHEMES:
             raise InvalidParameterError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
         if not (dt > 0 and math.isfinite(dt)):
@@ -155,10 +162,9 @@ class Stepper:
         params.update(solver_parameters or {})
         params["snes_error_if_not_converged"] = False  # we read the reason ourselves
         self.solver_parameters = params
-        problem = fd.NonlinearVariationalProblem(F, self.z)
-        self.solver = fd.NonlinearVariationalSolver(
-            problem, solver_parameters=params, options_prefix=options_prefix,
-            pre_function_callback=self._refresh, pre_jacobian_callback=self._refresh)
+        self._options_prefix = options_prefix
+        self.max_update = float(max_update)
+        self._build_solver()
 
         # diagnostics forms (evaluated after the solve, with w copied out of z)
         theta_d = {"backward-euler": self.w, "minimizing-movement": self.w}.get(
@@ -174,23 +180,47 @@ class Stepper:
         self.last = {}
 
     # ----------------------------------------------------------------------------
+    def _build_solver(self):
+        problem = fd.NonlinearVariationalProblem(self.residual, self.z)
+        self.solver = fd.NonlinearVariationalSolver(
+            problem, solver_parameters=self.solver_parameters,
+            options_prefix=self._options_prefix,
+            pre_function_callback=self._refresh, pre_jacobian_callback=self._refresh)
+        if self.max_update > 0:
+            self.solver.snes.setLineSearchPreCheck(self._clip_update)
+
+    def _clip_update(self, x, y, *args):
+        """Line-search pre-check: limit each entropy-variable update to ``max_update``
+        (``f`` changes by at most ``e^{max_update/∂w log f}`` per Newton iteration), so
+        that a Newton step can not overflow ``F(w)`` in the tails."""
+        n = self.z_w.dat.data_ro.shape[0]
+        arr = y.getArray()
+        np.clip(arr[:n], -self.max_update, self.max_update, out=arr[:n])
+        y.setArray(arr)
+
     def _refresh(self, X):
         self.model.update_nonlocal(self.fstar, self.theta)
 
     def _solve_once(self):
         """One SNES solve of the current step; returns (ok, reason, its, lin_its)."""
         self.model.update_nonlocal(self.fstar, self.theta)
+        self._last_error = None
         try:
             self.solver.solve()
-        except ConvergenceError:
-            pass
+        except ConvergenceError as exc:
+            self._last_error = exc
+        except PETSc.Error as exc:  # e.g. a failed factorization inside the PC
+            self._last_error = exc
+            self.z_w.assign(self.w_old)
+            self._build_solver()  # PETSc objects may be left mid-solve: start afresh
         self.w.assign(self.z_w)
         snes = self.solver.snes
         reason = snes.getConvergedReason()
         its, lits = snes.getIterationNumber(), snes.getLinearSolveIterations()
         finite = self.model.mesh.comm.allreduce(bool(np.all(np.isfinite(self.w.dat.data_ro))),
                                                 op=_mpi_land())
-        return reason > 0 and finite, reason, its, lits
+        ok = reason > 0 and finite and not isinstance(self._last_error, PETSc.Error)
+        return ok, reason, its, lits
 
     def _alpha_star(self):
         """max over quadrature points of the smallest admissible ``α`` (midpoint)."""
@@ -252,7 +282,10 @@ class Stepper:
                 raise StepFailedError(
                     f"{self.scheme} step from t={self.t:.6g} failed {rejections} times; last "
                     f"dt={dt:.3e}, SNES converged reason {reason} "
-                    f"({_reason_name(reason)}) after {its} iterations. Try a smaller dt, "
+                    f"({_reason_name(reason)}) after {its} iterations"
+                    + (f", last error: {str(self._last_error).splitlines()[-1]}"
+                       if self._last_error is not None else "")
+                    + ". Try a smaller dt, "
                     f"tighter or looser tolerances (solver_parameters), or check the data.")
             dt = dt / 2
         H_new = float(fd.assemble(self._H_new))
