@@ -28,8 +28,8 @@ def velocity_box(dim, radius, cells, quadrilateral=True, comm=None, name=None):
     if dim == 1:
         mesh = fd.IntervalMesh(n, -R[0], R[0], **kw)
     elif dim == 2:
-        mesh = fd.RectangleMesh(n, n, 2 * R[0], 2 * R[1], quadrilateral=quadrilateral,
-                                originX=-R[0], originY=-R[1], **kw)
+        mesh = fd.RectangleMesh(n, n, 2 * R[0], 2 * R[1], quadrilateral=quadrilateral, **kw)
+        mesh.coordinates.dat.data[:] -= R
     else:
         mesh = fd.BoxMesh(n, n, n, 2 * R[0], 2 * R[1], 2 * R[2], hexahedral=quadrilateral, **kw)
         mesh.coordinates.dat.data[:] -= R

@@ -69,9 +69,16 @@ class GenericModel:
         self.degree = int(degree)
         self.quadrature_degree = int(quadrature_degree or 2 * degree + 2)
         self.V = fd.FunctionSpace(mesh, "CG", self.degree)
-        self.Q = quadrature_space(mesh, self.quadrature_degree)
+        self._Q = None
         self.dx = measure(mesh, self.quadrature_degree)
         self.coordinates = ufl.SpatialCoordinate(mesh)
+
+    @property
+    def Q(self):
+        """Values at the quadrature points of ``self.dx`` (built on first use)."""
+        if self._Q is None:
+            self._Q = quadrature_space(self.mesh, self.quadrature_degree)
+        return self._Q
 
     # ------------------------------------------------------------------ stated by a model
     def entropy_density(self, f):

@@ -25,8 +25,20 @@ def quadrature_element(mesh, degree, shape=()):
 
 
 def quadrature_space(mesh, degree, shape=()):
-    """FunctionSpace of values at the quadrature points of ``measure(mesh, degree)``."""
-    return fd.FunctionSpace(mesh, quadrature_element(mesh, degree, shape))
+    """FunctionSpace of values at the quadrature points of ``measure(mesh, degree)``.
+
+    Firedrake has no Quadrature elements on hexahedra; there the nodes of the
+    discontinuous ``DQ`` element of degree ``k = (degree + 2)//2 − 1`` with the
+    Gauss–Legendre ("spectral") variant are the points of the same tensor Gauss rule."""
+    try:
+        return fd.FunctionSpace(mesh, quadrature_element(mesh, degree, shape))
+    except NotImplementedError:
+        k = (degree + 2) // 2 - 1
+        if shape == ():
+            return fd.FunctionSpace(mesh, "DQ", k, variant="spectral")
+        if len(shape) == 1:
+            return fd.VectorFunctionSpace(mesh, "DQ", k, dim=shape[0], variant="spectral")
+        return fd.TensorFunctionSpace(mesh, "DQ", k, shape=shape, variant="spectral")
 
 
 def measure(mesh, degree):
