@@ -38,7 +38,7 @@ class VlasovLBD(GenericModel):
 
     :arg mesh: from :func:`generic_fem.meshes.phase_space_mesh` (extruded, coordinates
         ``(x, v)``).
-    :arg nu: collision frequency ``ν > 0`` (``ν = 0`` is free transport).
+    :arg nu: collision frequency ``ν > 0``.
     :arg transport: include ``v ∂_x f`` (``False`` gives the collisions alone).
     """
     name = "vlasov_lbd"
@@ -50,8 +50,10 @@ class VlasovLBD(GenericModel):
             raise InvalidParameterError(
                 "VlasovLBD needs an extruded phase-space mesh (generic_fem.phase_space_mesh)")
         super().__init__(mesh, degree, quadrature_degree)
-        if not (nu >= 0 and nu < float("inf")):
-            raise InvalidParameterError(f"VlasovLBD: nu must be finite and >= 0, got {nu}")
+        if not (nu > 0 and nu < float("inf")):
+            raise InvalidParameterError(
+                f"VlasovLBD: nu must be positive and finite, got {nu} (with nu = 0 the "
+                "collision projection is undetermined; use a small positive nu)")
         self.nu = fd.Constant(float(nu))
         self.transport = transport
         self.x, self.v = self.coordinates[0], self.coordinates[1]

@@ -46,7 +46,8 @@ def assemble_operator(model, f, which="friction"):
 
 
 def _rel_sym_defect(A, sign):
-    B = A.transpose()  # new matrix
+    B = A.duplicate(copy=True)
+    B.transpose()  # in place (petsc4py transposes in place without an output matrix)
     C = A.copy()
     C.axpy(sign, B)
     na = A.norm(norm_type=2)  # PETSc NORM_FROBENIUS == 2

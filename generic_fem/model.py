@@ -185,13 +185,11 @@ class GenericModel:
         if W is None:
             return None
         p, r = fd.TrialFunction(W), fd.TestFunction(W)
-        a = self.friction_auxiliary_equation(f, fd.Constant(0.0), p, r)
-        rhs = -self.friction_auxiliary_equation(f, g, ufl.zero(p.ufl_shape) if p.ufl_shape else
-                                                fd.Constant(0.0), r)
+        F = self.friction_auxiliary_equation(f, g, p, r)   # affine in p
         q = fd.Function(W)
         params = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
         params.update(solver_parameters or {})
-        fd.solve(a == rhs, q, solver_parameters=params)
+        fd.solve(ufl.lhs(F) == ufl.rhs(F), q, solver_parameters=params)
         return q
 
     def apply_friction(self, f, g, phi):

@@ -39,6 +39,7 @@ def save_checkpoint(path, model, w, t, step):
     with fd.CheckpointFile(path, "w", comm=model.mesh.comm) as cf:
         cf.save_mesh(model.mesh)
         cf.save_function(w, name="w")
+        cf.h5pyfile.require_group("generic_fem")
         cf.set_attr("/generic_fem", "t", float(t))
         cf.set_attr("/generic_fem", "step", int(step))
 

@@ -59,7 +59,7 @@ def test_x_independent_data_stay_x_independent():
 def test_relaxes_to_global_maxwellian():
     model = make(nx=8, nv=12, nu=2.0)
     f0 = initial(model)
-    h = run(model, f0, t_end=12.0, dt=0.5, scheme="backward-euler")
+    h = run(model, f0, t_end=10.0, dt=0.2, scheme="backward-euler")
     f = h.stepper.density()
     area = fd.assemble(fd.Constant(1.0) * model.dx) / (2 * 6.0)  # = LX
     m, p, e = (h.records[-1][k] for k in ("mass", "momentum", "energy"))
@@ -83,7 +83,9 @@ def test_operator_structure():
     small, large = checks.smallest_eigenvalues(model, f, k=30)
     # kernel: ψ(x)(1, v, v²/2), ψ ∈ V_x (2 nx = 8 functions): dimension 24
     assert np.all(small > -1e-10 * large)
-    assert np.all(np.abs(small[:24]) < 1e-10 * large) and small[24] > 1e-6 * large
+    # (the next eigenvalues are small, ~1e-6, from the tails where f is tiny, but far
+    # above round-off)
+    assert np.all(np.abs(small[:24]) < 1e-12 * large) and small[24] > 1e-9 * large
     lo, hi = checks.randomized_psd_test(model, f)
     assert lo > -1e-12 * hi
     assert max(checks.kernel_defect(model, f).values()) < 1e-12

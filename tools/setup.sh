@@ -42,7 +42,7 @@ PETSC_CONFIGURE_OPTS=(--with-c2html=0 --with-debugging=0
   --with-scalapack-lib=-lscalapack-openmpi --with-suitesparse --with-zlib --with-bison)
 
 # Python packages of the environment (besides PETSc/petsc4py/h5py/firedrake).
-PY_EXTRA="pytest mpi-pytest matplotlib scipy sphinx mpmath"
+PY_EXTRA="pytest mpi-pytest matplotlib scipy sphinx mpmath vtk"
 
 hash_of() { printf '%s' "$*" | sha256sum | cut -c1-12; }
 PETSC_KEY=$(hash_of "$PETSC_VERSION ${PETSC_CONFIGURE_OPTS[*]} $DEB_PACKAGES")
