@@ -5,9 +5,15 @@ from .errors import InvalidParameterError
 
 __all__ = ["velocity_box", "phase_space_mesh"]
 
+#: PETSc's "simple" partitioner: the same mesh is distributed the same way every
+#: time (PT-Scotch is not reproducible between builds), so results and restarts
+#: (:func:`generic_fem.run.restore_state`) are reproducible on a given rank count.
+_DETERMINISTIC = {"distribution_parameters": {"partitioner_type": "simple"}}
+
 
 def velocity_box(dim, radius, cells, quadrilateral=True, comm=None, name=None):
-    """The box ``[−R, R]^dim`` with ``cells`` cells per direction.
+    """The box ``[−R, R]^dim`` with ``cells`` cells per direction (distributed with a
+    deterministic partitioner).
 
     :arg dim: 1, 2 or 3.
     :arg radius: half-width ``R`` (or a tuple of per-direction half-widths).
@@ -21,7 +27,9 @@ def velocity_box(dim, radius, cells, quadrilateral=True, comm=None, name=None):
     R = tuple(radius) if hasattr(radius, "__len__") else (float(radius),) * dim
     if len(R) != dim or min(R) <= 0:
         raise InvalidParameterError(f"velocity_box: radius must be positive, got {radius}")
-    kw = {} if comm is None else {"comm": comm}
+    kw = dict(_DETERMINISTIC)
+    if comm is not None:
+        kw["comm"] = comm
     if name is not None:
         kw["name"] = name
     n = int(cells)
@@ -47,7 +55,9 @@ def phase_space_mesh(nx, nv, length, vmax, comm=None):
     if not (length > 0 and vmax > 0):
         raise InvalidParameterError(f"phase_space_mesh: length and vmax must be positive, "
                                     f"got {length}, {vmax}")
-    kw = {} if comm is None else {"comm": comm}
+    kw = dict(_DETERMINISTIC)
+    if comm is not None:
+        kw["comm"] = comm
     base = fd.PeriodicIntervalMesh(int(nx), float(length), **kw)
     mesh = fd.ExtrudedMesh(base, layers=int(nv), layer_height=2.0 * vmax / nv)
     mesh.coordinates.dat.data[:, 1] -= vmax

@@ -13,7 +13,7 @@ import firedrake as fd
 from .history import History
 from .steppers import Stepper
 
-__all__ = ["run", "state_diagnostics", "save_checkpoint", "load_checkpoint"]
+__all__ = ["run", "state_diagnostics", "save_checkpoint", "load_checkpoint", "restore_state"]
 
 
 def state_diagnostics(model, f):
@@ -31,7 +31,12 @@ def state_diagnostics(model, f):
 
 
 def save_checkpoint(path, model, w, t, step):
-    """Write mesh, entropy variable, time and step to a Firedrake ``CheckpointFile``."""
+    """Write mesh, entropy variable, time and step to a Firedrake ``CheckpointFile``.
+
+    Besides Firedrake's portable records (mesh and function, reloadable on any number
+    of ranks with :func:`load_checkpoint`), the raw dof vector of ``w`` is stored in
+    PETSc's global ordering, for :func:`restore_state`: resuming on a model rebuilt
+    the same way on the same number of ranks is then bit-for-bit."""
     d = os.path.dirname(path)
     if d and model.mesh.comm.rank == 0:
         os.makedirs(d, exist_ok=True)
@@ -42,6 +47,13 @@ def save_checkpoint(path, model, w, t, step):
         cf.h5pyfile.require_group("generic_fem")
         cf.set_attr("/generic_fem", "t", float(t))
         cf.set_attr("/generic_fem", "step", int(step))
+        cf.set_attr("/generic_fem", "mesh_name", model.mesh.name)
+        with w.dat.vec_ro as vec:
+            r0, r1 = vec.getOwnershipRange()
+            ds = cf.h5pyfile.create_dataset("generic_fem/w_global", (vec.getSize(),), dtype="f8")
+            ds[r0:r1] = vec.array_r
+            del ds   # an open h5py handle would make PETSc's H5Fclose fail
+        cf.set_attr("/generic_fem", "ranks", model.mesh.comm.size)
 
 
 def load_checkpoint(path, comm=None):
@@ -50,11 +62,41 @@ def load_checkpoint(path, comm=None):
     Build the model on the returned mesh, then ``run(model, w0=w, t0=t, ...)``."""
     kw = {} if comm is None else {"comm": comm}
     with fd.CheckpointFile(path, "r", **kw) as cf:
-        mesh = cf.load_mesh()
+        mesh = cf.load_mesh(cf.get_attr("/generic_fem", "mesh_name"))
         w = cf.load_function(mesh, "w")
         t = cf.get_attr("/generic_fem", "t")
         step = cf.get_attr("/generic_fem", "step")
     return mesh, w, float(t), int(step)
+
+
+def restore_state(path, model):
+    """``(w, t, step)`` from a checkpoint, on ``model.V`` *without* reloading the mesh.
+
+    For a model built exactly as the one that wrote the checkpoint (same mesh
+    construction, degree, number of MPI ranks): the dof vector is restored in PETSc's
+    global ordering, so the resumed run is bit-for-bit the uninterrupted one.  Raises
+    :class:`~generic_fem.errors.InvalidParameterError` when sizes or rank counts differ
+    (use :func:`load_checkpoint` then)."""
+    from .errors import InvalidParameterError
+    comm = model.mesh.comm
+    w = fd.Function(model.V, name="w")
+    with fd.CheckpointFile(path, "r", comm=comm) as cf:
+        ranks = cf.get_attr("/generic_fem", "ranks")
+        ds = cf.h5pyfile["generic_fem/w_global"]
+        with w.dat.vec_ro as vec:
+            if ranks != comm.size or ds.shape[0] != vec.getSize():
+                n = ds.shape[0]
+                del ds
+                raise InvalidParameterError(
+                    f"restore_state: checkpoint {path} has {n} dofs on {ranks} ranks, "
+                    f"the model {vec.getSize()} dofs on {comm.size} ranks; rebuild the model as "
+                    "it was, or use load_checkpoint (reloads the mesh, any rank count)")
+            r0, r1 = vec.getOwnershipRange()
+        w.dat.data[:] = ds[r0:r1]   # owned dofs, PETSc order; marks the halos stale
+        del ds   # an open h5py handle would make PETSc's H5Fclose fail
+        t = cf.get_attr("/generic_fem", "t")
+        step = cf.get_attr("/generic_fem", "step")
+    return w, float(t), int(step)
 
 
 def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_parameters=None,
@@ -99,7 +141,11 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
         bar.start() if hasattr(bar, "start") else None
     eps = 1e-12 * max(1.0, abs(t_end))
     while stepper.t < t_end - eps:
-        stats = stepper.advance(dt_max=t_end - stepper.t)
+        remaining = t_end - stepper.t
+        # clip the step only when the remaining interval is really shorter than it
+        # (not by round-off: an uninterrupted run and a resumed one take the same steps)
+        stats = stepper.advance(dt_max=None if remaining >= stepper.dt_target * (1 - 1e-9)
+                                else remaining)
         rec = {"step": stats["step"], "t": stats["t"], "dt": stats["dt"]}
         rec.update(state_diagnostics(model, f))
         rec["dissipation"] = stats["dissipation"]
