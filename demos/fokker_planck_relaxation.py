@@ -28,7 +28,7 @@ parser.add_argument("--cells", type=int, default=16)
 parser.add_argument("--radius", type=float, default=7.0)
 parser.add_argument("--dt", type=float, default=0.05)
 parser.add_argument("--t-end", type=float, default=2.0)
-parser.add_argument("--scheme", default="midpoint",
+parser.add_argument("--scheme", default="backward-euler",
                     choices=["backward-euler", "minimizing-movement", "midpoint"])
 parser.add_argument("--output", default="output/fokker_planck")
 args, _ = parser.parse_known_args()   # unknown arguments are left to PETSc

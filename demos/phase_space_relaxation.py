@@ -36,7 +36,7 @@ parser.add_argument("--vmax", type=float, default=6.0)
 parser.add_argument("--nu", type=float, default=0.5)
 parser.add_argument("--dt", type=float, default=0.1)
 parser.add_argument("--t-end", type=float, default=6.0)
-parser.add_argument("--scheme", default="midpoint")
+parser.add_argument("--scheme", default="backward-euler")
 parser.add_argument("--output", default="output/phase_space")
 args, _ = parser.parse_known_args()
 
@@ -61,11 +61,17 @@ X, Vg = np.meshgrid(np.linspace(0, 2 * math.pi, 64, endpoint=False),
 pts = np.column_stack([X.ravel(), Vg.ravel()])
 vom = fd.VertexOnlyMesh(mesh, pts, redundant=True)
 P0 = fd.FunctionSpace(vom, "DG", 0)
+P0_in = fd.FunctionSpace(vom.input_ordering, "DG", 0)   # rank 0: all points, input order
+
+
+def sample(f):
+    at_points = fd.assemble(fd.interpolate(f, P0))
+    return fd.assemble(fd.interpolate(at_points, P0_in)).dat.data_ro.copy()
+
+
 w0 = model.state_from_density(f0)
-snap0 = fd.assemble(fd.interpolate(model.density(w0), P0))
-snap1 = fd.assemble(fd.interpolate(history.stepper.density(), P0))
-vals0 = snap0.dat.data_ro_with_halos.copy()
-vals1 = snap1.dat.data_ro_with_halos.copy()
+vals0 = sample(model.density(w0))
+vals1 = sample(history.stepper.density())
 
 rec0, rec1 = history.records[0], history.records[-1]
 if mesh.comm.rank == 0:

@@ -138,7 +138,8 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
     bar = None
     if progress:
         bar = fd.ProgressBar(f"{model.name} {scheme}", max=n_est, comm=comm)
-        bar.start() if hasattr(bar, "start") else None
+        if not hasattr(bar, "next"):   # ranks > 0 get a null bar
+            bar = None
     eps = 1e-12 * max(1.0, abs(t_end))
     while stepper.t < t_end - eps:
         remaining = t_end - stepper.t
