@@ -114,6 +114,7 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
         (for :func:`~generic_fem.functional.energy_dissipation_functional`).
     :arg progress: show Firedrake's ``ProgressBar``.
     :arg callback: ``callback(stepper, record)`` after each step.
+
     Other arguments are passed to :class:`~generic_fem.steppers.Stepper`.
     """
     stepper = Stepper(model, f0=f0, dt=dt, t0=t0, scheme=scheme,

@@ -279,7 +279,7 @@ class Stepper:
         """Take one accepted step (retrying with smaller ``Δt`` on failure).
 
         :arg dt_max: an upper bound for this step (to land on an output time).
-        Returns a dict of step statistics (also kept in ``self.last``)."""
+        :returns: a dict of step statistics (also kept in ``self.last``)."""
         rejections = 0
         self.w_old.assign(self.w)
         H_old = float(fd.assemble(self._H_old))
