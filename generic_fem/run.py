@@ -74,7 +74,8 @@ def restore_state(path, model):
 
     For a model built exactly as the one that wrote the checkpoint (same mesh
     construction, degree, number of MPI ranks): the dof vector is restored in PETSc's
-    global ordering, so the resumed run is bit-for-bit the uninterrupted one.  Raises
+    global ordering, so in serial the resumed run is bit-for-bit the uninterrupted one
+    (in parallel, to round-off: parallel MUMPS is not bitwise reproducible).  Raises
     :class:`~generic_fem.errors.InvalidParameterError` when sizes or rank counts differ
     (use :func:`load_checkpoint` then)."""
     from .errors import InvalidParameterError

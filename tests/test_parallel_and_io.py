@@ -46,7 +46,8 @@ def test_outputs_written(tmp_path):
 
 def _restart_check(tmp):
     """Run 3 steps and checkpoint; resume for 3 more on a model rebuilt the same way
-    (restore_state): bit-for-bit the uninterrupted 6-step run.  Reloading the mesh
+    (restore_state): bit-for-bit the uninterrupted 6-step run in serial (to round-off
+    in parallel, where parallel MUMPS itself is not bitwise reproducible).  Reloading the mesh
     from the file (load_checkpoint) works on any rank count; Firedrake renumbers the
     mesh then, so sums agree to round-off only."""
     def build():
@@ -62,9 +63,16 @@ def _restart_check(tmp):
     h_second = run(model2, w0=w, t0=t, step0=step, t_end=0.6, dt=0.1)
     model3, f03 = build()
     h_ref = run(model3, f03, t_end=0.6, dt=0.1)
-    assert h_ref.column("H")[3:] == h_second.column("H")
-    assert h_ref.column("mass")[3:] == h_second.column("mass")
-    assert np.array_equal(h_ref.stepper.w.dat.data_ro, h_second.stepper.w.dat.data_ro)
+    if MPI.COMM_WORLD.size == 1:
+        assert h_ref.column("H")[3:] == h_second.column("H")
+        assert h_ref.column("mass")[3:] == h_second.column("mass")
+        assert np.array_equal(h_ref.stepper.w.dat.data_ro, h_second.stepper.w.dat.data_ro)
+    else:
+        # parallel MUMPS is not bitwise reproducible from run to run (message order),
+        # so two identical parallel runs agree to round-off only: so does a restart
+        assert np.allclose(h_ref.column("H")[3:], h_second.column("H"), rtol=1e-12, atol=0)
+        assert np.allclose(h_ref.stepper.w.dat.data_ro, h_second.stepper.w.dat.data_ro,
+                           rtol=1e-10, atol=1e-12)
     # portable path: reload mesh and function from the file
     mesh4, w4, t4, step4 = load_checkpoint(path)
     h4 = run(FokkerPlanck(mesh4), w0=w4, t0=t4, step0=step4, t_end=0.6, dt=0.1)
