@@ -129,7 +129,6 @@ class Stepper:
             self.z = fd.Function(Z, name="w_q_new")
             w1, q = ufl.split(self.z)
             phi, r = fd.TestFunctions(Z)
-        self._has_aux = W is not None
         self.z_w = self.z if W is None else self.z.subfunctions[0]
         self.z_w.assign(self.w)
         w0_ = self.w_old

@@ -11,7 +11,7 @@ import ufl
 import firedrake as fd
 from mpi4py import MPI
 
-from generic_fem import run, phase_space_mesh, checks, InvalidParameterError, velocity_box
+from generic_fem import run, phase_space_mesh, checks, InvalidParameterError, velocity_box, Stepper
 from forms.vlasov_lbd import VlasovLBD
 
 LX = 2 * math.pi
@@ -110,3 +110,42 @@ def test_same_results_on_one_and_two_ranks():
         a, b = np.array(h1.column(col)), np.array(h2.column(col))
         scale = np.maximum(np.abs(a), abs(h1.column("mass")[0]))
         assert np.all(np.abs(a - b) / scale <= 1e-10), (col, a, b)
+
+
+@pytest.mark.parametrize("scheme", ["backward-euler", "midpoint"])
+def test_global_maxwellian_is_steady(scheme):
+    model = make(nx=4, nv=12)
+    f0 = maxwellian(model.v, 1.0, 0.4, 0.8)
+    st = Stepper(model, f0, dt=0.5, scheme=scheme)
+    w0 = st.w.copy(deepcopy=True)
+    st.advance()
+    assert np.max(np.abs(st.w.dat.data_ro - w0.dat.data_ro)) < 1e-10
+
+
+def _mixture_exact(model, t, comps, nu):
+    """x-independent data: the local moments u, T are constant and LBD is an OU flow;
+    a Gaussian mixture stays one (means u + (μ−u)e^{−νt/T}, variances
+    T + (σ²−T)e^{−2νt/T})."""
+    m = sum(c[0] for c in comps)
+    u = sum(c[0] * c[1] for c in comps) / m
+    T = sum(c[0] * (c[2] + c[1] ** 2) for c in comps) / m - u ** 2
+    out = 0
+    for rho, mu, var in comps:
+        out = out + maxwellian(model.v, rho, u + (mu - u) * math.exp(-nu * t / T),
+                               T + (var - T) * math.exp(-2 * nu * t / T))
+    return out
+
+
+@pytest.mark.parametrize("scheme,expected", [("backward-euler", 1), ("midpoint", 2)])
+def test_reference_solution_order_in_dt(scheme, expected):
+    comps = [(0.6, 1.2, 0.5), (0.4, -1.0, 0.9)]
+    nu, t_end = 1.0, 0.4
+    errs = []
+    for dt in (0.2, 0.1, 0.05):
+        model = make(nx=3, nv=96, vmax=8.0, nu=nu)
+        h = run(model, _mixture_exact(model, 0.0, comps, nu), t_end=t_end, dt=dt, scheme=scheme)
+        exact = _mixture_exact(model, h.stepper.t, comps, nu)
+        errs.append(math.sqrt(fd.assemble((h.stepper.density() - exact) ** 2 * model.dx) / LX))
+    orders = [math.log2(a / b) for a, b in zip(errs, errs[1:])]
+    print(scheme, "errors", errs, "orders", orders)
+    assert abs(orders[-1] - expected) < 0.25

@@ -127,7 +127,12 @@ build_venv() {
   # h5py is already there (built above), so pip does not build another one (in an
   # isolated environment that would compile mpi4py from source: > 20 GB of memory).
   "$tmp/bin/python" -c "import h5py; assert h5py.get_config().mpi, 'h5py built without MPI'"
-  $pip install --no-binary h5py "firedrake[check]==$FIREDRAKE_VERSION"
+  # Firedrake's build requirements include petsc4py==3.26.0 (a source distribution):
+  # an isolated build would compile petsc4py a second time (~5 min).  Install the
+  # build requirements here and build Firedrake without isolation.
+  $pip install "libsupermesh>=2026.3" "firedrake-rtree>=2026.3.0" petsctools pybind11 \
+    "setuptools>=77.0.3" "rtree>=1.2"
+  $pip install --no-build-isolation --no-binary h5py "firedrake[check]==$FIREDRAKE_VERSION"
   $pip install pyadjoint-ad $PY_EXTRA
   "$tmp/bin/python" -c "import firedrake, petsc4py, h5py; print('firedrake', firedrake.__version__ if hasattr(firedrake, '__version__') else 'ok')"
   touch "$tmp/.complete"
