@@ -130,8 +130,10 @@ build_venv() {
   # Firedrake's build requirements include petsc4py==3.26.0 (a source distribution):
   # an isolated build would compile petsc4py a second time (~5 min).  Install the
   # build requirements here and build Firedrake without isolation.
+  # (cgen and genpy are source distributions of Firedrake's dependencies that need their
+  # own, isolated build backend: install them first too.)
   $pip install "libsupermesh>=2026.3" "firedrake-rtree>=2026.3.0" petsctools pybind11 \
-    "setuptools>=77.0.3" "rtree>=1.2"
+    "setuptools>=77.0.3" "rtree>=1.2" "cgen>=2025.1" genpy
   $pip install --no-build-isolation --no-binary h5py "firedrake[check]==$FIREDRAKE_VERSION"
   $pip install pyadjoint-ad $PY_EXTRA
   "$tmp/bin/python" -c "import firedrake, petsc4py, h5py; print('firedrake', firedrake.__version__ if hasattr(firedrake, '__version__') else 'ok')"
