@@ -13,7 +13,6 @@ functions are collective and return the same numbers on every rank.
 """
 import numpy as np
 import scipy.sparse as sp
-import ufl
 import firedrake as fd
 
 __all__ = ["assemble_operator", "antisymmetry_defect", "symmetry_defect", "friction_matrix_dense",

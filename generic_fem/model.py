@@ -198,11 +198,6 @@ class GenericModel:
         self.update_nonlocal(f, g)
         return self.friction_with_auxiliary(f, g, phi, self.auxiliary_for(f, g))
 
-    @property
-    def has_poisson(self):
-        f = fd.Constant(1.0)
-        return self.poisson(f, fd.TrialFunction(self.V), fd.TestFunction(self.V)) is not None
-
     # ------------------------------------------------------------------ states
     def check_density(self, f, what="initial data"):
         """Evaluate ``f`` at the quadrature points; raise :class:`InvalidStateError`
@@ -234,9 +229,6 @@ class GenericModel:
             raise InvalidStateError(f"{what}: entropy variable is not finite at some nodes "
                                     "(density zero or out of range at a mesh node)")
         return w
-
-    def assemble_functional(self, form):
-        return float(fd.assemble(form))
 
     def describe(self):
         """One line for logs and history files."""

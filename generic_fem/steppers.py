@@ -139,7 +139,7 @@ class Stepper:
         else:
             theta = w0_ + self.alpha * (w1 - w0_)
             fstar = model.density(theta)
-        self.theta, self.fstar, self.q = theta, fstar, q
+        self.theta, self.fstar = theta, fstar   # read by the nonlocal-update callback
         f_new_unknown = model.density(w1)
         self.f_new, self.f_old = model.density(self.w), model.density(w0_)
 
@@ -158,7 +158,6 @@ class Stepper:
             g = theta if forcing is None else theta - forcing
             rate = rate + model.friction_auxiliary_equation(fstar, g, q, r)
         F = ufl.inner(phi, f_new_unknown - self.f_old) * model.dx + self.dt * rate
-        self.forcing = forcing
         self.residual = F
 
         params = dict(DEFAULT_SOLVER_PARAMETERS)
