@@ -129,6 +129,10 @@ class GenericModel:
     #: whether :meth:`friction_kernel` spans the whole kernel of ``M`` on ``V_h``
     friction_kernel_complete = True
 
+    #: whether ``friction`` is a two-point (nonlocal) operator: then it has no sparse
+    #: matrix; checks and ``J_T`` use its action (dense matrices, small problems)
+    nonlocal_friction = False
+
     def update_nonlocal(self, f, g):
         """Hook for two-point operators: refresh the coefficients of ``friction``.
 
@@ -195,8 +199,9 @@ class GenericModel:
     def apply_friction(self, f, g, phi):
         """``⟨φ, M(f) g⟩`` as a UFL form with any auxiliary field solved for and the
         nonlocal coefficients refreshed: the operator itself, for diagnostics."""
+        form = self.friction_with_auxiliary(f, g, phi, self.auxiliary_for(f, g))
         self.update_nonlocal(f, g)
-        return self.friction_with_auxiliary(f, g, phi, self.auxiliary_for(f, g))
+        return form
 
     # ------------------------------------------------------------------ states
     def check_density(self, f, what="initial data"):

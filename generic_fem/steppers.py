@@ -139,7 +139,10 @@ class Stepper:
         else:
             theta = w0_ + self.alpha * (w1 - w0_)
             fstar = model.density(theta)
-        self.theta, self.fstar = theta, fstar   # read by the nonlocal-update callback
+        self.theta, self.fstar = theta, fstar
+        # the (mobility, argument) pairs of M in the residual: their nonlocal
+        # coefficients are refreshed before every residual / Jacobian evaluation
+        self._nonlocal_pairs = [(fstar, theta)] + ([(fstar, forcing)] if forcing is not None else [])
         f_new_unknown = model.density(w1)
         self.f_new, self.f_old = model.density(self.w), model.density(w0_)
 
@@ -174,11 +177,10 @@ class Stepper:
             scheme, self.w_old + self.alpha * (self.w - self.w_old))
         fstar_d = model.density(self.w_old) if scheme == "minimizing-movement" else model.density(theta_d)
         q_d = None if W is None else self.z.subfunctions[1]
-        if forcing is None:
-            self._dissipation_form = model.friction_with_auxiliary(fstar_d, theta_d, theta_d, q_d)
-        else:  # ⟨θ, M(θ − ψ)⟩: the rate that enters the entropy balance
-            self._dissipation_form = model.friction_with_auxiliary(
-                fstar_d, theta_d - forcing, theta_d, q_d)
+        g_d = theta_d if forcing is None else theta_d - forcing
+        # ⟨θ, M(θ − ψ)⟩ (ψ = 0 without forcing): the rate that enters the entropy balance
+        self._dissipation_form = model.friction_with_auxiliary(fstar_d, g_d, theta_d, q_d)
+        self._dissipation_pair = (fstar_d, g_d)
         self._H_new, self._H_old = -model.S(self.f_new), -model.S(self.f_old)
         self.last = {}
 
@@ -234,12 +236,13 @@ class Stepper:
         np.clip(arr[:n], -self.max_update, self.max_update, out=arr[:n])
         y.setArray(arr)
 
-    def _refresh(self, X):
-        self.model.update_nonlocal(self.fstar, self.theta)
+    def _refresh(self, X=None):
+        for f, g in self._nonlocal_pairs:
+            self.model.update_nonlocal(f, g)
 
     def _solve_once(self):
         """One SNES solve of the current step; returns (ok, reason, its, lin_its)."""
-        self.model.update_nonlocal(self.fstar, self.theta)
+        self._refresh()
         self._last_error = None
         try:
             self.solver.solve()
@@ -320,6 +323,7 @@ class Stepper:
                     f"tighter or looser tolerances (solver_parameters), or check the data.")
             dt = dt / 2
         H_new = float(fd.assemble(self._H_new))
+        self.model.update_nonlocal(*self._dissipation_pair)
         dissipation = float(fd.assemble(self._dissipation_form))
         self.t += dt
         self.step_count += 1

@@ -1,0 +1,143 @@
+r"""Homogeneous Landau equation, one species (MODELS.md §2), ``d = 2, 3``.
+
+.. math::
+
+   ∂_t f = Q(f, f) = ∇·∫ a(v − v_*) (f_* ∇f − f ∇_* f_*)\,dv_*, \qquad
+   a(z) = C_γ |z|^{γ+2} Π(z),\ γ ∈ [−3, 1],
+
+as a GENERIC gradient flow (``L = 0``): ``S = −∫ f log f`` (so ``H = ∫ f log f``),
+``E = ½∫|v|² f``, entropy variable ``w = −dS = log f + 1`` (``f = e^{w−1}``), and the
+two-point friction operator (MODELS.md §2, weak form)
+
+.. math::
+
+   ⟨φ, M(f) g⟩ = ½ ∫∫ f f_* (∇φ − ∇_*φ_*) · a(v − v_*) (∇g − ∇_*g_*)\,dv\,dv_*,
+
+so that ``M(f) dS = Q(f, f)``.  Its kernel (``∇̃φ = 0``) holds the collision invariants
+``1, v, |v|²``: with a degree-2 space and one quadrature rule, mass, momentum and
+energy are conserved exactly (to the nonlinear residual), the entropy decays for
+every stepper of the core, and Maxwellians are discrete steady states (``w`` is a
+quadratic polynomial, so ``∇w_q − ∇w_p ∥ v_q − v_p``).
+
+The double integral is :class:`generic_fem.two_point.TwoPointFriction` with mobility
+``m = f``: compiled ``O(N_q²)`` pair sums for ``γ ≠ 0``, the exact ``O(N_q)`` moment
+reduction for Maxwell molecules ``γ = 0``.
+
+Reference solution (``γ = 0``, ``C = 1``): the BKW solution :func:`bkw`; anisotropic
+relaxation of the second moment :func:`anisotropic_second_moment`.
+"""
+import numpy as np
+import ufl
+import firedrake as fd
+
+from generic_fem.model import GenericModel
+from generic_fem.errors import InvalidParameterError
+from generic_fem.two_point import TwoPointFriction
+
+__all__ = ["Landau", "maxwellian", "bkw", "bkw_K", "anisotropic_second_moment"]
+
+
+class Landau(GenericModel):
+    """``∂_t f = Q(f, f)`` with kernel ``a(z) = C|z|^{γ+2}Π(z)``.
+
+    :arg mesh: velocity mesh, ``d = 2`` or ``3`` (box or ball; natural boundaries).
+    :arg gamma: ``γ ∈ [−3, 1]`` (``0`` Maxwell molecules, ``−3`` Coulomb).
+    :arg C: ``C_γ > 0`` (seed 001 uses ``1/(8π)`` with ``γ = −3``; seeds 002–004 use 1).
+    :arg degree: Lagrange degree of the entropy variable, ``≥ 2`` (the space must
+        contain ``|v|²``).
+    :arg quadrature_degree: degree of the one quadrature rule (default ``2·degree + 2``);
+        ``N_q`` pair sums run over its points.
+    """
+    name = "landau"
+    supported_dimensions = (2, 3)
+    min_degree = 2
+    nonlocal_friction = True
+
+    def __init__(self, mesh, gamma=0.0, C=1.0, degree=2, quadrature_degree=None):
+        if not (np.isfinite(gamma) and -3.0 <= gamma <= 1.0):
+            raise InvalidParameterError(f"Landau: gamma must lie in [-3, 1], got {gamma}")
+        if not (np.isfinite(C) and C > 0):
+            raise InvalidParameterError(f"Landau: the kernel constant C must be positive, got {C}")
+        if int(degree) == degree and degree < self.min_degree:
+            raise InvalidParameterError(
+                f"Landau: degree {degree} does not contain |v|^2 (energy would not be conserved); "
+                f"use degree >= {self.min_degree}")
+        super().__init__(mesh, degree, quadrature_degree)
+        self.gamma, self.C = float(gamma), float(C)
+        self.pairs = TwoPointFriction(mesh, self.quadrature_degree, self.gamma, self.C, self.dx)
+
+    def entropy_density(self, f):
+        return -f * ufl.ln(f)
+
+    def energy_density(self, f):
+        v = self.coordinates
+        return 0.5 * ufl.dot(v, v) * f
+
+    def density(self, w):
+        return ufl.exp(w - 1.0)
+
+    def friction(self, f, g, phi):
+        return self.pairs.form(f, g, phi)
+
+    def update_nonlocal(self, f, g):
+        self.pairs.update(f, g)
+
+    def invariant_densities(self):
+        v = self.coordinates
+        out = {"mass": fd.Constant(1.0)}
+        for i in range(self.dim):
+            out[f"momentum_{i}"] = v[i]
+        out["energy"] = 0.5 * ufl.dot(v, v)
+        return out
+
+    def maxwellian(self, density=1.0, velocity=None, temperature=1.0):
+        """``ρ (2πT)^{−d/2} exp(−|v−u|²/(2T))`` as UFL."""
+        return maxwellian(self.coordinates, density, velocity, temperature)
+
+    def describe(self):
+        return (f"Landau(dim={self.dim}, gamma={self.gamma:g}, C={self.C:g}, degree={self.degree}, "
+                f"quadrature_degree={self.quadrature_degree}, N_q={self.pairs.n_global})")
+
+
+def maxwellian(v, density=1.0, velocity=None, temperature=1.0):
+    """UFL Maxwellian ``ρ (2πT)^{−d/2} exp(−|v−u|²/(2T))``."""
+    d = v.ufl_shape[0]
+    u = np.zeros(d) if velocity is None else np.asarray(velocity, float)
+    if not (temperature > 0 and density > 0):
+        raise InvalidParameterError(f"maxwellian: density and temperature must be positive, "
+                                    f"got {density}, {temperature}")
+    z = v - ufl.as_vector([float(c) for c in u])
+    return density * (2 * np.pi * temperature) ** (-d / 2) * ufl.exp(-ufl.dot(z, z) / (2 * temperature))
+
+
+def bkw_K(t, d, C=1.0):
+    """``K(t) = 1 − (2/(d+2)) exp(−2(d−1) C t)`` of the BKW solution."""
+    return 1.0 - 2.0 / (d + 2) * np.exp(-2.0 * (d - 1) * C * t)
+
+
+def bkw(v, t, C=1.0):
+    """The BKW solution (MODELS.md §2; ``γ = 0``, mass 1, momentum 0, ``∫|v|²f = d``):
+
+    ``f = (2πK)^{−d/2} exp(−|v|²/(2K)) [((d+2)K − d)/(2K) + (1−K)/(2K²) |v|²]``.
+
+    ``v`` is a UFL vector (or a numpy array of shape ``(n, d)``); positive for ``t > 0``."""
+    if isinstance(v, np.ndarray):
+        d = v.shape[1]
+        K = bkw_K(t, d, C)
+        r2 = (v ** 2).sum(axis=1)
+        return (2 * np.pi * K) ** (-d / 2) * np.exp(-r2 / (2 * K)) * (
+            ((d + 2) * K - d) / (2 * K) + (1 - K) / (2 * K ** 2) * r2)
+    d = v.ufl_shape[0]
+    K = float(bkw_K(t, d, C))
+    r2 = ufl.dot(v, v)
+    return (2 * np.pi * K) ** (-d / 2) * ufl.exp(-r2 / (2 * K)) * (
+        ((d + 2) * K - d) / (2 * K) + (1 - K) / (2 * K ** 2) * r2)
+
+
+def anisotropic_second_moment(theta0, mass, t, C=1.0):
+    """``Θ(t)`` solving ``dΘ/dt = C(4m (tr Θ) I − 4dm Θ)`` (``γ = 0``, momentum 0):
+    the trace is conserved and the traceless part decays like ``exp(−4dmCt)``."""
+    theta0 = np.asarray(theta0, float)
+    d = theta0.shape[0]
+    iso = np.trace(theta0) / d * np.eye(d)
+    return iso + (theta0 - iso) * np.exp(-4 * d * mass * C * t)

@@ -1,0 +1,250 @@
+r"""Compiled pair sums of projected power-law kernels (the hot spot of two-point operators).
+
+For targets ``y_q`` and sources ``(x_p, c_p, g_p)`` this computes
+
+.. math::
+
+   \hat G_q = \sum_{p:\,x_p \ne y_q} c_p\, a(y_q − x_p), \qquad
+   \hat h_q = \sum_{p:\,x_p \ne y_q} c_p\, a(y_q − x_p)\, g_p, \qquad
+   a(z) = |z|^{γ} (|z|^2 I − z ⊗ z) = |z|^{γ+2} Π(z),
+
+(MODELS.md §2; the constant ``C_γ`` is folded into ``c_p``).  The self-pair
+``x_p = y_q`` is skipped: its weight vanishes in the limit for ``γ > −2`` and for
+``γ ≤ −2`` it is the singular term that PETSc's ``DMPlexLandau`` skips too; in the
+combination ``Ĝ_q ∇g_q − ĥ_q`` it cancels exactly for every ``γ``.
+
+The C code is generated for ``d = 2, 3`` and one ``γ`` (``sqrt`` forms for integer and
+half-integer ``γ``, glibc's vector ``pow`` otherwise), compiled once with the system C compiler
+(``$CC``, default ``cc``; flags in ``_FLAGS``: ``-O3 -march=native``, SIMD, no ``-ffast-math``) into a cache
+directory (``$GENERIC_FEM_CACHE/kernels``, default ``~/.cache/generic-fem/kernels``),
+and loaded with :mod:`ctypes`.  The loops are blocked over sources (a block stays in
+L1/L2 cache while every target visits it) and the inner loop is a SIMD reduction.
+For ``γ = 0`` use :func:`moment_sums` instead: the kernel is a quadratic polynomial
+and the sums reduce exactly to a few moments, ``O(N)`` work.
+"""
+import ctypes
+import hashlib
+import os
+import subprocess
+import tempfile
+
+import numpy as np
+
+__all__ = ["pair_sums", "moment_sums", "load_pair_kernel", "kernel_cache_dir"]
+
+_SOURCE = r"""
+#include <math.h>
+%(DECL)s
+#define BLOCK 1024
+static inline double kpow(double r2) { return %(POW)s; }
+
+void pair_sums_2d(long nt, const double *restrict y, long ns, const double *restrict src,
+                  double *restrict G, double *restrict H)
+{
+    /* y: nt x 2; src: 5 arrays of length ns (x0, x1, c, g0, g1), contiguous;
+       G: nt x 3 (G00, G01, G11); H: nt x 2 */
+    const double *x0 = src, *x1 = src + ns, *c = src + 2*ns, *g0 = src + 3*ns, *g1 = src + 4*ns;
+    for (long t = 0; t < nt; ++t) { G[3*t] = G[3*t+1] = G[3*t+2] = 0.0; H[2*t] = H[2*t+1] = 0.0; }
+    for (long b0 = 0; b0 < ns; b0 += BLOCK) {
+        long b1 = b0 + BLOCK < ns ? b0 + BLOCK : ns;
+        for (long t = 0; t < nt; ++t) {
+            const double y0 = y[2*t], y1 = y[2*t+1];
+            double a00 = 0, a01 = 0, a11 = 0, h0 = 0, h1 = 0;
+            #pragma omp simd reduction(+:a00,a01,a11,h0,h1)
+            for (long p = b0; p < b1; ++p) {
+                const double z0 = y0 - x0[p], z1 = y1 - x1[p];
+                const double r2 = z0*z0 + z1*z1;
+                const double rs = r2 > 0.0 ? r2 : 1.0;
+                const double s = r2 > 0.0 ? c[p] * kpow(rs) : 0.0;
+                /* a = s (r2 I - z z^T) = s [[z1^2, -z0 z1], [-z0 z1, z0^2]] */
+                const double b00 = s*z1*z1, b01 = -s*z0*z1, b11 = s*z0*z0;
+                a00 += b00; a01 += b01; a11 += b11;
+                h0 += b00*g0[p] + b01*g1[p];
+                h1 += b01*g0[p] + b11*g1[p];
+            }
+            G[3*t] += a00; G[3*t+1] += a01; G[3*t+2] += a11;
+            H[2*t] += h0; H[2*t+1] += h1;
+        }
+    }
+}
+
+void pair_sums_3d(long nt, const double *restrict y, long ns, const double *restrict src,
+                  double *restrict G, double *restrict H)
+{
+    /* src: 7 arrays (x0, x1, x2, c, g0, g1, g2); G: nt x 6 (00,01,02,11,12,22); H: nt x 3 */
+    const double *x0 = src, *x1 = src + ns, *x2 = src + 2*ns, *c = src + 3*ns;
+    const double *g0 = src + 4*ns, *g1 = src + 5*ns, *g2 = src + 6*ns;
+    for (long t = 0; t < nt; ++t) {
+        for (int k = 0; k < 6; ++k) G[6*t+k] = 0.0;
+        for (int k = 0; k < 3; ++k) H[3*t+k] = 0.0;
+    }
+    for (long b0 = 0; b0 < ns; b0 += BLOCK) {
+        long b1 = b0 + BLOCK < ns ? b0 + BLOCK : ns;
+        for (long t = 0; t < nt; ++t) {
+            const double y0 = y[3*t], y1 = y[3*t+1], y2 = y[3*t+2];
+            double a00 = 0, a01 = 0, a02 = 0, a11 = 0, a12 = 0, a22 = 0, h0 = 0, h1 = 0, h2 = 0;
+            #pragma omp simd reduction(+:a00,a01,a02,a11,a12,a22,h0,h1,h2)
+            for (long p = b0; p < b1; ++p) {
+                const double z0 = y0 - x0[p], z1 = y1 - x1[p], z2 = y2 - x2[p];
+                const double q0 = z0*z0, q1 = z1*z1, q2 = z2*z2;
+                const double r2 = q0 + q1 + q2;
+                const double rs = r2 > 0.0 ? r2 : 1.0;
+                const double s = r2 > 0.0 ? c[p] * kpow(rs) : 0.0;
+                const double b00 = s*(q1 + q2), b11 = s*(q0 + q2), b22 = s*(q0 + q1);
+                const double b01 = -s*z0*z1, b02 = -s*z0*z2, b12 = -s*z1*z2;
+                a00 += b00; a01 += b01; a02 += b02; a11 += b11; a12 += b12; a22 += b22;
+                const double u0 = g0[p], u1 = g1[p], u2 = g2[p];
+                h0 += b00*u0 + b01*u1 + b02*u2;
+                h1 += b01*u0 + b11*u1 + b12*u2;
+                h2 += b02*u0 + b12*u1 + b22*u2;
+            }
+            G[6*t] += a00; G[6*t+1] += a01; G[6*t+2] += a02;
+            G[6*t+3] += a11; G[6*t+4] += a12; G[6*t+5] += a22;
+            H[3*t] += h0; H[3*t+1] += h1; H[3*t+2] += h2;
+        }
+    }
+}
+"""
+
+#: |z|^γ = r2^(γ/2) without pow() for integer and half-integer γ
+_POW = {-3.0: "1.0 / (r2 * sqrt(r2))", -2.5: "1.0 / (r2 * sqrt(sqrt(r2)))", -2.0: "1.0 / r2",
+        -1.5: "1.0 / (sqrt(r2) * sqrt(sqrt(r2)))", -1.0: "1.0 / sqrt(r2)",
+        -0.5: "1.0 / sqrt(sqrt(r2))", 0.0: "1.0", 0.5: "sqrt(sqrt(r2))", 1.0: "sqrt(r2)"}
+
+#: no -ffast-math: linked into a shared library it would switch the whole process to
+#: flush-to-zero; the two "unsafe" flags only let the compiler evaluate both branches
+#: of the self-pair test in SIMD lanes (the data are finite).
+_FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=256", "-fopenmp-simd", "-fno-math-errno",
+          "-fno-trapping-math", "-ffinite-math-only", "-fPIC", "-shared"]
+_loaded = {}
+
+
+def kernel_cache_dir():
+    """Where compiled pair kernels are kept."""
+    base = os.environ.get("GENERIC_FEM_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "generic-fem"))
+    return os.path.join(base, "kernels")
+
+
+def _source(gamma):
+    g = float(gamma)
+    expr = _POW.get(g, f"pow(r2, {0.5 * g!r})")
+    # generic exponents: glibc's vector pow (libmvec), declared as the x86 vector ABI
+    decl = "" if g in _POW else "#pragma omp declare simd notinbranch\ndouble pow(double, double);"
+    return _SOURCE % {"POW": expr, "DECL": decl}
+
+
+def load_pair_kernel(gamma):
+    """The compiled library for exponent ``γ`` (compiled on first use, then cached on
+    disk by a hash of source, compiler and flags; concurrent MPI ranks are safe: each
+    compiles to a private file and renames it atomically)."""
+    key = float(gamma)
+    if key in _loaded:
+        return _loaded[key]
+    cc = os.environ.get("CC", "cc")
+    src = _source(gamma)
+    digest = hashlib.sha256((src + cc + " ".join(_FLAGS)).encode()).hexdigest()[:16]
+    d = kernel_cache_dir()
+    os.makedirs(d, exist_ok=True)
+    lib = os.path.join(d, f"pairs_{digest}.so")
+    if not os.path.exists(lib):
+        with tempfile.TemporaryDirectory(dir=d) as tmp:
+            cfile = os.path.join(tmp, "pairs.c")
+            with open(cfile, "w") as fh:
+                fh.write(src)
+            out = os.path.join(tmp, "pairs.so")
+            res = subprocess.run([cc, *_FLAGS, cfile, "-o", out, "-lmvec", "-lm"], capture_output=True, text=True)
+            if res.returncode != 0:
+                raise RuntimeError(f"compiling the pair kernel failed ({cc} {' '.join(_FLAGS)}):\n{res.stderr}")
+            os.replace(out, lib)
+    so = ctypes.CDLL(lib)
+    for name in ("pair_sums_2d", "pair_sums_3d"):
+        fn = getattr(so, name)
+        fn.restype = None
+        fn.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p,
+                       ctypes.c_void_p, ctypes.c_void_p]
+    _loaded[key] = so
+    return so
+
+
+def _ptr(a):
+    return a.ctypes.data_as(ctypes.c_void_p)
+
+
+def pair_sums(gamma, targets, points, coeffs, vectors):
+    """``(Ĝ, ĥ)`` at ``targets`` (``(n, d)``) from sources ``points`` (``(N, d)``),
+    coefficients ``c_p`` (``(N,)``) and vectors ``g_p`` (``(N, d)``); compiled code.
+
+    Returns ``Ĝ`` of shape ``(n, d, d)`` and ``ĥ`` of shape ``(n, d)``."""
+    y = np.ascontiguousarray(targets, dtype=float)
+    n, d = y.shape
+    if d not in (2, 3):
+        raise ValueError(f"pair_sums: dimension must be 2 or 3, got {d}")
+    N = points.shape[0]
+    src = np.empty((2 * d + 1, N))
+    src[:d] = np.asarray(points, dtype=float).T
+    src[d] = coeffs
+    src[d + 1:] = np.asarray(vectors, dtype=float).T
+    lib = load_pair_kernel(gamma)
+    if d == 2:
+        Gp, H = np.empty((n, 3)), np.empty((n, 2))
+        lib.pair_sums_2d(n, _ptr(y), N, _ptr(src), _ptr(Gp), _ptr(H))
+        G = np.empty((n, 2, 2))
+        G[:, 0, 0], G[:, 0, 1], G[:, 1, 1] = Gp[:, 0], Gp[:, 1], Gp[:, 2]
+        G[:, 1, 0] = Gp[:, 1]
+    else:
+        Gp, H = np.empty((n, 6)), np.empty((n, 3))
+        lib.pair_sums_3d(n, _ptr(y), N, _ptr(src), _ptr(Gp), _ptr(H))
+        G = np.empty((n, 3, 3))
+        for k, (i, j) in enumerate(((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))):
+            G[:, i, j] = G[:, j, i] = Gp[:, k]
+    return G, H
+
+
+def local_moments(points, coeffs, vectors):
+    """The moments of the sources that the ``γ = 0`` sums need (summed over this rank's
+    sources; add them over ranks), packed in one array:
+    ``M0 = Σc, M1 = Σc x, M2 = Σc x⊗x, A1 = Σc g, A2 = Σc g⊗x, A3 = Σc |x|² g,
+    B0 = Σc x·g, B2 = Σc x (x·g)``."""
+    x = np.asarray(points, float)
+    c = np.asarray(coeffs, float)
+    g = np.asarray(vectors, float)
+    xg = np.einsum("pi,pi->p", x, g)
+    parts = [np.array([c.sum()]), c @ x, np.einsum("p,pi,pj->ij", c, x, x).ravel(),
+             c @ g, np.einsum("p,pi,pj->ij", c, g, x).ravel(), (c * np.einsum("pi,pi->p", x, x)) @ g,
+             np.array([(c * xg).sum()]), (c * xg) @ x]
+    return np.concatenate(parts)
+
+
+def moment_sums(targets, moments):
+    """``(Ĝ, ĥ)`` for ``γ = 0`` from the (global) moments of :func:`local_moments`:
+    with ``a(z) = |z|² I − z⊗z`` and ``z = y − x_p``,
+
+    ``Ĝ(y) = (M0|y|² − 2y·M1 + tr M2) I − (M0 y⊗y − y⊗M1 − M1⊗y + M2)``,
+    ``ĥ(y) = |y|² A1 − 2 A2 y + A3 − y (y·A1) + B0 y + A2ᵀ y − B2``.
+
+    Exact (the self-pair contributes ``a(0) = 0``); ``O(n)`` work."""
+    y = np.asarray(targets, float)
+    n, d = y.shape
+    k = 0
+
+    def take(size, shape=None):
+        nonlocal k
+        out = moments[k:k + size]
+        k += size
+        return out if shape is None else out.reshape(shape)
+    M0 = take(1)[0]
+    M1 = take(d)
+    M2 = take(d * d, (d, d))
+    A1 = take(d)
+    A2 = take(d * d, (d, d))
+    A3 = take(d)
+    B0 = take(1)[0]
+    B2 = take(d)
+    yy = np.einsum("qi,qi->q", y, y)
+    I = np.eye(d)
+    tr = M0 * yy - 2 * y @ M1 + np.trace(M2)
+    outer = (M0 * np.einsum("qi,qj->qij", y, y) - np.einsum("qi,j->qij", y, M1)
+             - np.einsum("i,qj->qij", M1, y) + M2)
+    G = tr[:, None, None] * I - outer
+    H = (yy[:, None] * A1 - 2 * y @ A2.T + A3 - y * (y @ A1)[:, None] + B0 * y + y @ A2 - B2)
+    return G, H

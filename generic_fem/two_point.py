@@ -1,0 +1,161 @@
+r"""Two-point (nonlocal) friction operators with a projected power-law kernel.
+
+The operator (ARCHITECTURE.md "Two-point operators"; MODELS.md §2 weak form)
+
+.. math::
+
+   ⟨φ, M(f) g⟩ = ½ ∑_q ∑_p ω_q ω_p\, m_q m_p\, (∇φ_q − ∇φ_p) · a(v_q − v_p)\, (∇g_q − ∇g_p),
+   \qquad a(z) = C |z|^{γ+2} Π(z),
+
+with ``m = m(f)`` a pointwise mobility (``f`` for Landau, ``f(1 − εf)`` for
+Fermi–Dirac) and ``(v_q, ω_q)`` the points and weights of the model's one quadrature
+rule, is evaluated as the *local* form (swap symmetry of the double sum)
+
+.. math::
+
+   ⟨φ, M(f) g⟩ = ∫ ∇φ · m\, (\hat G ∇g − \hat h)\,dx, \qquad
+   \hat G_q = ∑_p ω_p m_p a(v_q − v_p), \quad \hat h_q = ∑_p ω_p m_p a(v_q − v_p) ∇g_p,
+
+where ``Ĝ, ĥ`` are Quadrature-space Functions refreshed by :meth:`TwoPointFriction.update`
+(called by the steppers before each residual and Jacobian evaluation).  Because the
+form is integrated with exactly the points of the sums, the discrete operator is
+symmetric positive semidefinite and ``M(f)φ = 0`` for ``φ ∈ {1, v, |v|²}`` up to round-off
+(``a(z) z = 0`` and ``∇|v|²_q − ∇|v|²_p = 2(v_q − v_p)``): mass, momentum and energy are
+conserved as exactly as the nonlinear residual.  The self-pair ``p = q`` cancels in
+``Ĝ_q∇g_q − ĥ_q`` and is skipped (no singularity for ``γ ≤ −2``).
+
+Jacobians: the UFL derivative of the local form with ``Ĝ, ĥ`` frozen (Picard in the
+nonlocal part, Newton in the local factor ``m(f)``).
+
+Parallel: each rank gathers ``(v_p, C ω_p m_p, ∇g_p)`` of all owned points
+(``MPI_Allgatherv``, ``O(N_q)`` memory) and computes ``Ĝ, ĥ`` at its own points, so
+the ``O(N_q²)`` work divides by the rank count.  For ``γ = 0`` the sums reduce exactly
+to moments (:func:`~generic_fem.pair_kernels.moment_sums`, ``O(N_q)``, one
+``MPI_Allreduce``).
+"""
+import numpy as np
+import ufl
+import ufl.algorithms
+import firedrake as fd
+from mpi4py import MPI
+
+from .errors import InvalidParameterError
+from .pair_kernels import pair_sums, moment_sums, local_moments
+from .quadrature import quadrature_space
+
+__all__ = ["TwoPointFriction"]
+
+
+class _Entry:
+    """Coefficients ``Ĝ, ĥ`` of one ``(m, g)`` pair and the interpolations that feed them."""
+
+    def __init__(self, owner, m, g):
+        self.G = fd.Function(owner.Qt, name="G_hat")
+        self.h = fd.Function(owner.Qv, name="h_hat")
+        self.mq = fd.Function(owner.Q)
+        self.gq = fd.Function(owner.Qv)
+        self.interpolate_m = _interpolation(fd.interpolate(m, owner.Q), self.mq)
+        self.interpolate_g = _interpolation(fd.interpolate(ufl.grad(g), owner.Qv), self.gq)
+        self.last_input = None
+
+
+def _interpolation(expr, tensor):
+    """A callable that re-evaluates the interpolation ``expr`` into ``tensor``.
+
+    Firedrake's interpolator callable is built once and reused (``assemble`` would
+    rebuild it on every call, several ms each); falls back to ``assemble``."""
+    try:
+        from firedrake.interpolation import get_interpolator
+        return get_interpolator(expr)._get_callable(tensor=tensor)
+    except Exception:  # another Firedrake version: the public (slower) path
+        return lambda: fd.assemble(expr, tensor=tensor)
+
+
+class TwoPointFriction:
+    """The two-point operator above on one mesh and quadrature rule.
+
+    :arg mesh: velocity mesh (``d = 2`` or ``3``).
+    :arg quadrature_degree: the degree of the model's quadrature rule (``scheme="default"``).
+    :arg gamma: kernel exponent ``γ`` (``a(z) = C|z|^{γ+2}Π(z)``).
+    :arg C: kernel constant ``C_γ > 0``.
+    :arg dx: the model's measure (must be the rule of ``quadrature_degree``).
+    """
+
+    def __init__(self, mesh, quadrature_degree, gamma, C, dx):
+        dim = mesh.geometric_dimension() if callable(mesh.geometric_dimension) else mesh.geometric_dimension
+        if dim not in (2, 3):
+            raise InvalidParameterError(f"two-point operator: velocity dimension must be 2 or 3, got {dim}")
+        self.mesh, self.dim = mesh, dim
+        self.gamma, self.C = float(gamma), float(C)
+        self.dx = dx
+        self.Q = quadrature_space(mesh, quadrature_degree)
+        self.Qv = quadrature_space(mesh, quadrature_degree, (dim,))
+        self.Qt = quadrature_space(mesh, quadrature_degree, (dim, dim))
+        X = fd.Function(self.Qv).interpolate(ufl.SpatialCoordinate(mesh))
+        self.points = np.array(X.dat.data_ro)               # owned points of this rank
+        w = fd.assemble(fd.TestFunction(self.Q) * dx)
+        self.weights = np.array(w.dat.data_ro)
+        comm = mesh.comm
+        self.comm = comm
+        self.counts = np.array(comm.allgather(len(self.weights)))
+        self.n_global = int(self.counts.sum())
+        self._entries = {}
+        #: pair interactions evaluated by this rank, and evaluations done / skipped
+        self.stats = {"pairs": 0, "evaluations": 0, "skipped": 0}
+
+    # ---------------------------------------------------------------------------
+    def _entry(self, m, g):
+        key = (m, g)
+        e = self._entries.get(key)
+        if e is None:
+            if isinstance(g, ufl.Argument) or ufl.algorithms.extract_arguments(g):
+                raise InvalidParameterError(
+                    "a two-point (nonlocal) friction operator can not be assembled as a sparse "
+                    "matrix: use its action (apply_friction) or checks.friction_matrix_dense")
+            e = _Entry(self, m, g)
+            self._entries[key] = e
+        return e
+
+    def form(self, m, g, phi):
+        """``⟨φ, M g⟩ = ∫ ∇φ · m (Ĝ ∇g − ĥ)`` with the coefficients of ``(m, g)``."""
+        e = self._entry(m, g)
+        return ufl.inner(ufl.grad(phi), m * (ufl.dot(e.G, ufl.grad(g)) - e.h)) * self.dx
+
+    def update(self, m, g):
+        """Recompute ``Ĝ, ĥ`` for the current values of ``m`` and ``g`` (collective).
+
+        Skipped (no pair sums) when ``m`` and ``∇g`` at the points are unchanged since
+        the last update of this pair, e.g. the Jacobian right after a residual."""
+        e = self._entry(m, g)
+        e.interpolate_m()
+        e.interpolate_g()
+        mloc = np.asarray(e.mq.dat.data_ro)
+        gloc = np.asarray(e.gq.dat.data_ro).reshape(-1, self.dim)
+        same = e.last_input is not None and np.array_equal(e.last_input[0], mloc) \
+            and np.array_equal(e.last_input[1], gloc)
+        if self.comm.allreduce(same, op=MPI.LAND):
+            self.stats["skipped"] += 1
+            return
+        e.last_input = (mloc.copy(), gloc.copy())
+        coeff = self.C * self.weights * mloc
+        if self.gamma == 0.0:
+            mom = local_moments(self.points, coeff, gloc)
+            glob = np.empty_like(mom)
+            self.comm.Allreduce(mom, glob, op=MPI.SUM)
+            G, H = moment_sums(self.points, glob)
+        else:
+            src = self.gather(np.column_stack([self.points, coeff, gloc]))
+            d = self.dim
+            G, H = pair_sums(self.gamma, self.points, src[:, :d], src[:, d], src[:, d + 1:])
+            self.stats["pairs"] += len(self.weights) * self.n_global
+        e.G.dat.data_wo[:] = G.reshape(e.G.dat.data_ro.shape)
+        e.h.dat.data_wo[:] = H.reshape(e.h.dat.data_ro.shape)
+        self.stats["evaluations"] += 1
+
+    def gather(self, local):
+        """All ranks' rows of ``local`` (``(n_local, k)``), concatenated in rank order."""
+        local = np.ascontiguousarray(local, dtype=float)
+        k = local.shape[1]
+        out = np.empty((self.n_global, k))
+        self.comm.Allgatherv(local, [out, self.counts * k])
+        return out
