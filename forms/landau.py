@@ -82,6 +82,9 @@ class Landau(GenericModel):
     def update_nonlocal(self, f, g):
         self.pairs.update(f, g)
 
+    def friction_matrix(self, f):
+        return self.pairs.dense_matrix(f, self.V)
+
     def invariant_densities(self):
         v = self.coordinates
         out = {"mass": fd.Constant(1.0)}

@@ -15,6 +15,7 @@ from .steppers import Stepper, SCHEMES, DEFAULT_SOLVER_PARAMETERS  # noqa: F401
 from .history import History  # noqa: F401
 from .run import run, state_diagnostics, save_checkpoint, load_checkpoint, restore_state  # noqa: F401
 from .functional import energy_dissipation_functional, EnergyDissipationResult  # noqa: F401
-from .meshes import velocity_box, phase_space_mesh  # noqa: F401
+from .meshes import velocity_box, velocity_ball, phase_space_mesh  # noqa: F401
+from .two_point import TwoPointFriction  # noqa: F401
 
 __version__ = "0.1.0"

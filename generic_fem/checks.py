@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 import firedrake as fd
 
-__all__ = ["assemble_operator", "antisymmetry_defect", "symmetry_defect", "friction_matrix_dense",
+__all__ = ["gather_matrix", "assemble_operator", "antisymmetry_defect", "symmetry_defect", "friction_matrix_dense",
            "smallest_eigenvalues", "randomized_psd_test", "kernel_defect",
            "degeneracy_norms", "dissipation_balance"]
 
@@ -60,14 +60,15 @@ def antisymmetry_defect(model, f):
 
 
 def symmetry_defect(model, f, max_size=6000):
-    """``‖M − Mᵀ‖_F / ‖M‖_F`` (dense for models with an auxiliary field)."""
-    if model.friction_auxiliary_space() is None:
+    """``‖M − Mᵀ‖_F / ‖M‖_F`` (dense for models with an auxiliary field or a two-point
+    operator)."""
+    if model.friction_auxiliary_space() is None and not model.nonlocal_friction:
         return _rel_sym_defect(assemble_operator(model, f, "friction"), -1.0)
     M = friction_matrix_dense(model, f, max_size)
     return np.linalg.norm(M - M.T) / np.linalg.norm(M)
 
 
-def _to_scipy_everywhere(A, comm):
+def gather_matrix(A, comm):
     """Gather a parallel PETSc AIJ matrix to a scipy CSR matrix on every rank."""
     if A.getType() not in ("seqaij", "mpiaij"):
         A = A.convert("aij")
@@ -84,17 +85,44 @@ def _to_scipy_everywhere(A, comm):
 
 def friction_matrix_dense(model, f, max_size=6000):
     """``M(f)`` on ``V_h`` as a dense array on every rank (Schur complement for
-    models with an auxiliary field).  Only for ``dim V_h ≤ max_size``."""
-    A = assemble_operator(model, f, "friction")
+    models with an auxiliary field; the model's :meth:`friction_matrix` or the action
+    on each basis vector for two-point operators).  Only for ``dim V_h ≤ max_size``."""
     comm = model.mesh.comm
     n = model.V.dim()
     if n > max_size:
         raise ValueError(f"dense friction matrix: dim V_h = {n} > max_size = {max_size}")
+    if model.nonlocal_friction:
+        M = model.friction_matrix(f)
+        return M if M is not None else _dense_from_action(model, f)
+    A = assemble_operator(model, f, "friction")
     if model.friction_auxiliary_space() is None:
-        return _to_scipy_everywhere(A, comm).toarray()
-    K, C, D, Aqq = (_to_scipy_everywhere(A.getNestSubMatrix(i, j), comm).toarray()
+        return gather_matrix(A, comm).toarray()
+    K, C, D, Aqq = (gather_matrix(A.getNestSubMatrix(i, j), comm).toarray()
                     for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
     return K - C @ np.linalg.solve(Aqq, D)
+
+
+def _dense_from_action(model, f):
+    """Columns ``M e_j`` of a friction operator known only by its action."""
+    V = model.V
+    x, phi = fd.Function(V), fd.TestFunction(V)
+    form = model.friction(f, x, phi)
+    y = fd.Cofunction(V.dual())
+    comm = model.mesh.comm
+    n = V.dim()
+    cols = []
+    for j in range(n):
+        with x.dat.vec_wo as xv:
+            xv.zeroEntries()
+            r0, r1 = xv.getOwnershipRange()
+            if r0 <= j < r1:
+                xv.setValue(j, 1.0)
+            xv.assemble()
+        model.update_nonlocal(f, x)
+        fd.assemble(form, tensor=y)
+        with y.dat.vec_ro as yv:
+            cols.append(np.concatenate(comm.allgather(yv.getArray(readonly=True).copy())))
+    return np.array(cols).T
 
 
 def smallest_eigenvalues(model, f, k=6, max_size=6000):

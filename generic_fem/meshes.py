@@ -3,7 +3,7 @@ import firedrake as fd
 
 from .errors import InvalidParameterError
 
-__all__ = ["velocity_box", "phase_space_mesh"]
+__all__ = ["velocity_box", "velocity_ball", "phase_space_mesh"]
 
 #: PETSc's "simple" partitioner: the same mesh is distributed the same way every
 #: time (PT-Scotch is not reproducible between builds), so results and restarts
@@ -41,6 +41,28 @@ def velocity_box(dim, radius, cells, quadrilateral=True, comm=None, name=None):
     else:
         mesh = fd.BoxMesh(n, n, n, 2 * R[0], 2 * R[1], 2 * R[2], hexahedral=quadrilateral, **kw)
         mesh.coordinates.dat.data[:] -= R
+    return mesh
+
+
+def velocity_ball(dim, radius, refinements=3, comm=None, name=None):
+    """The ball ``|v| ≤ R`` in ``dim = 2`` or ``3`` (Firedrake's ``UnitDiskMesh`` /
+    ``UnitBallMesh``, triangles / tetrahedra, boundary vertices on the sphere, scaled
+    by ``R``).  Each refinement halves the cell size (4^k resp. 8^k times the cells)."""
+    if dim not in (2, 3):
+        raise InvalidParameterError(f"velocity_ball: dimension must be 2 or 3, got {dim}")
+    if int(refinements) != refinements or refinements < 0:
+        raise InvalidParameterError(f"velocity_ball: refinements must be a non-negative integer, "
+                                    f"got {refinements}")
+    if not radius > 0:
+        raise InvalidParameterError(f"velocity_ball: radius must be positive, got {radius}")
+    kw = dict(_DETERMINISTIC)
+    if comm is not None:
+        kw["comm"] = comm
+    if name is not None:
+        kw["name"] = name
+    make = fd.UnitDiskMesh if dim == 2 else fd.UnitBallMesh
+    mesh = make(refinement_level=int(refinements), **kw)
+    mesh.coordinates.dat.data[:] *= float(radius)
     return mesh
 
 

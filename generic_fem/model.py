@@ -133,6 +133,11 @@ class GenericModel:
     #: matrix; checks and ``J_T`` use its action (dense matrices, small problems)
     nonlocal_friction = False
 
+    def friction_matrix(self, f):
+        """Optional, for two-point operators: ``M(f)`` on ``V_h`` as a dense array on every
+        rank (validation-size problems).  ``None``: build it from the action."""
+        return None
+
     def update_nonlocal(self, f, g):
         """Hook for two-point operators: refresh the coefficients of ``friction``.
 

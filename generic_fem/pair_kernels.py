@@ -1,17 +1,17 @@
 r"""Compiled pair sums of projected power-law kernels (the hot spot of two-point operators).
 
-For targets ``y_q`` and sources ``(x_p, c_p, g_p)`` this computes
+For targets ``(y_q, g_q)`` and sources ``(x_p, c_p, g_p)`` this computes
 
 .. math::
 
    \hat G_q = \sum_{p:\,x_p \ne y_q} c_p\, a(y_q − x_p), \qquad
-   \hat h_q = \sum_{p:\,x_p \ne y_q} c_p\, a(y_q − x_p)\, g_p, \qquad
+   \hat J_q = \sum_{p:\,x_p \ne y_q} c_p\, a(y_q − x_p)\, (g_q − g_p), \qquad
    a(z) = |z|^{γ} (|z|^2 I − z ⊗ z) = |z|^{γ+2} Π(z),
 
 (MODELS.md §2; the constant ``C_γ`` is folded into ``c_p``).  The self-pair
 ``x_p = y_q`` is skipped: its weight vanishes in the limit for ``γ > −2`` and for
 ``γ ≤ −2`` it is the singular term that PETSc's ``DMPlexLandau`` skips too; in the
-combination ``Ĝ_q ∇g_q − ĥ_q`` it cancels exactly for every ``γ``.
+flux ``Ĵ_q`` it cancels exactly for every ``γ``.
 
 The C code is generated for ``d = 2, 3`` and one ``γ`` (``sqrt`` forms for integer and
 half-integer ``γ``, glibc's vector ``pow`` otherwise), compiled once with the system C compiler
@@ -38,17 +38,17 @@ _SOURCE = r"""
 #define BLOCK 1024
 static inline double kpow(double r2) { return %(POW)s; }
 
-void pair_sums_2d(long nt, const double *restrict y, long ns, const double *restrict src,
-                  double *restrict G, double *restrict H)
+void pair_sums_2d(long nt, const double *restrict y, const double *restrict yg, long ns,
+                  const double *restrict src, double *restrict G, double *restrict H)
 {
-    /* y: nt x 2; src: 5 arrays of length ns (x0, x1, c, g0, g1), contiguous;
-       G: nt x 3 (G00, G01, G11); H: nt x 2 */
+    /* y, yg: nt x 2 (target points and their vectors); src: 5 arrays of length ns
+       (x0, x1, c, g0, g1), contiguous; G: nt x 3 (G00, G01, G11); H: nt x 2 */
     const double *x0 = src, *x1 = src + ns, *c = src + 2*ns, *g0 = src + 3*ns, *g1 = src + 4*ns;
     for (long t = 0; t < nt; ++t) { G[3*t] = G[3*t+1] = G[3*t+2] = 0.0; H[2*t] = H[2*t+1] = 0.0; }
     for (long b0 = 0; b0 < ns; b0 += BLOCK) {
         long b1 = b0 + BLOCK < ns ? b0 + BLOCK : ns;
         for (long t = 0; t < nt; ++t) {
-            const double y0 = y[2*t], y1 = y[2*t+1];
+            const double y0 = y[2*t], y1 = y[2*t+1], v0 = yg[2*t], v1 = yg[2*t+1];
             double a00 = 0, a01 = 0, a11 = 0, h0 = 0, h1 = 0;
             #pragma omp simd reduction(+:a00,a01,a11,h0,h1)
             for (long p = b0; p < b1; ++p) {
@@ -59,8 +59,9 @@ void pair_sums_2d(long nt, const double *restrict y, long ns, const double *rest
                 /* a = s (r2 I - z z^T) = s [[z1^2, -z0 z1], [-z0 z1, z0^2]] */
                 const double b00 = s*z1*z1, b01 = -s*z0*z1, b11 = s*z0*z0;
                 a00 += b00; a01 += b01; a11 += b11;
-                h0 += b00*g0[p] + b01*g1[p];
-                h1 += b01*g0[p] + b11*g1[p];
+                const double u0 = v0 - g0[p], u1 = v1 - g1[p];
+                h0 += b00*u0 + b01*u1;
+                h1 += b01*u0 + b11*u1;
             }
             G[3*t] += a00; G[3*t+1] += a01; G[3*t+2] += a11;
             H[2*t] += h0; H[2*t+1] += h1;
@@ -68,8 +69,8 @@ void pair_sums_2d(long nt, const double *restrict y, long ns, const double *rest
     }
 }
 
-void pair_sums_3d(long nt, const double *restrict y, long ns, const double *restrict src,
-                  double *restrict G, double *restrict H)
+void pair_sums_3d(long nt, const double *restrict y, const double *restrict yg, long ns,
+                  const double *restrict src, double *restrict G, double *restrict H)
 {
     /* src: 7 arrays (x0, x1, x2, c, g0, g1, g2); G: nt x 6 (00,01,02,11,12,22); H: nt x 3 */
     const double *x0 = src, *x1 = src + ns, *x2 = src + 2*ns, *c = src + 3*ns;
@@ -82,6 +83,7 @@ void pair_sums_3d(long nt, const double *restrict y, long ns, const double *rest
         long b1 = b0 + BLOCK < ns ? b0 + BLOCK : ns;
         for (long t = 0; t < nt; ++t) {
             const double y0 = y[3*t], y1 = y[3*t+1], y2 = y[3*t+2];
+            const double v0 = yg[3*t], v1 = yg[3*t+1], v2 = yg[3*t+2];
             double a00 = 0, a01 = 0, a02 = 0, a11 = 0, a12 = 0, a22 = 0, h0 = 0, h1 = 0, h2 = 0;
             #pragma omp simd reduction(+:a00,a01,a02,a11,a12,a22,h0,h1,h2)
             for (long p = b0; p < b1; ++p) {
@@ -93,7 +95,7 @@ void pair_sums_3d(long nt, const double *restrict y, long ns, const double *rest
                 const double b00 = s*(q1 + q2), b11 = s*(q0 + q2), b22 = s*(q0 + q1);
                 const double b01 = -s*z0*z1, b02 = -s*z0*z2, b12 = -s*z1*z2;
                 a00 += b00; a01 += b01; a02 += b02; a11 += b11; a12 += b12; a22 += b22;
-                const double u0 = g0[p], u1 = g1[p], u2 = g2[p];
+                const double u0 = v0 - g0[p], u1 = v1 - g1[p], u2 = v2 - g2[p];
                 h0 += b00*u0 + b01*u1 + b02*u2;
                 h1 += b01*u0 + b11*u1 + b12*u2;
                 h2 += b02*u0 + b12*u1 + b22*u2;
@@ -160,8 +162,8 @@ def load_pair_kernel(gamma):
     for name in ("pair_sums_2d", "pair_sums_3d"):
         fn = getattr(so, name)
         fn.restype = None
-        fn.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p,
-                       ctypes.c_void_p, ctypes.c_void_p]
+        fn.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long,
+                       ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
     _loaded[key] = so
     return so
 
@@ -170,12 +172,16 @@ def _ptr(a):
     return a.ctypes.data_as(ctypes.c_void_p)
 
 
-def pair_sums(gamma, targets, points, coeffs, vectors):
-    """``(Ĝ, ĥ)`` at ``targets`` (``(n, d)``) from sources ``points`` (``(N, d)``),
-    coefficients ``c_p`` (``(N,)``) and vectors ``g_p`` (``(N, d)``); compiled code.
+def pair_sums(gamma, targets, target_vectors, points, coeffs, vectors):
+    """``(Ĝ, Ĵ)`` at ``targets`` (``(n, d)``) with vectors ``g_q`` (``(n, d)``) from sources
+    ``points`` (``(N, d)``), coefficients ``c_p`` (``(N,)``) and vectors ``g_p``
+    (``(N, d)``); compiled code.  ``Ĵ_q = Σ_p c_p a(y_q − x_p)(g_q − g_p) = Ĝ_q g_q − ĥ_q``
+    is summed pair by pair: near equilibrium (``g_q − g_p ∥ y_q − x_p``) each term
+    vanishes on its own instead of two large sums cancelling.
 
-    Returns ``Ĝ`` of shape ``(n, d, d)`` and ``ĥ`` of shape ``(n, d)``."""
+    Returns ``Ĝ`` of shape ``(n, d, d)`` and ``Ĵ`` of shape ``(n, d)``."""
     y = np.ascontiguousarray(targets, dtype=float)
+    yg = np.ascontiguousarray(target_vectors, dtype=float)
     n, d = y.shape
     if d not in (2, 3):
         raise ValueError(f"pair_sums: dimension must be 2 or 3, got {d}")
@@ -187,13 +193,13 @@ def pair_sums(gamma, targets, points, coeffs, vectors):
     lib = load_pair_kernel(gamma)
     if d == 2:
         Gp, H = np.empty((n, 3)), np.empty((n, 2))
-        lib.pair_sums_2d(n, _ptr(y), N, _ptr(src), _ptr(Gp), _ptr(H))
+        lib.pair_sums_2d(n, _ptr(y), _ptr(yg), N, _ptr(src), _ptr(Gp), _ptr(H))
         G = np.empty((n, 2, 2))
         G[:, 0, 0], G[:, 0, 1], G[:, 1, 1] = Gp[:, 0], Gp[:, 1], Gp[:, 2]
         G[:, 1, 0] = Gp[:, 1]
     else:
         Gp, H = np.empty((n, 6)), np.empty((n, 3))
-        lib.pair_sums_3d(n, _ptr(y), N, _ptr(src), _ptr(Gp), _ptr(H))
+        lib.pair_sums_3d(n, _ptr(y), _ptr(yg), N, _ptr(src), _ptr(Gp), _ptr(H))
         G = np.empty((n, 3, 3))
         for k, (i, j) in enumerate(((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))):
             G[:, i, j] = G[:, j, i] = Gp[:, k]
@@ -215,8 +221,8 @@ def local_moments(points, coeffs, vectors):
     return np.concatenate(parts)
 
 
-def moment_sums(targets, moments):
-    """``(Ĝ, ĥ)`` for ``γ = 0`` from the (global) moments of :func:`local_moments`:
+def moment_sums(targets, target_vectors, moments):
+    """``(Ĝ, Ĵ = Ĝ g_q − ĥ)`` for ``γ = 0`` from the (global) moments of :func:`local_moments`:
     with ``a(z) = |z|² I − z⊗z`` and ``z = y − x_p``,
 
     ``Ĝ(y) = (M0|y|² − 2y·M1 + tr M2) I − (M0 y⊗y − y⊗M1 − M1⊗y + M2)``,
@@ -247,4 +253,4 @@ def moment_sums(targets, moments):
              - np.einsum("i,qj->qij", M1, y) + M2)
     G = tr[:, None, None] * I - outer
     H = (yy[:, None] * A1 - 2 * y @ A2.T + A3 - y * (y @ A1)[:, None] + B0 * y + y @ A2 - B2)
-    return G, H
+    return G, np.einsum("qij,qj->qi", G, np.asarray(target_vectors, float)) - H

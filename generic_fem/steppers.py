@@ -204,7 +204,7 @@ class Stepper:
         entries scale like ``f`` (~1e-17 at a box edge): there ``w`` would drift."""
         R = PETSc.SNES.ConvergedReason
         _, _, fnorm = norms
-        atol, rtol, _, max_it = snes.getTolerances()[:4]
+        rtol, atol, _, max_it = snes.getTolerances()[:4]   # petsc4py order: rtol, atol, stol, max_it
         if it == 0:
             self._fnorm0 = fnorm
         if not np.isfinite(fnorm):

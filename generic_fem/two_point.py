@@ -16,7 +16,9 @@ rule, is evaluated as the *local* form (swap symmetry of the double sum)
    ⟨φ, M(f) g⟩ = ∫ ∇φ · m\, (\hat G ∇g − \hat h)\,dx, \qquad
    \hat G_q = ∑_p ω_p m_p a(v_q − v_p), \quad \hat h_q = ∑_p ω_p m_p a(v_q − v_p) ∇g_p,
 
-where ``Ĝ, ĥ`` are Quadrature-space Functions refreshed by :meth:`TwoPointFriction.update`
+where ``Ĝ`` and ``Ĵ = Ĝ∇g − ĥ = Σ_p ω_p m_p a(v_q − v_p)(∇g_q − ∇g_p)`` (summed pair by
+pair, see :meth:`TwoPointFriction.form`) are Quadrature-space Functions refreshed by
+:meth:`TwoPointFriction.update`
 (called by the steppers before each residual and Jacobian evaluation).  Because the
 form is integrated with exactly the points of the sums, the discrete operator is
 symmetric positive semidefinite and ``M(f)φ = 0`` for ``φ ∈ {1, v, |v|²}`` up to round-off
@@ -24,11 +26,11 @@ symmetric positive semidefinite and ``M(f)φ = 0`` for ``φ ∈ {1, v, |v|²}`` 
 conserved as exactly as the nonlinear residual.  The self-pair ``p = q`` cancels in
 ``Ĝ_q∇g_q − ĥ_q`` and is skipped (no singularity for ``γ ≤ −2``).
 
-Jacobians: the UFL derivative of the local form with ``Ĝ, ĥ`` frozen (Picard in the
+Jacobians: the UFL derivative of the local form with ``Ĝ, ĝ, Ĵ`` frozen (Picard in the
 nonlocal part, Newton in the local factor ``m(f)``).
 
 Parallel: each rank gathers ``(v_p, C ω_p m_p, ∇g_p)`` of all owned points
-(``MPI_Allgatherv``, ``O(N_q)`` memory) and computes ``Ĝ, ĥ`` at its own points, so
+(``MPI_Allgatherv``, ``O(N_q)`` memory) and computes ``Ĝ, Ĵ`` at its own points, so
 the ``O(N_q²)`` work divides by the rank count.  For ``γ = 0`` the sums reduce exactly
 to moments (:func:`~generic_fem.pair_kernels.moment_sums`, ``O(N_q)``, one
 ``MPI_Allreduce``).
@@ -47,11 +49,11 @@ __all__ = ["TwoPointFriction"]
 
 
 class _Entry:
-    """Coefficients ``Ĝ, ĥ`` of one ``(m, g)`` pair and the interpolations that feed them."""
+    """Coefficients ``Ĝ, Ĵ`` of one ``(m, g)`` pair and the interpolations that feed them."""
 
     def __init__(self, owner, m, g):
         self.G = fd.Function(owner.Qt, name="G_hat")
-        self.h = fd.Function(owner.Qv, name="h_hat")
+        self.J = fd.Function(owner.Qv, name="J_hat")
         self.mq = fd.Function(owner.Q)
         self.gq = fd.Function(owner.Qv)
         self.interpolate_m = _interpolation(fd.interpolate(m, owner.Q), self.mq)
@@ -117,12 +119,15 @@ class TwoPointFriction:
         return e
 
     def form(self, m, g, phi):
-        """``⟨φ, M g⟩ = ∫ ∇φ · m (Ĝ ∇g − ĥ)`` with the coefficients of ``(m, g)``."""
+        """``⟨φ, M g⟩ = ∫ ∇φ · m (Ĝ (∇g − ĝ) + Ĵ)`` with the coefficients of ``(m, g)``:
+        ``ĝ`` is ``∇g`` at the points at the last update, ``Ĵ = Ĝĝ − ĥ`` summed pairwise,
+        so the value is ``∫ ∇φ · m (Ĝ∇g − ĥ)`` without cancellation error and the UFL
+        derivative in ``g`` is the frozen-coefficient (Picard) Jacobian."""
         e = self._entry(m, g)
-        return ufl.inner(ufl.grad(phi), m * (ufl.dot(e.G, ufl.grad(g)) - e.h)) * self.dx
+        return ufl.inner(ufl.grad(phi), m * (ufl.dot(e.G, ufl.grad(g) - e.gq) + e.J)) * self.dx
 
     def update(self, m, g):
-        """Recompute ``Ĝ, ĥ`` for the current values of ``m`` and ``g`` (collective).
+        """Recompute ``Ĝ, Ĵ`` for the current values of ``m`` and ``g`` (collective).
 
         Skipped (no pair sums) when ``m`` and ``∇g`` at the points are unchanged since
         the last update of this pair, e.g. the Jacobian right after a residual."""
@@ -142,15 +147,45 @@ class TwoPointFriction:
             mom = local_moments(self.points, coeff, gloc)
             glob = np.empty_like(mom)
             self.comm.Allreduce(mom, glob, op=MPI.SUM)
-            G, H = moment_sums(self.points, glob)
+            G, H = moment_sums(self.points, gloc, glob)
         else:
             src = self.gather(np.column_stack([self.points, coeff, gloc]))
             d = self.dim
-            G, H = pair_sums(self.gamma, self.points, src[:, :d], src[:, d], src[:, d + 1:])
+            G, H = pair_sums(self.gamma, self.points, gloc, src[:, :d], src[:, d], src[:, d + 1:])
             self.stats["pairs"] += len(self.weights) * self.n_global
         e.G.dat.data_wo[:] = G.reshape(e.G.dat.data_ro.shape)
-        e.h.dat.data_wo[:] = H.reshape(e.h.dat.data_ro.shape)
+        e.J.dat.data_wo[:] = H.reshape(e.J.dat.data_ro.shape)
         self.stats["evaluations"] += 1
+
+    def dense_matrix(self, m, V, max_points=4000):
+        """The matrix ``M_ij = ⟨φ_i, M φ_j⟩`` on ``V`` as a dense array on every rank.
+
+        ``M = Bᵀ K B`` with ``B`` the (gathered) interpolation matrix ``V → ∇ at the
+        points`` and ``K`` the two-point matrix with blocks
+        ``δ_qp ω_q m_q Ĝ_q − ω_q m_q ω_p m_p a(v_q − v_p)`` (self-pair skipped).  For
+        validation on small meshes (``N_q ≤ max_points``)."""
+        from .checks import gather_matrix
+        if self.n_global > max_points:
+            raise ValueError(f"dense two-point matrix: N_q = {self.n_global} > max_points = {max_points}")
+        mq = fd.Function(self.Q).interpolate(m)
+        d = self.dim
+        data = self.gather(np.column_stack([self.points, self.weights * np.asarray(mq.dat.data_ro)]))
+        x, c = data[:, :d], data[:, d]
+        z = x[:, None, :] - x[None, :, :]
+        r2 = np.einsum("qpi,qpi->qp", z, z)
+        self_pair = r2 == 0
+        r2s = np.where(self_pair, 1.0, r2)
+        s = self.C * r2s ** (0.5 * self.gamma) * c[:, None] * c[None, :]
+        s[self_pair] = 0.0
+        A = s[:, :, None, None] * (r2[:, :, None, None] * np.eye(d) - z[:, :, :, None] * z[:, :, None, :])
+        K = -A
+        diag = A.sum(axis=1)           # Σ_p c_q c_p a_qp = ω_q m_q Ĝ_q
+        idx = np.arange(len(c))
+        K[idx, idx] += diag
+        K = K.transpose(0, 2, 1, 3).reshape(len(c) * d, len(c) * d)
+        Bmat = fd.assemble(fd.interpolate(ufl.grad(fd.TrialFunction(V)), self.Qv)).petscmat
+        B = gather_matrix(Bmat, self.comm).toarray()
+        return B.T @ K @ B
 
     def gather(self, local):
         """All ranks' rows of ``local`` (``(n_local, k)``), concatenated in rank order."""
