@@ -1,0 +1,128 @@
+"""Benchmark: the two-point Landau operator versus the number of quadrature points N_q.
+
+Times, for each mesh size,
+
+* one operator evaluation (``TwoPointFriction.update``: point values of ``f`` and
+  ``∇w``, ``MPI_Allgatherv``, the compiled pair sums, writing ``Ĝ, Ĵ``), and the pair
+  interactions per second per core ``N_q² / (t · ranks)``;
+* one Picard iteration of a backward-Euler step (residual with a fresh operator
+  evaluation, Jacobian assembly, MUMPS solve), up to ``--step-max`` points;
+* for ``γ = 0``, the moment reduction (``O(N_q)``).
+
+Run on one rank count::
+
+    mpiexec -n 2 python benchmarks/landau_pairs.py --dim 2 --gamma -3
+
+or let the script run itself on 1 and 2 ranks and print the speed-up::
+
+    python benchmarks/landau_pairs.py --dim 2 --gamma -3 --compare
+
+(``./gfem run python benchmarks/landau_pairs.py ...`` with the toolkit's environment.)
+Timings are the minimum over ``--repeat`` runs (the machines are noisy).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+CELLS = {2: [8, 16, 36, 50, 80], 3: [3, 4, 7, 10, 12]}
+
+
+def parse():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dim", type=int, default=2)
+    p.add_argument("--gamma", type=float, default=-3.0)
+    p.add_argument("--cells", type=int, nargs="*", help="cells per direction (default: N_q ~ 1e3 .. 1e5)")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--step-max", type=int, default=25000, help="largest N_q for the Picard-step timing")
+    p.add_argument("--compare", action="store_true", help="run on 1 and 2 ranks and print speed-ups")
+    p.add_argument("--json", help="write the rows to this file (rank 0)")
+    return p.parse_known_args()[0]
+
+
+def measure(args):
+    import numpy as np
+    import firedrake as fd
+    from mpi4py import MPI
+    from generic_fem import velocity_box, Stepper
+    from forms.landau import Landau
+
+    comm = MPI.COMM_WORLD
+    rows = []
+    for n in args.cells or CELLS[args.dim]:
+        mesh = velocity_box(args.dim, 6.0, n)
+        model = Landau(mesh, gamma=args.gamma)
+        v = model.coordinates
+        f0 = model.maxwellian(1.0, [1.0] + [0.0] * (args.dim - 1), 0.5) + \
+            model.maxwellian(0.5, [-1.0] + [0.5] * (args.dim - 1), 0.8)
+        w = model.state_from_density(f0)
+        f = model.density(w)
+        pairs = model.pairs
+        pairs.update(f, w)      # compile / build everything once
+        times = []
+        for _ in range(args.repeat):
+            pairs._entry(f, w).last_input = None   # force a full evaluation
+            comm.Barrier()
+            t = time.perf_counter()
+            pairs.update(f, w)
+            comm.Barrier()
+            times.append(time.perf_counter() - t)
+        t_eval = min(times)
+        N = pairs.n_global
+        row = {"dim": args.dim, "gamma": args.gamma, "cells": n, "N_q": N, "ranks": comm.size,
+               "t_eval": t_eval, "pairs_per_s_per_core": N * N / (t_eval * comm.size)}
+        if N <= args.step_max:
+            st = Stepper(model, f0, dt=0.1, solver_parameters={"snes_max_it": 1}, max_rejections=0)
+            ts = []
+            for _ in range(args.repeat):
+                st.z_w.assign(st.w)
+                comm.Barrier()
+                t = time.perf_counter()
+                st._solve_once()
+                comm.Barrier()
+                ts.append(time.perf_counter() - t)
+            row["t_picard_iteration"] = min(ts)
+        rows.append(row)
+        if comm.rank == 0:
+            msg = (f"d={args.dim} gamma={args.gamma:g} ranks={comm.size} N_q={N:7d}: operator "
+                   f"{t_eval * 1e3:9.2f} ms, {row['pairs_per_s_per_core']:.3e} pairs/s/core")
+            if "t_picard_iteration" in row:
+                msg += f", Picard iteration {row['t_picard_iteration'] * 1e3:9.2f} ms"
+            print(msg, flush=True)
+    return rows
+
+
+def compare(args):
+    argv = [a for a in sys.argv[1:] if a != "--compare"]
+    results = {}
+    for ranks in (1, 2):
+        out = os.path.join("/tmp", f"landau_pairs_{os.getpid()}_{ranks}.json")
+        cmd = ["mpiexec", "-n", str(ranks), sys.executable, os.path.abspath(__file__), *argv, "--json", out]
+        subprocess.run(cmd, check=True)
+        with open(out) as fh:
+            results[ranks] = json.load(fh)
+        os.remove(out)
+    print(f"\nspeed-up of 2 ranks over 1 (d={args.dim}, gamma={args.gamma:g}):")
+    print(f"{'N_q':>8} {'t1 [ms]':>10} {'t2 [ms]':>10} {'speed-up':>9} {'Picard 1/2':>11}")
+    for r1, r2 in zip(results[1], results[2]):
+        s = r1["t_eval"] / r2["t_eval"]
+        p = (f"{r1['t_picard_iteration'] / r2['t_picard_iteration']:11.2f}"
+             if "t_picard_iteration" in r1 and "t_picard_iteration" in r2 else f"{'-':>11}")
+        print(f"{r1['N_q']:8d} {r1['t_eval'] * 1e3:10.2f} {r2['t_eval'] * 1e3:10.2f} {s:9.2f} {p}")
+
+
+if __name__ == "__main__":
+    args = parse()
+    if args.compare:
+        compare(args)
+    else:
+        rows = measure(args)
+        from mpi4py import MPI
+        if args.json and MPI.COMM_WORLD.rank == 0:
+            with open(args.json, "w") as fh:
+                json.dump(rows, fh)
