@@ -11,8 +11,9 @@
 # ``w = T log f + ½|v−u|²`` (so ``f = e^{(w − ½|v−u|²)/T} > 0`` always), with exact mass
 # conservation and a non-increasing ``H = −S``.
 #
-# Run it with ``./gfem demo`` (2 MPI ranks) or
-# ``./gfem run mpiexec -n 2 python demos/fokker_planck_relaxation.py --help``.
+# Run it with
+# ``./gfem run mpiexec -n 2 python demos/fokker_planck_relaxation.py --help``
+# (``./gfem demo`` runs the Landau relaxation demo).
 import argparse
 import os
 
