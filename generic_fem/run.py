@@ -114,7 +114,8 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
     :arg keep_trajectory: store ``(t, w)`` of every step in ``history.trajectory``
         (for :func:`~generic_fem.functional.energy_dissipation_functional`).
     :arg progress: show Firedrake's ``ProgressBar``.
-    :arg callback: ``callback(stepper, record)`` after each step.
+    :arg callback: ``callback(stepper, record)`` after each step, before the record
+        is stored and written: entries it adds to ``record`` become history columns.
 
     Other arguments are passed to :class:`~generic_fem.steppers.Stepper`.
     """
@@ -159,6 +160,8 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
         if scheme == "midpoint":
             rec["alpha"] = stats["alpha"]
         rec.update(snes_its=stats["snes_its"], ksp_its=stats["ksp_its"], rejected=stats["rejected"])
+        if callback is not None:   # may add its own columns to the record
+            callback(stepper, rec)
         history.append(rec)
         if keep_trajectory:
             history.trajectory.append((stepper.t, stepper.w.copy(deepcopy=True)))
@@ -171,8 +174,6 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
                                 stepper.t, stats["step"])
         if bar is not None:
             bar.next()
-        if callback is not None:
-            callback(stepper, rec)
     if bar is not None:
         bar.finish()
     if output:
