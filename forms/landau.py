@@ -82,6 +82,12 @@ class Landau(GenericModel):
     def update_nonlocal(self, f, g):
         self.pairs.update(f, g)
 
+    def nonlocal_linearization(self, f, g, df, dg):
+        return self.pairs.linearization(f, g, df, dg)
+
+    def update_nonlocal_linearization(self, f, g):
+        self.pairs.update_linearization(f, g)
+
     def friction_matrix(self, f):
         return self.pairs.dense_matrix(f, self.V)
 

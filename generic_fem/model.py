@@ -145,6 +145,17 @@ class GenericModel:
         UFL expressions of the mobility state ``f`` and the argument ``g`` of ``M(f)``.
         Local models do nothing."""
 
+    def nonlocal_linearization(self, f, g, df, dg):
+        """For two-point operators (exact Newton): ``[(c, δc), ...]``, every nonlocal
+        coefficient ``c`` of ``friction(f, g, φ)`` with a Function ``δc`` that
+        :meth:`update_nonlocal_linearization` fills with its derivative in the
+        directions ``df, dg`` (UFL expressions linear in a direction Function).
+        ``None`` (the default): no nonlocal coefficients."""
+        return None
+
+    def update_nonlocal_linearization(self, f, g):
+        """Fill the ``δc`` of :meth:`nonlocal_linearization` for the current direction."""
+
     def validate_density_values(self, values):
         """Model-specific admissibility of density values (a numpy array).
 

@@ -39,6 +39,7 @@ step grows back (×1.5 per accepted step) towards the requested ``dt``.
 import math
 import numpy as np
 import ufl
+import ufl.algorithms
 import firedrake as fd
 from firedrake.exceptions import ConvergenceError
 from petsc4py import PETSc
@@ -63,6 +64,16 @@ DEFAULT_SOLVER_PARAMETERS = {
     "pc_type": "python",
     "pc_python_type": "generic_fem.linear_solvers.DiagonalScaledLU",
     "scaled_pc_factor_mat_solver_type": "mumps",
+}
+
+
+#: Krylov settings of the exact (matrix-free) Jacobian of two-point operators
+EXACT_JACOBIAN_PARAMETERS = {
+    "ksp_type": "gmres",
+    "ksp_rtol": 1e-8,
+    "ksp_atol": 1e-20,
+    "ksp_max_it": 40,
+    "ksp_gmres_restart": 40,
 }
 
 
@@ -91,11 +102,17 @@ class Stepper:
     :arg update_tol: a Newton iteration converges only when, besides the residual
         test (``snes_atol``, ``snes_rtol``), the last update of ``w`` is below this in
         max norm.
+    :arg nonlocal_jacobian: for two-point (nonlocal) friction operators:
+        ``"picard"`` (default) uses the Jacobian with the nonlocal coefficients frozen
+        (linear convergence, one operator evaluation per iteration); ``"exact"`` is
+        Newton with the exact Jacobian applied matrix-free (the frozen-coefficient
+        matrix preconditions GMRES; each Krylov iteration costs two pair-sum passes).
     """
 
     def __init__(self, model, f0=None, dt=0.1, t0=0.0, scheme="backward-euler",
                  solver_parameters=None, options_prefix="gfem_", max_rejections=6,
-                 adaptive=False, forcing=None, w0=None, max_update=5.0, update_tol=1e-9):
+                 adaptive=False, forcing=None, w0=None, max_update=5.0, update_tol=1e-9,
+                 nonlocal_jacobian="picard"):
         if scheme not in SCHEMES:
             raise InvalidParameterError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
         if not (dt > 0 and math.isfinite(dt)):
@@ -163,7 +180,14 @@ class Stepper:
         F = ufl.inner(phi, f_new_unknown - self.f_old) * model.dx + self.dt * rate
         self.residual = F
 
+        if nonlocal_jacobian not in ("picard", "exact"):
+            raise InvalidParameterError(f"nonlocal_jacobian must be 'picard' or 'exact', got {nonlocal_jacobian!r}")
+        self._exact = None
+        if nonlocal_jacobian == "exact" and W is None:
+            self._exact = self._exact_jacobian_correction(F)
         params = dict(DEFAULT_SOLVER_PARAMETERS)
+        if self._exact is not None:
+            params.update(EXACT_JACOBIAN_PARAMETERS)
         params.update(solver_parameters or {})
         params["snes_error_if_not_converged"] = False  # we read the reason ourselves
         self.solver_parameters = params
@@ -185,12 +209,66 @@ class Stepper:
         self.last = {}
 
     # ----------------------------------------------------------------------------
+    def _exact_jacobian_correction(self, F):
+        """The 1-form ``Σ_c ∂F/∂c · δc`` over the nonlocal coefficients ``c`` (with
+        ``δc`` their derivatives in the direction ``self._delta``), or ``None``."""
+        delta = fd.Function(self.z.function_space(), name="newton_direction")
+        corr = None
+        for f, g in self._nonlocal_pairs:
+            df = ufl.algorithms.expand_derivatives(ufl.derivative(f, self.z, delta))
+            dg = ufl.algorithms.expand_derivatives(ufl.derivative(g, self.z, delta))
+            pairs = self.model.nonlocal_linearization(f, g, df, dg)
+            for c, dc in pairs or ():
+                term = ufl.derivative(F, c, dc)
+                corr = term if corr is None else corr + term
+        if corr is None:
+            return None
+        self._delta = delta
+        return ufl.algorithms.expand_derivatives(corr)
+
+    def _install_exact_jacobian(self):
+        """Replace the SNES Jacobian by a shell ``A = J_frozen + (nonlocal part)``,
+        keeping Firedrake's assembled frozen-coefficient matrix as preconditioner."""
+        ctx = self.solver._ctx
+        Jfd = ctx._jac.petscmat
+        form_jacobian = type(ctx).form_jacobian
+        stepper = self
+        corr_vec = fd.Cofunction(self.z.function_space().dual())
+
+        class Shell:
+            def mult(self, mat, x, y):
+                with stepper._delta.dat.vec_wo as dv:
+                    x.copy(dv)
+                for f, g in stepper._nonlocal_pairs:
+                    stepper.model.update_nonlocal_linearization(f, g)
+                Jfd.mult(x, y)
+                fd.assemble(stepper._exact, tensor=corr_vec)
+                with corr_vec.dat.vec_ro as cv:
+                    y.axpy(1.0, cv)
+
+        shell = PETSc.Mat().createPython(Jfd.getSizes(), Shell(), comm=Jfd.getComm())
+        shell.setUp()
+
+        def jacobian(snes, X, J, P):
+            form_jacobian(snes, X, Jfd, Jfd)   # refreshes the nonlocal terms, assembles Jfd
+
+        def set_jacobian(snes):
+            snes.setJacobian(jacobian, shell, Jfd)
+            # Firedrake's DM would hand the KSP its own assembled matrix as operator
+            snes.getKSP().setDMActive(PETSc.KSP.DMActive.OPERATOR, False)
+            snes.getKSP().setOperators(shell, Jfd)
+
+        ctx.set_jacobian = set_jacobian   # Firedrake re-installs its Jacobian at every solve
+        set_jacobian(self.solver.snes)
+
     def _build_solver(self):
         problem = fd.NonlinearVariationalProblem(self.residual, self.z)
         self.solver = fd.NonlinearVariationalSolver(
             problem, solver_parameters=self.solver_parameters,
             options_prefix=self._options_prefix,
             pre_function_callback=self._refresh, pre_jacobian_callback=self._refresh)
+        if self._exact is not None:
+            self._install_exact_jacobian()
         if self.max_update > 0:
             self.solver.snes.setLineSearchPreCheck(self._clip_update)
         self.solver.snes.setConvergenceTest(self._converged)

@@ -59,6 +59,20 @@ class _Entry:
         self.interpolate_m = _interpolation(fd.interpolate(m, owner.Q), self.mq)
         self.interpolate_g = _interpolation(fd.interpolate(ufl.grad(g), owner.Qv), self.gq)
         self.last_input = None
+        self.coeff = None   # C ω m of the last evaluation
+        self.linearization = None
+
+
+class _Linearization:
+    """Directional derivatives ``δĜ, δĝ, δĴ`` of one entry's coefficients."""
+
+    def __init__(self, owner, dm, dg):
+        self.dG = fd.Function(owner.Qt, name="dG_hat")
+        self.dgq = fd.Function(owner.Qv, name="dg_hat")
+        self.dJ = fd.Function(owner.Qv, name="dJ_hat")
+        self.dmq = fd.Function(owner.Q)
+        self.interpolate_dm = _interpolation(fd.interpolate(dm, owner.Q), self.dmq)
+        self.interpolate_dg = _interpolation(fd.interpolate(ufl.grad(dg), owner.Qv), self.dgq)
 
 
 def _interpolation(expr, tensor):
@@ -143,19 +157,52 @@ class TwoPointFriction:
             return
         e.last_input = (mloc.copy(), gloc.copy())
         coeff = self.C * self.weights * mloc
-        if self.gamma == 0.0:
-            mom = local_moments(self.points, coeff, gloc)
-            glob = np.empty_like(mom)
-            self.comm.Allreduce(mom, glob, op=MPI.SUM)
-            G, H = moment_sums(self.points, gloc, glob)
-        else:
-            src = self.gather(np.column_stack([self.points, coeff, gloc]))
-            d = self.dim
-            G, H = pair_sums(self.gamma, self.points, gloc, src[:, :d], src[:, d], src[:, d + 1:])
-            self.stats["pairs"] += len(self.weights) * self.n_global
+        e.coeff = coeff
+        G, H = self._sums(gloc, coeff, gloc)
         e.G.dat.data_wo[:] = G.reshape(e.G.dat.data_ro.shape)
         e.J.dat.data_wo[:] = H.reshape(e.J.dat.data_ro.shape)
         self.stats["evaluations"] += 1
+
+    def _sums(self, target_vectors, coeff, vectors):
+        """``(Σ_p c_p a_qp, Σ_p c_p a_qp (t_q − g_p))`` at this rank's points (collective)."""
+        if self.gamma == 0.0:
+            mom = local_moments(self.points, coeff, vectors)
+            glob = np.empty_like(mom)
+            self.comm.Allreduce(mom, glob, op=MPI.SUM)
+            return moment_sums(self.points, target_vectors, glob)
+        d = self.dim
+        src = self.gather(np.column_stack([self.points, coeff, vectors]))
+        self.stats["pairs"] += len(self.weights) * self.n_global
+        return pair_sums(self.gamma, self.points, target_vectors, src[:, :d], src[:, d], src[:, d + 1:])
+
+    def linearization(self, m, g, dm, dg):
+        """Register the directional derivatives of the coefficients of ``(m, g)`` in the
+        directions ``dm, dg`` (UFL expressions linear in one direction Function) and
+        return the Functions ``(δĜ, δĝ, δĴ)`` that :meth:`update_linearization` fills:
+
+        ``δĜ_q = Σ_p δc_p a_qp``, ``δĝ = ∇dg`` at the points,
+        ``δĴ_q = Σ_p δc_p a_qp (ĝ_q − ĝ_p) + Σ_p c_p a_qp (δĝ_q − δĝ_p)``,
+        ``c_p = C ω_p m_p``, ``δc_p = C ω_p dm_p``.  With these, the derivative of the
+        form in the coefficients plus the frozen-coefficient Jacobian is the exact
+        Jacobian action (Newton instead of Picard)."""
+        e = self._entry(m, g)
+        L = e.linearization = _Linearization(self, dm, dg)
+        return [(e.G, L.dG), (e.gq, L.dgq), (e.J, L.dJ)]
+
+    def update_linearization(self, m, g):
+        """Fill ``δĜ, δĝ, δĴ`` for the current direction, at the state of the last
+        :meth:`update` of ``(m, g)`` (two pair-sum passes; collective)."""
+        e = self._entry(m, g)
+        L = e.linearization
+        L.interpolate_dm()
+        L.interpolate_dg()
+        ghat = e.last_input[1]
+        dgloc = np.asarray(L.dgq.dat.data_ro).reshape(-1, self.dim)
+        dcoeff = self.C * self.weights * np.asarray(L.dmq.dat.data_ro)
+        dG, JA = self._sums(ghat, dcoeff, ghat)
+        _, JB = self._sums(dgloc, e.coeff, dgloc)
+        L.dG.dat.data_wo[:] = dG.reshape(L.dG.dat.data_ro.shape)
+        L.dJ.dat.data_wo[:] = (JA + JB).reshape(L.dJ.dat.data_ro.shape)
 
     def dense_matrix(self, m, V, max_points=4000):
         """The matrix ``M_ij = ⟨φ_i, M φ_j⟩`` on ``V`` as a dense array on every rank.
