@@ -127,6 +127,23 @@ def kernel_cache_dir():
     return os.path.join(base, "kernels")
 
 
+def _cpu_signature():
+    """The CPU model and instruction-set flags: ``-march=native`` code compiled on one
+    node of a cluster must not be loaded on another kind of node sharing the cache."""
+    import platform
+    sig = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith(("model name", "flags")):
+                    sig += line
+                if line.strip() == "":
+                    break
+    except OSError:
+        pass
+    return sig
+
+
 def _source(gamma):
     g = float(gamma)
     expr = _POW.get(g, f"pow(r2, {0.5 * g!r})")
@@ -137,14 +154,14 @@ def _source(gamma):
 
 def load_pair_kernel(gamma):
     """The compiled library for exponent ``γ`` (compiled on first use, then cached on
-    disk by a hash of source, compiler and flags; concurrent MPI ranks are safe: each
+    disk by a hash of source, compiler, flags and CPU; concurrent MPI ranks are safe: each
     compiles to a private file and renames it atomically)."""
     key = float(gamma)
     if key in _loaded:
         return _loaded[key]
     cc = os.environ.get("CC", "cc")
     src = _source(gamma)
-    digest = hashlib.sha256((src + cc + " ".join(_FLAGS)).encode()).hexdigest()[:16]
+    digest = hashlib.sha256((src + cc + " ".join(_FLAGS) + _cpu_signature()).encode()).hexdigest()[:16]
     d = kernel_cache_dir()
     os.makedirs(d, exist_ok=True)
     lib = os.path.join(d, f"pairs_{digest}.so")
