@@ -293,17 +293,19 @@ def test_energy_dissipation_functional_of_bkw_runs_goes_to_zero():
 
 
 # ----------------------------------------------------------------------------- parallel
-def _parallel_case(comm, gamma, scheme):
+def _parallel_case(comm, gamma, scheme, jacobian):
     model = Landau(velocity_box(2, 6.0, 6, comm=comm), gamma=gamma)
-    return run(model, two_bumps(model), t_end=0.4, dt=0.1, scheme=scheme)
+    return run(model, two_bumps(model), t_end=0.4, dt=0.1, scheme=scheme, nonlocal_jacobian=jacobian)
 
 
 @pytest.mark.parallel(nprocs=2)
-@pytest.mark.parametrize("gamma,scheme", [(-3.0, "backward-euler"), (0.0, "backward-euler"),
-                                          (1.0, "minimizing-movement")])
-def test_same_results_on_one_and_two_ranks(gamma, scheme):
-    h2 = _parallel_case(MPI.COMM_WORLD, gamma, scheme)
-    h1 = _parallel_case(MPI.COMM_SELF, gamma, scheme)
+@pytest.mark.parametrize("gamma,scheme,jacobian", [(-3.0, "backward-euler", "picard"),
+                                                   (0.0, "backward-euler", "picard"),
+                                                   (1.0, "minimizing-movement", "picard"),
+                                                   (-3.0, "backward-euler", "exact")])
+def test_same_results_on_one_and_two_ranks(gamma, scheme, jacobian):
+    h2 = _parallel_case(MPI.COMM_WORLD, gamma, scheme, jacobian)
+    h1 = _parallel_case(MPI.COMM_SELF, gamma, scheme, jacobian)
     for col in ("H", "mass", "momentum_0", "energy", "dissipation"):
         a, b = np.array(h1.column(col)), np.array(h2.column(col))
         rel = np.abs(a - b) / np.maximum(np.abs(a), 1e-300)
