@@ -191,7 +191,7 @@ class GenericModel:
 
     def invariants(self, f):
         """``{name: ∫ φ f}`` as UFL 0-forms."""
-        return {k: phi * f * self.dx for k, phi in self.invariant_densities().items()}
+        return {k: ufl.inner(phi, f) * self.dx for k, phi in self.invariant_densities().items()}
 
     def friction_with_auxiliary(self, f, g, phi, q=None):
         """``friction(f, g, φ[, q])`` whatever the model's signature."""
@@ -223,7 +223,9 @@ class GenericModel:
     def check_density(self, f, what="initial data"):
         """Evaluate ``f`` at the quadrature points; raise :class:`InvalidStateError`
         if it is not finite or not admissible.  Collective."""
-        fq = fd.Function(self.Q)
+        shape = ufl.as_ufl(f).ufl_shape if not isinstance(f, (int, float)) else ()
+        Q = self.Q if shape == () else quadrature_space(self.mesh, self.quadrature_degree, shape)
+        fq = fd.Function(Q)
         try:
             fq.interpolate(f)
         except Exception as exc:  # a UFL shape/domain error: say what was wrong

@@ -290,7 +290,7 @@ class Stepper:
         if it == 0:
             return R.ITERATING
         y = snes.getSolutionUpdate()
-        n = self.z_w.dat.data_ro.shape[0]
+        n = self.z_w.dat.data_ro.size   # entries of w (all components) lead the local vector
         local = float(np.max(np.abs(y.getArray(readonly=True)[:n]))) if n else 0.0
         from mpi4py import MPI
         dw = self.model.mesh.comm.allreduce(local, op=MPI.MAX)
@@ -309,7 +309,7 @@ class Stepper:
         """Line-search pre-check: limit each entropy-variable update to ``max_update``
         (``f`` changes by at most ``e^{max_update/∂w log f}`` per Newton iteration), so
         that a Newton step can not overflow ``F(w)`` in the tails."""
-        n = self.z_w.dat.data_ro.shape[0]
+        n = self.z_w.dat.data_ro.size
         arr = y.getArray()
         np.clip(arr[:n], -self.max_update, self.max_update, out=arr[:n])
         y.setArray(arr)
@@ -348,10 +348,10 @@ class Stepper:
         m = self.model
         df = self.f_new - self.f_old
         dw = self.w - self.w_old
-        den = float(fd.assemble(dw * df * m.dx))
+        den = float(fd.assemble(ufl.inner(dw, df) * m.dx))
         if not den > 0:
             return 0.5
-        num = float(fd.assemble(self._H_new - self._H_old - self.w_old * df * m.dx))
+        num = float(fd.assemble(self._H_new - self._H_old - ufl.inner(self.w_old, df) * m.dx))
         return num / den
 
     def advance(self, dt_max=None):

@@ -1,0 +1,272 @@
+r"""Nonlocal multispecies Fokker–Planck–Landau system (MODELS.md §5; seed 000).
+
+Species ``i = 1..s`` with masses ``m_i``, charges ``q_i``, velocity dimension ``d = 2, 3``:
+
+.. math::
+
+   ∂_t f_i = Σ_j c_{ji} ∇·\big(∇f_i + m_i (v − u_{ji})/T_{ji}\, f_i\big)
+           = Σ_j c_{ji} ∇·\big(f_i ∇ \log(f_i/M_{ij})\big),
+
+``c_ji = K_ij n_j (T_j/m_j)^{γ/2}``, ``K_ij = |log Λ| q_i² q_j² / (8π ε_0² m_i²)``,
+``T_i = (m_i/(d n_i)) ∫|v − u_i|² f_i`` (MODELS.md §5 with 3 → d).
+
+Gradient-flow form used here (``L = 0``, ``H = Σ_i ∫ f_i log f_i``, ``w_i = log f_i``):
+for every unordered pair ``{i, j}`` (``i = j`` included) the mixture values are the
+*weighted projection* of ``(∇w_i, ∇w_j)`` onto the gradients of the collision
+invariants, ``{(m_i (b + c v), m_j (b + c v))}``,
+
+.. math::
+
+   (b_{ij}, c_{ij}) = \arg\min Σ_{k ∈ \{i,j\}} c_{lk} ∫ f_k |∇g_k − m_k (b + c v)|²
+
+(``l`` the partner of ``k``), and ``⟨φ, M(f) g⟩ = Σ_k Σ_l c_{lk} ∫ f_k (∇g_k − m_k(b_{kl} + c_{kl} v))·∇φ_k``.
+For ``g = log f`` in the continuum, ``c = −1/T_ij`` and ``b = u_ij/T_ij`` with exactly
+the ``u_ji, T_ji`` of MODELS.md §5 (``u_ij = u_ji``, ``T_ij = T_ji`` by construction).
+Computed from the *discrete* integrals (an auxiliary field in the global ``R`` space,
+solved together with the entropy variables), the projection residual is orthogonal
+to ``m_k e_l`` and ``m_k v``, so per-species mass, total momentum ``Σ m_i ∫ v f_i`` and
+the mass-weighted energy ``Σ m_i ∫ |v|² f_i`` are conserved to the solver tolerance,
+also on a truncated box; ``M(f)`` is symmetric positive semidefinite, so the entropy
+decays for every stepper of the core.
+
+Species scaling (ARCHITECTURE.md): all species live on one reference mesh ``ξ`` with
+``v = σ_i ξ`` (``σ_i`` ~ the thermal speed ``√(T_i/m_i)``), so a mass ratio 1:1836 is
+resolved.  The unknown is the density per ``dξ``, ``f̂_i = σ_i^d f_i``, so that
+``∫ f_i dv = ∫ f̂_i dξ`` and ``∇_v = ∇_ξ/σ_i``.
+
+The coefficients ``c_ji`` depend on the moments of the mobility state; they are
+refreshed before every residual evaluation (``update_nonlocal``; frozen in the
+Jacobian).  Conservation and entropy decay do not depend on their values.
+"""
+import numpy as np
+import ufl
+import ufl.algorithms
+import firedrake as fd
+
+from generic_fem.model import GenericModel
+from generic_fem.errors import InvalidParameterError, InvalidStateError
+
+__all__ = ["MultispeciesFokkerPlanck", "moment_odes"]
+
+
+class MultispeciesFokkerPlanck(GenericModel):
+    """``s`` species coupled through moments.
+
+    :arg mesh: the reference velocity mesh (``d = 2, 3``), e.g. ``velocity_box(d, R, n)``.
+    :arg masses, charges: sequences of length ``s`` (masses > 0, charges ≠ 0).
+    :arg scales: ``σ_i > 0``, the velocity scale of each species (``v = σ_i ξ``;
+        default 1); choose ``σ_i ≈ √(T_i/m_i)``.
+    :arg gamma: exponent ``γ`` (any real).
+    :arg log_lambda: ``|log Λ|``;  :arg eps0: ``ε_0``.
+    """
+    name = "multispecies_fp"
+    nonlocal_friction = True
+    supported_dimensions = (2, 3)
+    min_degree = 2
+
+    def __init__(self, mesh, masses, charges, scales=None, gamma=0.0, log_lambda=1.0, eps0=1.0,
+                 degree=2, quadrature_degree=None):
+        masses = np.atleast_1d(np.asarray(masses, float))
+        charges = np.atleast_1d(np.asarray(charges, float))
+        s = len(masses)
+        scales = np.ones(s) if scales is None else np.atleast_1d(np.asarray(scales, float))
+        if s < 1 or charges.shape != (s,) or scales.shape != (s,):
+            raise InvalidParameterError(
+                f"MultispeciesFokkerPlanck: masses, charges and scales must have one entry per species "
+                f"(got {len(masses)}, {len(charges)}, {len(scales)})")
+        if not (np.all(np.isfinite(masses)) and np.all(masses > 0)):
+            raise InvalidParameterError(f"MultispeciesFokkerPlanck: masses must be positive, got {masses}")
+        if not (np.all(np.isfinite(charges)) and np.all(charges != 0)):
+            raise InvalidParameterError(f"MultispeciesFokkerPlanck: charges must be non-zero, got {charges}")
+        if not (np.all(np.isfinite(scales)) and np.all(scales > 0)):
+            raise InvalidParameterError(f"MultispeciesFokkerPlanck: scales must be positive, got {scales}")
+        if not (np.isfinite(gamma) and log_lambda > 0 and eps0 > 0):
+            raise InvalidParameterError("MultispeciesFokkerPlanck: gamma must be finite, log_lambda and "
+                                        f"eps0 positive (got {gamma}, {log_lambda}, {eps0})")
+        if int(degree) == degree and degree < self.min_degree:
+            raise InvalidParameterError(
+                f"MultispeciesFokkerPlanck: degree {degree} does not contain |v|^2; use degree >= 2")
+        super().__init__(mesh, degree, quadrature_degree)
+        self.s, self.m, self.q, self.sigma = s, masses, charges, scales
+        self.gamma = float(gamma)
+        d = self.dim
+        self.V = fd.VectorFunctionSpace(mesh, "CG", self.degree, dim=s)
+        self.K = np.array([[log_lambda * charges[i] ** 2 * charges[j] ** 2 / (8 * np.pi * eps0 ** 2 * masses[i] ** 2)
+                            for j in range(s)] for i in range(s)])
+        self.pairs = [(i, j) for i in range(s) for j in range(i, s)]
+        self._entries = {}
+        self._second = np.zeros(s)
+        # c[l][k] = c_lk: the coefficient of partner l in the equation of species k
+        self._R0 = fd.FunctionSpace(mesh, "R", 0)
+        self.c = [[fd.Function(self._R0, name=f"c_{l}{k}") for k in range(s)] for l in range(s)]
+        xi = self.coordinates
+        self.v = [float(scales[k]) * xi for k in range(s)]   # physical velocity of species k
+
+    # ------------------------------------------------------------------ GENERIC data
+    def entropy_density(self, f):
+        return -sum(f[k] * ufl.ln(f[k]) - f[k] for k in range(self.s))
+
+    def density(self, w):
+        return ufl.as_vector([ufl.exp(w[k]) for k in range(self.s)])
+
+    def grad_v(self, g, k):
+        """``∇_v g_k = ∇_ξ g_k / σ_k``."""
+        return ufl.grad(g[k]) / float(self.sigma[k])
+
+    def _terms(self):
+        """``(pair index, species k, partner l)`` for every flux term."""
+        for p, (i, j) in enumerate(self.pairs):
+            if i == j:
+                yield p, i, i
+            else:
+                yield p, i, j
+                yield p, j, i
+
+    def _entry(self, f, g):
+        key = (f, g)
+        e = self._entries.get(key)
+        if e is None:
+            if ufl.algorithms.extract_arguments(g):
+                raise InvalidParameterError(
+                    "the multispecies friction depends on its argument through global moments: "
+                    "use its action (apply_friction) or checks.friction_matrix_dense")
+            d = self.dim
+            e = [(fd.Constant(np.zeros(d)), fd.Constant(0.0)) for _ in self.pairs]
+            self._entries[key] = e
+        return e
+
+    def friction(self, f, g, phi):
+        proj = self._entry(f, g)
+        out = 0
+        for p, k, l in self._terms():
+            b, c = proj[p]
+            flux = self.grad_v(g, k) - float(self.m[k]) * (b + c * self.v[k])
+            out = out + self.c[l][k] * f[k] * ufl.inner(flux, self.grad_v(phi, k)) * self.dx
+        return out
+
+    def update_nonlocal(self, f, g):
+        """Refresh ``c_lk`` from the moments of ``f`` and the projection ``(b, c)`` of each
+        pair from the discrete weighted normal equations (collective)."""
+        proj = self._entry(f, g)
+        n, u, T = self.moments(f)
+        C = self.coefficients(n, T)
+        for l in range(self.s):
+            for k in range(self.s):
+                self.c[l][k].assign(C[l, k])
+        d = self.dim
+        # per species: ∫f, ∫f v, ∫f|v|², ∫f ∇_v g, ∫f v·∇_v g  (all with the model's rule)
+        mom = []
+        for k in range(self.s):
+            vk, gk = self.v[k], self.grad_v(g, k)
+            mom.append((n[k], n[k] * u[k], self._second[k],
+                        np.array([fd.assemble(f[k] * gk[a] * self.dx) for a in range(d)]),
+                        fd.assemble(f[k] * ufl.dot(vk, gk) * self.dx)))
+        for p, (i, j) in enumerate(self.pairs):
+            A = np.zeros((d + 1, d + 1))
+            rhs = np.zeros(d + 1)
+            for k, l in ((i, j), (j, i)) if i != j else ((i, i),):
+                w = C[l, k] * self.m[k]
+                n0, n1, n2, g1, g2 = mom[k]
+                mk = self.m[k]
+                A[:d, :d] += w * mk * n0 * np.eye(d)
+                A[:d, d] += w * mk * n1
+                A[d, :d] += w * mk * n1
+                A[d, d] += w * mk * n2
+                rhs[:d] += w * g1
+                rhs[d] += w * g2
+            sol = np.linalg.solve(A, rhs)
+            proj[p][0].assign(sol[:d])
+            proj[p][1].assign(sol[d])
+
+    def invariant_densities(self):
+        s, d = self.s, self.dim
+        out = {}
+        for k in range(s):
+            out[f"mass_{k}"] = ufl.as_vector([1.0 if i == k else 0.0 for i in range(s)])
+        for a in range(d):
+            out[f"momentum_{a}"] = ufl.as_vector([float(self.m[k]) * self.v[k][a] for k in range(s)])
+        out["energy"] = ufl.as_vector([float(self.m[k]) * ufl.dot(self.v[k], self.v[k]) for k in range(s)])
+        return out
+
+    # ------------------------------------------------------------------ moments and coefficients
+    def moments(self, f):
+        """``(n_i, u_i, T_i)`` of the density (UFL vector expression) ``f`` (collective)."""
+        d = self.dim
+        n, u, T = np.zeros(self.s), np.zeros((self.s, d)), np.zeros(self.s)
+        for k in range(self.s):
+            vk = self.v[k]
+            n[k] = fd.assemble(f[k] * self.dx)
+            u[k] = [fd.assemble(vk[a] * f[k] * self.dx) / n[k] for a in range(d)]
+            e = fd.assemble(ufl.dot(vk, vk) * f[k] * self.dx)
+            self._second[k] = e
+            T[k] = self.m[k] / d * (e / n[k] - u[k] @ u[k])
+        return n, u, T
+
+    def coefficients(self, n, T):
+        """``c[l, k] = c_lk = K_kl n_l (T_l/m_l)^{γ/2}``."""
+        if np.any(~(T > 0)):
+            raise InvalidStateError(f"MultispeciesFokkerPlanck: non-positive temperature {T}")
+        s = self.s
+        return np.array([[self.K[k, l] * n[l] * (T[l] / self.m[l]) ** (0.5 * self.gamma) for k in range(s)]
+                         for l in range(s)])
+
+    def mixture(self, f):
+        """``{(i, j): (u_ij, T_ij)}`` from the discrete projection of ``∇ log f``:
+        ``T_ij = −1/c_ij``, ``u_ij = b_ij T_ij`` (collective)."""
+        w = fd.Function(self.V).interpolate(ufl.as_vector([ufl.ln(f[k]) for k in range(self.s)]))
+        self.update_nonlocal(f, w)
+        out = {}
+        for p, (i, j) in enumerate(self.pairs):
+            b, c = self._entry(f, w)[p]
+            T = -1.0 / float(c)
+            out[(i, j)] = (np.array(b.values()) * T, T)
+        return out
+
+    def maxwellian(self, k, density=1.0, velocity=None, temperature=1.0):
+        """Species ``k``'s Maxwellian as a density per ``dξ`` (UFL scalar):
+        ``n σ_k^d (m_k/(2πT))^{d/2} exp(−m_k|v − u|²/(2T))``, ``v = σ_k ξ``."""
+        d = self.dim
+        u = np.zeros(d) if velocity is None else np.asarray(velocity, float)
+        if not (density > 0 and temperature > 0):
+            raise InvalidParameterError("maxwellian: density and temperature must be positive")
+        z = self.v[k] - ufl.as_vector([float(a) for a in u])
+        mk = float(self.m[k])
+        return density * float(self.sigma[k]) ** d * (mk / (2 * np.pi * temperature)) ** (d / 2) * \
+            ufl.exp(-mk * ufl.dot(z, z) / (2 * temperature))
+
+    def describe(self):
+        return (f"MultispeciesFokkerPlanck(s={self.s}, dim={self.dim}, masses={list(self.m)}, "
+                f"charges={list(self.q)}, scales={list(self.sigma)}, gamma={self.gamma:g}, degree={self.degree})")
+
+
+def moment_odes(model, n, u0, T0, t_eval):
+    """The closed moment ODEs of MODELS.md §5 solved with scipy (``rtol = atol = 1e-12``):
+    ``du_i/dt = −m_i Σ_j (c_ji/T_ji)(u_i − u_ji)``, ``dT_i/dt = −2 m_i Σ_j (c_ji/T_ji)(T_i − T_ji)``,
+    with ``c_ji, u_ji, T_ji`` the closed formulas of the moments.  Returns ``(u(t), T(t))``."""
+    from scipy.integrate import solve_ivp
+    s, d = model.s, model.dim
+    m = model.m
+
+    def mix(u, T):
+        C = model.coefficients(n, T)
+        rho = m * n
+        U = np.zeros((s, s, d))
+        TT = np.zeros((s, s))
+        for i in range(s):
+            for j in range(s):
+                a, b = C[j, i] * m[i] * rho[i], C[i, j] * m[j] * rho[j]   # c_ji m_i ρ_i, c_ij m_j ρ_j
+                U[j, i] = (a * u[i] + b * u[j]) / (a + b)
+                A, B = C[j, i] * rho[i], C[i, j] * rho[j]
+                TT[j, i] = (A * T[i] + B * T[j]) / (A + B) + a * b * np.sum((u[i] - u[j]) ** 2) / (d * (A + B) * (a + b))
+        return C, U, TT
+
+    def rhs(t, y):
+        u, T = y[:s * d].reshape(s, d), y[s * d:]
+        C, U, TT = mix(u, T)
+        du = np.array([-m[i] * sum(C[j, i] / TT[j, i] * (u[i] - U[j, i]) for j in range(s)) for i in range(s)])
+        dT = np.array([-2 * m[i] * sum(C[j, i] / TT[j, i] * (T[i] - TT[j, i]) for j in range(s)) for i in range(s)])
+        return np.concatenate([du.ravel(), dT])
+
+    y0 = np.concatenate([np.asarray(u0, float).ravel(), np.asarray(T0, float)])
+    sol = solve_ivp(rhs, (t_eval[0], t_eval[-1]), y0, t_eval=t_eval, rtol=1e-12, atol=1e-12, method="DOP853")
+    return sol.y[:s * d].T.reshape(-1, s, d), sol.y[s * d:].T
