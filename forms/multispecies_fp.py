@@ -43,7 +43,11 @@ import ufl
 import ufl.algorithms
 import firedrake as fd
 
+from mpi4py import MPI
+
 from generic_fem.model import GenericModel
+from generic_fem.quadrature import quadrature_space
+from generic_fem.two_point import _interpolation
 from generic_fem.errors import InvalidParameterError, InvalidStateError
 
 __all__ = ["MultispeciesFokkerPlanck", "moment_odes"]
@@ -95,7 +99,12 @@ class MultispeciesFokkerPlanck(GenericModel):
                             for j in range(s)] for i in range(s)])
         self.pairs = [(i, j) for i in range(s) for j in range(i, s)]
         self._entries = {}
-        self._second = np.zeros(s)
+        # points and weights of the model's rule: moments as sums (one Allreduce)
+        self._Qf = quadrature_space(mesh, self.quadrature_degree, (s,))
+        self._Qg = quadrature_space(mesh, self.quadrature_degree, (s, d))
+        X = fd.Function(quadrature_space(mesh, self.quadrature_degree, (d,))).interpolate(ufl.SpatialCoordinate(mesh))
+        self._points = np.array(X.dat.data_ro).reshape(-1, d)
+        self._weights = np.array(fd.assemble(fd.TestFunction(self.Q) * self.dx).dat.data_ro)
         # c[l][k] = c_lk: the coefficient of partner l in the equation of species k
         self._R0 = fd.FunctionSpace(mesh, "R", 0)
         self.c = [[fd.Function(self._R0, name=f"c_{l}{k}") for k in range(s)] for l in range(s)]
@@ -131,12 +140,16 @@ class MultispeciesFokkerPlanck(GenericModel):
                     "the multispecies friction depends on its argument through global moments: "
                     "use its action (apply_friction) or checks.friction_matrix_dense")
             d = self.dim
-            e = [(fd.Constant(np.zeros(d)), fd.Constant(0.0)) for _ in self.pairs]
+            proj = [(fd.Constant(np.zeros(d)), fd.Constant(0.0)) for _ in self.pairs]
+            fq, gq = fd.Function(self._Qf), fd.Function(self._Qg)
+            grads = ufl.as_tensor([[self.grad_v(g, k)[a] for a in range(d)] for k in range(self.s)])
+            e = (proj, fq, gq, _interpolation(fd.interpolate(f, self._Qf), fq),
+                 _interpolation(fd.interpolate(grads, self._Qg), gq))
             self._entries[key] = e
         return e
 
     def friction(self, f, g, phi):
-        proj = self._entry(f, g)
+        proj = self._entry(f, g)[0]
         out = 0
         for p, k, l in self._terms():
             b, c = proj[p]
@@ -147,20 +160,33 @@ class MultispeciesFokkerPlanck(GenericModel):
     def update_nonlocal(self, f, g):
         """Refresh ``c_lk`` from the moments of ``f`` and the projection ``(b, c)`` of each
         pair from the discrete weighted normal equations (collective)."""
-        proj = self._entry(f, g)
-        n, u, T = self.moments(f)
+        proj, fq, gq, interp_f, interp_g = self._entry(f, g)
+        interp_f()
+        interp_g()
+        d, s = self.dim, self.s
+        F = np.asarray(fq.dat.data_ro).reshape(-1, s) * self._weights[:, None]     # ω f_k
+        Gr = np.asarray(gq.dat.data_ro).reshape(-1, s, d)                          # ∇_v g_k
+        local = []
+        for k in range(s):
+            v = float(self.sigma[k]) * self._points
+            fk = F[:, k]
+            local += [[fk.sum()], fk @ v, [fk @ np.einsum("qa,qa->q", v, v)], fk @ Gr[:, k, :],
+                      [fk @ np.einsum("qa,qa->q", v, Gr[:, k, :])]]
+        local = np.concatenate([np.atleast_1d(np.asarray(x, float)) for x in local])
+        tot = np.empty_like(local)
+        self.mesh.comm.Allreduce(local, tot, op=MPI.SUM)
+        size = 2 * d + 3
+        mom, n, T = [], np.zeros(s), np.zeros(s)
+        for k in range(s):
+            blk = tot[k * size:(k + 1) * size]
+            n0, n1, n2, g1, g2 = blk[0], blk[1:1 + d], blk[1 + d], blk[2 + d:2 + 2 * d], blk[2 + 2 * d]
+            mom.append((n0, n1, n2, g1, g2))
+            n[k] = n0
+            T[k] = self.m[k] / d * (n2 / n0 - (n1 @ n1) / n0 ** 2)
         C = self.coefficients(n, T)
-        for l in range(self.s):
-            for k in range(self.s):
+        for l in range(s):
+            for k in range(s):
                 self.c[l][k].assign(C[l, k])
-        d = self.dim
-        # per species: ∫f, ∫f v, ∫f|v|², ∫f ∇_v g, ∫f v·∇_v g  (all with the model's rule)
-        mom = []
-        for k in range(self.s):
-            vk, gk = self.v[k], self.grad_v(g, k)
-            mom.append((n[k], n[k] * u[k], self._second[k],
-                        np.array([fd.assemble(f[k] * gk[a] * self.dx) for a in range(d)]),
-                        fd.assemble(f[k] * ufl.dot(vk, gk) * self.dx)))
         for p, (i, j) in enumerate(self.pairs):
             A = np.zeros((d + 1, d + 1))
             rhs = np.zeros(d + 1)
@@ -198,7 +224,6 @@ class MultispeciesFokkerPlanck(GenericModel):
             n[k] = fd.assemble(f[k] * self.dx)
             u[k] = [fd.assemble(vk[a] * f[k] * self.dx) / n[k] for a in range(d)]
             e = fd.assemble(ufl.dot(vk, vk) * f[k] * self.dx)
-            self._second[k] = e
             T[k] = self.m[k] / d * (e / n[k] - u[k] @ u[k])
         return n, u, T
 
@@ -217,7 +242,7 @@ class MultispeciesFokkerPlanck(GenericModel):
         self.update_nonlocal(f, w)
         out = {}
         for p, (i, j) in enumerate(self.pairs):
-            b, c = self._entry(f, w)[p]
+            b, c = self._entry(f, w)[0][p]
             T = -1.0 / float(c)
             out[(i, j)] = (np.array(b.values()) * T, T)
         return out
