@@ -260,8 +260,9 @@ class MultispeciesFokkerPlanck(GenericModel):
             ufl.exp(-mk * ufl.dot(z, z) / (2 * temperature))
 
     def describe(self):
-        return (f"MultispeciesFokkerPlanck(s={self.s}, dim={self.dim}, masses={list(self.m)}, "
-                f"charges={list(self.q)}, scales={list(self.sigma)}, gamma={self.gamma:g}, degree={self.degree})")
+        fmt = lambda a: "[" + ", ".join(f"{x:g}" for x in a) + "]"  # noqa: E731
+        return (f"MultispeciesFokkerPlanck(s={self.s}, dim={self.dim}, masses={fmt(self.m)}, "
+                f"charges={fmt(self.q)}, scales={fmt(self.sigma)}, gamma={self.gamma:g}, degree={self.degree})")
 
 
 def moment_odes(model, n, u0, T0, t_eval):
