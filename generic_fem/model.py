@@ -246,6 +246,15 @@ class GenericModel:
         """The entropy variable ``w_h ∈ V_h`` interpolating ``−dS(f)``, after checking
         ``f`` (positivity, finiteness, model bounds) at the quadrature points."""
         self.check_density(f, what)
+        fn = fd.Function(self.V if not ufl.as_ufl(f).ufl_shape else self.V)
+        try:
+            fn.interpolate(f)
+        except Exception:   # an expression that does not fit V: the quadrature check decides
+            fn = None
+        if fn is not None:
+            msgs = [m for m in self.mesh.comm.allgather(self.validate_density_values(fn.dat.data_ro)) if m]
+            if msgs:
+                raise InvalidStateError(f"{what}: at the mesh nodes: {msgs[0]}")
         w = fd.Function(self.V, name="w")
         w.interpolate(self.entropy_variable(f))
         if not np.all(np.isfinite(w.dat.data_ro)):
