@@ -18,6 +18,7 @@ import ufl
 import firedrake as fd
 
 from generic_fem import run, velocity_box
+from generic_fem.plot import point_sampler
 from forms.landau_fermi_dirac import LandauFermiDirac, relative_entropy
 
 parser = argparse.ArgumentParser(description="Landau-Fermi-Dirac relaxation demo")
@@ -48,13 +49,7 @@ history = run(model, f0, t_end=args.t_end, dt=args.dt, adaptive=True, output=arg
               progress=True, keep_trajectory=True, callback=record)
 
 xs = np.linspace(-5, 5, 241)
-vom = fd.VertexOnlyMesh(mesh, np.column_stack([xs, np.zeros_like(xs)]), redundant=True)
-P0, P0_in = fd.FunctionSpace(vom, "DG", 0), fd.FunctionSpace(vom.input_ordering, "DG", 0)
-
-
-def sample(f):
-    return fd.assemble(fd.interpolate(fd.assemble(fd.interpolate(f, P0)), P0_in)).dat.data_ro.copy()
-
+sample = point_sampler(mesh, np.column_stack([xs, np.zeros_like(xs)]))
 
 traj = history.trajectory
 picks = sorted({0, len(traj) // 4, len(traj) - 1})

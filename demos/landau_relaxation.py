@@ -24,7 +24,7 @@ import ufl
 import firedrake as fd
 
 from generic_fem import run, velocity_box
-from generic_fem.plot import plot_history
+from generic_fem.plot import plot_history, point_sampler
 from forms.landau import Landau
 
 parser = argparse.ArgumentParser(description="Landau (Coulomb) relaxation demo")
@@ -74,14 +74,7 @@ history = run(model, f0, t_end=args.t_end, dt=args.dt, scheme=args.scheme, adapt
 # Slices ``f(v_x, 0)`` at a few times, sampled with a vertex-only mesh (works on any
 # number of ranks; rank 0 gets the values in input order).
 xs = np.linspace(-args.radius, args.radius, 241)
-pts = np.column_stack([xs, np.zeros_like(xs)])
-vom = fd.VertexOnlyMesh(mesh, pts, redundant=True)
-P0, P0_in = fd.FunctionSpace(vom, "DG", 0), fd.FunctionSpace(vom.input_ordering, "DG", 0)
-
-
-def sample(f):
-    return fd.assemble(fd.interpolate(fd.assemble(fd.interpolate(f, P0)), P0_in)).dat.data_ro.copy()
-
+sample = point_sampler(mesh, np.column_stack([xs, np.zeros_like(xs)]))
 
 times = [t for t, _ in history.trajectory]
 picks = sorted({0, len(times) // 8, len(times) // 3, len(times) - 1})

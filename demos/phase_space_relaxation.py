@@ -26,7 +26,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from generic_fem import run, phase_space_mesh  # noqa: E402
-from generic_fem.plot import plot_history  # noqa: E402
+from generic_fem.plot import plot_history, point_sampler  # noqa: E402
 from forms.vlasov_lbd import VlasovLBD  # noqa: E402
 
 parser = argparse.ArgumentParser(description="1x1v transport + LBD relaxation")
@@ -58,16 +58,7 @@ history = run(model, f0, t_end=args.t_end, dt=args.dt, scheme=args.scheme,
 # Snapshots of f(x, v) at the start and the end on a uniform grid (rank 0 plots).
 X, Vg = np.meshgrid(np.linspace(0, 2 * math.pi, 64, endpoint=False),
                     np.linspace(-args.vmax + 1e-9, args.vmax - 1e-9, 96))
-pts = np.column_stack([X.ravel(), Vg.ravel()])
-vom = fd.VertexOnlyMesh(mesh, pts, redundant=True)
-P0 = fd.FunctionSpace(vom, "DG", 0)
-P0_in = fd.FunctionSpace(vom.input_ordering, "DG", 0)   # rank 0: all points, input order
-
-
-def sample(f):
-    at_points = fd.assemble(fd.interpolate(f, P0))
-    return fd.assemble(fd.interpolate(at_points, P0_in)).dat.data_ro.copy()
-
+sample = point_sampler(mesh, np.column_stack([X.ravel(), Vg.ravel()]))   # rank 0: all values
 
 w0 = model.state_from_density(f0)
 vals0 = sample(model.density(w0))

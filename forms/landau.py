@@ -28,6 +28,7 @@ relaxation of the second moment :func:`anisotropic_second_moment`.
 """
 import numpy as np
 import ufl
+import ufl.algorithms
 import firedrake as fd
 
 from generic_fem.model import GenericModel
@@ -54,13 +55,14 @@ class Landau(GenericModel):
     nonlocal_friction = True
 
     def __init__(self, mesh, gamma=0.0, C=1.0, degree=2, quadrature_degree=None):
+        name = type(self).__name__
         if not (np.isfinite(gamma) and -3.0 <= gamma <= 1.0):
-            raise InvalidParameterError(f"Landau: gamma must lie in [-3, 1], got {gamma}")
+            raise InvalidParameterError(f"{name}: gamma must lie in [-3, 1], got {gamma}")
         if not (np.isfinite(C) and C > 0):
-            raise InvalidParameterError(f"Landau: the kernel constant C must be positive, got {C}")
+            raise InvalidParameterError(f"{name}: the kernel constant C must be positive, got {C}")
         if int(degree) == degree and degree < self.min_degree:
             raise InvalidParameterError(
-                f"Landau: degree {degree} does not contain |v|^2 (energy would not be conserved); "
+                f"{name}: degree {degree} does not contain |v|^2 (energy would not be conserved); "
                 f"use degree >= {self.min_degree}")
         super().__init__(mesh, degree, quadrature_degree)
         self.gamma, self.C = float(gamma), float(C)
@@ -76,20 +78,27 @@ class Landau(GenericModel):
     def density(self, w):
         return ufl.exp(w - 1.0)
 
+    def mobility(self, f):
+        """The pointwise mobility ``m(f)`` of the two-point operator (``f`` here;
+        subclasses such as Fermi–Dirac change it)."""
+        return f
+
     def friction(self, f, g, phi):
-        return self.pairs.form(f, g, phi)
+        return self.pairs.form(self.mobility(f), g, phi)
 
     def update_nonlocal(self, f, g):
-        self.pairs.update(f, g)
+        self.pairs.update(self.mobility(f), g)
 
     def nonlocal_linearization(self, f, g, df, dg):
-        return self.pairs.linearization(f, g, df, dg)
+        fv = ufl.variable(f)
+        dm = ufl.diff(self.mobility(fv), fv) * df   # m'(f) df, by UFL differentiation
+        return self.pairs.linearization(self.mobility(f), g, ufl.algorithms.expand_derivatives(dm), dg)
 
     def update_nonlocal_linearization(self, f, g):
-        self.pairs.update_linearization(f, g)
+        self.pairs.update_linearization(self.mobility(f), g)
 
     def friction_matrix(self, f):
-        return self.pairs.dense_matrix(f, self.V)
+        return self.pairs.dense_matrix(self.mobility(f), self.V)
 
     def invariant_densities(self):
         v = self.coordinates

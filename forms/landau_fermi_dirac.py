@@ -27,15 +27,16 @@ import numpy as np
 import ufl
 import firedrake as fd
 
-from generic_fem.model import GenericModel
 from generic_fem.errors import InvalidParameterError, InvalidStateError
-from generic_fem.two_point import TwoPointFriction
+from forms.landau import Landau
 
 __all__ = ["LandauFermiDirac", "fermi_dirac_equilibrium", "fermi_dirac_maxwellian", "relative_entropy"]
 
 
-class LandauFermiDirac(GenericModel):
-    """The Landau–Fermi–Dirac equation.
+class LandauFermiDirac(Landau):
+    """The Landau–Fermi–Dirac equation: :class:`forms.landau.Landau` with the
+    Fermi–Dirac entropy and mobility (friction, invariants, energy, dense matrix and
+    exact Jacobian are inherited).
 
     :arg mesh: velocity mesh, ``d = 2`` or ``3``.
     :arg eps: ``ε > 0`` (``f < 1/ε``).
@@ -43,23 +44,12 @@ class LandauFermiDirac(GenericModel):
     :arg C: kernel constant (default ``1/(8π)``).
     """
     name = "landau_fermi_dirac"
-    supported_dimensions = (2, 3)
-    min_degree = 2
-    nonlocal_friction = True
 
     def __init__(self, mesh, eps=1.0, gamma=-3.0, C=1.0 / (8 * np.pi), degree=2, quadrature_degree=None):
         if not (np.isfinite(eps) and eps > 0):
             raise InvalidParameterError(f"LandauFermiDirac: eps must be positive, got {eps}")
-        if not (np.isfinite(gamma) and -3.0 <= gamma <= 1.0):
-            raise InvalidParameterError(f"LandauFermiDirac: gamma must lie in [-3, 1], got {gamma}")
-        if not (np.isfinite(C) and C > 0):
-            raise InvalidParameterError(f"LandauFermiDirac: the kernel constant C must be positive, got {C}")
-        if int(degree) == degree and degree < self.min_degree:
-            raise InvalidParameterError(
-                f"LandauFermiDirac: degree {degree} does not contain |v|^2; use degree >= {self.min_degree}")
-        super().__init__(mesh, degree, quadrature_degree)
-        self.eps, self.gamma, self.C = float(eps), float(gamma), float(C)
-        self.pairs = TwoPointFriction(mesh, self.quadrature_degree, self.gamma, self.C, self.dx)
+        self.eps = float(eps)
+        super().__init__(mesh, gamma=gamma, C=C, degree=degree, quadrature_degree=quadrature_degree)
 
     def mobility(self, f):
         """``F = f(1 − εf)``."""
@@ -74,45 +64,17 @@ class LandauFermiDirac(GenericModel):
         yly = ufl.conditional(ufl.gt(y, 0), y * ufl.ln(y), 0)
         return -(xlx + yly) / e
 
-    def energy_density(self, f):
-        v = self.coordinates
-        return 0.5 * ufl.dot(v, v) * f
-
     def density(self, w):
         e = self.eps
         # both branches are the same function; each one is overflow-free on its side
         return ufl.conditional(ufl.gt(w, 0), 1 / (e * (1 + ufl.exp(-w))), ufl.exp(w) / (e * (1 + ufl.exp(w))))
 
-    def friction(self, f, g, phi):
-        return self.pairs.form(self.mobility(f), g, phi)
-
-    def update_nonlocal(self, f, g):
-        self.pairs.update(self.mobility(f), g)
-
-    def nonlocal_linearization(self, f, g, df, dg):
-        return self.pairs.linearization(self.mobility(f), g, (1 - 2 * self.eps * f) * df, dg)
-
-    def update_nonlocal_linearization(self, f, g):
-        self.pairs.update_linearization(self.mobility(f), g)
-
-    def friction_matrix(self, f):
-        return self.pairs.dense_matrix(self.mobility(f), self.V)
-
     def validate_density_values(self, values):
-        if np.any(values <= 0):
-            return f"density must be positive (min value {values.min():.3e})"
-        if np.any(values * self.eps >= 1):
-            return (f"density must stay below 1/eps = {1 / self.eps:g} "
-                    f"(max eps*f = {values.max() * self.eps:.6g})")
-        return None
-
-    def invariant_densities(self):
-        v = self.coordinates
-        out = {"mass": fd.Constant(1.0)}
-        for i in range(self.dim):
-            out[f"momentum_{i}"] = v[i]
-        out["energy"] = 0.5 * ufl.dot(v, v)
-        return out
+        msg = super().validate_density_values(values)
+        if msg is None and np.any(values * self.eps >= 1):
+            msg = (f"density must stay below 1/eps = {1 / self.eps:g} "
+                   f"(max eps*f = {values.max() * self.eps:.6g})")
+        return msg
 
     def moments(self, f):
         """``(ρ, u, ∫|v − u|² f)`` with the model's quadrature (collective)."""

@@ -11,6 +11,17 @@ __all__ = ["velocity_box", "velocity_ball", "phase_space_mesh"]
 _DETERMINISTIC = {"distribution_parameters": {"partitioner_type": "simple"}}
 
 
+def _mesh_kwargs(comm, name):
+    """Keyword arguments of Firedrake's mesh constructors: deterministic partitioner,
+    and ``comm`` / ``name`` when given."""
+    kw = dict(_DETERMINISTIC)
+    if comm is not None:
+        kw["comm"] = comm
+    if name is not None:
+        kw["name"] = name
+    return kw
+
+
 def velocity_box(dim, radius, cells, quadrilateral=True, comm=None, name=None):
     """The box ``[−R, R]^dim`` with ``cells`` cells per direction (distributed with a
     deterministic partitioner).
@@ -27,11 +38,7 @@ def velocity_box(dim, radius, cells, quadrilateral=True, comm=None, name=None):
     R = tuple(radius) if hasattr(radius, "__len__") else (float(radius),) * dim
     if len(R) != dim or min(R) <= 0:
         raise InvalidParameterError(f"velocity_box: radius must be positive, got {radius}")
-    kw = dict(_DETERMINISTIC)
-    if comm is not None:
-        kw["comm"] = comm
-    if name is not None:
-        kw["name"] = name
+    kw = _mesh_kwargs(comm, name)
     n = int(cells)
     if dim == 1:
         mesh = fd.IntervalMesh(n, -R[0], R[0], **kw)
@@ -55,11 +62,7 @@ def velocity_ball(dim, radius, refinements=3, comm=None, name=None):
                                     f"got {refinements}")
     if not radius > 0:
         raise InvalidParameterError(f"velocity_ball: radius must be positive, got {radius}")
-    kw = dict(_DETERMINISTIC)
-    if comm is not None:
-        kw["comm"] = comm
-    if name is not None:
-        kw["name"] = name
+    kw = _mesh_kwargs(comm, name)
     make = fd.UnitDiskMesh if dim == 2 else fd.UnitBallMesh
     mesh = make(refinement_level=int(refinements), **kw)
     mesh.coordinates.dat.data[:] *= float(radius)
@@ -77,9 +80,7 @@ def phase_space_mesh(nx, nv, length, vmax, comm=None):
     if not (length > 0 and vmax > 0):
         raise InvalidParameterError(f"phase_space_mesh: length and vmax must be positive, "
                                     f"got {length}, {vmax}")
-    kw = dict(_DETERMINISTIC)
-    if comm is not None:
-        kw["comm"] = comm
+    kw = _mesh_kwargs(comm, None)
     base = fd.PeriodicIntervalMesh(int(nx), float(length), **kw)
     mesh = fd.ExtrudedMesh(base, layers=int(nv), layer_height=2.0 * vmax / nv)
     mesh.coordinates.dat.data[:, 1] -= vmax

@@ -59,6 +59,21 @@ def plot_history(history, path, title=None):
     return path
 
 
+def point_sampler(mesh, points):
+    """``sample(f)``: values of the UFL expression ``f`` at ``points`` (``(n, dim)``),
+    through a vertex-only mesh; collective, works on any number of ranks, and rank 0
+    receives all values in the order of ``points`` (for plots)."""
+    import firedrake as fd
+    vom = fd.VertexOnlyMesh(mesh, points, redundant=True)
+    P0 = fd.FunctionSpace(vom, "DG", 0)
+    P0_in = fd.FunctionSpace(vom.input_ordering, "DG", 0)
+
+    def sample(f):
+        at_points = fd.assemble(fd.interpolate(f, P0))
+        return fd.assemble(fd.interpolate(at_points, P0_in)).dat.data_ro.copy()
+    return sample
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("csv", help="history.csv written by generic_fem.run")
