@@ -18,4 +18,10 @@ from .functional import energy_dissipation_functional, EnergyDissipationResult  
 from .meshes import velocity_box, velocity_ball, phase_space_mesh  # noqa: F401
 from .two_point import TwoPointFriction  # noqa: F401
 
+from .petsc_options import discard_foreign_options as _discard_foreign_options
+
+# a script's own flags (argparse, pytest) are not PETSc options: keep PETSc from
+# listing them as unused at exit
+_discard_foreign_options()
+
 __version__ = "0.1.0"

@@ -44,7 +44,9 @@ class GenericModel:
         Degree 2 contains ``1, v, |v|²``, so mass, momentum and energy are exact
         test functions.
     :arg quadrature_degree: degree of the single quadrature rule used by every
-        integral (default ``2*degree + 2``).
+        integral (default ``2*degree + 2`` for Gauss, ``degree`` for the nodal rule).
+    :arg quadrature: ``"gauss"`` (the default) or ``"lobatto"``: the nodal rule with its
+        points at the nodes of ``V_h`` (:func:`~generic_fem.quadrature.measure`).
     """
 
     #: short name used in file names and tables
@@ -54,7 +56,7 @@ class GenericModel:
     #: smallest polynomial degree the model supports
     min_degree = 1
 
-    def __init__(self, mesh, degree=2, quadrature_degree=None):
+    def __init__(self, mesh, degree=2, quadrature_degree=None, quadrature="gauss"):
         dim = mesh.geometric_dimension() if callable(getattr(mesh, "geometric_dimension", None)) \
             else mesh.geometric_dimension
         if dim not in self.supported_dimensions:
@@ -67,18 +69,30 @@ class GenericModel:
         self.mesh = mesh
         self.dim = dim
         self.degree = int(degree)
-        self.quadrature_degree = int(quadrature_degree or 2 * degree + 2)
+        self.quadrature_scheme = quadrature
+        if quadrature == "lobatto":
+            if quadrature_degree not in (None, degree):
+                raise InvalidParameterError(
+                    f"{type(self).__name__}: the 'lobatto' rule has the degree of the space "
+                    f"({degree}), got quadrature_degree={quadrature_degree}")
+            self.quadrature_degree = int(degree)
+        else:
+            self.quadrature_degree = int(quadrature_degree or 2 * degree + 2)
         self.V = fd.FunctionSpace(mesh, "CG", self.degree)
         self._Q = None
-        self.dx = measure(mesh, self.quadrature_degree)
+        self.dx = measure(mesh, self.quadrature_degree, quadrature)
         self.coordinates = ufl.SpatialCoordinate(mesh)
 
     @property
     def Q(self):
         """Values at the quadrature points of ``self.dx`` (built on first use)."""
         if self._Q is None:
-            self._Q = quadrature_space(self.mesh, self.quadrature_degree)
+            self._Q = self.quadrature_space()
         return self._Q
+
+    def quadrature_space(self, shape=()):
+        """Values (of the given shape) at the points of the model's rule ``self.dx``."""
+        return quadrature_space(self.mesh, self.quadrature_degree, shape, self.quadrature_scheme)
 
     # ------------------------------------------------------------------ stated by a model
     def entropy_density(self, f):
@@ -224,7 +238,7 @@ class GenericModel:
         """Evaluate ``f`` at the quadrature points; raise :class:`InvalidStateError`
         if it is not finite or not admissible.  Collective."""
         shape = ufl.as_ufl(f).ufl_shape if not isinstance(f, (int, float)) else ()
-        Q = self.Q if shape == () else quadrature_space(self.mesh, self.quadrature_degree, shape)
+        Q = self.Q if shape == () else self.quadrature_space(shape)
         fq = fd.Function(Q)
         try:
             fq.interpolate(f)
@@ -265,4 +279,4 @@ class GenericModel:
     def describe(self):
         """One line for logs and history files."""
         return f"{type(self).__name__}(dim={self.dim}, degree={self.degree}, " \
-               f"quadrature_degree={self.quadrature_degree})"
+               f"quadrature_degree={self.quadrature_degree}, quadrature={self.quadrature_scheme})"

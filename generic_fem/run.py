@@ -103,7 +103,8 @@ def restore_state(path, model):
 def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_parameters=None,
         output=None, vtk_every=0, checkpoint_every=0, keep_trajectory=False,
         progress=False, options_prefix="gfem_", adaptive=False, forcing=None,
-        w0=None, t0=0.0, step0=0, max_rejections=6, callback=None, nonlocal_jacobian="picard"):
+        w0=None, t0=0.0, step0=0, max_rejections=6, callback=None, nonlocal_jacobian="picard",
+        **stepper_options):
     """Integrate ``model`` from ``t0`` to ``t_end``.
 
     :arg f0: initial density (UFL); or ``w0``: initial entropy variable (restart).
@@ -117,12 +118,13 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
     :arg callback: ``callback(stepper, record)`` after each step, before the record
         is stored and written: entries it adds to ``record`` become history columns.
 
-    Other arguments are passed to :class:`~generic_fem.steppers.Stepper`.
+    Other arguments (``max_update``, ``update_tol``, ``predictor``, ``min_dt``,
+    ``anderson_depth``, ...) are passed to :class:`~generic_fem.steppers.Stepper`.
     """
     stepper = Stepper(model, f0=f0, dt=dt, t0=t0, scheme=scheme,
                       solver_parameters=solver_parameters, options_prefix=options_prefix,
                       max_rejections=max_rejections, adaptive=adaptive, forcing=forcing, w0=w0,
-                      nonlocal_jacobian=nonlocal_jacobian)
+                      nonlocal_jacobian=nonlocal_jacobian, **stepper_options)
     stepper.step_count = step0
     comm = model.mesh.comm
     history = History({"model": model.describe(), "scheme": scheme, "dt": dt,

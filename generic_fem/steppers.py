@@ -45,6 +45,7 @@ from firedrake.exceptions import ConvergenceError
 from petsc4py import PETSc
 
 from .errors import InvalidParameterError, StepFailedError
+from .newton import EntropyNewtonControl
 
 __all__ = ["Stepper", "SCHEMES", "DEFAULT_SOLVER_PARAMETERS"]
 
@@ -96,12 +97,21 @@ class Stepper:
     :arg forcing: optional UFL expression ``ψ``: solve ``∂_t f = L dE + M(dS + ψ)``
         instead (the perturbed curves of MODELS.md §1).
     :arg max_update: largest change of the entropy variable at a node in one Newton
-        iteration (a line-search pre-check clips larger ones; ``0`` disables it).  In
-        the tails of a velocity box ``f`` may grow by many orders of magnitude in one
-        step, and unclipped Newton updates of ``w`` overflow ``F(w)``.
+        iteration (``0``: no limit).  The Newton step is applied to the density at each
+        node and mapped back to ``w`` (:mod:`generic_fem.newton`), then limited to
+        ``±max_update``.
     :arg update_tol: a Newton iteration converges only when, besides the residual
-        test (``snes_atol``, ``snes_rtol``), the last update of ``w`` is below this in
-        max norm.
+        test (``snes_atol``, ``snes_rtol``), the last change of the density at every
+        node is below ``update_tol`` times the peak density.
+    :arg predictor: initial guess of each step: ``"extrapolate"`` (linear
+        extrapolation from the last two states) or ``"previous"`` (``w^n``).
+    :arg min_dt: a failed step is halved and retried, at most ``max_rejections``
+        times and never below ``min_dt`` (default ``1e-6 dt``); then
+        :class:`~generic_fem.errors.StepFailedError` names the nodes that had not
+        settled.
+    :arg anderson_depth: Anderson acceleration of the Picard iteration
+        (:class:`~generic_fem.newton.AndersonMixing`); default 5 for nonlocal friction
+        with ``nonlocal_jacobian="picard"``, 0 (off) otherwise.
     :arg nonlocal_jacobian: for two-point (nonlocal) friction operators:
         ``"picard"`` (default) uses the Jacobian with the nonlocal coefficients frozen
         (linear convergence, one operator evaluation per iteration); ``"exact"`` is
@@ -112,7 +122,8 @@ class Stepper:
     def __init__(self, model, f0=None, dt=0.1, t0=0.0, scheme="backward-euler",
                  solver_parameters=None, options_prefix="gfem_", max_rejections=6,
                  adaptive=False, forcing=None, w0=None, max_update=5.0, update_tol=1e-9,
-                 nonlocal_jacobian="picard"):
+                 nonlocal_jacobian="picard", predictor="extrapolate", min_dt=None,
+                 anderson_depth=None, inactive_tol=1e-15, floor_atol=1e-9, structure_tol=1e-12):
         if scheme not in SCHEMES:
             raise InvalidParameterError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
         if not (dt > 0 and math.isfinite(dt)):
@@ -194,6 +205,19 @@ class Stepper:
         self._options_prefix = options_prefix
         self.max_update = float(max_update)
         self.update_tol = float(update_tol)
+        if anderson_depth is None:   # Picard iterations of nonlocal operators: accelerate
+            anderson_depth = 5 if (model.nonlocal_friction and self._exact is None) else 0
+        self.control = EntropyNewtonControl(model, V, self.max_update, anderson_depth, inactive_tol)
+        self.floor_atol = float(floor_atol)
+        self.structure_tol = float(structure_tol)
+        self._scales = None
+        self.freeze_tails = inactive_tol > 0
+        if predictor not in ("extrapolate", "previous"):
+            raise InvalidParameterError(f"predictor must be 'extrapolate' or 'previous', got {predictor!r}")
+        self.predictor = predictor
+        self.min_dt = float(min_dt) if min_dt is not None else 1e-6 * self.dt_target
+        self._w_prev, self._dt_prev = None, None
+        self._last_change = None
         self._build_solver()
 
         # diagnostics: the residual's own expressions, evaluated after the solve (z then
@@ -267,50 +291,89 @@ class Stepper:
             pre_function_callback=self._refresh, pre_jacobian_callback=self._refresh)
         if self._exact is not None:
             self._install_exact_jacobian()
-        if self.max_update > 0:
-            self.solver.snes.setLineSearchPreCheck(self._clip_update)
+        self.solver.snes.setLineSearchPreCheck(self._precheck)
         self.solver.snes.setConvergenceTest(self._converged)
 
     def _converged(self, snes, it, norms):
-        """SNES convergence test: the residual (``snes_atol``/``snes_rtol``) *and* the
-        last Newton update of the entropy variable (``update_tol``, max norm) must be
-        small, after at least one iteration.
+        """SNES convergence test (docs/theory.rst, "Convergence criterion").
 
-        The residual alone does not control the nodes in the tails, whose residual
-        entries scale like ``f`` (~1e-17 at a box edge): there ``w`` would drift."""
+        After at least one iteration, the last change of the density at the quadrature
+        points must be below ``update_tol`` times its peak
+        (:meth:`~generic_fem.newton.EntropyNewtonControl.update_measure`), and either
+
+        * the residual passes ``snes_atol`` / ``snes_rtol`` (its entries are increments
+          of ``∫ φ_i f``), or
+        * the residual has reached its round-off floor: below ``floor_atol`` (1e-9),
+          while what the step must preserve holds to ``structure_tol`` (1e-13): every
+          invariant's conservation error ``|⟨ψ_k, R⟩| ≤ structure_tol ∫|ψ_k| f^n`` and,
+          for backward Euler and the minimizing movement, the entropy balance
+          ``⟨w, R⟩ ≤ ½ Δt ⟨w, M w⟩ + structure_tol ∫ |w| f^n``.
+
+        Nodes whose density is below round-off next to the peak do not enter either
+        test: their ``w`` is not determined by the discrete equations."""
         R = PETSc.SNES.ConvergedReason
         _, _, fnorm = norms
         rtol, atol, _, max_it = snes.getTolerances()[:4]   # petsc4py order: rtol, atol, stol, max_it
-        if it == 0:
-            self._fnorm0 = fnorm
         if not np.isfinite(fnorm):
             return R.DIVERGED_FNORM_NAN
         if it == 0:
+            self._fnorm0 = fnorm
+            self.control.start(snes.getSolution())
             return R.ITERATING
-        y = snes.getSolutionUpdate()
-        n = self.z_w.dat.data_ro.size   # entries of w (all components) lead the local vector
-        local = float(np.max(np.abs(y.getArray(readonly=True)[:n]))) if n else 0.0
-        from mpi4py import MPI
-        dw = self.model.mesh.comm.allreduce(local, op=MPI.MAX)
-        if dw <= self.update_tol:
+        change = self.control.update_measure(snes.getSolution())
+        self._last_change = change
+        if change <= self.update_tol:
             if fnorm <= atol:
                 return R.CONVERGED_FNORM_ABS
             if fnorm <= rtol * self._fnorm0:
                 return R.CONVERGED_FNORM_RELATIVE
+            if fnorm <= self.floor_atol and self._structure_holds(snes):
+                return R.CONVERGED_FNORM_ABS
         if it >= max_it:
             return R.DIVERGED_MAX_IT
         if fnorm > 1e30 * max(self._fnorm0, atol):
             return R.DIVERGED_DTOL
         return R.ITERATING
 
-    def _clip_update(self, x, y, *args):
-        """Line-search pre-check: limit each entropy-variable update to ``max_update``
-        (``f`` changes by at most ``e^{max_update/∂w log f}`` per Newton iteration), so
-        that a Newton step can not overflow ``F(w)`` in the tails."""
-        n = self.z_w.dat.data_ro.size
-        arr = y.getArray()
-        np.clip(arr[:n], -self.max_update, self.max_update, out=arr[:n])
-        y.setArray(arr)
+    def _structure_scales(self):
+        """``∫ |ψ_k| f^n`` per invariant and ``∫ |w^n| f^n`` (once per step)."""
+        if self._scales is None:
+            f0 = self.f_old
+            sc = {}
+            for name, psi in self.model.invariant_densities().items():
+                sc[name] = float(fd.assemble(abs(ufl.inner(psi, f0)) * self.model.dx))
+            sc["entropy"] = float(fd.assemble(abs(ufl.inner(self.w_old, f0)) * self.model.dx))
+            self._scales = sc
+        return self._scales
+
+    def _structure_holds(self, snes):
+        """The invariants and (BE, MM) the entropy balance hold to ``structure_tol``."""
+        Rvec = snes.getFunction()[0].getArray(readonly=True)
+        entropy = self.scheme != "midpoint"
+        x = snes.getSolution().getArray(readonly=True) if entropy else None
+        d = self.control.defects(Rvec, x)
+        sc = self._structure_scales()
+        tol = self.structure_tol
+        for name, val in d.items():
+            if name == "entropy":
+                # the residual's own (f*, θ) coefficients are current; with forcing the
+                # dissipation pair differs: no credit for it
+                diss = float(fd.assemble(self._dissipation_form)) \
+                    if self._dissipation_pair == self._nonlocal_pairs[0] else 0.0
+                if val > 0.5 * float(self.dt) * max(diss, 0.0) + tol * sc["entropy"]:
+                    return False
+            elif abs(val) > tol * max(sc.get(name, 0.0), 1e-300):
+                return False
+        return True
+
+    def _precheck(self, x, y, *args):
+        """Line-search pre-check: the density-space update
+        (:meth:`~generic_fem.newton.EntropyNewtonControl.update`)."""
+        snes = self.solver.snes
+        P = snes.getJacobian()[1]
+        diag = P.getDiagonal().getArray(readonly=True)[:self.control.n] if self.freeze_tails else None
+        self.control.update(x, y, diagonal=diag, first=snes.getIterationNumber() == 0)
+        return True
 
     def _refresh(self, X=None):
         for f, g in self._nonlocal_pairs:
@@ -352,6 +415,30 @@ class Stepper:
         num = float(fd.assemble(self._H_new - self._H_old - ufl.inner(self.w_old, df) * m.dx))
         return num / den
 
+    def _initial_guess(self, dt, first):
+        """Start the iteration from ``w^n`` or, for a first attempt after an accepted
+        step, from the linear extrapolation ``w^n + (Δt/Δt_prev)(w^n − w^{n−1})``."""
+        if first and self.predictor == "extrapolate" and self._w_prev is not None:
+            r = min(dt / self._dt_prev, 1.0)   # never extrapolate further than one step
+            self.z_w.assign(self.w_old + r * (self.w_old - self._w_prev))
+        else:
+            self.z_w.assign(self.w_old)
+
+    def _failure_summary(self, dt, reason, its):
+        """``(dt, text)``: why the last solve failed and where (collective)."""
+        if isinstance(self._last_error, PETSc.Error):
+            what = f"error {str(self._last_error).splitlines()[-1]}"
+        else:
+            what = f"SNES reason {reason} ({_reason_name(reason)}) after {its} iterations"
+        fnorm = self.solver.snes.getFunctionNorm()
+        text = f"dt = {dt:.3e}, {what}, residual {fnorm:.2e}"
+        if self._last_change is not None:
+            text += f", last density change {self._last_change:.2e} of the peak (update_tol {self.update_tol:g})"
+        nodes = self.control.report()
+        if nodes:
+            text += f"; nodes with the largest last change: {nodes}"
+        return dt, text
+
     def advance(self, dt_max=None):
         """Take one accepted step (retrying with smaller ``Δt`` on failure).
 
@@ -359,13 +446,15 @@ class Stepper:
         :returns: a dict of step statistics (also kept in ``self.last``)."""
         rejections = 0
         self.w_old.assign(self.w)
+        self._scales = None
         H_old = float(fd.assemble(self._H_old))
         dt = self._dt_now if dt_max is None else min(self._dt_now, dt_max)
         total_its = total_lits = 0
+        failures = []
         while True:
             self.dt.assign(dt)
             self.alpha.assign(0.5)
-            self.z_w.assign(self.w_old)
+            self._initial_guess(dt, first=not failures)
             ok, reason, its, lits = self._solve_once()
             total_its += its
             total_lits += lits
@@ -386,21 +475,24 @@ class Stepper:
             if ok:
                 break
             rejections += 1
-            if rejections > self.max_rejections:
+            failures.append(self._failure_summary(dt, reason, its))
+            if rejections > self.max_rejections or dt / 2 < self.min_dt:
                 self.w.assign(self.w_old)
                 self.z_w.assign(self.w_old)
                 raise StepFailedError(
-                    f"{self.scheme} step from t={self.t:.6g} failed {rejections} times; last "
-                    f"dt={dt:.3e}, SNES converged reason {reason} "
-                    f"({_reason_name(reason)}) after {its} iterations"
-                    + (f", last error: {str(self._last_error).splitlines()[-1]}"
-                       if self._last_error is not None else "")
-                    + ". Try a smaller dt, "
-                    f"tighter or looser tolerances (solver_parameters), or check the data.")
+                    f"{self.scheme} step from t={self.t:.6g} failed {rejections} times "
+                    f"(dt from {failures[0][0]:.3e} down to {dt:.3e}). Last attempt: {failures[-1][1]}"
+                    + ". Try a smaller dt or a finer mesh where those nodes are, a larger "
+                    "velocity box if they are at its edge, check the data, or loosen "
+                    "snes_atol/update_tol (solver_parameters).")
             dt = dt / 2
         H_new = float(fd.assemble(self._H_new))
         self.model.update_nonlocal(*self._dissipation_pair)
         dissipation = float(fd.assemble(self._dissipation_form))
+        if self._w_prev is None:
+            self._w_prev = fd.Function(self.w_old.function_space())
+        self._w_prev.assign(self.w_old)
+        self._dt_prev = dt
         self.t += dt
         self.step_count += 1
         if self.adaptive:

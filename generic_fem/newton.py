@@ -1,0 +1,373 @@
+r"""Safeguards of the Newton iteration in entropy variables (docs/theory.rst,
+"Convergence criterion and globalisation").
+
+The unknown of every stepper is the entropy variable ``w`` (``f = F(w)``).  In the
+tails of a velocity box a node can carry ``f ~ 1e-30`` of the bulk: its row of the
+discrete system is below the round-off of the coupled solve, so its ``w`` is not
+determined by the equations (ARCHITECTURE.md, "Tails and round-off").  Three pieces
+make the iteration converge on what the discrete solution does determine:
+
+:class:`NodalDensity`
+    ``F(w)`` and ``F'(w) δ`` at the nodes of ``V_h`` (compiled interpolations).
+:meth:`EntropyNewtonControl.update`
+    the *density-space* update.  The Newton step ``δ`` of ``w`` predicts, at node
+    ``i``, the density ``f_i + F'(w_i) δ_i``; the new entropy variable is the
+    model's own ``w = (dH)(f)`` of that prediction,
+
+    .. math::  w_i^{new} = \operatorname{clip}\big(W(f_i + F'(w_i) δ_i),\ w_i − s,\ w_i + s\big),
+
+    (``W = F^{-1}``; a prediction outside the state space, ``f ≤ 0`` or ``f ≥ 1/ε``,
+    is clipped).  For ``F = e^w`` this is ``w + \log(1 + δ)``: exact for the
+    pointwise nonlinearity, which ends the overshoot (``δ ≫ 1``) and the crawl
+    (``δ → −1``, one unit of ``w`` per iteration) of plain Newton in ``w`` at nodes
+    whose density changes by orders of magnitude.  Near convergence it differs from
+    the Newton step by ``O(δ²)``: the convergence stays quadratic.
+:meth:`EntropyNewtonControl.update_measure`
+    convergence is measured on the *density*: the largest change of ``f`` at a node
+    over the last iteration relative to the largest ``f`` (per component),
+    ``max_i |f_i^{k+1} − f_i^k| / max_i f_i^{k+1}``, instead of ``max_i |Δw_i|``,
+    which nodes below round-off never let pass.  Together with the residual test
+    (the residual entries are increments of ``∫ φ_i f``) this bounds the error of
+    every invariant and of the entropy balance.
+
+On failure :meth:`EntropyNewtonControl.report` names the nodes where the iteration
+had not settled: their coordinates, ``f`` and ``w``.
+"""
+import numpy as np
+import ufl
+import ufl.algorithms
+import firedrake as fd
+from mpi4py import MPI
+
+__all__ = ["NodalDensity", "EntropyNewtonControl", "AndersonMixing"]
+
+
+def _compiled_interpolation(expr, target):
+    """``target.interpolate(expr)`` as a reusable callable (compiled once)."""
+    from .two_point import _interpolation
+    return _interpolation(fd.interpolate(expr, target.function_space()), target)
+
+
+def _global_max(comm, a):
+    """Elementwise maximum of the array ``a`` over the ranks."""
+    a = np.ascontiguousarray(a, dtype=float)
+    if comm.size == 1:
+        return a
+    out = np.empty_like(a)
+    comm.Allreduce(a, out, op=MPI.MAX)
+    return out
+
+
+class NodalDensity:
+    """``F(w)`` (and its linearisation ``F(w) + F'(w) δ``) at the nodes of ``V``.
+
+    ``w`` and ``δ`` are scratch Functions on ``V`` filled from PETSc vectors."""
+
+    def __init__(self, model, V):
+        self.w = fd.Function(V, name="w_nodes")
+        self.delta = fd.Function(V, name="newton_step")
+        self.f = fd.Function(V, name="f_nodes")
+        self.f_lin = fd.Function(V, name="f_predicted")
+        self.f_in = fd.Function(V, name="f_given")
+        self.w_of_f = fd.Function(V, name="w_of_f")
+        F = model.density(self.w)
+        dF = ufl.algorithms.expand_derivatives(ufl.derivative(F, self.w, self.delta))
+        self._density = _compiled_interpolation(F, self.f)
+        self._linear = _compiled_interpolation(F + dF, self.f_lin)
+        self._inverse = _compiled_interpolation(model.entropy_variable(self.f_in), self.w_of_f)
+
+    def density(self, w_values):
+        """``F(w)`` at the (owned) nodes for the given owned nodal values of ``w``."""
+        self.w.dat.data_wo[...] = w_values.reshape(self.w.dat.data_ro.shape)
+        self._density()
+        return np.array(self.f.dat.data_ro).reshape(-1)
+
+    def predicted(self, w_values, delta_values):
+        """``(F(w), F(w) + F'(w) δ)`` at the owned nodes."""
+        shape = self.w.dat.data_ro.shape
+        self.w.dat.data_wo[...] = w_values.reshape(shape)
+        self.delta.dat.data_wo[...] = delta_values.reshape(shape)
+        self._density()
+        self._linear()
+        return np.array(self.f.dat.data_ro).reshape(-1), np.array(self.f_lin.dat.data_ro).reshape(-1)
+
+    def entropy_variable(self, f_values):
+        """``W(f)`` (the model's ``−dS``) at the owned nodes; non-finite where ``f`` is
+        outside the state space."""
+        self.f_in.dat.data_wo[...] = f_values.reshape(self.f_in.dat.data_ro.shape)
+        with np.errstate(all="ignore"):
+            self._inverse()
+        return np.array(self.w_of_f.dat.data_ro).reshape(-1)
+
+
+class PointDensity:
+    """``F(w_h)`` at the quadrature points of the model's rule, where the density lives."""
+
+    def __init__(self, model, V):
+        shape = V.value_shape
+        self.Q = model.Q if not shape else model.quadrature_space(shape)
+        self.w = fd.Function(V, name="w_iterate")
+        self.f = fd.Function(self.Q, name="f_points")
+        self._density = _compiled_interpolation(model.density(self.w), self.f)
+        self.model = model
+        self._coords = None
+        self._wq = None
+
+    def __call__(self, w_values):
+        """``F(w_h)`` at the owned points (flat array) for owned nodal values of ``w``."""
+        self.w.dat.data_wo[...] = w_values.reshape(self.w.dat.data_ro.shape)
+        self._density()
+        return np.array(self.f.dat.data_ro).reshape(-1)
+
+    def coordinates(self):
+        """Coordinates of the owned points, one row per point (``None`` if unavailable)."""
+        if self._coords is None:
+            mesh = self.model.mesh
+            gd = mesh.geometric_dimension() if callable(mesh.geometric_dimension) else mesh.geometric_dimension
+            try:
+                X = fd.Function(self.model.quadrature_space((gd,)))
+                X.interpolate(ufl.SpatialCoordinate(mesh))
+                self._coords = np.array(X.dat.data_ro).reshape(-1, gd)
+            except Exception:   # e.g. no vector quadrature space on this mesh
+                self._coords = False
+        return self._coords if self._coords is not False else None
+
+    def entropy_variable(self):
+        """``w_h`` at the owned points of the last call (flat array)."""
+        if self._wq is None:
+            self._wq = fd.Function(self.Q)
+            self._interp_w = _compiled_interpolation(self.w, self._wq)
+        self._interp_w()
+        return np.array(self._wq.dat.data_ro).reshape(-1)
+
+
+class EntropyNewtonControl:
+    """Safeguards of the Newton iteration for the entropy variable ``w`` (the leading
+    ``n`` local entries of the SNES vectors; an auxiliary field after them is left
+    alone): inactive tail nodes, density-space updates, Anderson mixing, the
+    density-based update test and failure reports.
+
+    :arg model: the model (its ``density`` and ``entropy_variable``).
+    :arg V: the space of ``w``.
+    :arg max_update: the largest change of ``w`` at a node in one iteration (``s``).
+    :arg anderson_depth: depth of :class:`AndersonMixing` (0: off).
+    :arg inactive_tol: a node whose Jacobian diagonal is below ``inactive_tol`` times
+        the largest one (per component) is held fixed during the iteration.
+    """
+
+    def __init__(self, model, V, max_update, anderson_depth=0, inactive_tol=1e-15):
+        self.model = model
+        self.V = V
+        self.comm = model.mesh.comm
+        self.ncomp = int(np.prod(V.value_shape)) if V.value_shape else 1
+        self.nodal = NodalDensity(model, V)
+        self.points = PointDensity(model, V)
+        self.n = self.nodal.w.dat.data_ro.size
+        self.max_update = float(max_update)
+        self.inactive_tol = float(inactive_tol)
+        self.density_space = bool(int(__import__("os").environ.get("GFEM_DENSITY_SPACE", "1")))
+        self._fq_prev = None
+        #: diagnostics of the last iteration (for failure messages)
+        self.last_change = None
+        self.inactive = 0
+        self.anderson = AndersonMixing(self.comm, anderson_depth)
+
+    def _per_component_relative(self, values):
+        """``values / max(values)`` per component (global maximum)."""
+        k = self.ncomp
+        vk = values.reshape(-1, k)
+        peak = np.max(vk, axis=0) if vk.size else np.full(k, -np.inf)
+        peak = _global_max(self.comm, peak)
+        with np.errstate(all="ignore"):
+            return (vk / np.where(peak > 0, peak, 1.0)).reshape(-1)
+
+    # ----------------------------------------------------------------- update map
+    def update(self, x, y, diagonal=None, first=False):
+        """Replace the Newton step ``x − y`` (SNES convention, ``y`` = −δ) in place by
+        the safeguarded step; ``diagonal`` is the Jacobian's diagonal (owned entries of
+        ``w``), ``first`` starts a new Anderson history."""
+        n = self.n
+        xa = x.getArray(readonly=True)[:n]
+        ya = y.getArray()
+        delta = -ya[:n]
+        s = self.max_update
+        if self.density_space:
+            f, f_lin = self.nodal.predicted(xa, delta)
+            w_new = self.nodal.entropy_variable(f_lin)
+            bad = ~np.isfinite(w_new)
+            if np.any(bad):   # prediction outside the state space: below 0 or above the bound
+                w_new[bad] = np.where(f_lin[bad] > 0, np.inf, -np.inf)
+        else:
+            w_new = xa + delta
+        if s > 0:
+            w_new = np.clip(w_new, xa - s, xa + s)
+        step = w_new - xa
+        weight = None
+        if diagonal is not None:
+            weight = self._per_component_relative(np.abs(diagonal))
+            frozen = ~(weight >= self.inactive_tol)
+            step[frozen] = 0.0
+            self.inactive = self.comm.allreduce(int(np.count_nonzero(frozen)))
+        if self.anderson.depth > 0:
+            if first:
+                self.anderson.reset()
+            if weight is None:
+                weight = self._per_component_relative(self.nodal.density(xa))
+            step = self.anderson.step(xa, step, weight)
+            if s > 0:
+                step = np.clip(step, -s, s)
+            if diagonal is not None:
+                step[frozen] = 0.0
+        ya[:n] = -step
+        y.setArray(ya)
+        return True
+
+    # ----------------------------------------------------------------- convergence
+    def start(self, x):
+        """Record the densities at the points of the initial iterate."""
+        self._fq_prev = self.points(x.getArray(readonly=True)[:self.n])
+
+    def update_measure(self, x):
+        """``max_q |f_q^{k+1} − f_q^k| / max_q f_q^{k+1}`` over the quadrature points
+        (per component; global): the last change of the density relative to its peak."""
+        fq = self.points(x.getArray(readonly=True)[:self.n])
+        prev = self._fq_prev if self._fq_prev is not None else fq
+        k = self.ncomp
+        peak = np.max(fq.reshape(-1, k), axis=0) if fq.size else np.full(k, -np.inf)
+        peak = _global_max(self.comm, peak)
+        with np.errstate(all="ignore"):
+            rel = (np.abs(fq - prev).reshape(-1, k) / np.where(peak > 0, peak, 1.0)).reshape(-1)
+        rel[~np.isfinite(rel)] = np.inf
+        self.last_change = (rel, fq)
+        self._fq_prev = fq
+        local = float(rel.max()) if rel.size else 0.0
+        return self.comm.allreduce(local, op=MPI.MAX)
+
+    # ----------------------------------------------------------------- structural defects
+    def invariant_vectors(self):
+        """The invariant densities ``ψ_k`` interpolated into ``V`` (owned nodal values):
+        ``⟨ψ_k, R⟩`` is the conservation error of invariant ``k`` in a step whose
+        residual is ``R`` (exact when ``ψ_k ∈ V_h``, e.g. ``1, v, |v|²`` for degree 2)."""
+        if getattr(self, "_psi", None) is None:
+            self._psi = {}
+            for name, psi in self.model.invariant_densities().items():
+                g = fd.Function(self.V)
+                try:
+                    g.interpolate(psi)
+                except Exception:   # not representable in V: no structural test for it
+                    continue
+                self._psi[name] = np.array(g.dat.data_ro).reshape(-1)
+        return self._psi
+
+    def defects(self, residual, theta=None):
+        """``{name: ⟨ψ_k, R⟩}`` for every invariant, and ``⟨θ, R⟩`` under ``"entropy"``
+        when ``θ`` (owned nodal values) is given (global sums)."""
+        r = residual[:self.n]
+        names, vals = [], []
+        for name, psi in self.invariant_vectors().items():
+            names.append(name)
+            vals.append(float(np.dot(psi, r)))
+        if theta is not None:
+            names.append("entropy")
+            vals.append(float(np.dot(theta[:self.n], r)))
+        tot = np.empty(len(vals))
+        self.comm.Allreduce(np.array(vals, dtype=float), tot, op=MPI.SUM)
+        return dict(zip(names, tot))
+
+    # ----------------------------------------------------------------- failure report
+    def report(self, count=3):
+        """The quadrature points with the largest last change of ``f``: coordinates,
+        ``f``, ``w`` and the change relative to the peak (collective)."""
+        if self.last_change is None:
+            return ""
+        rel, fq = self.last_change
+        k = self.ncomp
+        X = self.points.coordinates()
+        wq = self.points.entropy_variable()
+        order = np.argsort(-rel)[:count]
+        rows = [(float(rel[j]), X[j // k].tolist() if X is not None else None, j % k,
+                 float(fq[j]), float(wq[j])) for j in order]
+        rows = [r for part in self.comm.allgather(rows) for r in part]
+        rows.sort(key=lambda r: -r[0])
+        lines = []
+        for change, xy, comp, fv, wv in rows[:count]:
+            where = "(" + ", ".join(f"{c:.3g}" for c in xy) + ")" if xy is not None else "?"
+            comp_s = f", component {comp}" if k > 1 else ""
+            lines.append(f"v = {where}{comp_s}: f = {fv:.3e}, w = {wv:.4g}, "
+                         f"last change of f = {change:.2e} of the peak")
+        extra = f" ({self.inactive} tail nodes held fixed)" if self.inactive else ""
+        return "; ".join(lines) + extra
+
+
+class AndersonMixing:
+    r"""Anderson acceleration (type II, depth ``m``) of a fixed-point iteration
+    ``x ← x + r(x)`` in the entropy variable, with ``r`` the (density-space) Picard
+    step of the frozen-coefficient Jacobian.
+
+    With the differences ``ΔX_j = x_{j+1} − x_j``, ``ΔR_j = r_{j+1} − r_j`` of the last
+    ``m`` iterates, the accelerated step is
+
+    .. math::  x_{k+1} = x_k + r_k − (ΔX + ΔR)\,γ, \qquad
+               γ = \arg\min_γ ‖D (r_k − ΔR γ)‖_2,
+
+    where ``D = diag(f_i)`` weighs each node by its density: the least-squares problem
+    is posed on the change of ``f``, so nodes below round-off (whose ``w`` the
+    equations do not determine) take no part in the mixing.  The Picard iteration of
+    a two-point operator converges slowly only in a few smooth modes (those the
+    local, frozen part of the Jacobian represents worst); Anderson mixing removes
+    them at no cost in operator evaluations.  ``γ`` is Tikhonov-regularised and the
+    history is dropped (plain steps) once the weighted step is below ``noise``
+    relative to the peak density, where differences of iterates are round-off."""
+
+    def __init__(self, comm, depth=5, regularisation=1e-10, noise=1e-9):
+        self.comm = comm
+        self.noise = float(noise)
+        self.depth = int(depth)
+        self.reg = float(regularisation)
+        self.reset()
+
+    def reset(self):
+        self._x = None
+        self._r = None
+        self._dX = []
+        self._dR = []
+
+    def _dot(self, a, b):
+        return self.comm.allreduce(float(np.dot(a, b)), op=MPI.SUM)
+
+    def step(self, x, r, weight):
+        """The accelerated step ``x_{k+1} − x_k`` for the iterate ``x`` and plain step
+        ``r`` (owned nodal values), ``weight`` the nodal densities."""
+        if self.depth <= 0:
+            return r
+        wr = weight * r
+        size = self.comm.allreduce(float(np.max(np.abs(wr))) if wr.size else 0.0, op=MPI.MAX)
+        if size < self.noise:
+            # at the round-off floor the differences are noise: plain steps from here
+            self.reset()
+            return r
+        if self._x is not None:
+            self._dX.append(x - self._x)
+            self._dR.append(r - self._r)
+            if len(self._dX) > self.depth:
+                self._dX.pop(0)
+                self._dR.pop(0)
+        self._x, self._r = x.copy(), r.copy()
+        if not self._dR:
+            return r
+        m = len(self._dR)
+        Wr = weight * r
+        WR = [weight * d for d in self._dR]
+        A = np.array([[self._dot(WR[i], WR[j]) for j in range(m)] for i in range(m)])
+        b = np.array([self._dot(WR[i], Wr) for i in range(m)])
+        scale = max(np.trace(A), 1e-300)
+        try:
+            gamma = np.linalg.solve(A + self.reg * scale * np.eye(m), b)
+        except np.linalg.LinAlgError:
+            self.reset()
+            return r
+        step = r - sum(g * (dx + dr) for g, dx, dr in zip(gamma, self._dX, self._dR))
+        if not np.all(np.isfinite(step)):
+            self.reset()
+            return r
+        return step

@@ -1,0 +1,53 @@
+"""Keep PETSc's options database to the options meant for PETSc.
+
+petsc4py is initialised (by Firedrake) with the whole command line, so a script's
+own flags (``--cells 12`` of a demo's argparse, pytest's ``-q -x -k expr``) land in
+PETSc's options database, are never used, and PETSc lists them at exit under
+"WARNING! There are options you set that were not used!".  :func:`discard_foreign_options`
+removes from the database every option that came from the command line in a form
+PETSc does not use: a double-dash flag (``--name``) or a one-letter flag (``-q``).
+PETSc-style options (``-gfem_snes_monitor``, ``-log_view``, ``-ksp_view``, ...) are
+kept, so a mistyped PETSc option is still reported.
+"""
+import sys
+
+__all__ = ["discard_foreign_options", "foreign_option_names"]
+
+
+def foreign_option_names(argv):
+    """The flags in ``argv`` that are not PETSc-style options (as given, with their
+    dashes; ``--name=value`` both with and without its value)."""
+    names = []
+    for tok in argv:
+        if not tok.startswith("-") or tok in ("-", "--") or _is_number(tok):
+            continue
+        flag = tok.split("=", 1)[0]
+        name = flag.lstrip("-")
+        if flag.startswith("--") or len(name) <= 1:
+            names.append(flag)
+            if flag != tok:
+                names.append(tok)   # PETSc keeps "--name=value" as one name
+    return names
+
+
+def discard_foreign_options(argv=None):
+    """Delete the non-PETSc command-line options of ``argv`` (default ``sys.argv``)
+    from PETSc's options database.  Returns the names removed."""
+    from petsc4py import PETSc
+    argv = sys.argv[1:] if argv is None else list(argv)
+    opts = PETSc.Options()
+    removed = []
+    for flag in foreign_option_names(argv):
+        for name in (flag, "-" + flag.lstrip("-")):
+            if opts.hasName(name):
+                opts.delValue(name)
+                removed.append(name)
+    return removed
+
+
+def _is_number(tok):
+    try:
+        float(tok)
+        return True
+    except ValueError:
+        return False
