@@ -123,7 +123,7 @@ class Stepper:
                  solver_parameters=None, options_prefix="gfem_", max_rejections=6,
                  adaptive=False, forcing=None, w0=None, max_update=5.0, update_tol=1e-9,
                  nonlocal_jacobian="picard", predictor="extrapolate", min_dt=None,
-                 anderson_depth=None, inactive_tol=1e-15, floor_atol=1e-9, structure_tol=1e-12):
+                 anderson_depth=None, inactive_tol=1e-15, floor_rtol=1e-10, structure_tol=1e-12, project_invariants=True):
         if scheme not in SCHEMES:
             raise InvalidParameterError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
         if not (dt > 0 and math.isfinite(dt)):
@@ -206,9 +206,11 @@ class Stepper:
         self.max_update = float(max_update)
         self.update_tol = float(update_tol)
         if anderson_depth is None:   # Picard iterations of nonlocal operators: accelerate
-            anderson_depth = 5 if (model.nonlocal_friction and self._exact is None) else 0
+            anderson_depth = 0
         self.control = EntropyNewtonControl(model, V, self.max_update, anderson_depth, inactive_tol)
-        self.floor_atol = float(floor_atol)
+        self.floor_rtol = float(floor_rtol)
+        self.project_invariants = bool(project_invariants)
+        self._psi_targets = None
         self.structure_tol = float(structure_tol)
         self._scales = None
         self.freeze_tails = inactive_tol > 0
@@ -318,8 +320,10 @@ class Stepper:
             return R.DIVERGED_FNORM_NAN
         if it == 0:
             self._fnorm0 = fnorm
+            self._fnorms = [fnorm]
             self.control.start(snes.getSolution())
             return R.ITERATING
+        self._fnorms.append(fnorm)
         change = self.control.update_measure(snes.getSolution())
         self._last_change = change
         if change <= self.update_tol:
@@ -327,7 +331,7 @@ class Stepper:
                 return R.CONVERGED_FNORM_ABS
             if fnorm <= rtol * self._fnorm0:
                 return R.CONVERGED_FNORM_RELATIVE
-            if fnorm <= self.floor_atol and self._structure_holds(snes):
+            if self._at_floor(fnorm) and self._entropy_balance_holds(snes):
                 return R.CONVERGED_FNORM_ABS
         if it >= max_it:
             return R.DIVERGED_MAX_IT
@@ -335,36 +339,93 @@ class Stepper:
             return R.DIVERGED_DTOL
         return R.ITERATING
 
-    def _structure_scales(self):
-        """``∫ |ψ_k| f^n`` per invariant and ``∫ |w^n| f^n`` (once per step)."""
-        if self._scales is None:
-            f0 = self.f_old
-            sc = {}
-            for name, psi in self.model.invariant_densities().items():
-                sc[name] = float(fd.assemble(abs(ufl.inner(psi, f0)) * self.model.dx))
-            sc["entropy"] = float(fd.assemble(abs(ufl.inner(self.w_old, f0)) * self.model.dx))
-            self._scales = sc
-        return self._scales
+    def _at_floor(self, fnorm):
+        """The residual is below ``floor_rtol`` times the mass and has stopped
+        decreasing (no halving over the last three iterations): its round-off floor."""
+        if fnorm > self.floor_rtol * self._mass_scale():
+            return False
+        h = self._fnorms
+        return len(h) >= 4 and fnorm > 0.5 * min(h[-4:-1])
 
-    def _structure_holds(self, snes):
-        """The invariants and (BE, MM) the entropy balance hold to ``structure_tol``."""
+    def _mass_scale(self):
+        """``∫ |f^n|`` (once per step)."""
+        if self._scales is None:
+            self._scales = {"mass": float(fd.assemble(abs(ufl.inner(self.f_old, self.f_old)) ** 0.5
+                                                      * self.model.dx)),
+                            "entropy": float(fd.assemble(abs(ufl.inner(self.w_old, self.f_old))
+                                                         * self.model.dx))}
+        return self._scales["mass"]
+
+    def _entropy_balance_holds(self, snes):
+        """For backward Euler and the minimizing movement: ``⟨w, R⟩ ≤ ½ Δt ⟨w, M w⟩ +
+        structure_tol ∫|w^n| f^n``, so that the entropy inequality survives the residual
+        (the midpoint scheme enforces its inequality through ``α``)."""
+        if self.scheme == "midpoint":
+            return True
         Rvec = snes.getFunction()[0].getArray(readonly=True)
-        entropy = self.scheme != "midpoint"
-        x = snes.getSolution().getArray(readonly=True) if entropy else None
-        d = self.control.defects(Rvec, x)
-        sc = self._structure_scales()
-        tol = self.structure_tol
-        for name, val in d.items():
-            if name == "entropy":
-                # the residual's own (f*, θ) coefficients are current; with forcing the
-                # dissipation pair differs: no credit for it
-                diss = float(fd.assemble(self._dissipation_form)) \
-                    if self._dissipation_pair == self._nonlocal_pairs[0] else 0.0
-                if val > 0.5 * float(self.dt) * max(diss, 0.0) + tol * sc["entropy"]:
-                    return False
-            elif abs(val) > tol * max(sc.get(name, 0.0), 1e-300):
-                return False
-        return True
+        x = snes.getSolution().getArray(readonly=True)
+        val = self.control.defects(Rvec, x)["entropy"]
+        self._mass_scale()
+        # the residual's own (f*, θ) coefficients are current; with forcing the
+        # dissipation pair differs: no credit for it
+        diss = float(fd.assemble(self._dissipation_form)) \
+            if self._dissipation_pair == self._nonlocal_pairs[0] else 0.0
+        return val <= 0.5 * float(self.dt) * max(diss, 0.0) + self.structure_tol * self._scales["entropy"]
+
+    def _project_invariants(self):
+        """Make the invariants exact after a solve: ``w ← w + Σ_k c_k ψ_k`` with the
+        invariant densities ``ψ_k`` (in the kernel of ``M``, so ``M(f) w`` is unchanged)
+        and ``c`` from Newton on ``∫ ψ_j F(w + Σ c_k ψ_k) = ∫ ψ_j f^n`` (a
+        ``K × K`` system, no operator evaluation).  The correction is of the size of the
+        residual; it removes the conservation error the nonlinear tolerance leaves."""
+        psi = self._psi_functions()
+        if not psi:
+            return 0.0
+        m = self.model
+        target = self._psi_targets
+        c_total = np.zeros(len(psi))
+        for _ in range(4):
+            r = np.array([float(fd.assemble(self._psi_forms[j])) for j in range(len(psi))]) - target
+            scale = np.array([max(v, 1e-300) for v in self._psi_scales])
+            if np.all(np.abs(r) <= 1e-15 * scale):
+                break
+            J = np.array([[float(fd.assemble(self._psi_jac[j][k])) for k in range(len(psi))]
+                          for j in range(len(psi))])
+            try:
+                c = -np.linalg.solve(J, r)
+            except np.linalg.LinAlgError:
+                break
+            if not np.all(np.isfinite(c)):
+                break
+            for ck, pk in zip(c, psi):
+                self.z_w.dat.data[:] += ck * pk.dat.data_ro
+            c_total += c
+        return float(np.max(np.abs(c_total))) if len(c_total) else 0.0
+
+    def _psi_functions(self):
+        """The invariant densities as Functions of ``V`` with their forms (built once)."""
+        if getattr(self, "_psi", None) is None:
+            m = self.model
+            psi = []
+            for phi in m.invariant_densities().values():
+                g = fd.Function(m.V)
+                try:
+                    g.interpolate(phi)
+                except Exception:   # not in V: no projection
+                    psi = []
+                    break
+                psi.append(g)
+            self._psi = psi
+            wv = self.z_w
+            f = m.density(wv)
+            self._psi_forms = [ufl.inner(p, f) * m.dx for p in psi]
+            self._psi_jac = [[ufl.algorithms.expand_derivatives(ufl.derivative(ufl.inner(pj, f) * m.dx, wv, pk))
+                              for pk in psi] for pj in psi]
+        if self._psi and self._psi_targets is None:
+            f0 = self.f_old
+            self._psi_targets = np.array([float(fd.assemble(ufl.inner(p, f0) * self.model.dx)) for p in self._psi])
+            self._psi_scales = [float(fd.assemble(abs(ufl.inner(p, f0)) * self.model.dx)) for p in self._psi]
+        return self._psi
 
     def _precheck(self, x, y, *args):
         """Line-search pre-check: the density-space update
@@ -391,13 +452,15 @@ class Stepper:
             self._last_error = exc
             self.z_w.assign(self.w_old)
             self._build_solver()  # PETSc objects may be left mid-solve: start afresh
-        self.w.assign(self.z_w)
         snes = self.solver.snes
         reason = snes.getConvergedReason()
         its, lits = snes.getIterationNumber(), snes.getLinearSolveIterations()
-        finite = self.model.mesh.comm.allreduce(bool(np.all(np.isfinite(self.w.dat.data_ro))),
+        finite = self.model.mesh.comm.allreduce(bool(np.all(np.isfinite(self.z_w.dat.data_ro))),
                                                 op=_mpi_land())
         ok = reason > 0 and finite and not isinstance(self._last_error, PETSc.Error)
+        if ok and self.project_invariants:
+            self._project_invariants()
+        self.w.assign(self.z_w)
         return ok, reason, its, lits
 
     def _alpha_star(self):
@@ -447,6 +510,7 @@ class Stepper:
         rejections = 0
         self.w_old.assign(self.w)
         self._scales = None
+        self._psi_targets = None
         H_old = float(fd.assemble(self._H_old))
         dt = self._dt_now if dt_max is None else min(self._dt_now, dt_max)
         total_its = total_lits = 0
