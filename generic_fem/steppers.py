@@ -123,7 +123,8 @@ class Stepper:
                  solver_parameters=None, options_prefix="gfem_", max_rejections=6,
                  adaptive=False, forcing=None, w0=None, max_update=5.0, update_tol=1e-9,
                  nonlocal_jacobian="picard", predictor="extrapolate", min_dt=None,
-                 anderson_depth=None, inactive_tol=1e-15, floor_rtol=1e-10, structure_tol=1e-12, project_invariants=True):
+                 anderson_depth=None, inactive_tol=1e-15, floor_rtol=1e-10, structure_tol=1e-12, project_invariants=True,
+                 safeguard=4):
         if scheme not in SCHEMES:
             raise InvalidParameterError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
         if not (dt > 0 and math.isfinite(dt)):
@@ -210,6 +211,8 @@ class Stepper:
         self.control = EntropyNewtonControl(model, V, self.max_update, anderson_depth, inactive_tol)
         self.floor_rtol = float(floor_rtol)
         self.project_invariants = bool(project_invariants)
+        self.safeguard = int(safeguard)
+        self._trial = None
         self._psi_targets = None
         self.structure_tol = float(structure_tol)
         self._scales = None
@@ -434,7 +437,29 @@ class Stepper:
         P = snes.getJacobian()[1]
         diag = P.getDiagonal().getArray(readonly=True)[:self.control.n] if self.freeze_tails else None
         self.control.update(x, y, diagonal=diag, first=snes.getIterationNumber() == 0)
+        if self.safeguard > 0:
+            self._safeguard(snes, x, y)
         return True
+
+    def _safeguard(self, snes, x, y):
+        """Backtrack the step ``x − λy`` (``λ = 1, ½, ¼, …``, at most ``safeguard``
+        halvings) while the residual norm would grow more than tenfold: a guard
+        against the blow-up of a frozen-coefficient step, not a descent condition (the
+        Picard direction need not be one for the residual norm).  The residual of the
+        accepted trial is the one SNES evaluates next, so its pair sums are reused."""
+        f0 = snes.getFunctionNorm()
+        if not np.isfinite(f0) or f0 == 0:
+            return
+        if self._trial is None:
+            self._trial = (x.duplicate(), x.duplicate())
+        W, F = self._trial
+        for _ in range(self.safeguard):
+            W.waxpy(-1.0, y, x)
+            snes.computeFunction(W, F)
+            fn = F.norm()
+            if np.isfinite(fn) and fn <= 10.0 * f0:
+                return
+            y.scale(0.5)
 
     def _refresh(self, X=None):
         for f, g in self._nonlocal_pairs:
@@ -480,12 +505,19 @@ class Stepper:
 
     def _initial_guess(self, dt, first):
         """Start the iteration from ``w^n`` or, for a first attempt after an accepted
-        step, from the linear extrapolation ``w^n + (Δt/Δt_prev)(w^n − w^{n−1})``."""
-        if first and self.predictor == "extrapolate" and self._w_prev is not None:
-            r = min(dt / self._dt_prev, 1.0)   # never extrapolate further than one step
-            self.z_w.assign(self.w_old + r * (self.w_old - self._w_prev))
-        else:
-            self.z_w.assign(self.w_old)
+        step, from the linear extrapolation ``w^n + r (w^n − w^{n−1})``,
+        ``r = min(Δt/Δt_prev, 1)``, applied only where the density is above
+        ``1e-6`` of its peak and limited to ``±½`` per node (in the tails ``w`` moves by
+        large amounts from step to step and an extrapolation overshoots)."""
+        self.z_w.assign(self.w_old)
+        if not (first and self.predictor == "extrapolate" and self._w_prev is not None):
+            return
+        r = min(dt / self._dt_prev, 1.0)
+        w0 = np.array(self.w_old.dat.data_ro).reshape(-1)
+        dw = w0 - np.array(self._w_prev.dat.data_ro).reshape(-1)
+        rel = self.control._per_component_relative(self.control.nodal.density(w0))
+        guess = w0 + np.where(rel > 1e-6, r * np.clip(dw, -0.5, 0.5), 0.0)
+        self.z_w.dat.data_wo[...] = guess.reshape(self.z_w.dat.data_ro.shape)
 
     def _failure_summary(self, dt, reason, its):
         """``(dt, text)``: why the last solve failed and where (collective)."""
