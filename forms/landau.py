@@ -54,7 +54,7 @@ class Landau(GenericModel):
     min_degree = 2
     nonlocal_friction = True
 
-    def __init__(self, mesh, gamma=0.0, C=1.0, degree=2, quadrature_degree=None, quadrature="gauss"):
+    def __init__(self, mesh, gamma=0.0, C=1.0, degree=2, quadrature_degree=None):
         name = type(self).__name__
         if not (np.isfinite(gamma) and -3.0 <= gamma <= 1.0):
             raise InvalidParameterError(f"{name}: gamma must lie in [-3, 1], got {gamma}")
@@ -64,10 +64,9 @@ class Landau(GenericModel):
             raise InvalidParameterError(
                 f"{name}: degree {degree} does not contain |v|^2 (energy would not be conserved); "
                 f"use degree >= {self.min_degree}")
-        super().__init__(mesh, degree, quadrature_degree, quadrature)
+        super().__init__(mesh, degree, quadrature_degree)
         self.gamma, self.C = float(gamma), float(C)
-        self.pairs = TwoPointFriction(mesh, self.quadrature_degree, self.gamma, self.C, self.dx,
-                                      self.quadrature_scheme)
+        self.pairs = TwoPointFriction(mesh, self.quadrature_degree, self.gamma, self.C, self.dx)
 
     def entropy_density(self, f):
         return -f * ufl.ln(f)
@@ -115,8 +114,7 @@ class Landau(GenericModel):
 
     def describe(self):
         return (f"Landau(dim={self.dim}, gamma={self.gamma:g}, C={self.C:g}, degree={self.degree}, "
-                f"quadrature={self.quadrature_scheme}, quadrature_degree={self.quadrature_degree}, "
-                f"N_q={self.pairs.n_global})")
+                f"quadrature_degree={self.quadrature_degree}, N_q={self.pairs.n_global})")
 
 
 def maxwellian(v, density=1.0, velocity=None, temperature=1.0):

@@ -44,9 +44,7 @@ class GenericModel:
         Degree 2 contains ``1, v, |v|²``, so mass, momentum and energy are exact
         test functions.
     :arg quadrature_degree: degree of the single quadrature rule used by every
-        integral (default ``2*degree + 2`` for Gauss, ``degree`` for the nodal rule).
-    :arg quadrature: ``"gauss"`` (the default) or ``"lobatto"``: the nodal rule with its
-        points at the nodes of ``V_h`` (:func:`~generic_fem.quadrature.measure`).
+        integral (default ``2*degree + 2``).
     """
 
     #: short name used in file names and tables
@@ -56,7 +54,7 @@ class GenericModel:
     #: smallest polynomial degree the model supports
     min_degree = 1
 
-    def __init__(self, mesh, degree=2, quadrature_degree=None, quadrature="gauss"):
+    def __init__(self, mesh, degree=2, quadrature_degree=None):
         dim = mesh.geometric_dimension() if callable(getattr(mesh, "geometric_dimension", None)) \
             else mesh.geometric_dimension
         if dim not in self.supported_dimensions:
@@ -69,18 +67,10 @@ class GenericModel:
         self.mesh = mesh
         self.dim = dim
         self.degree = int(degree)
-        self.quadrature_scheme = quadrature
-        if quadrature == "lobatto":
-            if quadrature_degree not in (None, degree):
-                raise InvalidParameterError(
-                    f"{type(self).__name__}: the 'lobatto' rule has the degree of the space "
-                    f"({degree}), got quadrature_degree={quadrature_degree}")
-            self.quadrature_degree = int(degree)
-        else:
-            self.quadrature_degree = int(quadrature_degree or 2 * degree + 2)
+        self.quadrature_degree = int(quadrature_degree or 2 * degree + 2)
         self.V = fd.FunctionSpace(mesh, "CG", self.degree)
         self._Q = None
-        self.dx = measure(mesh, self.quadrature_degree, quadrature)
+        self.dx = measure(mesh, self.quadrature_degree)
         self.coordinates = ufl.SpatialCoordinate(mesh)
 
     @property
@@ -92,7 +82,7 @@ class GenericModel:
 
     def quadrature_space(self, shape=()):
         """Values (of the given shape) at the points of the model's rule ``self.dx``."""
-        return quadrature_space(self.mesh, self.quadrature_degree, shape, self.quadrature_scheme)
+        return quadrature_space(self.mesh, self.quadrature_degree, shape)
 
     # ------------------------------------------------------------------ stated by a model
     def entropy_density(self, f):
@@ -279,4 +269,4 @@ class GenericModel:
     def describe(self):
         """One line for logs and history files."""
         return f"{type(self).__name__}(dim={self.dim}, degree={self.degree}, " \
-               f"quadrature_degree={self.quadrature_degree}, quadrature={self.quadrature_scheme})"
+               f"quadrature_degree={self.quadrature_degree})"

@@ -24,31 +24,12 @@ def quadrature_element(mesh, degree, shape=()):
     raise ValueError(f"unsupported quadrature shape {shape}")
 
 
-#: the quadrature schemes: Gauss (exact for ``degree``) or nodal (points at the nodes)
-SCHEMES = ("gauss", "lobatto")
+def quadrature_space(mesh, degree, shape=()):
+    """FunctionSpace of values at the quadrature points of ``measure(mesh, degree)``.
 
-
-def _check_scheme(scheme):
-    if scheme not in SCHEMES:
-        from .errors import InvalidParameterError
-        raise InvalidParameterError(f"quadrature scheme must be one of {SCHEMES}, got {scheme!r}")
-
-
-def quadrature_space(mesh, degree, shape=(), scheme="gauss"):
-    """FunctionSpace of values at the quadrature points of ``measure(mesh, degree, scheme)``.
-
-    ``"gauss"``: Firedrake has no Quadrature elements on hexahedra; there the nodes of
-    the discontinuous ``DQ`` element of degree ``k = (degree + 2)//2 − 1`` with the
-    Gauss–Legendre ("spectral") variant are the points of the same tensor Gauss rule.
-
-    ``"lobatto"`` (``degree`` = the Lagrange degree ``k`` of the unknown): the nodal rule
-    whose points are the nodes of degree-``k`` Lagrange elements, one copy per cell:
-    ``DQ k`` with equispaced nodes (the Gauss–Lobatto points for ``k ≤ 2``) on
-    quadrilaterals and hexahedra, the broken ``KMV k`` element (the ``P_k`` nodes plus
-    interior points, positive weights) on triangles and tetrahedra."""
-    _check_scheme(scheme)
-    if scheme == "lobatto":
-        return _nodal_space(mesh, degree, shape)
+    Firedrake has no Quadrature elements on hexahedra; there the nodes of the
+    discontinuous ``DQ`` element of degree ``k = (degree + 2)//2 − 1`` with the
+    Gauss–Legendre ("spectral") variant are the points of the same tensor Gauss rule."""
     try:
         return fd.FunctionSpace(mesh, quadrature_element(mesh, degree, shape))
     except NotImplementedError:
@@ -60,38 +41,12 @@ def quadrature_space(mesh, degree, shape=(), scheme="gauss"):
         return fd.TensorFunctionSpace(mesh, "DQ", k, shape=shape, variant="spectral")
 
 
-def _nodal_space(mesh, k, shape):
-    cell = mesh.ufl_cell()
-    name = cell.cellname() if callable(cell.cellname) else cell.cellname
-    if name in ("quadrilateral", "hexahedron"):
-        if k > 2:
-            from .errors import InvalidParameterError
-            raise InvalidParameterError("the 'lobatto' rule on quadrilaterals/hexahedra supports "
-                                        f"degree <= 2 (got {k})")
-        base = finat.ufl.FiniteElement("DQ", cell, k, variant="equispaced")
-    elif name in ("triangle", "tetrahedron"):
-        base = finat.ufl.BrokenElement(finat.ufl.FiniteElement("KMV", cell, k))
-    else:
-        from .errors import InvalidParameterError
-        raise InvalidParameterError(f"the 'lobatto' rule is not available on {name} cells")
-    if shape == ():
-        return fd.FunctionSpace(mesh, base)
-    if len(shape) == 1:
-        return fd.FunctionSpace(mesh, finat.ufl.VectorElement(base, dim=shape[0]))
-    return fd.FunctionSpace(mesh, finat.ufl.TensorElement(base, shape=shape))
-
-
-def measure(mesh, degree, scheme="gauss"):
-    """``dx`` with the model's one quadrature rule: Gauss of degree ``degree``
-    (``"gauss"``, scheme "default") or the nodal rule of Lagrange degree ``degree``
-    (``"lobatto"``: Gauss–Lobatto on quadrilaterals/hexahedra, KMV on simplices)."""
-    _check_scheme(scheme)
-    if scheme == "lobatto":
-        return fd.dx(domain=mesh, degree=degree, scheme="KMV")
+def measure(mesh, degree):
+    """``dx`` with the fixed quadrature rule of degree ``degree`` (scheme "default")."""
     return fd.dx(domain=mesh, degree=degree, scheme="default")
 
 
-def quadrature_weights(mesh, degree, scheme="gauss"):
+def quadrature_weights(mesh, degree):
     """The weights ``ω_q`` (Jacobian included) as a Function on the quadrature space."""
-    Q = quadrature_space(mesh, degree, scheme=scheme)
-    return fd.assemble(fd.TestFunction(Q) * measure(mesh, degree, scheme))
+    Q = quadrature_space(mesh, degree)
+    return fd.assemble(fd.TestFunction(Q) * measure(mesh, degree))

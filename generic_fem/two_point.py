@@ -95,19 +95,18 @@ class TwoPointFriction:
     :arg gamma: kernel exponent ``γ`` (``a(z) = C|z|^{γ+2}Π(z)``).
     :arg C: kernel constant ``C_γ > 0``.
     :arg dx: the model's measure (must be the rule of ``quadrature_degree``).
-    :arg scheme: the model's quadrature scheme (``"gauss"`` or ``"lobatto"``).
     """
 
-    def __init__(self, mesh, quadrature_degree, gamma, C, dx, scheme="gauss"):
+    def __init__(self, mesh, quadrature_degree, gamma, C, dx):
         dim = mesh.geometric_dimension() if callable(mesh.geometric_dimension) else mesh.geometric_dimension
         if dim not in (2, 3):
             raise InvalidParameterError(f"two-point operator: velocity dimension must be 2 or 3, got {dim}")
         self.mesh, self.dim = mesh, dim
         self.gamma, self.C = float(gamma), float(C)
         self.dx = dx
-        self.Q = quadrature_space(mesh, quadrature_degree, scheme=scheme)
-        self.Qv = quadrature_space(mesh, quadrature_degree, (dim,), scheme)
-        self.Qt = quadrature_space(mesh, quadrature_degree, (dim, dim), scheme)
+        self.Q = quadrature_space(mesh, quadrature_degree)
+        self.Qv = quadrature_space(mesh, quadrature_degree, (dim,))
+        self.Qt = quadrature_space(mesh, quadrature_degree, (dim, dim))
         X = fd.Function(self.Qv).interpolate(ufl.SpatialCoordinate(mesh))
         self.points = np.array(X.dat.data_ro)               # owned points of this rank
         w = fd.assemble(fd.TestFunction(self.Q) * dx)
