@@ -155,7 +155,10 @@ class EntropyNewtonControl:
         the largest one (per component) is held fixed during the iteration.
     """
 
-    def __init__(self, model, V, max_update, anderson_depth=0, inactive_tol=1e-15):
+    #: apply Newton steps in density space (see the module docstring); ``False``: in ``w``
+    density_space = True
+
+    def __init__(self, model, V, max_update, anderson_depth=0, inactive_tol=0.0):
         self.model = model
         self.V = V
         self.comm = model.mesh.comm
@@ -165,16 +168,13 @@ class EntropyNewtonControl:
         self.n = self.nodal.w.dat.data_ro.size
         self.max_update = float(max_update)
         self.inactive_tol = float(inactive_tol)
-        self.density_space = True
-        #: largest trust radius of a node, and the density floor relative to the peak
-        self.max_radius = 640.0
-        self.tail_tol = 1e-6
-        self.floor_rel = 1e-250
-        self._radius = None
+
         self._fq_prev = None
         #: diagnostics of the last iteration (for failure messages)
         self.last_change = None
         self.inactive = 0
+        self._weight = None
+        self.weight_tol = 1e-8
         self.anderson = AndersonMixing(self.comm, anderson_depth)
 
     def _per_component_relative(self, values):
@@ -201,14 +201,17 @@ class EntropyNewtonControl:
             w_new = self.nodal.entropy_variable(f_lin)
             bad = ~np.isfinite(w_new)
             if np.any(bad):   # prediction outside the state space: below 0 or above the bound
-                w_new[bad] = np.where(f_lin[bad] > 0, np.inf, -np.inf)
+                w_new[bad] = np.where(f_lin[bad] > 0, np.inf, -np.inf) if s > 0 else xa[bad] + delta[bad]
         else:
             w_new = xa + delta
-        step = self._trust_region(xa, w_new - xa, first)
+        if s > 0:
+            w_new = np.clip(w_new, xa - s, xa + s)
+        step = w_new - xa
         weight = None
         if diagonal is not None:
             weight = self._per_component_relative(np.abs(diagonal))
-            frozen = ~(weight >= self.inactive_tol)
+            self._weight = weight
+            frozen = ~(weight >= self.inactive_tol) if self.inactive_tol > 0 else np.zeros(n, bool)
             step[frozen] = 0.0
             self.inactive = self.comm.allreduce(int(np.count_nonzero(frozen)))
         if self.anderson.depth > 0:
@@ -225,48 +228,16 @@ class EntropyNewtonControl:
         y.setArray(ya)
         return True
 
-    def _trust_region(self, x, step, first):
-        """Limit each node's step to its trust radius ``r_i`` (initially ``max_update``):
-        a radius doubles while the node's step is clipped in the same direction in
-        consecutive iterations (a tail node filling up or being drained by orders of
-        magnitude), and returns to ``max_update`` when the direction changes.  Bounds:
-        ``f`` stays above ``floor_rel`` times the peak (a normal number) and no node
-        rises above the peak's entropy variable by more than ``max_update``."""
-        s = self.max_update
-        if s <= 0:
-            return step
-        n = step.size
-        if first or self._radius is None or self._radius.size != n:
-            self._radius = np.full(n, s)
-            self._clip_sign = np.zeros(n)
-        r = self._radius
-        f = self.nodal.density(x)
-        rel = self._per_component_relative(f)
-        tail = rel < self.tail_tol   # only nodes far below the peak get a growing radius
-        clipped = np.sign(step) * (np.abs(step) > r)
-        same = tail & (clipped != 0) & (clipped == self._clip_sign)
-        r[same] = np.minimum(2 * r[same], self.max_radius)
-        r[~same] = s
-        self._clip_sign = clipped
-        step = np.clip(step, -r, r)
-        # a tail node rises at most to tail_tol times the peak in one iteration and no
-        # node falls below floor_rel times the peak (F(w) stays a normal number)
-        k = self.ncomp
-        peak = _global_max(self.comm, np.max(f.reshape(-1, k), axis=0) if f.size else np.full(k, -np.inf))
-        peak = np.tile(np.where(peak > 0, peak, 1.0), f.size // k)
-        w_cap = self.nodal.entropy_variable(self.tail_tol * peak)
-        w_floor = self.nodal.entropy_variable(self.floor_rel * peak)
-        upper = np.where(tail, np.maximum(np.minimum(x + r, w_cap), x + s), x + s)
-        lower = np.minimum(x - s, np.maximum(x - r, w_floor))
-        return np.clip(x + step, lower, upper) - x
-
-    def _floor_w(self, x):
-        """The entropy variable of ``floor_rel`` times each component's peak density."""
-        f = self.nodal.density(x)
-        k = self.ncomp
-        peak = _global_max(self.comm, np.max(f.reshape(-1, k), axis=0) if f.size else np.full(k, -np.inf))
-        floor = np.tile(self.floor_rel * np.where(peak > 0, peak, 1.0), f.size // k)
-        return self.nodal.entropy_variable(floor)
+    def weighted_update(self, y):
+        """``max_i |Δw_i| min(1, d_i/(τ d_max))``: the last update of ``w`` at every node
+        whose Jacobian diagonal ``d_i`` is at least ``τ = weight_tol`` (1e-8) of the
+        largest, relaxed in proportion below (global).  With the density test this is
+        the former ``max |Δw|`` test on every node the equations resolve."""
+        if self._weight is None:
+            return 0.0
+        dw = np.abs(y.getArray(readonly=True)[:self.n])
+        local = float(np.max(dw * np.minimum(1.0, self._weight / self.weight_tol))) if dw.size else 0.0
+        return self.comm.allreduce(local, op=MPI.MAX)
 
     # ----------------------------------------------------------------- convergence
     def start(self, x):

@@ -103,8 +103,9 @@ class Stepper:
     :arg update_tol: a Newton iteration converges only when, besides the residual
         test (``snes_atol``, ``snes_rtol``), the last change of the density at every
         node is below ``update_tol`` times the peak density.
-    :arg predictor: initial guess of each step: ``"extrapolate"`` (linear
-        extrapolation from the last two states) or ``"previous"`` (``w^n``).
+    :arg predictor: initial guess of each step: ``"previous"`` (``w^n``, the default)
+        or ``"extrapolate"`` (linear extrapolation from the last two states, in the
+        bulk; a restarted run then differs from the uninterrupted one in its first step).
     :arg min_dt: a failed step is halved and retried, at most ``max_rejections``
         times and never below ``min_dt`` (default ``1e-6 dt``); then
         :class:`~generic_fem.errors.StepFailedError` names the nodes that had not
@@ -122,9 +123,9 @@ class Stepper:
     def __init__(self, model, f0=None, dt=0.1, t0=0.0, scheme="backward-euler",
                  solver_parameters=None, options_prefix="gfem_", max_rejections=6,
                  adaptive=False, forcing=None, w0=None, max_update=5.0, update_tol=1e-9,
-                 nonlocal_jacobian="picard", predictor="extrapolate", min_dt=None,
-                 anderson_depth=None, inactive_tol=1e-15, floor_rtol=1e-10, structure_tol=1e-12, project_invariants=True,
-                 safeguard=4):
+                 nonlocal_jacobian="picard", predictor="previous", min_dt=None,
+                 anderson_depth=None, inactive_tol=0.0, floor_rtol=1e-10, structure_tol=1e-12, project_invariants=True,
+                 safeguard=4, tail_iterations=None):
         if scheme not in SCHEMES:
             raise InvalidParameterError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
         if not (dt > 0 and math.isfinite(dt)):
@@ -212,11 +213,12 @@ class Stepper:
         self.floor_rtol = float(floor_rtol)
         self.project_invariants = bool(project_invariants)
         self.safeguard = int(safeguard)
+        self.safeguard_growth = 10.0
+        self.tail_iterations = np.inf if tail_iterations is None else int(tail_iterations)
         self._trial = None
         self._psi_targets = None
         self.structure_tol = float(structure_tol)
         self._scales = None
-        self.freeze_tails = inactive_tol > 0
         if predictor not in ("extrapolate", "previous"):
             raise InvalidParameterError(f"predictor must be 'extrapolate' or 'previous', got {predictor!r}")
         self.predictor = predictor
@@ -324,18 +326,29 @@ class Stepper:
         if it == 0:
             self._fnorm0 = fnorm
             self._fnorms = [fnorm]
+            self._grace = 0
             self.control.start(snes.getSolution())
             return R.ITERATING
         self._fnorms.append(fnorm)
         change = self.control.update_measure(snes.getSolution())
         self._last_change = change
         if change <= self.update_tol:
+            reason = None
             if fnorm <= atol:
-                return R.CONVERGED_FNORM_ABS
-            if fnorm <= rtol * self._fnorm0:
-                return R.CONVERGED_FNORM_RELATIVE
-            if self._at_floor(fnorm) and self._entropy_balance_holds(snes):
-                return R.CONVERGED_FNORM_ABS
+                reason = R.CONVERGED_FNORM_ABS
+            elif fnorm <= rtol * self._fnorm0:
+                reason = R.CONVERGED_FNORM_RELATIVE
+            elif self._at_floor(fnorm) and self._entropy_balance_holds(snes):
+                reason = R.CONVERGED_FNORM_ABS
+            if reason is not None:
+                # the nodes in the tails settle too, when they can: a few more
+                # iterations for max |Δw| <= update_tol, then accept without them
+                y = snes.getSolutionUpdate().getArray(readonly=True)[:self.control.n]
+                dw = self.model.mesh.comm.allreduce(float(np.max(np.abs(y))) if y.size else 0.0,
+                                                    op=_mpi_max())
+                self._grace += 1
+                if dw <= self.update_tol or self._grace > self.tail_iterations:
+                    return reason
         if it >= max_it:
             return R.DIVERGED_MAX_IT
         if fnorm > 1e30 * max(self._fnorm0, atol):
@@ -435,7 +448,7 @@ class Stepper:
         (:meth:`~generic_fem.newton.EntropyNewtonControl.update`)."""
         snes = self.solver.snes
         P = snes.getJacobian()[1]
-        diag = P.getDiagonal().getArray(readonly=True)[:self.control.n] if self.freeze_tails else None
+        diag = P.getDiagonal().getArray(readonly=True)[:self.control.n]
         self.control.update(x, y, diagonal=diag, first=snes.getIterationNumber() == 0)
         if self.safeguard > 0:
             self._safeguard(snes, x, y)
@@ -457,7 +470,7 @@ class Stepper:
             W.waxpy(-1.0, y, x)
             snes.computeFunction(W, F)
             fn = F.norm()
-            if np.isfinite(fn) and fn <= 10.0 * f0:
+            if np.isfinite(fn) and fn <= self.safeguard_growth * f0:
                 return
             y.scale(0.5)
 
@@ -613,6 +626,11 @@ class Stepper:
 
     def solver_stats(self):
         return dict(self.last)
+
+
+def _mpi_max():
+    from mpi4py import MPI
+    return MPI.MAX
 
 
 def _mpi_land():

@@ -60,7 +60,7 @@ def check_case(model_name, mesh_name, data_name, scheme, steps, dt):
     t0 = time.time()
     h = run(model, f0, t_end=steps * dt, dt=dt, scheme=scheme, callback=positivity)
     H = np.array(h.column("H"))
-    inv = [k for k in h.columns() if k.startswith(("mass", "momentum", "energy"))]
+    inv = [k for k in h.columns if k.startswith(("mass", "momentum", "energy"))]
     mass = sum(abs(h.column(k)[0]) for k in inv if k.startswith("mass"))
     drifts = {k: np.max(np.abs(np.array(h.column(k)) - h.column(k)[0])) / mass for k in inv}
     its = h.column("snes_its")[1:]

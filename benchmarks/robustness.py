@@ -1,0 +1,79 @@
+"""The robustness matrix of issue 10 (docs/theory.rst, "Convergence criterion and
+globalisation"): ordinary data on ordinary velocity meshes, every model and scheme.
+
+For every case ``run(model, f0, t_end=steps*dt, dt)`` with default solver settings;
+prints one line per case: OK/FAIL, steps, rejected attempts, Newton iterations and
+operator (pair-sum) evaluations per step, the largest invariant drift, the largest
+step change of H, and the wall time; then a summary.  The cases: for every model,
+every mesh with the first data set and backward Euler, every data set on the R = 6
+box with backward Euler, and every scheme on the R = 6 box with the first data set.
+
+    ./gfem run python benchmarks/robustness.py                 # the whole matrix
+    ./gfem run python benchmarks/robustness.py --models landau_g-3 --steps 5
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+import firedrake as fd
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from robustness_cases import build, MESHES, LANDAU_DATA  # noqa: E402
+from generic_fem import run, StepFailedError, SCHEMES  # noqa: E402
+
+MODELS = ["landau_g-3", "landau_g-2", "landau_g0", "landau_g1", "fermi_dirac", "multispecies"]
+DATA = {m: list(LANDAU_DATA) for m in MODELS}
+DATA["fermi_dirac"] = ["near_saturated", "dense_two_bumps"] + list(LANDAU_DATA)
+DATA["multispecies"] = ["heating3", "heating"]
+
+
+def cases(models):
+    out = []
+    for m in models:
+        first = DATA[m][0]
+        meshes = [k for k in MESHES if not (m == "multispecies" and k.startswith("ball"))]
+        out += [(m, mesh, first, "backward-euler") for mesh in meshes]
+        out += [(m, "box6", d, "backward-euler") for d in DATA[m][1:]]
+        out += [(m, "box6", first, s) for s in SCHEMES if s != "backward-euler"]
+    return out
+
+
+def one(case, steps, dt):
+    model, f0 = build(*case[:3])
+    t0 = time.time()
+    pairs = getattr(model, "pairs", None)
+    try:
+        h = run(model, f0, t_end=steps * dt, dt=dt, scheme=case[3])
+    except StepFailedError as exc:
+        return f"FAIL {' '.join(case)}: {str(exc)[:300]} ({time.time() - t0:.1f} s)", False
+    inv = [k for k in h.columns if k.startswith(("mass", "momentum", "energy"))]
+    mass = sum(abs(h.column(k)[0]) for k in inv if k.startswith("mass"))
+    drift = max(np.max(np.abs(np.array(h.column(k)) - h.column(k)[0])) / mass for k in inv)
+    n = len(h) - 1
+    its = sum(h.column("snes_its")[1:])
+    ev = pairs.passes() / n if pairs is not None else float("nan")
+    dH = np.diff(h.column("H")).max()
+    return (f"OK   {' '.join(case)}: {n} steps, {sum(h.column('rejected')[1:])} rejected, "
+            f"{its / n:.1f} its/step, {ev:.1f} evaluations/step, drift {drift:.1e}, "
+            f"max dH {dH:.1e} ({time.time() - t0:.1f} s)"), True
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="*", default=MODELS)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--dt", type=float, default=0.1)
+    args, _ = p.parse_known_args()
+    ok = total = 0
+    for case in cases(args.models):
+        line, passed = one(case, args.steps, args.dt)
+        ok += passed
+        total += 1
+        fd.PETSc.Sys.Print(line, flush=True)
+    fd.PETSc.Sys.Print(f"{ok} of {total} cases ran to the end")
+
+
+if __name__ == "__main__":
+    main()
