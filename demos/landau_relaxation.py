@@ -112,8 +112,11 @@ if mesh.comm.rank == 0:
     fig.savefig(png, dpi=110)
 
 H = history.column("H")
-fd.PETSc.Sys.Print(f"{model.describe()}, ranks = {mesh.comm.size}, steps = {len(history) - 1}, "
-                   f"t = {history.stepper.t:g}, pair evaluations = {model.pairs.stats['evaluations']}")
+steps = len(history) - 1
+passes = model.pairs.passes()   # operator (pair-sum) evaluations, all of the run
+fd.PETSc.Sys.Print(f"{model.describe()}, ranks = {mesh.comm.size}, steps = {steps}, "
+                   f"t = {history.stepper.t:g}, Newton iterations = {sum(history.column('snes_its')[1:])}, "
+                   f"operator evaluations = {passes} ({passes / steps:.1f} per step)")
 for key in ("mass", "momentum_0", "momentum_1", "energy"):
     c = np.array(history.column(key))
     fd.PETSc.Sys.Print(f"{key:12s} drift (relative to mass): {np.max(np.abs(c - c[0])) / history.column('mass')[0]:.2e}")

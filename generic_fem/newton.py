@@ -155,8 +155,10 @@ class EntropyNewtonControl:
         the largest one (per component) is held fixed during the iteration.
     """
 
-    #: apply Newton steps in density space (see the module docstring); ``False``: in ``w``
-    density_space = True
+    #: apply large Newton steps in density space (see the module docstring)
+    density_space = False
+    #: steps ``|δ|`` above this are applied in density space, smaller ones as they are
+    density_space_step = 0.0
 
     def __init__(self, model, V, max_update, anderson_depth=0, inactive_tol=0.0):
         self.model = model
@@ -196,14 +198,19 @@ class EntropyNewtonControl:
         ya = y.getArray()
         delta = -ya[:n]
         s = self.max_update
+        w_new = xa + delta
         if self.density_space:
+            # only large steps: there the pointwise nonlinearity matters, while for small
+            # ones W(f + F'δ) loses digits (Fermi-Dirac near saturation: 1 - εf cancels)
+            big = np.abs(delta) > self.density_space_step
             f, f_lin = self.nodal.predicted(xa, delta)
-            w_new = self.nodal.entropy_variable(f_lin)
-            bad = ~np.isfinite(w_new)
+            w_map = self.nodal.entropy_variable(f_lin)
+            bad = ~np.isfinite(w_map)
             if np.any(bad):   # prediction outside the state space: below 0 or above the bound
-                w_new[bad] = np.where(f_lin[bad] > 0, np.inf, -np.inf) if s > 0 else xa[bad] + delta[bad]
-        else:
-            w_new = xa + delta
+                w_map[bad] = np.where(f_lin[bad] > 0, np.inf, -np.inf) if s > 0 else xa[bad] + delta[bad]
+            # and only where the round trip W(F(w)) = w holds (not where F saturates)
+            exact = np.abs(self.nodal.entropy_variable(f) - xa) <= 1e-8 * np.maximum(1.0, np.abs(xa))
+            w_new = np.where(big & exact, w_map, w_new)
         if s > 0:
             w_new = np.clip(w_new, xa - s, xa + s)
         step = w_new - xa

@@ -125,7 +125,7 @@ class Stepper:
                  adaptive=False, forcing=None, w0=None, max_update=5.0, update_tol=1e-9,
                  nonlocal_jacobian="picard", predictor="previous", min_dt=None,
                  anderson_depth=None, inactive_tol=0.0, floor_rtol=1e-10, structure_tol=1e-12, project_invariants=True,
-                 safeguard=4, tail_iterations=None):
+                 safeguard=4, tail_iterations=None, density_updates=False):
         if scheme not in SCHEMES:
             raise InvalidParameterError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
         if not (dt > 0 and math.isfinite(dt)):
@@ -210,6 +210,7 @@ class Stepper:
         if anderson_depth is None:   # Picard iterations of nonlocal operators: accelerate
             anderson_depth = 0
         self.control = EntropyNewtonControl(model, V, self.max_update, anderson_depth, inactive_tol)
+        self.control.density_space = bool(density_updates)
         self.floor_rtol = float(floor_rtol)
         self.project_invariants = bool(project_invariants)
         self.safeguard = int(safeguard)
