@@ -1,37 +1,36 @@
 r"""Safeguards of the Newton iteration in entropy variables (docs/theory.rst,
-"Convergence criterion and globalisation").
+"Convergence criterion", "Globalisation", "Data with deep tails").
 
 The unknown of every stepper is the entropy variable ``w`` (``f = F(w)``).  In the
 tails of a velocity box a node can carry ``f ~ 1e-30`` of the bulk: its row of the
-discrete system is below the round-off of the coupled solve, so its ``w`` is not
-determined by the equations (ARCHITECTURE.md, "Tails and round-off").  Three pieces
-make the iteration converge on what the discrete solution does determine:
+discrete system is below the round-off of the coupled solve (ARCHITECTURE.md,
+"Tails and round-off").  The pieces here:
 
-:class:`NodalDensity`
-    ``F(w)`` and ``F'(w) δ`` at the nodes of ``V_h`` (compiled interpolations).
+:class:`NodalDensity`, :class:`PointDensity`
+    ``F(w)`` (and ``F(w) + F'(w) δ``) at the nodes, ``F(w_h)`` at the quadrature
+    points (compiled interpolations).
 :meth:`EntropyNewtonControl.update`
-    the *density-space* update.  The Newton step ``δ`` of ``w`` predicts, at node
-    ``i``, the density ``f_i + F'(w_i) δ_i``; the new entropy variable is the
-    model's own ``w = (dH)(f)`` of that prediction,
+    the safeguarded step: clipping to ``±s`` and, with ``density_space``, the
+    *density-space* update: the Newton step ``δ`` predicts the density
+    ``f_i + F'(w_i) δ_i`` at node ``i`` and the new ``w_i`` is the model's entropy
+    variable of that prediction,
 
-    .. math::  w_i^{new} = \operatorname{clip}\big(W(f_i + F'(w_i) δ_i),\ w_i − s,\ w_i + s\big),
+    .. math::  w_i^{new} = \operatorname{clip}\big(W(f_i + F'(w_i) δ_i),\ w_i − s,\ w_i + s\big)
 
-    (``W = F^{-1}``; a prediction outside the state space, ``f ≤ 0`` or ``f ≥ 1/ε``,
-    is clipped).  For ``F = e^w`` this is ``w + \log(1 + δ)``: exact for the
-    pointwise nonlinearity, which ends the overshoot (``δ ≫ 1``) and the crawl
-    (``δ → −1``, one unit of ``w`` per iteration) of plain Newton in ``w`` at nodes
-    whose density changes by orders of magnitude.  Near convergence it differs from
-    the Newton step by ``O(δ²)``: the convergence stays quadratic.
+    (``W = F^{-1}``; a prediction outside the state space is clipped).  For
+    ``F = e^w`` this is ``w + \log(1 + δ)``: exact for the pointwise nonlinearity,
+    so no overshoot (``δ ≫ 1``) and no crawl (``δ → −1``); near convergence it
+    differs from the Newton step by ``O(δ²)``.  Optionally nodes with a negligible
+    Jacobian diagonal are held fixed, and the step is Anderson-mixed.
 :meth:`EntropyNewtonControl.update_measure`
-    convergence is measured on the *density*: the largest change of ``f`` at a node
-    over the last iteration relative to the largest ``f`` (per component),
-    ``max_i |f_i^{k+1} − f_i^k| / max_i f_i^{k+1}``, instead of ``max_i |Δw_i|``,
-    which nodes below round-off never let pass.  Together with the residual test
-    (the residual entries are increments of ``∫ φ_i f``) this bounds the error of
-    every invariant and of the entropy balance.
-
-On failure :meth:`EntropyNewtonControl.report` names the nodes where the iteration
-had not settled: their coordinates, ``f`` and ``w``.
+    the density test: the largest change of ``f`` at a quadrature point over the
+    last iteration relative to the peak of ``f`` (per component).
+:meth:`EntropyNewtonControl.defects`
+    ``⟨ψ_k, R⟩`` and ``⟨θ, R⟩``: what a residual ``R`` does to the invariants and
+    the entropy balance.
+:meth:`EntropyNewtonControl.report`
+    on failure, the points where the iteration had not settled: coordinates, ``f``,
+    ``w`` and the last change.
 """
 import numpy as np
 import ufl

@@ -111,8 +111,22 @@ class Stepper:
         :class:`~generic_fem.errors.StepFailedError` names the nodes that had not
         settled.
     :arg anderson_depth: Anderson acceleration of the Picard iteration
-        (:class:`~generic_fem.newton.AndersonMixing`); default 5 for nonlocal friction
-        with ``nonlocal_jacobian="picard"``, 0 (off) otherwise.
+        (:class:`~generic_fem.newton.AndersonMixing`); 0 (off) by default.
+    :arg inactive_tol: hold nodes whose Jacobian diagonal is below this fraction of the
+        largest fixed within a solve (0: off, the default).
+    :arg floor_rtol: accept a residual that stopped decreasing below ``floor_rtol``
+        times the mass (its round-off floor) when the density has settled and the
+        entropy balance holds.
+    :arg structure_tol: tolerance of that entropy-balance check (relative).
+    :arg project_invariants: make the invariants exact after every solve
+        (``w ← w + Σ c_k ψ_k``; docs/theory.rst, "Convergence criterion").
+    :arg safeguard: halve a step at most this many times while the residual would grow
+        more than tenfold (0: off).
+    :arg tail_iterations: ``None`` (default): converge only when ``max |Δw| ≤
+        update_tol`` at every node as well; ``k``: accept at most ``k`` iterations after
+        the density and residual tests passed (for data with deep tails).
+    :arg density_updates: apply Newton steps in density space
+        (:class:`~generic_fem.newton.EntropyNewtonControl`; off by default).
     :arg nonlocal_jacobian: for two-point (nonlocal) friction operators:
         ``"picard"`` (default) uses the Jacobian with the nonlocal coefficients frozen
         (linear convergence, one operator evaluation per iteration); ``"exact"`` is
