@@ -611,7 +611,10 @@ class Stepper:
                     "snes_atol/update_tol (solver_parameters).")
             dt = dt / 2
         H_new = float(fd.assemble(self._H_new))
-        self.model.update_nonlocal(*self._dissipation_pair)
+        if self._dissipation_pair != self._nonlocal_pairs[0]:
+            self.model.update_nonlocal(*self._dissipation_pair)
+        # else the coefficients are those of the converged iterate; the invariant
+        # projection moved w only by O(residual) along ker M: no new pair sums for it
         dissipation = float(fd.assemble(self._dissipation_form))
         if self._w_prev is None:
             self._w_prev = fd.Function(self.w_old.function_space())
