@@ -30,7 +30,8 @@ discrete system is below the round-off of the coupled solve (ARCHITECTURE.md,
     the entropy balance.
 :meth:`EntropyNewtonControl.report`
     on failure, the points where the iteration had not settled: coordinates, ``f``,
-    ``w`` and the last change.
+    ``w`` and the last change (the stepper retries with ``Δt/2`` down to ``min_dt``
+    and then raises :class:`~generic_fem.errors.StepFailedError` with it).
 """
 import numpy as np
 import ufl
@@ -174,8 +175,7 @@ class EntropyNewtonControl:
         #: diagnostics of the last iteration (for failure messages)
         self.last_change = None
         self.inactive = 0
-        self._weight = None
-        self.weight_tol = 1e-8
+
         self.anderson = AndersonMixing(self.comm, anderson_depth)
 
     def _per_component_relative(self, values):
@@ -216,7 +216,6 @@ class EntropyNewtonControl:
         weight = None
         if diagonal is not None:
             weight = self._per_component_relative(np.abs(diagonal))
-            self._weight = weight
             frozen = ~(weight >= self.inactive_tol) if self.inactive_tol > 0 else np.zeros(n, bool)
             step[frozen] = 0.0
             self.inactive = self.comm.allreduce(int(np.count_nonzero(frozen)))
@@ -234,20 +233,11 @@ class EntropyNewtonControl:
         y.setArray(ya)
         return True
 
-    def weighted_update(self, y):
-        """``max_i |Δw_i| min(1, d_i/(τ d_max))``: the last update of ``w`` at every node
-        whose Jacobian diagonal ``d_i`` is at least ``τ = weight_tol`` (1e-8) of the
-        largest, relaxed in proportion below (global).  With the density test this is
-        the former ``max |Δw|`` test on every node the equations resolve."""
-        if self._weight is None:
-            return 0.0
-        dw = np.abs(y.getArray(readonly=True)[:self.n])
-        local = float(np.max(dw * np.minimum(1.0, self._weight / self.weight_tol))) if dw.size else 0.0
-        return self.comm.allreduce(local, op=MPI.MAX)
-
     # ----------------------------------------------------------------- convergence
     def start(self, x):
-        """Record the densities at the points of the initial iterate."""
+        """Record the densities at the points of the initial iterate (and forget the
+        last solve's diagnostics)."""
+        self.last_change = None
         self._fq_prev = self.points(x.getArray(readonly=True)[:self.n])
 
     def update_measure(self, x):
@@ -333,9 +323,10 @@ class AndersonMixing:
     .. math::  x_{k+1} = x_k + r_k − (ΔX + ΔR)\,γ, \qquad
                γ = \arg\min_γ ‖D (r_k − ΔR γ)‖_2,
 
-    where ``D = diag(f_i)`` weighs each node by its density: the least-squares problem
-    is posed on the change of ``f``, so nodes below round-off (whose ``w`` the
-    equations do not determine) take no part in the mixing.  The Picard iteration of
+    where ``D`` weighs each node by its relative Jacobian diagonal (which scales like
+    the density there): the least-squares problem is posed on the change of ``f``, so
+    nodes below round-off (whose ``w`` the equations do not determine) take no part in
+    the mixing.  The Picard iteration of
     a two-point operator converges slowly only in a few smooth modes (those the
     local, frozen part of the Jacobian represents worst); Anderson mixing removes
     them at no cost in operator evaluations.  ``γ`` is Tikhonov-regularised and the
@@ -390,7 +381,7 @@ class AndersonMixing:
             self.reset()
             return r
         step = r - sum(g * (dx + dr) for g, dx, dr in zip(gamma, self._dX, self._dR))
-        if not np.all(np.isfinite(step)):
+        if not self.comm.allreduce(bool(np.all(np.isfinite(step))), op=MPI.LAND):
             self.reset()
             return r
         return step

@@ -5,7 +5,8 @@ own flags (``--cells 12`` of a demo's argparse, pytest's ``-q -x -k expr``) land
 PETSc's options database, are never used, and PETSc lists them at exit under
 "WARNING! There are options you set that were not used!".  :func:`discard_foreign_options`
 removes from the database every option that came from the command line in a form
-PETSc does not use: a double-dash flag (``--name``) or a one-letter flag (``-q``).
+PETSc does not use: a double-dash flag (``--name``) or a short flag of one to three
+letters without an underscore (``-q``, ``-vv``, ``-rA``).
 PETSc-style options (``-gfem_snes_monitor``, ``-log_view``, ``-ksp_view``, ...) are
 kept, so a mistyped PETSc option is still reported.
 """
@@ -23,7 +24,8 @@ def foreign_option_names(argv):
             continue
         flag = tok.split("=", 1)[0]
         name = flag.lstrip("-")
-        if flag.startswith("--") or len(name) <= 1:
+        # one to three letters without "_" (pytest's -q, -vv, -rA): not a PETSc option
+        if flag.startswith("--") or (len(name) <= 3 and "_" not in name):
             names.append(flag)
             if flag != tok:
                 names.append(tok)   # PETSc keeps "--name=value" as one name

@@ -97,12 +97,12 @@ class Stepper:
     :arg forcing: optional UFL expression ``ψ``: solve ``∂_t f = L dE + M(dS + ψ)``
         instead (the perturbed curves of MODELS.md §1).
     :arg max_update: largest change of the entropy variable at a node in one Newton
-        iteration (``0``: no limit).  The Newton step is applied to the density at each
-        node and mapped back to ``w`` (:mod:`generic_fem.newton`), then limited to
-        ``±max_update``.
+        iteration (``0``: no limit; larger updates are clipped so that a step cannot
+        overflow ``F(w)``).
     :arg update_tol: a Newton iteration converges only when, besides the residual
-        test (``snes_atol``, ``snes_rtol``), the last change of the density at every
-        node is below ``update_tol`` times the peak density.
+        test, the last change of the density at every quadrature point is below
+        ``update_tol`` times the peak density (per component) and, by default, the last
+        update of ``w`` at every node is below ``update_tol``.
     :arg predictor: initial guess of each step: ``"previous"`` (``w^n``, the default)
         or ``"extrapolate"`` (linear extrapolation from the last two states, in the
         bulk; a restarted run then differs from the uninterrupted one in its first step).
@@ -221,7 +221,7 @@ class Stepper:
         self._options_prefix = options_prefix
         self.max_update = float(max_update)
         self.update_tol = float(update_tol)
-        if anderson_depth is None:   # Picard iterations of nonlocal operators: accelerate
+        if anderson_depth is None:   # off by default (docs/theory.rst, "Globalisation")
             anderson_depth = 0
         self.control = EntropyNewtonControl(model, V, self.max_update, anderson_depth, inactive_tol)
         self.control.density_space = bool(density_updates)
@@ -320,22 +320,22 @@ class Stepper:
         """SNES convergence test (docs/theory.rst, "Convergence criterion").
 
         After at least one iteration, the last change of the density at the quadrature
-        points must be below ``update_tol`` times its peak
-        (:meth:`~generic_fem.newton.EntropyNewtonControl.update_measure`), and either
+        points must be below ``update_tol`` times its peak (per component,
+        :meth:`~generic_fem.newton.EntropyNewtonControl.update_measure`), and either
 
         * the residual passes ``snes_atol`` / ``snes_rtol`` (its entries are increments
           of ``∫ φ_i f``), or
-        * the residual has reached its round-off floor: below ``floor_atol`` (1e-9),
-          while what the step must preserve holds to ``structure_tol`` (1e-13): every
-          invariant's conservation error ``|⟨ψ_k, R⟩| ≤ structure_tol ∫|ψ_k| f^n`` and,
-          for backward Euler and the minimizing movement, the entropy balance
-          ``⟨w, R⟩ ≤ ½ Δt ⟨w, M w⟩ + structure_tol ∫ |w| f^n``.
+        * the residual has reached its round-off floor: below ``floor_rtol`` (1e-10)
+          times the mass and not halving over three iterations, while for backward
+          Euler and the minimizing movement the entropy balance
+          ``⟨w, R⟩ ≤ ½ Δt ⟨w, M w⟩ + structure_tol ∫|w^n| f^n`` holds;
 
-        Nodes whose density is below round-off next to the peak do not enter either
-        test: their ``w`` is not determined by the discrete equations."""
+        then, by default, also ``max |Δw| ≤ update_tol`` at every node; with
+        ``tail_iterations=k`` at most ``k`` further iterations wait for it."""
         R = PETSc.SNES.ConvergedReason
         _, _, fnorm = norms
         rtol, atol, _, max_it = snes.getTolerances()[:4]   # petsc4py order: rtol, atol, stol, max_it
+        self._last_fnorm = fnorm
         if not np.isfinite(fnorm):
             return R.DIVERGED_FNORM_NAN
         if it == 0:
@@ -498,6 +498,9 @@ class Stepper:
         """One SNES solve of the current step; returns (ok, reason, its, lin_its)."""
         self._refresh()
         self._last_error = None
+        self._last_change = None
+        self._last_fnorm = float("nan")
+        self.control.last_change = None
         try:
             self.solver.solve()
         except ConvergenceError as exc:
@@ -554,7 +557,7 @@ class Stepper:
             what = f"error {str(self._last_error).splitlines()[-1]}"
         else:
             what = f"SNES reason {reason} ({_reason_name(reason)}) after {its} iterations"
-        fnorm = self.solver.snes.getFunctionNorm()
+        fnorm = self._last_fnorm
         text = f"dt = {dt:.3e}, {what}, residual {fnorm:.2e}"
         if self._last_change is not None:
             text += f", last density change {self._last_change:.2e} of the peak (update_tol {self.update_tol:g})"

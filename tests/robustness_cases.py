@@ -2,8 +2,8 @@
 
 Each case is ``(model, mesh, data, scheme, steps)``; :func:`build` makes the model,
 the initial density and the run parameters.  Shared by ``tests/test_robust_solves.py``
-(a coarse, few-step selection in the default suite, the rest marked ``slow``) and
-``benchmarks/robustness.py`` (the whole matrix, with timings and iteration counts)."""
+(the cases that run today, coarse meshes, few steps) and ``benchmarks/robustness.py``
+(the whole matrix, with timings and iteration counts)."""
 import numpy as np
 import ufl
 
