@@ -10,7 +10,7 @@ box with backward Euler, and every scheme on the R = 6 box with the first data s
 
     ./gfem run python benchmarks/robustness.py                 # the whole matrix
     ./gfem run python benchmarks/robustness.py --models landau_g-3 --steps 5
-    ./gfem run python benchmarks/robustness.py --tail-iterations 5   # accept unsettled tails
+    ./gfem run python benchmarks/robustness.py --deep-tails   # density_updates, tail_iterations=5
     ./gfem run mpiexec -n 2 python benchmarks/robustness.py --main-demo
 """
 import argparse
@@ -85,10 +85,14 @@ def main():
     p.add_argument("--dt", type=float, default=0.1)
     p.add_argument("--tail-iterations", type=int, default=None,
                    help="accept a step after this many extra iterations without the tail nodes")
+    p.add_argument("--deep-tails", action="store_true",
+                   help="the options for data with deep tails: density_updates=True, tail_iterations=5")
     p.add_argument("--main-demo", action="store_true",
                    help="only the main demo's run (operator evaluations per step)")
     args, _ = p.parse_known_args()
     options = {} if args.tail_iterations is None else {"tail_iterations": args.tail_iterations}
+    if args.deep_tails:
+        options = {"density_updates": True, "tail_iterations": 5}
     if args.main_demo:
         main_demo(options)
         return

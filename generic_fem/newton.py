@@ -175,6 +175,8 @@ class EntropyNewtonControl:
         #: diagnostics of the last iteration (for failure messages)
         self.last_change = None
         self.inactive = 0
+        #: the relative Jacobian diagonal of the last step (per component)
+        self.diagonal_weight = None
 
         self.anderson = AndersonMixing(self.comm, anderson_depth)
 
@@ -216,6 +218,7 @@ class EntropyNewtonControl:
         weight = None
         if diagonal is not None:
             weight = self._per_component_relative(np.abs(diagonal))
+            self.diagonal_weight = weight
             frozen = ~(weight >= self.inactive_tol) if self.inactive_tol > 0 else np.zeros(n, bool)
             step[frozen] = 0.0
             self.inactive = self.comm.allreduce(int(np.count_nonzero(frozen)))

@@ -125,6 +125,9 @@ class Stepper:
     :arg tail_iterations: ``None`` (default): converge only when ``max |Δw| ≤
         update_tol`` at every node as well; ``k``: accept at most ``k`` iterations after
         the density and residual tests passed (for data with deep tails).
+    :arg tail_cutoff: nodes whose Jacobian diagonal is below this fraction of the
+        largest (rows far below round-off, e.g. ``f ~ 1e-100`` at a box corner) are left
+        out of the ``max |Δw|`` test.
     :arg density_updates: apply Newton steps in density space
         (:class:`~generic_fem.newton.EntropyNewtonControl`; off by default).
     :arg nonlocal_jacobian: for two-point (nonlocal) friction operators:
@@ -139,7 +142,7 @@ class Stepper:
                  adaptive=False, forcing=None, w0=None, max_update=5.0, update_tol=1e-9,
                  nonlocal_jacobian="picard", predictor="previous", min_dt=None,
                  anderson_depth=None, inactive_tol=0.0, floor_rtol=1e-10, structure_tol=1e-12, project_invariants=True,
-                 safeguard=4, tail_iterations=None, density_updates=False):
+                 safeguard=4, tail_iterations=None, density_updates=False, tail_cutoff=1e-20):
         if scheme not in SCHEMES:
             raise InvalidParameterError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
         if not (dt > 0 and math.isfinite(dt)):
@@ -230,6 +233,7 @@ class Stepper:
         self.safeguard = int(safeguard)
         self.safeguard_growth = 10.0
         self.tail_iterations = np.inf if tail_iterations is None else int(tail_iterations)
+        self.tail_cutoff = float(tail_cutoff)
         self._trial = None
         self._psi_targets = None
         self.structure_tol = float(structure_tol)
@@ -358,8 +362,11 @@ class Stepper:
             if reason is not None:
                 # the nodes in the tails settle too, when they can: a few more
                 # iterations for max |Δw| <= update_tol, then accept without them
-                y = snes.getSolutionUpdate().getArray(readonly=True)[:self.control.n]
-                dw = self.model.mesh.comm.allreduce(float(np.max(np.abs(y))) if y.size else 0.0,
+                y = np.abs(snes.getSolutionUpdate().getArray(readonly=True)[:self.control.n])
+                w_rel = self.control.diagonal_weight
+                if w_rel is not None:   # nodes whose rows are below round-off do not count
+                    y = np.where(w_rel >= self.tail_cutoff, y, 0.0)
+                dw = self.model.mesh.comm.allreduce(float(np.max(y)) if y.size else 0.0,
                                                     op=_mpi_max())
                 self._grace += 1
                 if dw <= self.update_tol or self._grace > self.tail_iterations:

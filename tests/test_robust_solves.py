@@ -18,6 +18,9 @@ from robustness_cases import build
 
 # (model, mesh, data, scheme, steps, dt): cases that run with the default settings
 DEFAULT = [
+    ("landau_g-3", "box6", "shifted_narrow", "backward-euler", 3, 0.1),   # a Maxwellian
+    ("landau_g-3", "ball6", "two_gaussians", "backward-euler", 3, 0.1),
+    ("landau_g-3", "box6", "ring", "backward-euler", 3, 0.1),
     ("landau_g-2", "box6", "bump_on_tail", "backward-euler", 3, 0.1),
     ("multispecies", "box6", "heating3", "backward-euler", 3, 0.05),
     ("multispecies", "box6", "heating", "midpoint", 3, 0.05),
