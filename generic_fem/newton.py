@@ -25,9 +25,8 @@ discrete system is below the round-off of the coupled solve (ARCHITECTURE.md,
 :meth:`EntropyNewtonControl.update_measure`
     the density test: the largest change of ``f`` at a quadrature point over the
     last iteration relative to the peak of ``f`` (per component).
-:meth:`EntropyNewtonControl.defects`
-    ``⟨ψ_k, R⟩`` and ``⟨θ, R⟩``: what a residual ``R`` does to the invariants and
-    the entropy balance.
+:meth:`EntropyNewtonControl.entropy_defect`
+    ``⟨θ, R⟩``: what a residual ``R`` does to the entropy balance.
 :meth:`EntropyNewtonControl.report`
     on failure, the points where the iteration had not settled: coordinates, ``f``,
     ``w`` and the last change (the stepper retries with ``Δt/2`` down to ``min_dt``
@@ -144,8 +143,8 @@ class PointDensity:
 class EntropyNewtonControl:
     """Safeguards of the Newton iteration for the entropy variable ``w`` (the leading
     ``n`` local entries of the SNES vectors; an auxiliary field after them is left
-    alone): inactive tail nodes, density-space updates, Anderson mixing, the
-    density-based update test and failure reports.
+    alone): clipping, optional density-space updates, inactive tail nodes and
+    Anderson mixing, the density test and failure reports.
 
     :arg model: the model (its ``density`` and ``entropy_variable``).
     :arg V: the space of ``w``.
@@ -259,36 +258,12 @@ class EntropyNewtonControl:
         local = float(rel.max()) if rel.size else 0.0
         return self.comm.allreduce(local, op=MPI.MAX)
 
-    # ----------------------------------------------------------------- structural defects
-    def invariant_vectors(self):
-        """The invariant densities ``ψ_k`` interpolated into ``V`` (owned nodal values):
-        ``⟨ψ_k, R⟩`` is the conservation error of invariant ``k`` in a step whose
-        residual is ``R`` (exact when ``ψ_k ∈ V_h``, e.g. ``1, v, |v|²`` for degree 2)."""
-        if getattr(self, "_psi", None) is None:
-            self._psi = {}
-            for name, psi in self.model.invariant_densities().items():
-                g = fd.Function(self.V)
-                try:
-                    g.interpolate(psi)
-                except Exception:   # not representable in V: no structural test for it
-                    continue
-                self._psi[name] = np.array(g.dat.data_ro).reshape(-1)
-        return self._psi
-
-    def defects(self, residual, theta=None):
-        """``{name: ⟨ψ_k, R⟩}`` for every invariant, and ``⟨θ, R⟩`` under ``"entropy"``
-        when ``θ`` (owned nodal values) is given (global sums)."""
-        r = residual[:self.n]
-        names, vals = [], []
-        for name, psi in self.invariant_vectors().items():
-            names.append(name)
-            vals.append(float(np.dot(psi, r)))
-        if theta is not None:
-            names.append("entropy")
-            vals.append(float(np.dot(theta[:self.n], r)))
-        tot = np.empty(len(vals))
-        self.comm.Allreduce(np.array(vals, dtype=float), tot, op=MPI.SUM)
-        return dict(zip(names, tot))
+    # ----------------------------------------------------------------- entropy defect
+    def entropy_defect(self, residual, theta):
+        """``⟨θ, R⟩`` over the entries of ``w`` (global): what a residual ``R`` adds to
+        the entropy balance ``H^{n+1} − H^n ≤ −Δt ⟨θ, M θ⟩ + ⟨θ, R⟩``."""
+        n = self.n
+        return self.comm.allreduce(float(np.dot(theta[:n], residual[:n])), op=MPI.SUM)
 
     # ----------------------------------------------------------------- failure report
     def report(self, count=3):
