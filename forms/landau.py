@@ -28,12 +28,12 @@ relaxation of the second moment :func:`anisotropic_second_moment`.
 """
 import numpy as np
 import ufl
-import ufl.algorithms
 import firedrake as fd
 
 from generic_fem.model import GenericModel
 from generic_fem.errors import InvalidParameterError
 from generic_fem.two_point import TwoPointFriction
+from generic_fem.pair_weights import PairWeight
 
 __all__ = ["Landau", "maxwellian", "bkw", "bkw_K", "anisotropic_second_moment"]
 
@@ -48,15 +48,21 @@ class Landau(GenericModel):
         contain ``|v|²``).
     :arg quadrature_degree: degree of the one quadrature rule (default ``2·degree + 2``);
         ``N_q`` pair sums run over its points.
+    :arg weight: another kernel ``a(z) = C A(|z|)Π(z)``: a
+        :class:`~generic_fem.pair_weights.PairWeight` with ``A`` in UFL (then ``gamma``
+        is ignored), e.g. the Debye-screened Coulomb ``PairWeight(lambda r: exp(-r/λ)/r)``.
     """
     name = "landau"
     supported_dimensions = (2, 3)
     min_degree = 2
-    nonlocal_friction = True
 
-    def __init__(self, mesh, gamma=0.0, C=1.0, degree=2, quadrature_degree=None):
+    def __init__(self, mesh, gamma=0.0, C=1.0, degree=2, quadrature_degree=None, weight=None):
         name = type(self).__name__
-        if not (np.isfinite(gamma) and -3.0 <= gamma <= 1.0):
+        if weight is not None:
+            if not isinstance(weight, PairWeight):
+                raise InvalidParameterError(f"{name}: weight must be a PairWeight, got {weight!r}")
+            gamma = weight.gamma if weight.gamma is not None else np.nan
+        elif not (np.isfinite(gamma) and -3.0 <= gamma <= 1.0):
             raise InvalidParameterError(f"{name}: gamma must lie in [-3, 1], got {gamma}")
         if not (np.isfinite(C) and C > 0):
             raise InvalidParameterError(f"{name}: the kernel constant C must be positive, got {C}")
@@ -65,8 +71,12 @@ class Landau(GenericModel):
                 f"{name}: degree {degree} does not contain |v|^2 (energy would not be conserved); "
                 f"use degree >= {self.min_degree}")
         super().__init__(mesh, degree, quadrature_degree)
+        #: ``γ`` of a power-law kernel (``nan`` for another weight)
         self.gamma, self.C = float(gamma), float(C)
-        self.pairs = TwoPointFriction(mesh, self.quadrature_degree, self.gamma, self.C, self.dx)
+        self.weight = weight if weight is not None else PairWeight.power(self.gamma)
+        #: the two-point friction operator: weight ``A``, coupling ``C``, mobility ``m(f)``
+        self.pairs = TwoPointFriction(mesh, self.quadrature_degree, self.dx, self.weight,
+                                      mobility=lambda f: self.mobility(f), coupling=self.C)
 
     def entropy_density(self, f):
         return -f * ufl.ln(f)
@@ -83,22 +93,8 @@ class Landau(GenericModel):
         subclasses such as Fermi–Dirac change it)."""
         return f
 
-    def friction(self, f, g, phi):
-        return self.pairs.form(self.mobility(f), g, phi)
-
-    def update_nonlocal(self, f, g):
-        self.pairs.update(self.mobility(f), g)
-
-    def nonlocal_linearization(self, f, g, df, dg):
-        fv = ufl.variable(f)
-        dm = ufl.diff(self.mobility(fv), fv) * df   # m'(f) df, by UFL differentiation
-        return self.pairs.linearization(self.mobility(f), g, ufl.algorithms.expand_derivatives(dm), dg)
-
-    def update_nonlocal_linearization(self, f, g):
-        self.pairs.update_linearization(self.mobility(f), g)
-
-    def friction_matrix(self, f):
-        return self.pairs.dense_matrix(self.mobility(f), self.V)
+    def friction_operators(self):
+        return (self.pairs,)
 
     def invariant_densities(self):
         v = self.coordinates
@@ -113,7 +109,7 @@ class Landau(GenericModel):
         return maxwellian(self.coordinates, density, velocity, temperature)
 
     def describe(self):
-        return (f"Landau(dim={self.dim}, gamma={self.gamma:g}, C={self.C:g}, degree={self.degree}, "
+        return (f"Landau(dim={self.dim}, weight={self.weight.name}, C={self.C:g}, degree={self.degree}, "
                 f"quadrature_degree={self.quadrature_degree}, N_q={self.pairs.n_global})")
 
 

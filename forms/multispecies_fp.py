@@ -35,7 +35,7 @@ resolved.  The unknown is the density per ``dξ``, ``f̂_i = σ_i^d f_i``, so th
 ``∫ f_i dv = ∫ f̂_i dξ`` and ``∇_v = ∇_ξ/σ_i``.
 
 The coefficients ``c_ji`` depend on the moments of the mobility state; they are
-refreshed before every residual evaluation (``update_nonlocal``; frozen in the
+refreshed before every residual evaluation (:class:`MomentProjectionFriction`; frozen in the
 Jacobian).  Conservation and entropy decay do not depend on their values.
 """
 import numpy as np
@@ -47,10 +47,28 @@ from mpi4py import MPI
 
 from generic_fem.model import GenericModel
 from generic_fem.quadrature import quadrature_space
+from generic_fem.operators import FrictionOperator
 from generic_fem.two_point import _interpolation
 from generic_fem.errors import InvalidParameterError, InvalidStateError
 
-__all__ = ["MultispeciesFokkerPlanck", "moment_odes"]
+__all__ = ["MultispeciesFokkerPlanck", "MomentProjectionFriction", "moment_odes"]
+
+
+class MomentProjectionFriction(FrictionOperator):
+    """The friction of :class:`MultispeciesFokkerPlanck` as an operator object: a local
+    form whose coefficients (``c_lk`` and the projections ``(b, c)`` of each pair) are
+    global moments of ``(f, g)``, refreshed by :meth:`refresh` (collective)."""
+
+    is_nonlocal = True
+
+    def __init__(self, model):
+        self.model = model
+
+    def form(self, f, g, phi):
+        return self.model._friction_form(f, g, phi)
+
+    def refresh(self, f, g):
+        self.model._refresh_projection(f, g)
 
 
 class MultispeciesFokkerPlanck(GenericModel):
@@ -64,7 +82,6 @@ class MultispeciesFokkerPlanck(GenericModel):
     :arg log_lambda: ``|log Λ|``;  :arg eps0: ``ε_0``.
     """
     name = "multispecies_fp"
-    nonlocal_friction = True
     supported_dimensions = (2, 3)
     min_degree = 2
 
@@ -110,6 +127,7 @@ class MultispeciesFokkerPlanck(GenericModel):
         self.c = [[fd.Function(self._R0, name=f"c_{l}{k}") for k in range(s)] for l in range(s)]
         xi = self.coordinates
         self.v = [float(scales[k]) * xi for k in range(s)]   # physical velocity of species k
+        self._operator = MomentProjectionFriction(self)
 
     # ------------------------------------------------------------------ GENERIC data
     def entropy_density(self, f):
@@ -148,7 +166,10 @@ class MultispeciesFokkerPlanck(GenericModel):
             self._entries[key] = e
         return e
 
-    def friction(self, f, g, phi):
+    def friction_operators(self):
+        return (self._operator,)
+
+    def _friction_form(self, f, g, phi):
         proj = self._entry(f, g)[0]
         out = 0
         for p, k, l in self._terms():
@@ -157,7 +178,7 @@ class MultispeciesFokkerPlanck(GenericModel):
             out = out + self.c[l][k] * f[k] * ufl.inner(flux, self.grad_v(phi, k)) * self.dx
         return out
 
-    def update_nonlocal(self, f, g):
+    def _refresh_projection(self, f, g):
         """Refresh ``c_lk`` from the moments of ``f`` and the projection ``(b, c)`` of each
         pair from the discrete weighted normal equations (collective)."""
         proj, fq, gq, interp_f, interp_g = self._entry(f, g)
@@ -239,7 +260,7 @@ class MultispeciesFokkerPlanck(GenericModel):
         """``{(i, j): (u_ij, T_ij)}`` from the discrete projection of ``∇ log f``:
         ``T_ij = −1/c_ij``, ``u_ij = b_ij T_ij`` (collective)."""
         w = fd.Function(self.V).interpolate(ufl.as_vector([ufl.ln(f[k]) for k in range(self.s)]))
-        self.update_nonlocal(f, w)
+        self._operator.refresh(f, w)
         out = {}
         for p, (i, j) in enumerate(self.pairs):
             b, c = self._entry(f, w)[0][p]

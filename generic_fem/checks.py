@@ -29,7 +29,7 @@ def assemble_operator(model, f, which="friction"):
     V = model.V
     u, phi = fd.TrialFunction(V), fd.TestFunction(V)
     if which == "friction":
-        model.update_nonlocal(f, u)
+        model.refresh_friction(f, u)
         W = model.friction_auxiliary_space()
         if W is None:
             return fd.assemble(model.friction(f, u, phi)).petscmat
@@ -85,15 +85,18 @@ def gather_matrix(A, comm):
 
 def friction_matrix_dense(model, f, max_size=6000):
     """``M(f)`` on ``V_h`` as a dense array on every rank (Schur complement for
-    models with an auxiliary field; the model's :meth:`friction_matrix` or the action
-    on each basis vector for two-point operators).  Only for ``dim V_h ≤ max_size``."""
+    models with an auxiliary field; the sum of the operators' dense matrices, or the
+    action on each basis vector, for nonlocal operators).  Only for ``dim V_h ≤ max_size``."""
     comm = model.mesh.comm
     n = model.V.dim()
     if n > max_size:
         raise ValueError(f"dense friction matrix: dim V_h = {n} > max_size = {max_size}")
     if model.nonlocal_friction:
-        M = model.friction_matrix(f)
-        return M if M is not None else _dense_from_action(model, f)
+        if model.friction_auxiliary_space() is None:
+            parts = [op.dense_matrix(f, model.V) for op in model.friction_operators()]
+            if all(p is not None for p in parts):
+                return sum(parts)
+        return _dense_from_action(model, f)
     A = assemble_operator(model, f, "friction")
     if model.friction_auxiliary_space() is None:
         return gather_matrix(A, comm).toarray()
@@ -118,7 +121,7 @@ def _dense_from_action(model, f):
             if r0 <= j < r1:
                 xv.setValue(j, 1.0)
             xv.assemble()
-        model.update_nonlocal(f, x)
+        model.refresh_friction(f, x)
         fd.assemble(form, tensor=y)
         with y.dat.vec_ro as yv:
             cols.append(np.concatenate(comm.allgather(yv.getArray(readonly=True).copy())))

@@ -21,10 +21,11 @@ degree ≥ 2); the density ``f = F(w_h)`` is evaluated at the quadrature points 
 model's one quadrature rule ``self.dx``, so ``f`` stays in the state space (``f > 0``
 for the Boltzmann entropy) by construction (ARCHITECTURE.md).
 
-Nonlocal (two-point) friction operators use the same interface: ``friction`` returns
-a local UFL form whose coefficients (Quadrature-space Functions holding sums over
-all points) are refreshed by :meth:`update_nonlocal`, which the steppers call before
-every residual and Jacobian evaluation with the current ``(f, g)``.
+``M`` may be a sum of friction operator objects (:mod:`generic_fem.operators`,
+:meth:`GenericModel.friction_operators`): local ones, and nonlocal (two-point) ones
+whose local UFL form has coefficients (Quadrature-space Functions holding sums over
+all points) that the operator refreshes itself; the steppers ask every operator to
+refresh before each residual and Jacobian evaluation with the current ``(f, g)``.
 """
 import numpy as np
 import ufl
@@ -101,9 +102,35 @@ class GenericModel:
         """``⟨φ, L(f) g⟩`` as a UFL form, or ``None`` when ``L = 0``."""
         return None
 
+    def friction_operators(self):
+        """The friction operators (:mod:`generic_fem.operators`) whose sum is ``M(f)``,
+        the same objects at every call: e.g. ``(TwoPointFriction(...),)`` for Landau,
+        ``(TwoPointFriction(...), LocalFriction(...))`` for its infinite-mass limit.
+        Default ``()``: the model states ``friction`` itself as a local UFL form."""
+        return ()
+
     def friction(self, f, g, phi):
-        """``⟨φ, M(f) g⟩`` as a UFL form (symmetric in ``g, φ``)."""
-        raise NotImplementedError
+        """``⟨φ, M(f) g⟩`` as a UFL form (symmetric in ``g, φ``): by default the sum of
+        the forms of :meth:`friction_operators`."""
+        ops = self.friction_operators()
+        if not ops:
+            raise NotImplementedError(f"{type(self).__name__} states neither friction() nor friction_operators()")
+        out = 0
+        for op in ops:
+            out = out + op.form(f, g, phi)
+        return out
+
+    @property
+    def nonlocal_friction(self):
+        """Whether ``M`` has a nonlocal part (then it has no sparse matrix; checks and
+        ``J_T`` use its action or dense matrices, small problems)."""
+        return any(op.is_nonlocal for op in self.friction_operators())
+
+    def refresh_friction(self, f, g):
+        """Refresh the nonlocal coefficients of every friction operator for ``(f, g)``
+        (collective; nothing for local models)."""
+        for op in self.friction_operators():
+            op.refresh(f, g)
 
     def friction_auxiliary_space(self):
         """``None``, or the space ``W`` of an auxiliary field ``q`` through which ``M`` is
@@ -133,32 +160,11 @@ class GenericModel:
     #: whether :meth:`friction_kernel` spans the whole kernel of ``M`` on ``V_h``
     friction_kernel_complete = True
 
-    #: whether ``friction`` is a two-point (nonlocal) operator: then it has no sparse
-    #: matrix; checks and ``J_T`` use its action (dense matrices, small problems)
-    nonlocal_friction = False
-
-    def friction_matrix(self, f):
-        """Optional, for two-point operators: ``M(f)`` on ``V_h`` as a dense array on every
-        rank (validation-size problems).  ``None``: build it from the action."""
-        return None
-
-    def update_nonlocal(self, f, g):
-        """Hook for two-point operators: refresh the coefficients of ``friction``.
-
-        Called by the steppers before each residual / Jacobian evaluation with the
-        UFL expressions of the mobility state ``f`` and the argument ``g`` of ``M(f)``.
-        Local models do nothing."""
-
-    def nonlocal_linearization(self, f, g, df, dg):
-        """For two-point operators (exact Newton): ``[(c, δc), ...]``, every nonlocal
-        coefficient ``c`` of ``friction(f, g, φ)`` with a Function ``δc`` that
-        :meth:`update_nonlocal_linearization` fills with its derivative in the
-        directions ``df, dg`` (UFL expressions linear in a direction Function).
-        ``None`` (the default): no nonlocal coefficients."""
-        return None
-
-    def update_nonlocal_linearization(self, f, g):
-        """Fill the ``δc`` of :meth:`nonlocal_linearization` for the current direction."""
+    def diagnostics(self, w):
+        """``{name: value}``: the model's own history columns for the state with entropy
+        variable ``w`` (a Function on ``V``), e.g. Fisher informations.  Collective.
+        Default: none."""
+        return {}
 
     def validate_density_values(self, values):
         """Model-specific admissibility of density values (a numpy array).
@@ -220,7 +226,7 @@ class GenericModel:
         """``⟨φ, M(f) g⟩`` as a UFL form with any auxiliary field solved for and the
         nonlocal coefficients refreshed: the operator itself, for diagnostics."""
         form = self.friction_with_auxiliary(f, g, phi, self.auxiliary_for(f, g))
-        self.update_nonlocal(f, g)
+        self.refresh_friction(f, g)
         return form
 
     # ------------------------------------------------------------------ states

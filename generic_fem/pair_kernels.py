@@ -1,4 +1,4 @@
-r"""Compiled pair sums of projected power-law kernels (the hot spot of two-point operators).
+r"""Compiled pair sums of projected kernels (the hot spot of two-point operators).
 
 For targets ``(y_q, g_q)`` and sources ``(x_p, c_p, g_p)`` this computes
 
@@ -6,21 +6,23 @@ For targets ``(y_q, g_q)`` and sources ``(x_p, c_p, g_p)`` this computes
 
    \hat G_q = \sum_{p:\,x_p \ne y_q} c_p\, a(y_q − x_p), \qquad
    \hat J_q = \sum_{p:\,x_p \ne y_q} c_p\, a(y_q − x_p)\, (g_q − g_p), \qquad
-   a(z) = |z|^{γ} (|z|^2 I − z ⊗ z) = |z|^{γ+2} Π(z),
+   a(z) = \frac{A(|z|)}{|z|^2} (|z|^2 I − z ⊗ z) = A(|z|)\, Π(z),
 
-(MODELS.md §2; the constant ``C_γ`` is folded into ``c_p``).  The self-pair
-``x_p = y_q`` is skipped: its weight vanishes in the limit for ``γ > −2`` and for
-``γ ≤ −2`` it is the singular term that PETSc's ``DMPlexLandau`` skips too; in the
-flux ``Ĵ_q`` it cancels exactly for every ``γ``.
+(MODELS.md §2, §4; constants such as ``C_γ`` or ``c_ij`` are folded into ``c_p``) with
+the weight ``A`` of a :class:`~generic_fem.pair_weights.PairWeight` (``A = r^{γ+2}``
+for the power laws).  The self-pair ``x_p = y_q`` is skipped: its weight vanishes in
+the limit for ``γ > −2`` and for ``γ ≤ −2`` it is the singular term that PETSc's
+``DMPlexLandau`` skips too; in the flux ``Ĵ_q`` of one point set it cancels exactly.
 
-The C code is generated for ``d = 2, 3`` and one ``γ`` (``sqrt`` forms for integer and
-half-integer ``γ``, glibc's vector ``pow`` otherwise), compiled once with the system C compiler
-(``$CC``, default ``cc``; flags in ``_FLAGS``: ``-O3 -march=native``, SIMD, no ``-ffast-math``) into a cache
+The C code is generated for ``d = 2, 3`` and one weight (``sqrt`` forms for integer and
+half-integer ``γ``, glibc's vector ``pow`` for other powers, the weight's own C
+translation otherwise), compiled once with the system C compiler (``$CC``, default
+``cc``; flags in ``_FLAGS``: ``-O3 -march=native``, SIMD, no ``-ffast-math``) into a cache
 directory (``$GENERIC_FEM_CACHE/kernels``, default ``~/.cache/generic-fem/kernels``),
 and loaded with :mod:`ctypes`.  The loops are blocked over sources (a block stays in
 L1/L2 cache while every target visits it) and the inner loop is a SIMD reduction.
-For ``γ = 0`` use :func:`moment_sums` instead: the kernel is a quadratic polynomial
-and the sums reduce exactly to a few moments, ``O(N)`` work.
+For ``A = r²`` (``γ = 0``) use :func:`moment_sums` instead: the kernel is a quadratic
+polynomial and the sums reduce exactly to a few moments, ``O(N)`` work.
 """
 import ctypes
 import hashlib
@@ -30,13 +32,19 @@ import tempfile
 
 import numpy as np
 
-__all__ = ["pair_sums", "moment_sums", "load_pair_kernel", "kernel_cache_dir"]
+from .pair_weights import PairWeight
+
+__all__ = ["pair_sums", "moment_sums", "local_moments", "load_pair_kernel", "weight_values", "kernel_cache_dir"]
 
 _SOURCE = r"""
 #include <math.h>
-%(DECL)s
+%(WEIGHT)s
 #define BLOCK 1024
-static inline double kpow(double r2) { return %(POW)s; }
+
+void weight_values(long n, const double *restrict r, double *restrict out)
+{
+    for (long i = 0; i < n; ++i) { const double r2 = r[i] * r[i]; out[i] = r2 * kpow(r2); }
+}
 
 void pair_sums_2d(long nt, const double *restrict y, const double *restrict yg, long ns,
                   const double *restrict src, double *restrict G, double *restrict H)
@@ -108,11 +116,6 @@ void pair_sums_3d(long nt, const double *restrict y, const double *restrict yg, 
 }
 """
 
-#: |z|^γ = r2^(γ/2) without pow() for integer and half-integer γ
-_POW = {-3.0: "1.0 / (r2 * sqrt(r2))", -2.5: "1.0 / (r2 * sqrt(sqrt(r2)))", -2.0: "1.0 / r2",
-        -1.5: "1.0 / (sqrt(r2) * sqrt(sqrt(r2)))", -1.0: "1.0 / sqrt(r2)",
-        -0.5: "1.0 / sqrt(sqrt(r2))", 0.0: "1.0", 0.5: "sqrt(sqrt(r2))", 1.0: "sqrt(r2)"}
-
 #: no -ffast-math: linked into a shared library it would switch the whole process to
 #: flush-to-zero; the two "unsafe" flags only let the compiler evaluate both branches
 #: of the self-pair test in SIMD lanes (the data are finite).
@@ -144,23 +147,26 @@ def _cpu_signature():
     return sig
 
 
-def _source(gamma):
-    g = float(gamma)
-    expr = _POW.get(g, f"pow(r2, {0.5 * g!r})")
-    # generic exponents: glibc's vector pow (libmvec), declared as the x86 vector ABI
-    decl = "" if g in _POW else "#pragma omp declare simd notinbranch\ndouble pow(double, double);"
-    return _SOURCE % {"POW": expr, "DECL": decl}
+def as_weight(kernel):
+    """A :class:`~generic_fem.pair_weights.PairWeight` from a weight or an exponent ``γ``
+    (``A = r^{γ+2}``)."""
+    return kernel if isinstance(kernel, PairWeight) else PairWeight.power(kernel)
 
 
-def load_pair_kernel(gamma):
-    """The compiled library for exponent ``γ`` (compiled on first use, then cached on
-    disk by a hash of source, compiler, flags and CPU; concurrent MPI ranks are safe: each
-    compiles to a private file and renames it atomically)."""
-    key = float(gamma)
-    if key in _loaded:
-        return _loaded[key]
+def _source(weight):
+    return _SOURCE % {"WEIGHT": weight.c_source()}
+
+
+def load_pair_kernel(kernel):
+    """The compiled library for a :class:`~generic_fem.pair_weights.PairWeight` (or an
+    exponent ``γ``), compiled on first use, then cached on disk by a hash of source,
+    compiler, flags and CPU; concurrent MPI ranks are safe: each compiles to a private
+    file and renames it atomically."""
+    weight = as_weight(kernel)
+    src = _source(weight)
+    if src in _loaded:
+        return _loaded[src]
     cc = os.environ.get("CC", "cc")
-    src = _source(gamma)
     digest = hashlib.sha256((src + cc + " ".join(_FLAGS) + _cpu_signature()).encode()).hexdigest()[:16]
     d = kernel_cache_dir()
     os.makedirs(d, exist_ok=True)
@@ -173,7 +179,8 @@ def load_pair_kernel(gamma):
             out = os.path.join(tmp, "pairs.so")
             res = subprocess.run([cc, *_FLAGS, cfile, "-o", out, "-lmvec", "-lm"], capture_output=True, text=True)
             if res.returncode != 0:
-                raise RuntimeError(f"compiling the pair kernel failed ({cc} {' '.join(_FLAGS)}):\n{res.stderr}")
+                raise RuntimeError(f"compiling the pair kernel {weight} failed ({cc} {' '.join(_FLAGS)}):\n"
+                                   f"{res.stderr}")
             os.replace(out, lib)
     so = ctypes.CDLL(lib)
     for name in ("pair_sums_2d", "pair_sums_3d"):
@@ -181,15 +188,25 @@ def load_pair_kernel(gamma):
         fn.restype = None
         fn.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long,
                        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-    _loaded[key] = so
+    so.weight_values.restype = None
+    so.weight_values.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    _loaded[src] = so
     return so
+
+
+def weight_values(kernel, r):
+    """``A(r)`` evaluated by the compiled kernel library (``r > 0``)."""
+    r = np.ascontiguousarray(r, dtype=float).ravel()
+    out = np.empty_like(r)
+    load_pair_kernel(kernel).weight_values(len(r), _ptr(r), _ptr(out))
+    return out
 
 
 def _ptr(a):
     return a.ctypes.data_as(ctypes.c_void_p)
 
 
-def pair_sums(gamma, targets, target_vectors, points, coeffs, vectors):
+def pair_sums(kernel, targets, target_vectors, points, coeffs, vectors):
     """``(Ĝ, Ĵ)`` at ``targets`` (``(n, d)``) with vectors ``g_q`` (``(n, d)``) from sources
     ``points`` (``(N, d)``), coefficients ``c_p`` (``(N,)``) and vectors ``g_p``
     (``(N, d)``); compiled code.  ``Ĵ_q = Σ_p c_p a(y_q − x_p)(g_q − g_p) = Ĝ_q g_q − ĥ_q``
@@ -207,7 +224,7 @@ def pair_sums(gamma, targets, target_vectors, points, coeffs, vectors):
     src[:d] = np.asarray(points, dtype=float).T
     src[d] = coeffs
     src[d + 1:] = np.asarray(vectors, dtype=float).T
-    lib = load_pair_kernel(gamma)
+    lib = load_pair_kernel(kernel)
     if d == 2:
         Gp, H = np.empty((n, 3)), np.empty((n, 2))
         lib.pair_sums_2d(n, _ptr(y), _ptr(yg), N, _ptr(src), _ptr(Gp), _ptr(H))

@@ -16,8 +16,11 @@ from .steppers import Stepper
 __all__ = ["run", "state_diagnostics", "save_checkpoint", "load_checkpoint", "restore_state"]
 
 
-def state_diagnostics(model, f):
-    """``{E, S, H, invariants...}`` of the density expression ``f`` (collective)."""
+def state_diagnostics(model, f, w=None):
+    """``{E, S, H, invariants...}`` of the density expression ``f`` and, given the
+    entropy variable ``w`` (``f = F(w)``), the model's own columns
+    (:meth:`~generic_fem.model.GenericModel.diagnostics`, e.g. Fisher informations).
+    Collective."""
     out = {}
     E = model.E(f)
     if E is not None:
@@ -27,6 +30,8 @@ def state_diagnostics(model, f):
     out["H"] = -S
     for k, form in model.invariants(f).items():
         out[k] = float(fd.assemble(form))
+    if w is not None:
+        out.update(model.diagnostics(w))
     return out
 
 
@@ -131,7 +136,7 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
                        "t0": t0, "t_end": t_end, "ranks": comm.size})
     f = stepper.density()
     rec = {"step": step0, "t": stepper.t, "dt": 0.0}
-    rec.update(state_diagnostics(model, f))
+    rec.update(state_diagnostics(model, f, stepper.w))
     history.append(rec)
     if keep_trajectory:
         history.trajectory.append((stepper.t, stepper.w.copy(deepcopy=True)))
@@ -154,7 +159,7 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
         stats = stepper.advance(dt_max=None if remaining >= stepper.dt_target * (1 - 1e-9)
                                 else remaining)
         rec = {"step": stats["step"], "t": stats["t"], "dt": stats["dt"]}
-        rec.update(state_diagnostics(model, f))
+        rec.update(state_diagnostics(model, f, stepper.w))
         rec["dissipation"] = stats["dissipation"]
         rec["dH"] = stats["H_new"] - stats["H_old"]
         for k in ("edi_lhs", "edi_rhs"):

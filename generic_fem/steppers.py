@@ -264,8 +264,8 @@ class Stepper:
         for f, g in self._nonlocal_pairs:
             df = ufl.algorithms.expand_derivatives(ufl.derivative(f, self.z, delta))
             dg = ufl.algorithms.expand_derivatives(ufl.derivative(g, self.z, delta))
-            pairs = self.model.nonlocal_linearization(f, g, df, dg)
-            for c, dc in pairs or ():
+            pairs = [p for op in self.model.friction_operators() for p in op.linearization(f, g, df, dg)]
+            for c, dc in pairs:
                 term = ufl.derivative(F, c, dc)
                 corr = term if corr is None else corr + term
         if corr is None:
@@ -287,7 +287,8 @@ class Stepper:
                 with stepper._delta.dat.vec_wo as dv:
                     x.copy(dv)
                 for f, g in stepper._nonlocal_pairs:
-                    stepper.model.update_nonlocal_linearization(f, g)
+                    for op in stepper.model.friction_operators():
+                        op.refresh_linearization(f, g)
                 Jfd.mult(x, y)
                 fd.assemble(stepper._exact, tensor=corr_vec)
                 with corr_vec.dat.vec_ro as cv:
@@ -492,7 +493,7 @@ class Stepper:
 
     def _refresh(self, X=None):
         for f, g in self._nonlocal_pairs:
-            self.model.update_nonlocal(f, g)
+            self.model.refresh_friction(f, g)
 
     def _solve_once(self):
         """One SNES solve of the current step; returns (ok, reason, its, lin_its)."""
@@ -616,7 +617,7 @@ class Stepper:
             dt = dt / 2
         H_new = float(fd.assemble(self._H_new))
         if self._dissipation_pair != self._nonlocal_pairs[0]:
-            self.model.update_nonlocal(*self._dissipation_pair)
+            self.model.refresh_friction(*self._dissipation_pair)
         # else the coefficients are those of the converged iterate; the invariant
         # projection moved w only by O(residual) along ker M: no new pair sums for it
         dissipation = float(fd.assemble(self._dissipation_form))

@@ -1,39 +1,59 @@
-r"""Two-point (nonlocal) friction operators with a projected power-law kernel.
+r"""Two-point (nonlocal) friction operators over one or several point sets.
 
-The operator (ARCHITECTURE.md "Two-point operators"; MODELS.md §2 weak form)
-
-.. math::
-
-   ⟨φ, M(f) g⟩ = ½ ∑_q ∑_p ω_q ω_p\, m_q m_p\, (∇φ_q − ∇φ_p) · a(v_q − v_p)\, (∇g_q − ∇g_p),
-   \qquad a(z) = C |z|^{γ+2} Π(z),
-
-with ``m = m(f)`` a pointwise mobility (``f`` for Landau, ``f(1 − εf)`` for
-Fermi–Dirac) and ``(v_q, ω_q)`` the points and weights of the model's one quadrature
-rule, is evaluated as the *local* form (swap symmetry of the double sum)
+The operator (ARCHITECTURE.md "Two-point operators"; MODELS.md §2 and §4 weak forms)
 
 .. math::
 
-   ⟨φ, M(f) g⟩ = ∫ ∇φ · m\, (\hat G ∇g − \hat h)\,dx, \qquad
-   \hat G_q = ∑_p ω_p m_p a(v_q − v_p), \quad \hat h_q = ∑_p ω_p m_p a(v_q − v_p) ∇g_p,
+   ⟨φ, M(f) g⟩ = ½ ∑_{i,j} c_{ij} ∑_q ∑_p ω_q ω_p\, m_{i,q} m_{j,p}\,
+       𝕎φ · a(v_{i,q} − v_{j,p})\, 𝕎g, \qquad
+   𝕎g = \frac{∇g_i(v_{i,q})}{μ_i} − \frac{∇g_j(v_{j,p})}{μ_j},\quad
+   a(z) = A(|z|)\, Π(z),
 
-where ``Ĝ`` and ``Ĵ = Ĝ∇g − ĥ = Σ_p ω_p m_p a(v_q − v_p)(∇g_q − ∇g_p)`` (summed pair by
-pair, see :meth:`TwoPointFriction.form`) are Quadrature-space Functions refreshed by
-:meth:`TwoPointFriction.update`
-(called by the steppers before each residual and Jacobian evaluation).  Because the
-form is integrated with exactly the points of the sums, the discrete operator is
-symmetric positive semidefinite and ``M(f)φ = 0`` for ``φ ∈ {1, v, |v|²}`` up to round-off
-(``a(z) z = 0`` and ``∇|v|²_q − ∇|v|²_p = 2(v_q − v_p)``): mass, momentum and energy are
-conserved as exactly as the nonlinear residual.  The self-pair ``p = q`` cancels in
-``Ĝ_q∇g_q − ĥ_q`` and is skipped (no singularity for ``γ ≤ −2``).
+couples ``N`` point sets (species): set ``i`` is the model's one quadrature rule
+``(ξ_q, ω_q)`` on a reference mesh, scaled to ``v_{i,q} = σ_i ξ_q`` (``∇_v = ∇_ξ/σ_i``),
+with a pointwise mobility ``m_i = m_i(f)`` (``f`` for Landau, ``f(1 − εf)`` for
+Fermi–Dirac, ``f_i`` per ``dξ`` for a species), gradient weights ``1/μ_i`` (the masses),
+a symmetric coupling ``c_ij ≥ 0`` and the weight ``A`` of a
+:class:`~generic_fem.pair_weights.PairWeight` (``A = r^{γ+2}`` for the Landau family, or
+any UFL expression of ``r``).  One set with ``σ = μ = 1`` and ``c = C`` is the
+single-species Landau operator.  By the swap symmetry ``(i,q) ↔ (j,p)`` of the double sum
+it is evaluated as the *local* form
 
-Jacobians: the UFL derivative of the local form with ``Ĝ, ĝ, Ĵ`` frozen (Picard in the
-nonlocal part, Newton in the local factor ``m(f)``).
+.. math::
 
-Parallel: each rank gathers ``(v_p, C ω_p m_p, ∇g_p)`` of all owned points
-(``MPI_Allgatherv``, ``O(N_q)`` memory) and computes ``Ĝ, Ĵ`` at its own points, so
-the ``O(N_q²)`` work divides by the rank count.  For ``γ = 0`` the sums reduce exactly
-to moments (:func:`~generic_fem.pair_kernels.moment_sums`, ``O(N_q)``, one
+   ⟨φ, M(f) g⟩ = ∑_i ∫ \frac{∇_ξ φ_i}{σ_i μ_i} · m_i\, \hat J_i\,dξ, \qquad
+   \hat J_{i,q} = ∑_j c_{ij} ∑_p ω_p m_{j,p}\, a(v_{i,q} − v_{j,p})\,(G_{i,q} − G_{j,p}),
+
+``G_j = ∇_ξ g_j/(σ_j μ_j)``, with ``Ĵ_i`` and ``Ĝ_i = Σ_j c_ij Σ_p ω_p m_{j,p} a(v_{i,q} − v_{j,p})``
+Quadrature-space Functions refreshed by :meth:`TwoPointFriction.refresh` (the form
+is linear in ``g`` through ``Ĝ_i G_i``: see :meth:`TwoPointFriction.form`).  Because the form is integrated
+with exactly the points of the sums, the discrete operator is symmetric positive
+semidefinite and ``𝕎φ = 0`` or ``𝕎φ ∥ z`` gives ``M(f)φ = 0``: each set's mass,
+``Σ_i μ_i ∫ v f_i`` and ``½ Σ_i μ_i ∫ |v|² f_i`` are conserved as exactly as the nonlinear
+residual (``a(z) z = 0``; ``∇(μ_i|v|²/2)/μ_i − ∇(μ_j|v_*|²/2)/μ_j = v − v_* = z``).  A pair
+of coincident points (``v_{i,q} = v_{j,p}``) is skipped, symmetrically (no singularity for
+``γ ≤ −2``; within one set it cancels in ``Ĵ`` anyway).
+
+Jacobians: the UFL derivative of the local form with ``Ĝ, ĝ, Ĵ`` frozen
+(Picard in the nonlocal part, Newton in the local factor ``m(f)``), or the exact
+Jacobian action with :meth:`TwoPointFriction.linearization`.
+
+Parallel: each rank gathers ``(v, ω m, G)`` of all points of all sets (one
+``MPI_Allgatherv``, ``O(N N_q)`` memory) and computes ``Ĝ, Ĵ`` at its own points, so the
+``O((N N_q)²)`` work divides by the rank count.  For ``A = r²`` (``γ = 0``) the sums reduce
+exactly to moments (:func:`~generic_fem.pair_kernels.moment_sums`, ``O(N N_q)``, one
 ``MPI_Allreduce``).
+
+Why Quadrature-space coefficients and not Firedrake's external operators
+(``firedrake.external_operators``): the operator's output enters the residual only
+through two fields per set at the quadrature points, which the local form then
+integrates with the very same rule; that is all the exact conservation needs, costs one
+interpolation per field, and leaves the Jacobian a sparse assembled matrix
+(frozen-coefficient part) that PETSc preconditioners can use, with the exact part as a
+matrix-free correction.  An external operator would be assembled as a new operand of
+the form (its Jacobian action would have to be supplied anyway as pair-sum passes) and
+would hide the sparse part from the preconditioner.  What it would give, visibility to
+``firedrake.adjoint``, can be had with a pyadjoint block around :meth:`refresh`.
 """
 import numpy as np
 import ufl
@@ -42,37 +62,11 @@ import firedrake as fd
 from mpi4py import MPI
 
 from .errors import InvalidParameterError
-from .pair_kernels import pair_sums, moment_sums, local_moments
+from .operators import FrictionOperator
+from .pair_kernels import pair_sums, moment_sums, local_moments, as_weight
 from .quadrature import quadrature_space
 
 __all__ = ["TwoPointFriction"]
-
-
-class _Entry:
-    """Coefficients ``Ĝ, Ĵ`` of one ``(m, g)`` pair and the interpolations that feed them."""
-
-    def __init__(self, owner, m, g):
-        self.G = fd.Function(owner.Qt, name="G_hat")
-        self.J = fd.Function(owner.Qv, name="J_hat")
-        self.mq = fd.Function(owner.Q)
-        self.gq = fd.Function(owner.Qv)
-        self.interpolate_m = _interpolation(fd.interpolate(m, owner.Q), self.mq)
-        self.interpolate_g = _interpolation(fd.interpolate(ufl.grad(g), owner.Qv), self.gq)
-        self.last_input = None
-        self.coeff = None   # C ω m of the last evaluation
-        self.linearization = None
-
-
-class _Linearization:
-    """Directional derivatives ``δĜ, δĝ, δĴ`` of one entry's coefficients."""
-
-    def __init__(self, owner, dm, dg):
-        self.dG = fd.Function(owner.Qt, name="dG_hat")
-        self.dgq = fd.Function(owner.Qv, name="dg_hat")
-        self.dJ = fd.Function(owner.Qv, name="dJ_hat")
-        self.dmq = fd.Function(owner.Q)
-        self.interpolate_dm = _interpolation(fd.interpolate(dm, owner.Q), self.dmq)
-        self.interpolate_dg = _interpolation(fd.interpolate(ufl.grad(dg), owner.Qv), self.dgq)
 
 
 def _interpolation(expr, tensor):
@@ -87,123 +81,235 @@ def _interpolation(expr, tensor):
         return lambda: fd.assemble(expr, tensor=tensor)
 
 
-class TwoPointFriction:
-    """The two-point operator above on one mesh and quadrature rule.
+class _Entry:
+    """Per set: coefficients ``Ĝ_i, Ĵ_i`` of one ``(f, g)`` pair, the point values of
+    ``m_i`` and ``G_i`` and the interpolations that feed them."""
 
-    :arg mesh: velocity mesh (``d = 2`` or ``3``).
-    :arg quadrature_degree: the degree of the model's quadrature rule (``scheme="default"``).
-    :arg gamma: kernel exponent ``γ`` (``a(z) = C|z|^{γ+2}Π(z)``).
-    :arg C: kernel constant ``C_γ > 0``.
+    def __init__(self, owner, m, G):
+        n = owner.n_sets
+        self.G = [fd.Function(owner.Qt, name=f"G_hat_{i}") for i in range(n)]
+        self.J = [fd.Function(owner.Qv, name=f"J_hat_{i}") for i in range(n)]
+        self.mq = [fd.Function(owner.Q) for _ in range(n)]
+        self.gq = [fd.Function(owner.Qv) for _ in range(n)]
+        self.interpolations = [_interpolation(fd.interpolate(m[i], owner.Q), self.mq[i]) for i in range(n)] + \
+            [_interpolation(fd.interpolate(G[i], owner.Qv), self.gq[i]) for i in range(n)]
+        self.last_input = None
+        self.coeff = None   # ω m per set, of the last evaluation
+        self.linearization = None
+
+    def read(self, d):
+        for op in self.interpolations:
+            op()
+        m = np.array([np.asarray(x.dat.data_ro) for x in self.mq])
+        g = np.array([np.asarray(x.dat.data_ro).reshape(-1, d) for x in self.gq])
+        return m, g
+
+
+class _Linearization:
+    """Directional derivatives ``δĜ_i, δĝ_i, δĴ_i`` of one entry's coefficients."""
+
+    def __init__(self, owner, dm, dG):
+        n = owner.n_sets
+        self.dG = [fd.Function(owner.Qt, name=f"dG_hat_{i}") for i in range(n)]
+        self.dgq = [fd.Function(owner.Qv, name=f"dg_hat_{i}") for i in range(n)]
+        self.dJ = [fd.Function(owner.Qv, name=f"dJ_hat_{i}") for i in range(n)]
+        self.dmq = [fd.Function(owner.Q) for _ in range(n)]
+        self.interpolations = [_interpolation(fd.interpolate(dm[i], owner.Q), self.dmq[i]) for i in range(n)] + \
+            [_interpolation(fd.interpolate(dG[i], owner.Qv), self.dgq[i]) for i in range(n)]
+
+
+class TwoPointFriction(FrictionOperator):
+    """The two-point operator above on one (reference) mesh and quadrature rule.
+
+    :arg mesh: the (reference) velocity mesh, ``d = 2`` or ``3``.
+    :arg quadrature_degree: the degree of the model's quadrature rule.
     :arg dx: the model's measure (must be the rule of ``quadrature_degree``).
+    :arg weight: the kernel weight ``A``: a :class:`~generic_fem.pair_weights.PairWeight`,
+        or a number ``γ`` for ``A = r^{γ+2}``.
+    :arg mobility: ``f ↦ m(f)``, a UFL scalar for one set or a UFL vector of length
+        ``N`` (``m_i`` per set); default ``f``.
+    :arg coupling: ``c_ij``: a number for one set, or a symmetric ``N × N`` array with
+        entries ``≥ 0`` (constants such as ``C_γ`` go here).
+    :arg scales: ``σ_i > 0`` (``v = σ_i ξ`` for set ``i``); default all 1.
+    :arg masses: ``μ_i > 0`` (gradient weights ``1/μ_i``); default all 1.
+
+    With ``N > 1`` sets, ``g`` and ``φ`` of :meth:`form` are vectors of length ``N``
+    (components on the same reference mesh), and the mobility a vector.
     """
 
-    def __init__(self, mesh, quadrature_degree, gamma, C, dx):
+    is_nonlocal = True
+
+    def __init__(self, mesh, quadrature_degree, dx, weight, mobility=None, coupling=1.0,
+                 scales=None, masses=None):
         dim = mesh.geometric_dimension() if callable(mesh.geometric_dimension) else mesh.geometric_dimension
         if dim not in (2, 3):
             raise InvalidParameterError(f"two-point operator: velocity dimension must be 2 or 3, got {dim}")
-        self.mesh, self.dim = mesh, dim
-        self.gamma, self.C = float(gamma), float(C)
+        c = np.atleast_2d(np.asarray(coupling, dtype=float))
+        n = c.shape[0]
+        if c.shape != (n, n):
+            raise InvalidParameterError(f"two-point operator: coupling must be a square matrix, got shape {c.shape}")
+        if not np.all(np.isfinite(c)) or np.any(c < 0) or not np.any(c > 0):
+            raise InvalidParameterError(f"two-point operator: coupling must be finite, >= 0 and not all zero, got {c}")
+        if np.max(np.abs(c - c.T)) > 1e-14 * np.max(np.abs(c)):
+            raise InvalidParameterError(
+                f"two-point operator: coupling c_ij must be symmetric (else momentum and energy are not "
+                f"conserved and M is not symmetric), got {c}")
+        sig = np.ones(n) if scales is None else np.atleast_1d(np.asarray(scales, dtype=float))
+        mu = np.ones(n) if masses is None else np.atleast_1d(np.asarray(masses, dtype=float))
+        for name, a in (("scales", sig), ("masses", mu)):
+            if a.shape != (n,) or not np.all(np.isfinite(a)) or np.any(a <= 0):
+                raise InvalidParameterError(
+                    f"two-point operator: {name} must be {n} positive number(s) (one per set), got {a}")
+        self.mesh, self.dim, self.n_sets = mesh, dim, n
+        self.coupling, self.scales, self.masses = 0.5 * (c + c.T), sig, mu
+        self.weight = as_weight(weight)
+        self.mobility = mobility if mobility is not None else (lambda f: f)
         self.dx = dx
         self.Q = quadrature_space(mesh, quadrature_degree)
         self.Qv = quadrature_space(mesh, quadrature_degree, (dim,))
         self.Qt = quadrature_space(mesh, quadrature_degree, (dim, dim))
         X = fd.Function(self.Qv).interpolate(ufl.SpatialCoordinate(mesh))
-        self.points = np.array(X.dat.data_ro)               # owned points of this rank
+        self.reference_points = np.array(X.dat.data_ro).reshape(-1, dim)   # owned points of this rank
+        #: ``points[i]``: this rank's points of set ``i`` (``σ_i ξ_q``)
+        self.points = [s * self.reference_points for s in sig]
         w = fd.assemble(fd.TestFunction(self.Q) * dx)
         self.weights = np.array(w.dat.data_ro)
         comm = mesh.comm
         self.comm = comm
         self.counts = np.array(comm.allgather(len(self.weights)))
-        self.n_global = int(self.counts.sum())
+        self.n_global = int(self.counts.sum())      # points per set
+        # A must be finite and >= 0 at the distances that occur
+        ext = np.abs(self.reference_points).max(axis=0) if len(self.weights) else np.zeros(dim)
+        ext_global = np.empty_like(ext)
+        comm.Allreduce(ext, ext_global, op=MPI.MAX)
+        diam = 2 * sig.max() * np.linalg.norm(ext_global)
+        self.weight.check(1e-6 * diam, diam)
         self._entries = {}
         #: pair interactions evaluated by this rank; operator evaluations done / skipped;
         #: linearised evaluations (exact Jacobian actions, two pair-sum passes each)
         self.stats = {"pairs": 0, "evaluations": 0, "skipped": 0, "linearized": 0}
 
     # ---------------------------------------------------------------------------
-    def _entry(self, m, g):
-        key = (m, g)
+    def _component(self, g, i):
+        """Set ``i``'s component of ``g`` (``g`` itself for one set on a scalar space)."""
+        return g if ufl.as_ufl(g).ufl_shape == () else g[i]
+
+    def _scaled_gradients(self, g):
+        """``G_i = ∇_ξ g_i/(σ_i μ_i)`` (UFL, one per set)."""
+        return [ufl.grad(self._component(g, i)) / float(self.scales[i] * self.masses[i]) for i in range(self.n_sets)]
+
+    def _mobilities(self, f):
+        m = self.mobility(f)
+        shape = ufl.as_ufl(m).ufl_shape
+        want = () if self.n_sets == 1 else (self.n_sets,)
+        if shape != want and not (self.n_sets == 1 and shape == (1,)):
+            raise InvalidParameterError(f"two-point operator: the mobility must have shape {want}, got {shape}")
+        return [m if shape == () else m[i] for i in range(self.n_sets)]
+
+    def _entry(self, f, g):
+        key = (f, g)
         e = self._entries.get(key)
         if e is None:
             if isinstance(g, ufl.Argument) or ufl.algorithms.extract_arguments(g):
                 raise InvalidParameterError(
                     "a two-point (nonlocal) friction operator can not be assembled as a sparse "
                     "matrix: use its action (apply_friction) or checks.friction_matrix_dense")
-            e = _Entry(self, m, g)
+            e = _Entry(self, self._mobilities(f), self._scaled_gradients(g))
             self._entries[key] = e
         return e
 
-    def form(self, m, g, phi):
-        """``⟨φ, M g⟩ = ∫ ∇φ · m (Ĝ (∇g − ĝ) + Ĵ)`` with the coefficients of ``(m, g)``:
-        ``ĝ`` is ``∇g`` at the points at the last update, ``Ĵ = Ĝĝ − ĥ`` summed pairwise,
-        so the value is ``∫ ∇φ · m (Ĝ∇g − ĥ)`` without cancellation error and the UFL
-        derivative in ``g`` is the frozen-coefficient (Picard) Jacobian."""
-        e = self._entry(m, g)
-        return ufl.inner(ufl.grad(phi), m * (ufl.dot(e.G, ufl.grad(g) - e.gq) + e.J)) * self.dx
+    def form(self, f, g, phi):
+        """``⟨φ, M g⟩ = Σ_i ∫ ∇_ξφ_i/(σ_i μ_i) · m_i (Ĝ_i (G_i − ĝ_i) + Ĵ_i)`` with the
+        coefficients of ``(f, g)``: ``ĝ_i`` is ``G_i`` at the points at the last refresh and
+        ``Ĵ_i`` is summed pairwise, so the value is ``Σ_i ∫ ∇φ_i · m_i Ĵ_i`` without
+        cancellation error and the UFL derivative in ``g`` is the frozen-coefficient
+        (Picard) Jacobian."""
+        e = self._entry(f, g)
+        m, G, P = self._mobilities(f), self._scaled_gradients(g), self._scaled_gradients(phi)
+        out = 0
+        for i in range(self.n_sets):
+            out = out + ufl.inner(P[i], m[i] * (ufl.dot(e.G[i], G[i] - e.gq[i]) + e.J[i])) * self.dx
+        return out
 
-    def update(self, m, g):
-        """Recompute ``Ĝ, Ĵ`` for the current values of ``m`` and ``g`` (collective).
+    def refresh(self, f, g):
+        """Recompute ``Ĝ_i, Ĵ_i`` for the current values of ``f`` and ``g`` (collective).
 
-        Skipped (no pair sums) when ``m`` and ``∇g`` at the points are unchanged since
-        the last update of this pair, e.g. the Jacobian right after a residual."""
-        e = self._entry(m, g)
-        e.interpolate_m()
-        e.interpolate_g()
-        mloc = np.asarray(e.mq.dat.data_ro)
-        gloc = np.asarray(e.gq.dat.data_ro).reshape(-1, self.dim)
+        Skipped (no pair sums) when ``m`` and ``G`` at the points are unchanged since the
+        last refresh of this pair, e.g. the Jacobian right after a residual."""
+        e = self._entry(f, g)
+        mloc, gloc = e.read(self.dim)
         same = e.last_input is not None and np.array_equal(e.last_input[0], mloc) \
             and np.array_equal(e.last_input[1], gloc)
         if self.comm.allreduce(same, op=MPI.LAND):
             self.stats["skipped"] += 1
             return
         e.last_input = (mloc.copy(), gloc.copy())
-        coeff = self.C * self.weights * mloc
+        coeff = self.weights[None, :] * mloc
         e.coeff = coeff
-        G, H = self._sums(gloc, coeff, gloc)
-        e.G.dat.data_wo[:] = G.reshape(e.G.dat.data_ro.shape)
-        e.J.dat.data_wo[:] = H.reshape(e.J.dat.data_ro.shape)
+        for i, (G, H) in enumerate(self._sums(gloc, coeff, gloc)):
+            e.G[i].dat.data_wo[:] = G.reshape(e.G[i].dat.data_ro.shape)
+            e.J[i].dat.data_wo[:] = H.reshape(e.J[i].dat.data_ro.shape)
         self.stats["evaluations"] += 1
 
     def _sums(self, target_vectors, coeff, vectors):
-        """``(Σ_p c_p a_qp, Σ_p c_p a_qp (t_q − g_p))`` at this rank's points (collective)."""
-        if self.gamma == 0.0:
-            mom = local_moments(self.points, coeff, vectors)
+        """Per target set ``i``: ``(Σ_j c_ij Σ_p k_jp a_qp, Σ_j c_ij Σ_p k_jp a_qp (t_iq − g_jp))``
+        at this rank's points, ``k = coeff`` (``N × n_local``), ``t = target_vectors``,
+        ``g = vectors`` (``N × n_local × d``).  Collective."""
+        n, d = self.n_sets, self.dim
+        if self.weight.quadratic:
+            mom = np.array([local_moments(self.points[j], coeff[j], vectors[j]) for j in range(n)])
             glob = np.empty_like(mom)
             self.comm.Allreduce(mom, glob, op=MPI.SUM)
-            return moment_sums(self.points, target_vectors, glob)
-        d = self.dim
-        src = self.gather(np.column_stack([self.points, coeff, vectors]))
-        self.stats["pairs"] += len(self.weights) * self.n_global
-        return pair_sums(self.gamma, self.points, target_vectors, src[:, :d], src[:, d], src[:, d + 1:])
+            return [moment_sums(self.points[i], target_vectors[i], self.coupling[i] @ glob) for i in range(n)]
+        local = np.concatenate([np.column_stack([self.points[j], coeff[j], vectors[j]]) for j in range(n)], axis=1)
+        src = self.gather(local).reshape(self.n_global, n, 2 * d + 1)
+        out = []
+        for i in range(n):
+            js = [j for j in range(n) if self.coupling[i, j] > 0]
+            s = src[:, js, :].transpose(1, 0, 2).reshape(-1, 2 * d + 1)   # set-major sources
+            c = (self.coupling[i, js][:, None] * src[:, js, d].T).ravel()
+            self.stats["pairs"] += len(self.weights) * s.shape[0]
+            out.append(pair_sums(self.weight, self.points[i], target_vectors[i], s[:, :d], c, s[:, d + 1:]))
+        return out
 
-    def linearization(self, m, g, dm, dg):
-        """Register the directional derivatives of the coefficients of ``(m, g)`` in the
-        directions ``dm, dg`` (UFL expressions linear in one direction Function) and
-        return the Functions ``(δĜ, δĝ, δĴ)`` that :meth:`update_linearization` fills:
+    def linearization(self, f, g, df, dg):
+        """Register the directional derivatives of the coefficients of ``(f, g)`` in the
+        directions ``df, dg`` (UFL expressions linear in one direction Function) and
+        return the pairs ``(c, δc)`` that :meth:`refresh_linearization` fills:
 
-        ``δĜ_q = Σ_p δc_p a_qp``, ``δĝ = ∇dg`` at the points,
-        ``δĴ_q = Σ_p δc_p a_qp (ĝ_q − ĝ_p) + Σ_p c_p a_qp (δĝ_q − δĝ_p)``,
-        ``c_p = C ω_p m_p``, ``δc_p = C ω_p dm_p``.  With these, the derivative of the
-        form in the coefficients plus the frozen-coefficient Jacobian is the exact
-        Jacobian action (Newton instead of Picard)."""
-        e = self._entry(m, g)
-        L = e.linearization = _Linearization(self, dm, dg)
-        return [(e.G, L.dG), (e.gq, L.dgq), (e.J, L.dJ)]
+        ``δĜ_i = Σ_j c_ij Σ_p δk_jp a``, ``δĝ_i = δG_i`` at the points,
+        ``δĴ_i = Σ_j c_ij Σ_p [δk_jp a (ĝ_i − ĝ_jp) + k_jp a (δĝ_i − δĝ_jp)]``,
+        ``k = ω m``, ``δk = ω m'(f)δf``.  With these, the derivative of the form in the
+        coefficients plus the frozen-coefficient Jacobian is the exact Jacobian action
+        (Newton instead of Picard)."""
+        e = self._entry(f, g)
+        fv = ufl.variable(f)
+        dmdf = ufl.algorithms.expand_derivatives(ufl.diff(self.mobility(fv), fv))
+        shape = ufl.as_ufl(f).ufl_shape
+        dm = dmdf * df if shape == () else ufl.dot(dmdf, df)
+        dm = ufl.algorithms.expand_derivatives(dm)
+        dms = [dm if ufl.as_ufl(dm).ufl_shape == () else dm[i] for i in range(self.n_sets)]
+        L = e.linearization = _Linearization(self, dms, self._scaled_gradients(dg))
+        out = []
+        for i in range(self.n_sets):
+            out += [(e.G[i], L.dG[i]), (e.gq[i], L.dgq[i]), (e.J[i], L.dJ[i])]
+        return out
 
-    def update_linearization(self, m, g):
+    def refresh_linearization(self, f, g):
         """Fill ``δĜ, δĝ, δĴ`` for the current direction, at the state of the last
-        :meth:`update` of ``(m, g)`` (two pair-sum passes; collective)."""
-        e = self._entry(m, g)
+        :meth:`refresh` of ``(f, g)`` (two pair-sum passes; collective)."""
+        e = self._entry(f, g)
         L = e.linearization
-        L.interpolate_dm()
-        L.interpolate_dg()
+        for op in L.interpolations:
+            op()
         ghat = e.last_input[1]
-        dgloc = np.asarray(L.dgq.dat.data_ro).reshape(-1, self.dim)
-        dcoeff = self.C * self.weights * np.asarray(L.dmq.dat.data_ro)
-        dG, JA = self._sums(ghat, dcoeff, ghat)
-        _, JB = self._sums(dgloc, e.coeff, dgloc)
-        L.dG.dat.data_wo[:] = dG.reshape(L.dG.dat.data_ro.shape)
-        L.dJ.dat.data_wo[:] = (JA + JB).reshape(L.dJ.dat.data_ro.shape)
+        dgloc = np.array([np.asarray(x.dat.data_ro).reshape(-1, self.dim) for x in L.dgq])
+        dcoeff = self.weights[None, :] * np.array([np.asarray(x.dat.data_ro) for x in L.dmq])
+        A = self._sums(ghat, dcoeff, ghat)
+        B = self._sums(dgloc, e.coeff, dgloc)
+        for i in range(self.n_sets):
+            L.dG[i].dat.data_wo[:] = A[i][0].reshape(L.dG[i].dat.data_ro.shape)
+            L.dJ[i].dat.data_wo[:] = (A[i][1] + B[i][1]).reshape(L.dJ[i].dat.data_ro.shape)
         self.stats["linearized"] += 1
 
     def passes(self):
@@ -211,34 +317,46 @@ class TwoPointFriction:
         (``O(N_q²)`` work each; ``O(N_q)`` on the ``γ = 0`` moment path)."""
         return self.stats["evaluations"] + 2 * self.stats["linearized"]
 
-    def dense_matrix(self, m, V, max_points=4000):
+    def dense_matrix(self, f, V, max_points=4000):
         """The matrix ``M_ij = ⟨φ_i, M φ_j⟩`` on ``V`` as a dense array on every rank.
 
-        ``M = Bᵀ K B`` with ``B`` the (gathered) interpolation matrix ``V → ∇ at the
-        points`` and ``K`` the two-point matrix with blocks
-        ``δ_qp ω_q m_q Ĝ_q − ω_q m_q ω_p m_p a(v_q − v_p)`` (self-pair skipped).  For
-        validation on small meshes (``N_q ≤ max_points``)."""
+        ``M = Bᵀ K B`` with ``B`` the (gathered) interpolation matrix ``V → G_i`` at the
+        points of every set and ``K`` the two-point matrix with blocks
+        ``δ c_{i} ω m Ĝ − c_ij ω_q m_{i,q} ω_p m_{j,p} a(v_{i,q} − v_{j,p})`` (coincident pairs
+        skipped).  For validation on small meshes (``N · N_q ≤ max_points``)."""
         from .checks import gather_matrix
-        if self.n_global > max_points:
-            raise ValueError(f"dense two-point matrix: N_q = {self.n_global} > max_points = {max_points}")
-        mq = fd.Function(self.Q).interpolate(m)
-        d = self.dim
-        data = self.gather(np.column_stack([self.points, self.weights * np.asarray(mq.dat.data_ro)]))
-        x, c = data[:, :d], data[:, d]
+        n, d = self.n_sets, self.dim
+        if n * self.n_global > max_points:
+            raise ValueError(f"dense two-point matrix: N N_q = {n * self.n_global} > max_points = {max_points}")
+        m = self._mobilities(f)
+        cols = []
+        for i in range(n):
+            mq = fd.Function(self.Q).interpolate(m[i])
+            cols.append(np.column_stack([self.points[i], self.weights * np.asarray(mq.dat.data_ro)]))
+        data = self.gather(np.concatenate(cols, axis=1)).reshape(self.n_global, n, d + 1)
+        x = data[:, :, :d].reshape(-1, d)             # (q, i) point-major
+        c = data[:, :, d].ravel()
+        sets = np.tile(np.arange(n), self.n_global)
         z = x[:, None, :] - x[None, :, :]
         r2 = np.einsum("qpi,qpi->qp", z, z)
-        self_pair = r2 == 0
-        r2s = np.where(self_pair, 1.0, r2)
-        s = self.C * r2s ** (0.5 * self.gamma) * c[:, None] * c[None, :]
-        s[self_pair] = 0.0
+        coincident = r2 == 0
+        r = np.sqrt(np.where(coincident, 1.0, r2))
+        s = self.weight.values(r.ravel()).reshape(r.shape) / r ** 2
+        s *= self.coupling[sets[:, None], sets[None, :]] * c[:, None] * c[None, :]
+        s[coincident] = 0.0
         A = s[:, :, None, None] * (r2[:, :, None, None] * np.eye(d) - z[:, :, :, None] * z[:, :, None, :])
         K = -A
-        diag = A.sum(axis=1)           # Σ_p c_q c_p a_qp = ω_q m_q Ĝ_q
         idx = np.arange(len(c))
-        K[idx, idx] += diag
+        K[idx, idx] += A.sum(axis=1)
         K = K.transpose(0, 2, 1, 3).reshape(len(c) * d, len(c) * d)
-        Bmat = fd.assemble(fd.interpolate(ufl.grad(fd.TrialFunction(V)), self.Qv)).petscmat
-        B = gather_matrix(Bmat, self.comm).toarray()
+        u = fd.TrialFunction(V)
+        G = self._scaled_gradients(u)
+        # rows of B in the (q, i, a) order of K
+        blocks = []
+        for i in range(n):
+            Bi = fd.assemble(fd.interpolate(G[i], self.Qv)).petscmat
+            blocks.append(gather_matrix(Bi, self.comm).toarray().reshape(self.n_global, d, -1))
+        B = np.stack(blocks, axis=1).reshape(self.n_global * n * d, -1)
         return B.T @ K @ B
 
     def gather(self, local):

@@ -167,7 +167,7 @@ def test_exact_newton_matches_picard_and_converges_quadratically():
     picard = y.getArray().copy()
     st._delta.dat.data[:] = d
     for f, g in st._nonlocal_pairs:
-        model.update_nonlocal_linearization(f, g)
+        model.pairs.refresh_linearization(f, g)
     exact = picard + fd.assemble(st._exact).dat.data_ro
     err_exact = np.linalg.norm(exact - fdiff) / np.linalg.norm(fdiff)
     err_picard = np.linalg.norm(picard - fdiff) / np.linalg.norm(fdiff)

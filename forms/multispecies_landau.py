@@ -1,0 +1,199 @@
+r"""Multispecies Landau system with finite masses (MODELS.md §4; seed 004 (1.1)–(1.2)).
+
+Species ``i = 1..N`` with masses ``m_i``, a symmetric coupling ``c_ij > 0`` and one ``γ``:
+
+.. math::
+
+   ∂_t f_i = Σ_j Q_ij(f_i, f_j), \qquad
+   Q_ij = \frac{1}{m_i} ∇_{v}·∫ c_ij A(v − v_*)
+          \Big(\frac{∇_v}{m_i} − \frac{∇_{v_*}}{m_j}\Big)(f_i(v) f_j(v_*))\,dv_*,
+
+``A(z) = |z|^{2+γ} Π(z)`` (or any weight ``A(|z|)Π(z)`` of a
+:class:`~generic_fem.pair_weights.PairWeight`).  GENERIC gradient flow (``L = 0``):
+``H = −S = Σ_i ∫ f_i \log f_i``, ``E = Σ_i (m_i/2) ∫|v|² f_i``, entropy variables
+``w_i = \log f_i + 1``, and the friction is the shared two-point operator
+(:class:`~generic_fem.two_point.TwoPointFriction`) over ``N`` point sets with gradient
+weights ``1/m_i``: MODELS.md §4's weak form
+
+.. math::
+
+   ⟨φ, M(f) g⟩ = ½ Σ_{i,j} c_ij ∫∫ f_i f_{j*}\, 𝕎φ · A(v − v_*) 𝕎g, \qquad
+   𝕎g = ∇g_i(v)/m_i − ∇g_j(v_*)/m_j,
+
+so ``M(f) w = (Σ_j Q_ij)_i``.  Conserved to the solver tolerance: each ``∫ f_i``, total
+momentum ``Σ m_i ∫ v f_i`` and total energy ``Σ (m_i/2) ∫|v|² f_i`` (``c_ij = c_ji``).
+Equilibria: ``f_i = n_i (m_i/(2πT))^{d/2} exp(−m_i|v − u|²/(2T))`` with one ``u, T``
+(``∇w_i/m_i = −(v − u)/T`` for all ``i``, so ``𝕎w ∥ z``).
+
+Species scaling (ARCHITECTURE.md): all species live on one reference mesh ``ξ`` with
+``v = σ_i ξ`` (``σ_i`` ~ the thermal speed ``√(T/m_i)``), so mass ratios of 1:1836
+are resolved; the unknowns are the densities per ``dξ``, ``f̂_i = σ_i^d f_i``
+(``∫ f_i dv = ∫ f̂_i dξ``).  With ``N = 1``, ``m = σ = 1`` and ``c = C`` this is
+:class:`forms.landau.Landau` to round-off.
+
+Couplings from plasma parameters (seed (1.2), ``f_i`` probability densities):
+:func:`plasma_coupling`.  ``γ = 0``: :func:`temperature_odes` (MODELS.md §4, re-derived
+in ``docs/models.rst``).  Weighted Fisher information (seed (1.8)):
+``𝓘 = Σ_i (1/m_i) ∫ |∇ \log f_i|² f_i`` (history column ``fisher``).
+"""
+import numpy as np
+import ufl
+import firedrake as fd
+
+from generic_fem.model import GenericModel
+from generic_fem.errors import InvalidParameterError
+from generic_fem.two_point import TwoPointFriction
+from generic_fem.pair_weights import PairWeight
+
+__all__ = ["MultispeciesLandau", "plasma_coupling", "temperature_odes", "common_equilibrium"]
+
+
+def plasma_coupling(charges, densities, log_lambda, eps0=1.0):
+    """Seed 004 (1.2): ``c_ij = |log Λ| q_i² q_j² n_i n_j / (8π ε_0²)`` (for ``f_i``
+    probability densities)."""
+    q = np.atleast_1d(np.asarray(charges, float))
+    n = np.atleast_1d(np.asarray(densities, float))
+    if q.shape != n.shape or not (np.all(q != 0) and np.all(n > 0) and log_lambda > 0 and eps0 > 0):
+        raise InvalidParameterError("plasma_coupling: one non-zero charge and one positive density per "
+                                    "species, log_lambda > 0 and eps0 > 0 are needed "
+                                    f"(got {q}, {n}, {log_lambda}, {eps0})")
+    qn = q ** 2 * n
+    return abs(log_lambda) * np.outer(qn, qn) / (8 * np.pi * eps0 ** 2)
+
+
+class MultispeciesLandau(GenericModel):
+    """``N`` species coupled by Landau collisions (module docstring).
+
+    :arg mesh: the reference velocity mesh, ``d = 2, 3`` (e.g. ``velocity_box(d, R, n)``).
+    :arg masses: ``m_i > 0``, one per species.
+    :arg coupling: the symmetric matrix ``c_ij`` (entries ``≥ 0``, diagonal ``> 0``), or a
+        number for all pairs; see :func:`plasma_coupling`.
+    :arg gamma: ``γ ∈ [−3, 1]`` (``A = r^{γ+2}``); ignored when ``weight`` is given.
+    :arg scales: ``σ_i > 0`` (``v = σ_i ξ``), default 1; choose ``σ_i ≈ √(T/m_i)``.
+    :arg weight: a :class:`~generic_fem.pair_weights.PairWeight` (another kernel).
+    :arg degree: Lagrange degree (``≥ 2``: the space must contain ``|v|²``).
+    """
+    name = "multispecies_landau"
+    supported_dimensions = (2, 3)
+    min_degree = 2
+
+    def __init__(self, mesh, masses, coupling=1.0, gamma=-3.0, scales=None, weight=None,
+                 degree=2, quadrature_degree=None):
+        cls = type(self).__name__
+        m = np.atleast_1d(np.asarray(masses, float))
+        n = len(m)
+        if n < 1 or not (np.all(np.isfinite(m)) and np.all(m > 0)):
+            raise InvalidParameterError(f"{cls}: masses must be positive numbers, got {masses}")
+        c = np.asarray(coupling, float)
+        c = np.full((n, n), float(c)) if c.ndim == 0 else c
+        if c.shape != (n, n):
+            raise InvalidParameterError(f"{cls}: coupling must be {n}x{n} (one row per species), got shape {c.shape}")
+        if not (np.all(np.isfinite(c)) and np.all(c >= 0) and np.all(np.diag(c) > 0)):
+            raise InvalidParameterError(f"{cls}: coupling must be finite, >= 0, with a positive diagonal, got {c}")
+        sig = np.ones(n) if scales is None else np.atleast_1d(np.asarray(scales, float))
+        if sig.shape != (n,) or not (np.all(np.isfinite(sig)) and np.all(sig > 0)):
+            raise InvalidParameterError(f"{cls}: scales must be {n} positive numbers, got {scales}")
+        if weight is None:
+            if not (np.isfinite(gamma) and -3.0 <= gamma <= 1.0):
+                raise InvalidParameterError(f"{cls}: gamma must lie in [-3, 1], got {gamma}")
+            weight = PairWeight.power(gamma)
+        elif not isinstance(weight, PairWeight):
+            raise InvalidParameterError(f"{cls}: weight must be a PairWeight, got {weight!r}")
+        if int(degree) == degree and degree < self.min_degree:
+            raise InvalidParameterError(f"{cls}: degree {degree} does not contain |v|^2; use degree >= 2")
+        super().__init__(mesh, degree, quadrature_degree)
+        self.n_species, self.masses, self.scales = n, m, sig
+        self.gamma = weight.gamma
+        self.V = fd.VectorFunctionSpace(mesh, "CG", self.degree, dim=n)
+        xi = self.coordinates
+        #: physical velocity of each species, ``v = σ_i ξ`` (UFL)
+        self.v = [float(s) * xi for s in sig]
+        #: the two-point operator over the ``N`` species' point sets
+        self.pairs = TwoPointFriction(mesh, self.quadrature_degree, self.dx, weight, mobility=lambda f: f,
+                                      coupling=c, scales=sig, masses=m)
+        self.coupling = self.pairs.coupling
+
+    # ------------------------------------------------------------------ GENERIC data
+    def entropy_density(self, f):
+        d = self.dim
+        return -sum(f[i] * ufl.ln(f[i] / float(self.scales[i]) ** d) for i in range(self.n_species))
+
+    def energy_density(self, f):
+        return sum(0.5 * float(self.masses[i]) * ufl.dot(self.v[i], self.v[i]) * f[i] for i in range(self.n_species))
+
+    def density(self, w):
+        d = self.dim
+        return ufl.as_vector([float(self.scales[i]) ** d * ufl.exp(w[i] - 1.0) for i in range(self.n_species)])
+
+    def friction_operators(self):
+        return (self.pairs,)
+
+    def invariant_densities(self):
+        n, d = self.n_species, self.dim
+        out = {}
+        for i in range(n):
+            out[f"mass_{i}"] = ufl.as_vector([1.0 if k == i else 0.0 for k in range(n)])
+        for a in range(d):
+            out[f"momentum_{a}"] = ufl.as_vector([float(self.masses[k]) * self.v[k][a] for k in range(n)])
+        out["energy"] = ufl.as_vector([0.5 * float(self.masses[k]) * ufl.dot(self.v[k], self.v[k]) for k in range(n)])
+        return out
+
+    def diagnostics(self, w):
+        """``fisher``: ``𝓘 = Σ_i (1/m_i) ∫ |∇_v w_i|² f_i`` (seed (1.8); ``∇ log f = ∇w``)."""
+        f = self.density(w)
+        form = sum(ufl.dot(ufl.grad(w[i]), ufl.grad(w[i])) * f[i] / float(self.masses[i] * self.scales[i] ** 2)
+                   for i in range(self.n_species)) * self.dx
+        return {"fisher": float(fd.assemble(form))}
+
+    # ------------------------------------------------------------------ data and moments
+    def maxwellian(self, i, density=1.0, velocity=None, temperature=1.0):
+        """Species ``i``'s Maxwellian as a density per ``dξ`` (UFL):
+        ``n σ_i^d (m_i/(2πT))^{d/2} exp(−m_i|v − u|²/(2T))``, ``v = σ_i ξ``."""
+        d = self.dim
+        u = np.zeros(d) if velocity is None else np.asarray(velocity, float)
+        if not (density > 0 and temperature > 0):
+            raise InvalidParameterError("maxwellian: density and temperature must be positive")
+        z = self.v[i] - ufl.as_vector([float(a) for a in u])
+        mi = float(self.masses[i])
+        return density * float(self.scales[i]) ** d * (mi / (2 * np.pi * temperature)) ** (d / 2) * \
+            ufl.exp(-mi * ufl.dot(z, z) / (2 * temperature))
+
+    def moments(self, f):
+        """``(n_i, u_i, T_i)`` with ``T_i = m_i ∫|v − u_i|² f_i/(d n_i)`` (collective)."""
+        N, d = self.n_species, self.dim
+        n, u, T = np.zeros(N), np.zeros((N, d)), np.zeros(N)
+        for i in range(N):
+            v = self.v[i]
+            n[i] = fd.assemble(f[i] * self.dx)
+            u[i] = [fd.assemble(v[a] * f[i] * self.dx) / n[i] for a in range(d)]
+            e2 = fd.assemble(ufl.dot(v, v) * f[i] * self.dx)
+            T[i] = self.masses[i] / d * (e2 / n[i] - u[i] @ u[i])
+        return n, u, T
+
+    def describe(self):
+        fmt = lambda a: "[" + ", ".join(f"{x:g}" for x in np.ravel(a)) + "]"  # noqa: E731
+        return (f"MultispeciesLandau(N={self.n_species}, dim={self.dim}, masses={fmt(self.masses)}, "
+                f"coupling={fmt(self.coupling)}, scales={fmt(self.scales)}, weight={self.pairs.weight.name}, "
+                f"degree={self.degree}, N_q={self.pairs.n_global})")
+
+
+def common_equilibrium(masses, n, u, T):
+    """The common ``(u, T)`` that conservation fixes: ``u = Σ m_i n_i u_i / Σ m_i n_i``,
+    ``T = (Σ_i (m_i n_i |u_i|² + d n_i T_i) − (Σ m_i n_i)|u|²)/(d Σ n_i)``."""
+    m, n, u, T = (np.asarray(a, float) for a in (masses, n, u, T))
+    d = u.shape[1]
+    rho = m * n
+    U = rho @ u / rho.sum()
+    E2 = np.sum(rho * np.einsum("ia,ia->i", u, u)) + d * np.sum(n * T)
+    return U, (E2 - rho.sum() * U @ U) / (d * n.sum())
+
+
+def temperature_odes(masses, coupling, n, T0, t, d):
+    """``γ = 0``, all momenta zero (MODELS.md §4):
+    ``dT_i/dt = 2(d−1) Σ_j c_ij n_j (T_j − T_i)/(m_i m_j)``, a linear system solved
+    exactly (matrix exponential).  Returns ``T(t)`` of shape ``(len(t), N)``."""
+    from scipy.linalg import expm
+    m, c, n = (np.asarray(a, float) for a in (masses, coupling, n))
+    K = 2 * (d - 1) * c * n[None, :] / np.outer(m, m)
+    A = K - np.diag(K.sum(axis=1))
+    return np.array([expm(A * s) @ np.asarray(T0, float) for s in np.atleast_1d(t)])

@@ -1,0 +1,202 @@
+r"""The velocity weight ``A(|z|)`` of a projected two-point kernel, stated in UFL, compiled to C.
+
+A two-point friction operator (:mod:`generic_fem.two_point`) has the kernel
+
+.. math::  a(z) = A(|z|)\, Π(z), \qquad Π(z) = I − \frac{z ⊗ z}{|z|^2},
+
+(MODELS.md §2, §4; ``A(r) = r^{γ+2}`` for the power laws of the Landau family).  A model
+states ``A`` as a UFL expression of one scalar variable ``r``:
+
+.. code-block:: python
+
+    PairWeight(lambda r: r ** (gamma + 2))                  # power law
+    PairWeight(lambda r: ufl.exp(-r / lam) / r)             # Debye-screened Coulomb
+    PairWeight(lambda r: r ** 3 / (r ** 2 + delta ** 2) ** 2.5)   # regularised Coulomb
+
+and the toolkit translates it into a C function (:func:`ufl_to_c`) inlined in the pair
+loop of :mod:`generic_fem.pair_kernels`.  The loop needs ``A(r)/r²`` (it builds
+``a(z) = (A(r)/r²)(r² I − z ⊗ z)`` without a division per entry):
+
+* ``A = r^e`` with a constant exponent (``e = γ + 2``) is recognised and keeps the fast
+  paths: ``sqrt`` forms for integer and half-integer ``γ``, glibc's vector ``pow``
+  otherwise, and for ``e = 2`` (``γ = 0``, Maxwell molecules) the exact ``O(N)`` moment
+  reduction (:attr:`PairWeight.quadratic`);
+* any other expression is compiled as written (``exp``, ``log``, ``pow``, ``sin``,
+  ``cos`` have SIMD variants in glibc's libmvec; other functions are called per pair).
+
+Constants (``firedrake.Constant`` or numbers) are inlined with their values at
+construction: a ``PairWeight`` is immutable.  ``A`` must be finite and non-negative for
+``r > 0`` (then the operator is symmetric positive semidefinite); this is checked on a
+range of ``r`` when the weight is made (:meth:`PairWeight.check`).
+"""
+import numpy as np
+import ufl
+import ufl.classes as uc
+import firedrake as fd
+
+from .errors import InvalidParameterError
+
+__all__ = ["PairWeight", "ufl_to_c"]
+
+#: |z|^γ = r2^(γ/2) without pow() for integer and half-integer γ
+POWER_FORMS = {-3.0: "1.0 / (r2 * sqrt(r2))", -2.5: "1.0 / (r2 * sqrt(sqrt(r2)))", -2.0: "1.0 / r2",
+               -1.5: "1.0 / (sqrt(r2) * sqrt(sqrt(r2)))", -1.0: "1.0 / sqrt(r2)",
+               -0.5: "1.0 / sqrt(sqrt(r2))", 0.0: "1.0", 0.5: "sqrt(sqrt(r2))", 1.0: "sqrt(r2)",
+               1.5: "sqrt(r2) * sqrt(sqrt(r2))", 2.0: "r2"}
+
+#: functions with SIMD variants in glibc's libmvec (since glibc 2.22, x86-64)
+SIMD_FUNCTIONS = ("exp", "log", "pow", "sin", "cos")
+
+_UNARY = {uc.Sqrt: "sqrt", uc.Exp: "exp", uc.Ln: "log", uc.Abs: "fabs", uc.Cos: "cos", uc.Sin: "sin",
+          uc.Tan: "tan", uc.Cosh: "cosh", uc.Sinh: "sinh", uc.Tanh: "tanh", uc.Acos: "acos",
+          uc.Asin: "asin", uc.Atan: "atan", uc.Erf: "erf"}
+_BINARY = {uc.Sum: "+", uc.Product: "*", uc.Division: "/"}
+_COMPARE = {uc.GT: ">", uc.LT: "<", uc.GE: ">=", uc.LE: "<=", uc.EQ: "==", uc.NE: "!=",
+            uc.AndCondition: "&&", uc.OrCondition: "||"}
+
+
+def _number(value):
+    return repr(float(value))
+
+
+def ufl_to_c(expr, r, functions=None):
+    """The C expression of the scalar UFL expression ``expr`` of the terminal ``r`` (which
+    becomes the C variable ``r``).  Constants are inlined; ``functions`` (a set) collects
+    the C math functions used.  Raises :class:`InvalidParameterError` on anything that is
+    not a pointwise scalar function of ``r`` (a Function, an Argument, a tensor, …)."""
+    functions = set() if functions is None else functions
+
+    def go(e):
+        if e == r:
+            return "r"
+        if isinstance(e, uc.Zero):
+            return "0.0"
+        if isinstance(e, uc.ScalarValue):
+            return _number(e.value())
+        if isinstance(e, fd.Constant):
+            vals = np.asarray(e.dat.data_ro).ravel()
+            if vals.size != 1:
+                raise InvalidParameterError(f"pair weight: a non-scalar Constant ({e}) is not allowed")
+            return _number(vals[0])
+        if isinstance(e, uc.Variable):
+            return go(e.ufl_operands[0])
+        if type(e) in _BINARY:
+            a, b = e.ufl_operands
+            return f"({go(a)} {_BINARY[type(e)]} {go(b)})"
+        if isinstance(e, uc.Power):
+            a, b = e.ufl_operands
+            if isinstance(b, uc.ScalarValue) and float(b.value()) == 2.0:
+                x = go(a)
+                return f"({x} * {x})"
+            functions.add("pow")
+            return f"pow({go(a)}, {go(b)})"
+        if type(e) in _UNARY:
+            name = _UNARY[type(e)]
+            functions.add(name)
+            return f"{name}({go(e.ufl_operands[0])})"
+        if isinstance(e, (uc.MinValue, uc.MaxValue)):
+            a, b = e.ufl_operands
+            name = "fmin" if isinstance(e, uc.MinValue) else "fmax"
+            return f"{name}({go(a)}, {go(b)})"
+        if type(e) in _COMPARE:
+            a, b = e.ufl_operands
+            return f"({go(a)} {_COMPARE[type(e)]} {go(b)})"
+        if isinstance(e, uc.NotCondition):
+            return f"(!{go(e.ufl_operands[0])})"
+        if isinstance(e, uc.Conditional):
+            c, a, b = e.ufl_operands
+            return f"({go(c)} ? {go(a)} : {go(b)})"
+        raise InvalidParameterError(
+            f"pair weight: {type(e).__name__} is not supported in A(r) (use numbers, Constants, "
+            "+ - * /, **, sqrt, exp, ln, abs, trigonometric and hyperbolic functions, erf, "
+            "min_value/max_value and conditionals of r)")
+
+    if ufl.as_ufl(expr).ufl_shape != ():
+        raise InvalidParameterError(f"pair weight: A(r) must be a scalar, got shape {expr.ufl_shape}")
+    return go(ufl.as_ufl(expr))
+
+
+class PairWeight:
+    """The weight ``A(r) ≥ 0`` of the kernel ``a(z) = A(|z|)Π(z)`` (module docstring).
+
+    :arg weight: a callable ``r ↦ A(r)`` returning a UFL expression of its scalar
+        argument (or a number), e.g. ``lambda r: r**(gamma + 2)``.
+    :arg name: a label for logs (default: the UFL expression).
+    :arg check_range: ``(r_min, r_max)`` on which ``A`` must be finite and ``≥ 0``
+        (default ``(1e-8, 1e3)``); the two-point operator checks its own distances again.
+    """
+
+    def __init__(self, weight, name=None, check_range=(1e-8, 1e3)):
+        if not callable(weight):
+            raise InvalidParameterError(f"pair weight: give a callable r -> A(r), got {weight!r}")
+        r = fd.Constant(1.0)
+        expr = ufl.as_ufl(weight(r))
+        self.expression = expr
+        self.name = name or str(expr).replace(str(r), "r")
+        #: the exponent e when A = r^e with a constant e, else None
+        self.exponent = None
+        if expr == r:
+            self.exponent = 1.0
+        elif isinstance(expr, uc.Power) and expr.ufl_operands[0] == r \
+                and isinstance(expr.ufl_operands[1], uc.ScalarValue):
+            self.exponent = float(expr.ufl_operands[1].value())
+        functions = set()
+        if self.exponent is not None:
+            g = self.exponent - 2.0
+            self.kpow = POWER_FORMS.get(g, f"pow(r2, {0.5 * g!r})")
+            if g not in POWER_FORMS:
+                functions.add("pow")
+        else:
+            c = ufl_to_c(expr, r, functions)
+            # A(r)/r² with r = sqrt(r2), inside a statement block of the kernel
+            self.kpow = "kweight(sqrt(r2)) / r2"
+            self._weight_body = c
+        self.functions = tuple(sorted(functions))
+        self.check(*check_range)
+
+    @classmethod
+    def power(cls, gamma):
+        """``A(r) = r^{γ+2}`` (the Landau family's kernels)."""
+        gamma = float(gamma)
+        if not np.isfinite(gamma):
+            raise InvalidParameterError(f"pair weight: gamma must be finite, got {gamma}")
+        return cls(lambda r: r ** (gamma + 2.0), name=f"r^{gamma + 2:g}")
+
+    @property
+    def gamma(self):
+        """``e − 2`` for a power ``A = r^e`` (``None`` otherwise)."""
+        return None if self.exponent is None else self.exponent - 2.0
+
+    @property
+    def quadratic(self):
+        """``A = r²`` (``γ = 0``): the pair sums reduce exactly to moments."""
+        return self.exponent == 2.0
+
+    def c_source(self):
+        """C definitions: ``kweight(r) = A(r)`` (non-power weights) and ``kpow(r2) = A(r)/r²``."""
+        decl = "".join(f"#pragma omp declare simd notinbranch\ndouble {fn}(double{', double' if fn == 'pow' else ''});\n"
+                       for fn in self.functions if fn in SIMD_FUNCTIONS)
+        body = ""
+        if self.exponent is None:
+            body = f"static inline double kweight(double r) {{ return {self._weight_body}; }}\n"
+        return decl + body + f"static inline double kpow(double r2) {{ return {self.kpow}; }}\n"
+
+    def values(self, r):
+        """``A(r)`` for an array of ``r > 0`` (compiled code: what the pair loop uses)."""
+        from .pair_kernels import weight_values
+        return weight_values(self, r)
+
+    def check(self, r_min, r_max):
+        """Raise :class:`InvalidParameterError` unless ``A`` is finite and ``≥ 0`` on
+        ``[r_min, r_max]`` (sampled at 2000 log-spaced points)."""
+        r = np.geomspace(r_min, r_max, 2000)
+        a = self.values(r)
+        bad = ~np.isfinite(a) | (a < 0)
+        if np.any(bad):
+            k = int(np.argmax(bad))
+            raise InvalidParameterError(
+                f"pair weight A(r) = {self.name} must be finite and non-negative for r > 0 "
+                f"(the operator would not be positive semidefinite): A({r[k]:.3g}) = {a[k]:.3g}")
+
+    def __repr__(self):
+        return f"PairWeight({self.name})"
