@@ -32,6 +32,7 @@ range of ``r`` when the weight is made (:meth:`PairWeight.check`).
 import numpy as np
 import ufl
 import ufl.classes as uc
+import ufl.algorithms
 import firedrake as fd
 
 from .errors import InvalidParameterError
@@ -53,6 +54,14 @@ _UNARY = {uc.Sqrt: "sqrt", uc.Exp: "exp", uc.Ln: "log", uc.Abs: "fabs", uc.Cos: 
 _BINARY = {uc.Sum: "+", uc.Product: "*", uc.Division: "/"}
 _COMPARE = {uc.GT: ">", uc.LT: "<", uc.GE: ">=", uc.LE: "<=", uc.EQ: "==", uc.NE: "!=",
             uc.AndCondition: "&&", uc.OrCondition: "||"}
+
+
+def _variable():
+    """The scalar variable ``r``: a UFL Coefficient on a Real space of a symbolic 1D
+    domain (not a Constant: UFL folds ``erf``, ``exp``, … of constants into numbers)."""
+    import finat.ufl
+    domain = ufl.Mesh(finat.ufl.VectorElement("Lagrange", ufl.interval, 1, dim=1))
+    return ufl.Coefficient(ufl.FunctionSpace(domain, finat.ufl.FiniteElement("Real", ufl.interval, 0)))
 
 
 def _number(value):
@@ -129,10 +138,13 @@ class PairWeight:
     def __init__(self, weight, name=None, check_range=(1e-8, 1e3)):
         if not callable(weight):
             raise InvalidParameterError(f"pair weight: give a callable r -> A(r), got {weight!r}")
-        r = fd.Constant(1.0)
+        r = _variable()
         expr = ufl.as_ufl(weight(r))
         self.expression = expr
         self.name = name or str(expr).replace(str(r), "r")
+        if set(ufl.algorithms.extract_coefficients(expr)) - {r}:
+            raise InvalidParameterError(f"pair weight: A(r) = {self.name} may depend on r and constants only "
+                                        "(a Function is not supported)")
         #: the exponent e when A = r^e with a constant e, else None
         self.exponent = None
         if expr == r:
