@@ -2,7 +2,7 @@
 
 Times, for each mesh size,
 
-* one operator evaluation (``TwoPointFriction.update``: point values of ``f`` and
+* one operator evaluation (``TwoPointFriction.refresh``: point values of ``f`` and
   ``∇w``, ``MPI_Allgatherv``, the compiled pair sums, writing ``Ĝ, Ĵ``), and the pair
   interactions per second per core ``N_q² / (t · ranks)``;
 * one Picard iteration of a backward-Euler step (residual with a fresh operator
@@ -63,13 +63,13 @@ def measure(args):
         w = model.state_from_density(f0)
         f = model.density(w)
         pairs = model.pairs
-        pairs.update(f, w)      # compile / build everything once
+        pairs.refresh(f, w)      # compile / build everything once
         times = []
         for _ in range(args.repeat):
             pairs._entry(f, w).last_input = None   # force a full evaluation
             comm.Barrier()
             t = time.perf_counter()
-            pairs.update(f, w)
+            pairs.refresh(f, w)
             comm.Barrier()
             times.append(time.perf_counter() - t)
         t_eval = min(times)

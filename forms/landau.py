@@ -71,7 +71,7 @@ class Landau(GenericModel):
                 f"{name}: degree {degree} does not contain |v|^2 (energy would not be conserved); "
                 f"use degree >= {self.min_degree}")
         super().__init__(mesh, degree, quadrature_degree)
-        #: ``γ`` of a power-law kernel (``nan`` for another weight)
+        # γ of a power-law kernel (nan for another weight)
         self.gamma, self.C = float(gamma), float(C)
         self.weight = weight if weight is not None else PairWeight.power(self.gamma)
         #: the two-point friction operator: weight ``A``, coupling ``C``, mobility ``m(f)``

@@ -36,9 +36,11 @@ class LandauInfiniteMass(Landau):
     """``∂_t f = Q_γ(f, f) + c_ei ∇·(|v|^{2+γ}Π(v)∇f)``.
 
     :arg mesh: velocity mesh, ``d = 2, 3``.
-    :arg gamma, C: the Landau kernel ``C|z|^{γ+2}Π(z)``, ``γ ∈ [−3, 1]``.
+    :arg gamma: the exponent of the Landau kernel ``C|z|^{γ+2}Π(z)``, ``γ ∈ [−3, 1]``.
+    :arg C: its constant.
     :arg c_ei: ``c_ei > 0``, the electron–ion coupling.
-    :arg a, R: the weights of ``Λ = I + aJ + R H(f|M_{T°})`` (seed (1.12)), ``> 0``.
+    :arg a: the weight of ``J`` in ``Λ = I + aJ + R H(f|M_{T°})`` (seed (1.12)), ``> 0``.
+    :arg R: the weight of ``H(f|M_{T°})`` in ``Λ``, ``> 0``.
     """
     name = "landau_infinite_mass"
 

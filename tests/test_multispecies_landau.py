@@ -112,6 +112,18 @@ def test_conservation_entropy_positivity(ratio):
     assert fq.dat.data_ro.min() > 0
 
 
+def test_conservation_in_3d():
+    ratio = 1836.0
+    model = MultispeciesLandau(velocity_box(3, 5.0, 2), masses=[1.0, ratio], gamma=-3.0,
+                               scales=[1.0, 1.0 / np.sqrt(ratio)])
+    f0 = ufl.as_vector([model.maxwellian(0, 1.0, (0.3, 0.0, -0.2), 1.0), model.maxwellian(1, 0.5, None, 0.5)])
+    h = run(model, f0, t_end=0.2, dt=0.1)
+    for k in ("mass_0", "mass_1", "momentum_0", "momentum_1", "momentum_2", "energy"):
+        c = np.array(h.column(k))
+        assert np.abs(c - c[0]).max() / max(np.abs(c).max(), 1.0) <= 1e-10, k
+    assert np.all(np.diff(h.column("H")) < 0)
+
+
 def test_common_equilibrium_is_steady():
     """One ``u``, one ``T`` for electrons and ions (mass ratio 1836; the drift is half the
     ions' thermal speed): a discrete steady state, up to round-off in the density."""
