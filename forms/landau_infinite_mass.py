@@ -76,7 +76,7 @@ class LandauInfiniteMass(Landau):
         v = self.coordinates
         return np.array([fd.assemble(v[i] * f * self.dx) for i in range(self.dim)])
 
-    def diagnostics(self, w):
+    def diagnostics(self, w, t=None):
         """``fisher`` ``I``, ``spherical_fisher`` ``J``, ``relative_entropy``
         ``H(f|M_{T°})`` and ``lyapunov`` ``Λ = I + aJ + R H(f|M_{T°})``, with ``∇ log f = ∇w``
         and ``M_{T°}`` the centred Maxwellian of the same mass ``ρ`` and energy

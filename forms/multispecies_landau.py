@@ -138,7 +138,7 @@ class MultispeciesLandau(GenericModel):
         out["energy"] = ufl.as_vector([0.5 * float(self.masses[k]) * ufl.dot(self.v[k], self.v[k]) for k in range(n)])
         return out
 
-    def diagnostics(self, w):
+    def diagnostics(self, w, t=None):
         """``fisher``: ``𝓘 = Σ_i (1/m_i) ∫ |∇_v w_i|² f_i`` (seed (1.8); ``∇ log f = ∇w``)."""
         f = self.density(w)
         form = sum(ufl.dot(ufl.grad(w[i]), ufl.grad(w[i])) * f[i] / float(self.masses[i] * self.scales[i] ** 2)

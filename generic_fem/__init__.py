@@ -15,7 +15,7 @@ from .steppers import Stepper, SCHEMES, DEFAULT_SOLVER_PARAMETERS  # noqa: F401
 from .history import History  # noqa: F401
 from .run import run, state_diagnostics, save_checkpoint, load_checkpoint, restore_state  # noqa: F401
 from .functional import energy_dissipation_functional, EnergyDissipationResult  # noqa: F401
-from .meshes import velocity_box, velocity_ball, phase_space_mesh  # noqa: F401
+from .meshes import velocity_box, velocity_ball, phase_space_mesh, phase_space_box  # noqa: F401
 from .two_point import TwoPointFriction  # noqa: F401
 
 from .petsc_options import discard_foreign_options as _discard_foreign_options

@@ -3,7 +3,7 @@ import firedrake as fd
 
 from .errors import InvalidParameterError
 
-__all__ = ["velocity_box", "velocity_ball", "phase_space_mesh"]
+__all__ = ["velocity_box", "velocity_ball", "phase_space_mesh", "phase_space_box"]
 
 #: PETSc's "simple" partitioner: the same mesh is distributed the same way every
 #: time (PT-Scotch is not reproducible between builds), so results and restarts
@@ -84,4 +84,32 @@ def phase_space_mesh(nx, nv, length, vmax, comm=None):
     base = fd.PeriodicIntervalMesh(int(nx), float(length), **kw)
     mesh = fd.ExtrudedMesh(base, layers=int(nv), layer_height=2.0 * vmax / nv)
     mesh.coordinates.dat.data[:, 1] -= vmax
+    return mesh
+
+
+def phase_space_box(nx, nv, length, vmax, velocity_dim=2, comm=None, name=None):
+    """The phase space ``T_x × [−V, V]^{d_v}`` as one box mesh: a periodic interval of
+    length ``length`` (``nx`` cells) times a velocity box (``nv`` cells per direction),
+    quadrilaterals (``d_v = 1``) or hexahedra (``d_v = 2``).  Coordinates ``(x, v_1[, v_2])``.
+
+    Firedrake has no 4D meshes: 1x1v and 1x2v are what the mesh layer allows; 2x2v or
+    1x3v would need a tensor product of meshes that Firedrake does not provide.  The
+    quadrature points are a tensor product of ``x`` points and ``v`` points, which the
+    phase-space two-point operator uses (its ``x`` sums are a convolution)."""
+    if int(nx) != nx or nx < 3 or int(nv) != nv or nv < 1:
+        raise InvalidParameterError(f"phase_space_box: need nx >= 3 and nv >= 1, got {nx}, {nv}")
+    if not (length > 0 and vmax > 0):
+        raise InvalidParameterError(f"phase_space_box: length and vmax must be positive, got {length}, {vmax}")
+    if velocity_dim not in (1, 2):
+        raise InvalidParameterError(f"phase_space_box: velocity_dim must be 1 or 2 (Firedrake has no 4D "
+                                    f"meshes), got {velocity_dim}")
+    kw = _mesh_kwargs(comm, name)
+    V = float(vmax)
+    if velocity_dim == 1:
+        mesh = fd.PeriodicRectangleMesh(int(nx), int(nv), float(length), 2 * V, direction="x",
+                                        quadrilateral=True, **kw)
+    else:
+        mesh = fd.PeriodicBoxMesh(int(nx), int(nv), int(nv), float(length), 2 * V, 2 * V,
+                                  directions=(True, False, False), hexahedral=True, **kw)
+    mesh.coordinates.dat.data[:, 1:] -= V
     return mesh

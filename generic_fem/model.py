@@ -160,10 +160,10 @@ class GenericModel:
     #: whether :meth:`friction_kernel` spans the whole kernel of ``M`` on ``V_h``
     friction_kernel_complete = True
 
-    def diagnostics(self, w):
+    def diagnostics(self, w, t=None):
         """``{name: value}``: the model's own history columns for the state with entropy
-        variable ``w`` (a Function on ``V``), e.g. Fisher informations.  Collective.
-        Default: none."""
+        variable ``w`` (a Function on ``V``) at time ``t``, e.g. Fisher informations.
+        Collective.  Default: none."""
         return {}
 
     def validate_density_values(self, values):

@@ -114,6 +114,73 @@ void pair_sums_3d(long nt, const double *restrict y, const double *restrict yg, 
         }
     }
 }
+void pair_sums_split_2d(long nt, const double *restrict y, const double *restrict yg, long ns,
+                        const double *restrict src, double *restrict G, double *restrict H)
+{
+    /* sources with a separate vector b_p: src = (x0, x1, c, b0, b1);
+       G_t = sum_p c_p a(y_t - x_p), H_t = sum_p a(y_t - x_p) (c_p g_t - b_p) */
+    const double *x0 = src, *x1 = src + ns, *c = src + 2*ns, *g0 = src + 3*ns, *g1 = src + 4*ns;
+    for (long t = 0; t < nt; ++t) { G[3*t] = G[3*t+1] = G[3*t+2] = 0.0; H[2*t] = H[2*t+1] = 0.0; }
+    for (long b0 = 0; b0 < ns; b0 += BLOCK) {
+        long b1 = b0 + BLOCK < ns ? b0 + BLOCK : ns;
+        for (long t = 0; t < nt; ++t) {
+            const double y0 = y[2*t], y1 = y[2*t+1], v0 = yg[2*t], v1 = yg[2*t+1];
+            double a00 = 0, a01 = 0, a11 = 0, h0 = 0, h1 = 0;
+            #pragma omp simd reduction(+:a00,a01,a11,h0,h1)
+            for (long p = b0; p < b1; ++p) {
+                const double z0 = y0 - x0[p], z1 = y1 - x1[p];
+                const double r2 = z0*z0 + z1*z1;
+                const double rs = r2 > 0.0 ? r2 : 1.0;
+                const double s = r2 > 0.0 ? kpow(rs) : 0.0;
+                const double b00 = s*z1*z1, b01 = -s*z0*z1, b11 = s*z0*z0;
+                a00 += c[p]*b00; a01 += c[p]*b01; a11 += c[p]*b11;
+                const double u0 = c[p]*v0 - g0[p], u1 = c[p]*v1 - g1[p];
+                h0 += b00*u0 + b01*u1;
+                h1 += b01*u0 + b11*u1;
+            }
+            G[3*t] += a00; G[3*t+1] += a01; G[3*t+2] += a11;
+            H[2*t] += h0; H[2*t+1] += h1;
+        }
+    }
+}
+
+void pair_sums_split_3d(long nt, const double *restrict y, const double *restrict yg, long ns,
+                        const double *restrict src, double *restrict G, double *restrict H)
+{
+    const double *x0 = src, *x1 = src + ns, *x2 = src + 2*ns, *c = src + 3*ns;
+    const double *g0 = src + 4*ns, *g1 = src + 5*ns, *g2 = src + 6*ns;
+    for (long t = 0; t < nt; ++t) {
+        for (int k = 0; k < 6; ++k) G[6*t+k] = 0.0;
+        for (int k = 0; k < 3; ++k) H[3*t+k] = 0.0;
+    }
+    for (long b0 = 0; b0 < ns; b0 += BLOCK) {
+        long b1 = b0 + BLOCK < ns ? b0 + BLOCK : ns;
+        for (long t = 0; t < nt; ++t) {
+            const double y0 = y[3*t], y1 = y[3*t+1], y2 = y[3*t+2];
+            const double v0 = yg[3*t], v1 = yg[3*t+1], v2 = yg[3*t+2];
+            double a00 = 0, a01 = 0, a02 = 0, a11 = 0, a12 = 0, a22 = 0, h0 = 0, h1 = 0, h2 = 0;
+            #pragma omp simd reduction(+:a00,a01,a02,a11,a12,a22,h0,h1,h2)
+            for (long p = b0; p < b1; ++p) {
+                const double z0 = y0 - x0[p], z1 = y1 - x1[p], z2 = y2 - x2[p];
+                const double q0 = z0*z0, q1 = z1*z1, q2 = z2*z2;
+                const double r2 = q0 + q1 + q2;
+                const double rs = r2 > 0.0 ? r2 : 1.0;
+                const double s = r2 > 0.0 ? kpow(rs) : 0.0;
+                const double b00 = s*(q1 + q2), b11 = s*(q0 + q2), b22 = s*(q0 + q1);
+                const double b01 = -s*z0*z1, b02 = -s*z0*z2, b12 = -s*z1*z2;
+                a00 += c[p]*b00; a01 += c[p]*b01; a02 += c[p]*b02;
+                a11 += c[p]*b11; a12 += c[p]*b12; a22 += c[p]*b22;
+                const double u0 = c[p]*v0 - g0[p], u1 = c[p]*v1 - g1[p], u2 = c[p]*v2 - g2[p];
+                h0 += b00*u0 + b01*u1 + b02*u2;
+                h1 += b01*u0 + b11*u1 + b12*u2;
+                h2 += b02*u0 + b12*u1 + b22*u2;
+            }
+            G[6*t] += a00; G[6*t+1] += a01; G[6*t+2] += a02;
+            G[6*t+3] += a11; G[6*t+4] += a12; G[6*t+5] += a22;
+            H[3*t] += h0; H[3*t+1] += h1; H[3*t+2] += h2;
+        }
+    }
+}
 """
 
 #: no -ffast-math: linked into a shared library it would switch the whole process to
@@ -183,7 +250,7 @@ def load_pair_kernel(kernel):
                                    f"{res.stderr}")
             os.replace(out, lib)
     so = ctypes.CDLL(lib)
-    for name in ("pair_sums_2d", "pair_sums_3d"):
+    for name in ("pair_sums_2d", "pair_sums_3d", "pair_sums_split_2d", "pair_sums_split_3d"):
         fn = getattr(so, name)
         fn.restype = None
         fn.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long,
@@ -206,12 +273,16 @@ def _ptr(a):
     return a.ctypes.data_as(ctypes.c_void_p)
 
 
-def pair_sums(kernel, targets, target_vectors, points, coeffs, vectors):
+def pair_sums(kernel, targets, target_vectors, points, coeffs, vectors, split=False):
     """``(Ĝ, Ĵ)`` at ``targets`` (``(n, d)``) with vectors ``g_q`` (``(n, d)``) from sources
     ``points`` (``(N, d)``), coefficients ``c_p`` (``(N,)``) and vectors ``g_p``
     (``(N, d)``); compiled code.  ``Ĵ_q = Σ_p c_p a(y_q − x_p)(g_q − g_p) = Ĝ_q g_q − ĥ_q``
     is summed pair by pair: near equilibrium (``g_q − g_p ∥ y_q − x_p``) each term
     vanishes on its own instead of two large sums cancelling.
+
+    ``split=True``: the source vectors are ``b_p`` (already weighted) and
+    ``Ĵ_q = Σ_p a(y_q − x_p)(c_p g_q − b_p)``; for aggregated sources (a spatial
+    convolution ``c = κ * (ωm)``, ``b = κ * (ωm g)``) and signed ``c`` (linearisations).
 
     Returns ``Ĝ`` of shape ``(n, d, d)`` and ``Ĵ`` of shape ``(n, d)``."""
     y = np.ascontiguousarray(targets, dtype=float)
@@ -225,33 +296,35 @@ def pair_sums(kernel, targets, target_vectors, points, coeffs, vectors):
     src[d] = coeffs
     src[d + 1:] = np.asarray(vectors, dtype=float).T
     lib = load_pair_kernel(kernel)
+    prefix = "pair_sums_split_" if split else "pair_sums_"
     if d == 2:
         Gp, H = np.empty((n, 3)), np.empty((n, 2))
-        lib.pair_sums_2d(n, _ptr(y), _ptr(yg), N, _ptr(src), _ptr(Gp), _ptr(H))
+        getattr(lib, prefix + "2d")(n, _ptr(y), _ptr(yg), N, _ptr(src), _ptr(Gp), _ptr(H))
         G = np.empty((n, 2, 2))
         G[:, 0, 0], G[:, 0, 1], G[:, 1, 1] = Gp[:, 0], Gp[:, 1], Gp[:, 2]
         G[:, 1, 0] = Gp[:, 1]
     else:
         Gp, H = np.empty((n, 6)), np.empty((n, 3))
-        lib.pair_sums_3d(n, _ptr(y), _ptr(yg), N, _ptr(src), _ptr(Gp), _ptr(H))
+        getattr(lib, prefix + "3d")(n, _ptr(y), _ptr(yg), N, _ptr(src), _ptr(Gp), _ptr(H))
         G = np.empty((n, 3, 3))
         for k, (i, j) in enumerate(((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))):
             G[:, i, j] = G[:, j, i] = Gp[:, k]
     return G, H
 
 
-def local_moments(points, coeffs, vectors):
+def local_moments(points, coeffs, vectors, split=False):
     """The moments of the sources that the ``γ = 0`` sums need (summed over this rank's
     sources; add them over ranks), packed in one array:
     ``M0 = Σc, M1 = Σc x, M2 = Σc x⊗x, A1 = Σc g, A2 = Σc g⊗x, A3 = Σc |x|² g,
-    B0 = Σc x·g, B2 = Σc x (x·g)``."""
+    B0 = Σc x·g, B2 = Σc x (x·g)``.  ``split=True``: ``vectors`` are ``b = c g`` (signed or
+    aggregated coefficients, :func:`pair_sums` with ``split=True``)."""
     x = np.asarray(points, float)
     c = np.asarray(coeffs, float)
-    g = np.asarray(vectors, float)
-    xg = np.einsum("pi,pi->p", x, g)
+    b = np.asarray(vectors, float) if split else c[:, None] * np.asarray(vectors, float)   # c g
+    xb = np.einsum("pi,pi->p", x, b)
     parts = [np.array([c.sum()]), c @ x, np.einsum("p,pi,pj->ij", c, x, x).ravel(),
-             c @ g, np.einsum("p,pi,pj->ij", c, g, x).ravel(), (c * np.einsum("pi,pi->p", x, x)) @ g,
-             np.array([(c * xg).sum()]), (c * xg) @ x]
+             b.sum(axis=0), np.einsum("pi,pj->ij", b, x).ravel(), np.einsum("pi,pi->p", x, x) @ b,
+             np.array([xb.sum()]), xb @ x]
     return np.concatenate(parts)
 
 

@@ -68,12 +68,24 @@ def _number(value):
     return repr(float(value))
 
 
-def ufl_to_c(expr, r, functions=None):
+_NUMPY = {"sqrt": "np.sqrt", "exp": "np.exp", "log": "np.log", "fabs": "np.abs", "cos": "np.cos",
+          "sin": "np.sin", "tan": "np.tan", "cosh": "np.cosh", "sinh": "np.sinh", "tanh": "np.tanh",
+          "acos": "np.arccos", "asin": "np.arcsin", "atan": "np.arctan", "erf": "_erf",
+          "fmin": "np.minimum", "fmax": "np.maximum", "pow": "np.power"}
+
+
+def ufl_to_c(expr, r, functions=None, dialect="c"):
     """The C expression of the scalar UFL expression ``expr`` of the terminal ``r`` (which
     becomes the C variable ``r``).  Constants are inlined; ``functions`` (a set) collects
     the C math functions used.  Raises :class:`InvalidParameterError` on anything that is
-    not a pointwise scalar function of ``r`` (a Function, an Argument, a tensor, …)."""
+    not a pointwise scalar function of ``r`` (a Function, an Argument, a tensor, …).
+    ``dialect="numpy"`` gives the same expression for numpy arrays (:func:`evaluate`)."""
     functions = set() if functions is None else functions
+    C = dialect == "c"
+
+    def call(name, *args):
+        functions.add(name)
+        return f"{name if C else _NUMPY[name]}({', '.join(args)})"
 
     def go(e):
         if e == r:
@@ -97,32 +109,54 @@ def ufl_to_c(expr, r, functions=None):
             if isinstance(b, uc.ScalarValue) and float(b.value()) == 2.0:
                 x = go(a)
                 return f"({x} * {x})"
-            functions.add("pow")
-            return f"pow({go(a)}, {go(b)})"
+            return call("pow", go(a), go(b))
         if type(e) in _UNARY:
-            name = _UNARY[type(e)]
-            functions.add(name)
-            return f"{name}({go(e.ufl_operands[0])})"
+            return call(_UNARY[type(e)], go(e.ufl_operands[0]))
         if isinstance(e, (uc.MinValue, uc.MaxValue)):
             a, b = e.ufl_operands
-            name = "fmin" if isinstance(e, uc.MinValue) else "fmax"
-            return f"{name}({go(a)}, {go(b)})"
+            return call("fmin" if isinstance(e, uc.MinValue) else "fmax", go(a), go(b))
         if type(e) in _COMPARE:
             a, b = e.ufl_operands
-            return f"({go(a)} {_COMPARE[type(e)]} {go(b)})"
+            op = _COMPARE[type(e)]
+            if not C:
+                op = {"&&": "&", "||": "|"}.get(op, op)
+            return f"({go(a)} {op} {go(b)})"
         if isinstance(e, uc.NotCondition):
-            return f"(!{go(e.ufl_operands[0])})"
+            return f"({'!' if C else '~'}{go(e.ufl_operands[0])})"
         if isinstance(e, uc.Conditional):
             c, a, b = e.ufl_operands
-            return f"({go(c)} ? {go(a)} : {go(b)})"
+            return f"({go(c)} ? {go(a)} : {go(b)})" if C else f"np.where({go(c)}, {go(a)}, {go(b)})"
         raise InvalidParameterError(
-            f"pair weight: {type(e).__name__} is not supported in A(r) (use numbers, Constants, "
-            "+ - * /, **, sqrt, exp, ln, abs, trigonometric and hyperbolic functions, erf, "
-            "min_value/max_value and conditionals of r)")
+            f"{type(e).__name__} is not supported in a scalar function of one variable (use "
+            "numbers, Constants, + - * /, **, sqrt, exp, ln, abs, trigonometric and hyperbolic "
+            "functions, erf, min_value/max_value and conditionals)")
 
     if ufl.as_ufl(expr).ufl_shape != ():
-        raise InvalidParameterError(f"pair weight: A(r) must be a scalar, got shape {expr.ufl_shape}")
+        raise InvalidParameterError(f"a scalar function of one variable must be a scalar, got shape {expr.ufl_shape}")
     return go(ufl.as_ufl(expr))
+
+
+def scalar_function(function, what="function"):
+    """``(expr, r)``: the UFL expression ``function(r)`` of the scalar variable ``r``
+    (checked to depend on ``r`` and constants only)."""
+    if not callable(function):
+        raise InvalidParameterError(f"{what}: give a callable of one variable, got {function!r}")
+    r = _variable()
+    expr = ufl.as_ufl(function(r))
+    if set(ufl.algorithms.extract_coefficients(expr)) - {r}:
+        raise InvalidParameterError(f"{what}: may depend on its variable and constants only "
+                                    "(a Function is not supported)")
+    return expr, r
+
+
+def evaluate(expr, r, values):
+    """``expr`` (a UFL expression of ``r``) at the numpy array ``values`` (numpy translation)."""
+    from scipy.special import erf
+    code = ufl_to_c(expr, r, dialect="numpy")
+    x = np.asarray(values, dtype=float)
+    with np.errstate(all="ignore"):
+        out = eval(code, {"np": np, "_erf": erf, "r": x})   # noqa: S307 (our own translation)
+    return np.broadcast_to(np.asarray(out, dtype=float), x.shape).copy()
 
 
 class PairWeight:
@@ -136,15 +170,12 @@ class PairWeight:
     """
 
     def __init__(self, weight, name=None, check_range=(1e-8, 1e3)):
-        if not callable(weight):
-            raise InvalidParameterError(f"pair weight: give a callable r -> A(r), got {weight!r}")
-        r = _variable()
-        expr = ufl.as_ufl(weight(r))
+        try:
+            expr, r = scalar_function(weight, "pair weight A(r)")
+        except InvalidParameterError as exc:
+            raise InvalidParameterError(f"pair weight: {exc}") from None
         self.expression = expr
         self.name = name or str(expr).replace(str(r), "r")
-        if set(ufl.algorithms.extract_coefficients(expr)) - {r}:
-            raise InvalidParameterError(f"pair weight: A(r) = {self.name} may depend on r and constants only "
-                                        "(a Function is not supported)")
         #: the exponent e when A = r^e with a constant e, else None
         self.exponent = None
         if expr == r:

@@ -16,9 +16,9 @@ from .steppers import Stepper
 __all__ = ["run", "state_diagnostics", "save_checkpoint", "load_checkpoint", "restore_state"]
 
 
-def state_diagnostics(model, f, w=None):
+def state_diagnostics(model, f, w=None, t=None):
     """``{E, S, H, invariants...}`` of the density expression ``f`` and, given the
-    entropy variable ``w`` (``f = F(w)``), the model's own columns
+    entropy variable ``w`` (``f = F(w)``) and the time ``t``, the model's own columns
     (:meth:`~generic_fem.model.GenericModel.diagnostics`, e.g. Fisher informations).
     Collective."""
     out = {}
@@ -31,7 +31,7 @@ def state_diagnostics(model, f, w=None):
     for k, form in model.invariants(f).items():
         out[k] = float(fd.assemble(form))
     if w is not None:
-        out.update(model.diagnostics(w))
+        out.update(model.diagnostics(w, t))
     return out
 
 
@@ -136,7 +136,7 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
                        "t0": t0, "t_end": t_end, "ranks": comm.size})
     f = stepper.density()
     rec = {"step": step0, "t": stepper.t, "dt": 0.0}
-    rec.update(state_diagnostics(model, f, stepper.w))
+    rec.update(state_diagnostics(model, f, stepper.w, stepper.t))
     history.append(rec)
     if keep_trajectory:
         history.trajectory.append((stepper.t, stepper.w.copy(deepcopy=True)))
@@ -159,7 +159,7 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
         stats = stepper.advance(dt_max=None if remaining >= stepper.dt_target * (1 - 1e-9)
                                 else remaining)
         rec = {"step": stats["step"], "t": stats["t"], "dt": stats["dt"]}
-        rec.update(state_diagnostics(model, f, stepper.w))
+        rec.update(state_diagnostics(model, f, stepper.w, stepper.t))
         rec["dissipation"] = stats["dissipation"]
         rec["dH"] = stats["H_new"] - stats["H_old"]
         for k in ("edi_lhs", "edi_rhs"):

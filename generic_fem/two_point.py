@@ -132,6 +132,12 @@ class TwoPointFriction(FrictionOperator):
         entries ``≥ 0`` (constants such as ``C_γ`` go here).
     :arg scales: ``σ_i > 0`` (``v = σ_i ξ`` for set ``i``); default all 1.
     :arg masses: ``μ_i > 0`` (gradient weights ``1/μ_i``); default all 1.
+    :arg velocity: the indices of the mesh coordinates that are velocity (default all);
+        the others are space, and then ``spatial_weight`` is required.
+    :arg spatial_weight: a :class:`~generic_fem.spatial_weights.PeriodicSpatialWeight`
+        ``κ(x − x_*)`` for phase-space points ``(x, v)`` (one set, one space coordinate):
+        every pair is weighted by ``κ``, and the sums over ``x_*`` are a convolution
+        (module docstring, "Phase space").
 
     With ``N > 1`` sets, ``g`` and ``φ`` of :meth:`form` are vectors of length ``N``
     (components on the same reference mesh), and the mobility a vector.
@@ -140,10 +146,20 @@ class TwoPointFriction(FrictionOperator):
     is_nonlocal = True
 
     def __init__(self, mesh, quadrature_degree, dx, weight, mobility=None, coupling=1.0,
-                 scales=None, masses=None):
-        dim = mesh.geometric_dimension() if callable(mesh.geometric_dimension) else mesh.geometric_dimension
-        if dim not in (2, 3):
-            raise InvalidParameterError(f"two-point operator: velocity dimension must be 2 or 3, got {dim}")
+                 scales=None, masses=None, velocity=None, spatial_weight=None):
+        gdim = mesh.geometric_dimension() if callable(mesh.geometric_dimension) else mesh.geometric_dimension
+        vel = tuple(range(gdim)) if velocity is None else tuple(int(k) for k in velocity)
+        space = [k for k in range(gdim) if k not in vel]
+        dim = len(vel)
+        if dim not in (2, 3) or len(set(vel)) != dim or not all(0 <= k < gdim for k in vel):
+            raise InvalidParameterError(f"two-point operator: velocity dimension must be 2 or 3, got {dim} "
+                                        f"(velocity coordinates {vel} of a {gdim}D mesh)")
+        if space and spatial_weight is None:
+            raise InvalidParameterError(f"two-point operator: coordinates {space} are not velocity: give a "
+                                        "spatial_weight for them")
+        if spatial_weight is not None and len(space) != 1:
+            raise InvalidParameterError("two-point operator: a spatial weight needs exactly one space "
+                                        f"coordinate, got {len(space)}")
         c = np.atleast_2d(np.asarray(coupling, dtype=float))
         n = c.shape[0]
         if c.shape != (n, n):
@@ -160,7 +176,10 @@ class TwoPointFriction(FrictionOperator):
             if a.shape != (n,) or not np.all(np.isfinite(a)) or np.any(a <= 0):
                 raise InvalidParameterError(
                     f"two-point operator: {name} must be {n} positive number(s) (one per set), got {a}")
+        if spatial_weight is not None and n != 1:
+            raise InvalidParameterError("two-point operator: a spatial weight is supported for one point set")
         self.mesh, self.dim, self.n_sets = mesh, dim, n
+        self.velocity, self.spatial = vel, spatial_weight
         self.coupling, self.scales, self.masses = 0.5 * (c + c.T), sig, mu
         self.weight = as_weight(weight)
         self.mobility = mobility if mobility is not None else (lambda f: f)
@@ -168,8 +187,11 @@ class TwoPointFriction(FrictionOperator):
         self.Q = quadrature_space(mesh, quadrature_degree)
         self.Qv = quadrature_space(mesh, quadrature_degree, (dim,))
         self.Qt = quadrature_space(mesh, quadrature_degree, (dim, dim))
-        X = fd.Function(self.Qv).interpolate(ufl.SpatialCoordinate(mesh))
-        self.reference_points = np.array(X.dat.data_ro).reshape(-1, dim)   # owned points of this rank
+        X = fd.Function(quadrature_space(mesh, quadrature_degree, (gdim,))).interpolate(ufl.SpatialCoordinate(mesh))
+        X = np.array(X.dat.data_ro).reshape(-1, gdim)
+        self.reference_points = np.ascontiguousarray(X[:, list(vel)])   # owned points of this rank
+        #: this rank's space coordinates of the points (phase space), or None
+        self.positions = X[:, space[0]].copy() if space else None
         #: ``points[i]``: this rank's points of set ``i`` (``σ_i ξ_q``)
         self.points = [s * self.reference_points for s in sig]
         w = fd.assemble(fd.TestFunction(self.Q) * dx)
@@ -184,6 +206,8 @@ class TwoPointFriction(FrictionOperator):
         comm.Allreduce(ext, ext_global, op=MPI.MAX)
         diam = 2 * sig.max() * np.linalg.norm(ext_global)
         self.weight.check(1e-6 * diam, diam)
+        if self.spatial is not None:
+            self._phase_space_structure()
         self._entries = {}
         #: pair interactions evaluated by this rank; operator evaluations done / skipped;
         #: linearised evaluations (exact Jacobian actions, two pair-sum passes each)
@@ -194,9 +218,50 @@ class TwoPointFriction(FrictionOperator):
         """Set ``i``'s component of ``g`` (``g`` itself for one set on a scalar space)."""
         return g if ufl.as_ufl(g).ufl_shape == () else g[i]
 
+    def _grad(self, g):
+        """The velocity part of the gradient."""
+        gr = ufl.grad(g)
+        if self.positions is None:
+            return gr
+        return ufl.as_vector([gr[k] for k in self.velocity])
+
     def _scaled_gradients(self, g):
-        """``G_i = ∇_ξ g_i/(σ_i μ_i)`` (UFL, one per set)."""
-        return [ufl.grad(self._component(g, i)) / float(self.scales[i] * self.masses[i]) for i in range(self.n_sets)]
+        """``G_i = ∇_ξ g_i/(σ_i μ_i)`` (UFL, one per set; velocity components)."""
+        return [self._grad(self._component(g, i)) / float(self.scales[i] * self.masses[i]) for i in range(self.n_sets)]
+
+    def _phase_space_structure(self):
+        """Index the (global) points as a tensor product ``x_a × v_p`` (collective)."""
+        d = self.dim
+        allp = self.gather(np.column_stack([self.positions, self.reference_points]))
+        ell = self.spatial.length
+        xkey = np.round(self.spatial.wrap(allp[:, 0]) / (1e-9 * ell)).astype(np.int64)
+        vscale = max(np.abs(allp[:, 1:]).max(), 1e-300)
+        vkey = np.round(allp[:, 1:] / (1e-9 * vscale)).astype(np.int64)
+        xs_key, ix = np.unique(xkey, return_inverse=True)
+        vs_key, iv = np.unique(vkey, axis=0, return_inverse=True)
+        ix, iv = ix.ravel(), iv.ravel()
+        nx, nv = len(xs_key), len(vs_key)
+        pairs = np.unique(ix * nv + iv)
+        if nx * nv != self.n_global or len(pairs) != self.n_global:
+            raise InvalidParameterError(
+                "two-point operator with a spatial weight: the quadrature points must be a tensor product "
+                f"of x and v points (a box mesh, e.g. generic_fem.phase_space_box); found {nx} x-values and "
+                f"{nv} v-points for {self.n_global} points")
+        xs = np.zeros(nx)
+        xs[ix] = self.spatial.wrap(allp[:, 0])
+        vs = np.zeros((nv, d))
+        vs[iv] = allp[:, 1:]
+        start = int(self.counts[:self.comm.rank].sum())
+        self._ix, self._iv = ix, iv
+        self._ix_local = ix[start:start + len(self.weights)]
+        self._xs, self._vs = xs, vs
+        # one velocity per v-point: the same v in two x-columns must be *equal* (their
+        # rounding differs by ~1e-16, and a pair at distance 1e-16 is not skipped as
+        # coincident but weighted by A(r)/r² ~ 1e32), so the points are snapped to vs
+        self.reference_points = np.ascontiguousarray(vs[iv[start:start + len(self.weights)]])
+        self.points = [s * self.reference_points for s in self.scales]
+        #: ``κ(x_a − x_b)`` between the distinct x-values of the points
+        self.kappa = self.spatial.matrix(xs, xs)
 
     def _mobilities(self, f):
         m = self.mobility(f)
@@ -256,6 +321,8 @@ class TwoPointFriction(FrictionOperator):
         at this rank's points, ``k = coeff`` (``N × n_local``), ``t = target_vectors``,
         ``g = vectors`` (``N × n_local × d``).  Collective."""
         n, d = self.n_sets, self.dim
+        if self.spatial is not None:
+            return [self._sums_phase_space(target_vectors[0], coeff[0], vectors[0])]
         if self.weight.quadratic:
             mom = np.array([local_moments(self.points[j], coeff[j], vectors[j]) for j in range(n)])
             glob = np.empty_like(mom)
@@ -271,6 +338,36 @@ class TwoPointFriction(FrictionOperator):
             self.stats["pairs"] += len(self.weights) * s.shape[0]
             out.append(pair_sums(self.weight, self.points[i], target_vectors[i], s[:, :d], c, s[:, d + 1:]))
         return out
+
+    def _sums_phase_space(self, target_vectors, coeff, vectors):
+        """``Ĝ(x_a, v_q) = c Σ_p a(v_q − v_p) C̃_ap`` and
+        ``Ĵ(x_a, v_q) = c Σ_p a(v_q − v_p)(C̃_ap t_aq − B̃_ap)`` with the convolutions
+        ``C̃ = κ * (k)``, ``B̃ = κ * (k g)`` along ``x`` (``k = coeff``): ``O(N_x N_v²)`` pair
+        work plus ``O(N_x² N_v)`` for the convolution.  Collective."""
+        d = self.dim
+        nx, nv = len(self._xs), len(self._vs)
+        src = self.gather(np.column_stack([coeff, coeff[:, None] * vectors]))
+        Cm = np.zeros((nx, nv))
+        Bm = np.zeros((nx, nv, d))
+        Cm[self._ix, self._iv] = src[:, 0]
+        Bm[self._ix, self._iv] = src[:, 1:]
+        c = self.coupling[0, 0]
+        Ct = c * (self.kappa @ Cm)
+        Bt = c * np.einsum("ab,bpk->apk", self.kappa, Bm)
+        vs = self.scales[0] * self._vs
+        G = np.empty((len(self.weights), d, d))
+        H = np.empty((len(self.weights), d))
+        for a in np.unique(self._ix_local):
+            sel = np.nonzero(self._ix_local == a)[0]
+            if self.weight.quadratic:
+                Ga, Ha = moment_sums(self.points[0][sel], target_vectors[sel],
+                                     local_moments(vs, Ct[a], Bt[a], split=True))
+            else:
+                Ga, Ha = pair_sums(self.weight, self.points[0][sel], target_vectors[sel], vs, Ct[a], Bt[a],
+                                   split=True)
+                self.stats["pairs"] += len(sel) * nv
+            G[sel], H[sel] = Ga, Ha
+        return G, H
 
     def linearization(self, f, g, df, dg):
         """Register the directional derivatives of the coefficients of ``(f, g)`` in the
@@ -333,7 +430,11 @@ class TwoPointFriction(FrictionOperator):
         for i in range(n):
             mq = fd.Function(self.Q).interpolate(m[i])
             cols.append(np.column_stack([self.points[i], self.weights * np.asarray(mq.dat.data_ro)]))
-        data = self.gather(np.concatenate(cols, axis=1)).reshape(self.n_global, n, d + 1)
+        if self.spatial is not None:
+            cols.append(self.positions[:, None])
+        data = self.gather(np.concatenate(cols, axis=1))
+        xpos = data[:, -1] if self.spatial is not None else None
+        data = data[:, :n * (d + 1)].reshape(self.n_global, n, d + 1)
         x = data[:, :, :d].reshape(-1, d)             # (q, i) point-major
         c = data[:, :, d].ravel()
         sets = np.tile(np.arange(n), self.n_global)
@@ -343,6 +444,8 @@ class TwoPointFriction(FrictionOperator):
         r = np.sqrt(np.where(coincident, 1.0, r2))
         s = self.weight.values(r.ravel()).reshape(r.shape) / r ** 2
         s *= self.coupling[sets[:, None], sets[None, :]] * c[:, None] * c[None, :]
+        if xpos is not None:
+            s *= self.spatial.matrix(xpos, xpos)
         s[coincident] = 0.0
         A = s[:, :, None, None] * (r2[:, :, None, None] * np.eye(d) - z[:, :, :, None] * z[:, :, None, :])
         K = -A

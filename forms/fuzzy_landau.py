@@ -1,0 +1,166 @@
+r"""The fuzzy Landau equation in phase space (MODELS.md §6; seeds 002 and 003), 1x2v.
+
+.. math::
+
+   ∂_t f + v_1 ∂_x f = ∇_v·∫∫ κ(x − x_*)\, a(v − v_*)\,(f_* ∇_v f − f ∇_{v_*} f_*)\,dx_*\,dv_*,
+   \qquad a(z) = C A(|z|) Π(z),\ A = |z|^{γ+2},
+
+on ``x ∈ T`` (periodic, length ``ℓ``) × ``v ∈ [−V, V]²``: spatial collisions are not
+local, every pair of particles interacts with the weight ``κ(x − x_*)`` (seed 003 (2.2):
+``κ(s) = k₁ exp(−k₂⟨s⟩)``; ``κ ≡ 1`` and ``κ → δ`` are the limits).  GENERIC (seed 003
+App. A; MODELS.md §6):
+
+* ``E = ½ ∫|v|² f``, ``S = −∫ f log f`` (``H = ∫ f log f``), ``w = log f + 1``;
+* ``⟨φ, L(f) g⟩ = ∫ f (∂_x φ ∂_{v_1} g − ∂_{v_1} φ ∂_x g)`` (free transport,
+  ``L dE = −v_1 ∂_x f``, ``L dS = 0``; antisymmetric exactly);
+* ``⟨φ, M(f) g⟩ = ½ ∫∫ κ f f_* (∇_vφ − ∇_{v_*}φ_*)·a(v − v_*)(∇_v g − ∇_{v_*} g_*)``, the
+  shared two-point operator (:class:`~generic_fem.two_point.TwoPointFriction`) over
+  phase-space points with the spatial weight ``κ``
+  (:class:`~generic_fem.spatial_weights.PeriodicSpatialWeight`): its sums over ``x_*`` are
+  a convolution along ``x``, so one evaluation costs ``O(N_x N_v²)`` pair work
+  (``O(N_x N_v)`` for ``γ = 0``), not ``O((N_x N_v)²)``.
+
+Conserved to the solver tolerance: total mass, momentum ``∫ v f`` and energy.  Every
+function of ``x`` alone is in the kernel of ``M`` (``∇_v ψ(x) = 0``): the collisions keep
+the local density ``∫ f dv`` at every ``x`` exactly, but not the local momentum and
+energy (only their ``x``-integrals).  Diagnostics (history columns): the Fisher
+informations ``I_x = ∫|∂_x f|²/f``, ``I_v = ∫|∇_v f|²/f`` and
+``I_mix(t) = ∫ (|t∂_x f + ∂_{v_1} f|² + |∂_{v_2} f|²)/f`` (seed 002 Theorems 4, 5 in 1x2v:
+``t∇_x + ∇_v`` with ``∇_x`` along ``v_1``; it commutes with free transport).
+"""
+import numpy as np
+import ufl
+import firedrake as fd
+
+from generic_fem.model import GenericModel
+from generic_fem.errors import InvalidParameterError
+from generic_fem.two_point import TwoPointFriction
+from generic_fem.pair_weights import PairWeight
+from generic_fem.spatial_weights import PeriodicSpatialWeight
+
+__all__ = ["FuzzyLandau", "seed003_kappa"]
+
+
+def seed003_kappa(k1=1.0, k2=1.0):
+    """Seed 003 (2.2): ``κ(s) = k₁ exp(−k₂ √(1 + s²))`` (a callable for ``kappa=``)."""
+    return lambda s: k1 * ufl.exp(-k2 * ufl.sqrt(1 + s * s))
+
+
+class FuzzyLandau(GenericModel):
+    """The fuzzy Landau equation on ``T × [−V, V]²`` (module docstring).
+
+    :arg mesh: a 1x2v phase-space mesh periodic in ``x``
+        (:func:`generic_fem.meshes.phase_space_box`), coordinates ``(x, v_1, v_2)``.
+    :arg length: the period ``ℓ`` of ``x`` (must be the mesh's).
+    :arg kappa: ``s ↦ κ(s)`` (UFL; even, positive), default ``κ ≡ 1``; see :func:`seed003_kappa`.
+    :arg gamma: ``γ ∈ [−3, 1]`` (``A = r^{γ+2}``); or ``weight``: a
+        :class:`~generic_fem.pair_weights.PairWeight`.
+    :arg C: kernel constant ``> 0``.
+    :arg transport: include ``v_1 ∂_x f`` (``False``: the collisions alone).
+    """
+    name = "fuzzy_landau"
+    supported_dimensions = (3,)
+    min_degree = 2
+
+    def __init__(self, mesh, length, kappa=None, gamma=-3.0, C=1.0, weight=None, transport=True,
+                 degree=2, quadrature_degree=None):
+        cls = type(self).__name__
+        if weight is None:
+            if not (np.isfinite(gamma) and -3.0 <= gamma <= 1.0):
+                raise InvalidParameterError(f"{cls}: gamma must lie in [-3, 1], got {gamma}")
+            weight = PairWeight.power(gamma)
+        if not (np.isfinite(C) and C > 0):
+            raise InvalidParameterError(f"{cls}: the kernel constant C must be positive, got {C}")
+        if int(degree) == degree and degree < self.min_degree:
+            raise InvalidParameterError(f"{cls}: degree {degree} does not contain |v|^2; use degree >= 2")
+        super().__init__(mesh, degree, quadrature_degree)
+        _check_periodic_in_x(mesh, length, cls)
+        self.length, self.C, self.transport = float(length), float(C), bool(transport)
+        self.gamma = weight.gamma
+        self.kappa = PeriodicSpatialWeight(kappa if kappa is not None else (lambda s: 1.0), length,
+                                           name=None if kappa is not None else "1")
+        self.x = self.coordinates[0]
+        self.v = ufl.as_vector([self.coordinates[1], self.coordinates[2]])
+        #: the phase-space two-point operator (velocity coordinates 1, 2; κ along x)
+        self.pairs = TwoPointFriction(mesh, self.quadrature_degree, self.dx, weight, mobility=lambda f: f,
+                                      coupling=self.C, velocity=(1, 2), spatial_weight=self.kappa)
+
+    # ------------------------------------------------------------------ GENERIC data
+    def entropy_density(self, f):
+        return -f * ufl.ln(f)
+
+    def energy_density(self, f):
+        return 0.5 * ufl.dot(self.v, self.v) * f
+
+    def density(self, w):
+        return ufl.exp(w - 1.0)
+
+    def poisson(self, f, g, phi):
+        if not self.transport:
+            return None
+        return f * (phi.dx(0) * g.dx(1) - phi.dx(1) * g.dx(0)) * self.dx
+
+    def friction_operators(self):
+        return (self.pairs,)
+
+    def invariant_densities(self):
+        return {"mass": fd.Constant(1.0), "momentum_0": self.v[0], "momentum_1": self.v[1],
+                "energy": 0.5 * ufl.dot(self.v, self.v)}
+
+    # every ψ(x) is in the kernel of M as well: J_T's M⁻¹ solve checks compatibility
+    friction_kernel_complete = False
+
+    def diagnostics(self, w, t=None):
+        """``fisher_x``, ``fisher_v``, ``fisher_mix`` (``I_x, I_v, I_mix(t)``; ``∇ log f = ∇w``)."""
+        f = self.density(w)
+        wx, w1, w2 = w.dx(0), w.dx(1), w.dx(2)
+        t = 0.0 if t is None else float(t)
+        out = {"fisher_x": wx * wx * f, "fisher_v": (w1 * w1 + w2 * w2) * f,
+               "fisher_mix": ((t * wx + w1) ** 2 + w2 * w2) * f}
+        return {k: float(fd.assemble(e * self.dx)) for k, e in out.items()}
+
+    # ------------------------------------------------------------------ data
+    def maxwellian(self, density=1.0, velocity=None, temperature=1.0):
+        """``ρ(x) (2πT)^{−1} exp(−|v − u|²/(2T))`` (``density`` a number or a UFL expression of ``x``)."""
+        u = np.zeros(2) if velocity is None else np.asarray(velocity, float)
+        if not temperature > 0:
+            raise InvalidParameterError("maxwellian: temperature must be positive")
+        z = self.v - ufl.as_vector([float(a) for a in u])
+        return density / (2 * np.pi * temperature) * ufl.exp(-ufl.dot(z, z) / (2 * temperature))
+
+    def local_density(self, f, nx=None):
+        """``(x_a, ρ(x_a) = ∫ f(x_a, v) dv)`` at the distinct ``x`` of the quadrature points
+        (the rule's own sums; collective)."""
+        pairs = self.pairs
+        fq = fd.Function(self.Q).interpolate(f)
+        vals = pairs.gather(np.column_stack([np.asarray(fq.dat.data_ro) * pairs.weights]))[:, 0]
+        rho = np.zeros(len(pairs._xs))
+        np.add.at(rho, pairs._ix, vals)
+        # the weights integrate over x as well: divide by the x-weights of one column
+        xw = np.zeros(len(pairs._xs))
+        np.add.at(xw, pairs._ix, pairs.gather(pairs.weights[:, None])[:, 0])
+        vol_v = float(fd.assemble(fd.Constant(1.0) * self.dx)) / self.length
+        return pairs._xs, rho / xw * vol_v
+
+    def describe(self):
+        return (f"FuzzyLandau(1x2v, length={self.length:g}, kappa={self.kappa.name}, "
+                f"weight={self.pairs.weight.name}, C={self.C:g}, transport={self.transport}, "
+                f"degree={self.degree}, N_x={len(self.pairs._xs)}, N_v={len(self.pairs._vs)})")
+
+
+def _check_periodic_in_x(mesh, length, cls):
+    """The mesh must be periodic in ``x`` with period ``length`` (discontinuous coordinates,
+    ``x``-extent ``length``)."""
+    el = mesh.coordinates.function_space().ufl_element()
+    continuous = "Discontinuous" not in str(el) and "DQ" not in str(el) and "DG" not in str(el)
+    X = mesh.coordinates.dat.data_ro[:, 0]
+    lo = mesh.comm.allreduce(X.min() if len(X) else np.inf, op=_MIN)
+    hi = mesh.comm.allreduce(X.max() if len(X) else -np.inf, op=_MAX)
+    if continuous:
+        raise InvalidParameterError(f"{cls}: the mesh is not periodic in x (use generic_fem.phase_space_box)")
+    if not np.isclose(hi - lo, length, rtol=1e-10, atol=0):
+        raise InvalidParameterError(f"{cls}: length = {length} is not the mesh's x-period ({hi - lo:g})")
+
+
+from mpi4py import MPI as _MPI  # noqa: E402
+_MIN, _MAX = _MPI.MIN, _MPI.MAX
