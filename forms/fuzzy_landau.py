@@ -57,13 +57,15 @@ class FuzzyLandau(GenericModel):
         :class:`~generic_fem.pair_weights.PairWeight`.
     :arg C: kernel constant ``> 0``.
     :arg transport: include ``v_1 ∂_x f`` (``False``: the collisions alone).
+    :arg collisions: include the collision operator (``False``: free transport alone,
+        ``M = 0``, for checking what transport does to the Fisher informations).
     """
     name = "fuzzy_landau"
     supported_dimensions = (3,)
     min_degree = 2
 
     def __init__(self, mesh, length, kappa=None, gamma=-3.0, C=1.0, weight=None, transport=True,
-                 degree=2, quadrature_degree=None):
+                 collisions=True, degree=2, quadrature_degree=None):
         cls = type(self).__name__
         if weight is None:
             if not (np.isfinite(gamma) and -3.0 <= gamma <= 1.0):
@@ -76,6 +78,9 @@ class FuzzyLandau(GenericModel):
         super().__init__(mesh, degree, quadrature_degree)
         _check_periodic_in_x(mesh, length, cls)
         self.length, self.C, self.transport = float(length), float(C), bool(transport)
+        self.collisions = bool(collisions)
+        if not (self.transport or self.collisions):
+            raise InvalidParameterError(f"{cls}: neither transport nor collisions: nothing to solve")
         self.gamma = weight.gamma
         self.kappa = PeriodicSpatialWeight(kappa if kappa is not None else (lambda s: 1.0), length,
                                            name=None if kappa is not None else "1")
@@ -101,7 +106,12 @@ class FuzzyLandau(GenericModel):
         return f * (phi.dx(0) * g.dx(1) - phi.dx(1) * g.dx(0)) * self.dx
 
     def friction_operators(self):
-        return (self.pairs,)
+        return (self.pairs,) if self.collisions else ()
+
+    def friction(self, f, g, phi):
+        if not self.collisions:
+            return fd.Constant(0.0) * phi * self.dx
+        return super().friction(f, g, phi)
 
     def invariant_densities(self):
         return {"mass": fd.Constant(1.0), "momentum_0": self.v[0], "momentum_1": self.v[1],
@@ -130,7 +140,8 @@ class FuzzyLandau(GenericModel):
 
     def local_density(self, f, nx=None):
         """``(x_a, ρ(x_a) = ∫ f(x_a, v) dv)`` at the distinct ``x`` of the quadrature points
-        (the rule's own sums; collective)."""
+        (the rule's own sums; collective), for plots.  What the collisions conserve
+        exactly is ``∫ ψ(x) f`` for every ``ψ(x)`` in ``V_h``, not these point values."""
         pairs = self.pairs
         fq = fd.Function(self.Q).interpolate(f)
         vals = pairs.gather(np.column_stack([np.asarray(fq.dat.data_ro) * pairs.weights]))[:, 0]
@@ -144,7 +155,7 @@ class FuzzyLandau(GenericModel):
 
     def describe(self):
         return (f"FuzzyLandau(1x2v, length={self.length:g}, kappa={self.kappa.name}, "
-                f"weight={self.pairs.weight.name}, C={self.C:g}, transport={self.transport}, "
+                f"weight={self.pairs.weight.name}, C={self.C:g}, transport={self.transport}, collisions={self.collisions}, "
                 f"degree={self.degree}, N_x={len(self.pairs._xs)}, N_v={len(self.pairs._vs)})")
 
 
