@@ -62,6 +62,8 @@ class Landau(GenericModel):
             if not isinstance(weight, PairWeight):
                 raise InvalidParameterError(f"{name}: weight must be a PairWeight, got {weight!r}")
             gamma = weight.gamma if weight.gamma is not None else np.nan
+            if weight.gamma is not None and not -3.0 <= gamma <= 1.0:
+                raise InvalidParameterError(f"{name}: the power weight has gamma = {gamma:g}, outside [-3, 1]")
         elif not (np.isfinite(gamma) and -3.0 <= gamma <= 1.0):
             raise InvalidParameterError(f"{name}: gamma must lie in [-3, 1], got {gamma}")
         if not (np.isfinite(C) and C > 0):

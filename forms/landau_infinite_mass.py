@@ -59,7 +59,10 @@ class LandauInfiniteMass(Landau):
         """``c_ei |v|^{2+γ} Π(v) = c_ei |v|^γ (|v|² I − v ⊗ v)`` (UFL)."""
         v = self.coordinates
         r2 = ufl.dot(v, v)
-        return self.c_ei * r2 ** (0.5 * self.gamma) * (r2 * ufl.Identity(self.dim) - ufl.outer(v, v))
+        # |v|^γ(|v|²I − v⊗v) → 0 at v = 0 for γ > −2; a quadrature point at the origin
+        # (a simplex rule with a centroid) gets 0 instead of 0·∞
+        scale = ufl.conditional(ufl.gt(r2, 0), r2 ** (0.5 * self.gamma), 0.0)
+        return self.c_ei * scale * (r2 * ufl.Identity(self.dim) - ufl.outer(v, v))
 
     def _ion_form(self, f, g, phi):
         return ufl.inner(ufl.grad(phi), f * ufl.dot(self.scattering_tensor(), ufl.grad(g))) * self.dx
@@ -85,9 +88,10 @@ class LandauInfiniteMass(Landau):
         v = self.coordinates
         r2 = ufl.dot(v, v)
         gw = ufl.grad(w)
-        Pg = gw - ufl.dot(v, gw) / r2 * v
+        safe = ufl.conditional(ufl.gt(r2, 0), r2, 1.0)      # a point at v = 0 contributes 0 to J
+        Pg = gw - ufl.dot(v, gw) / safe * v
         I = float(fd.assemble(ufl.dot(gw, gw) * f * self.dx))
-        J = float(fd.assemble(ufl.dot(Pg, Pg) * f / ufl.sqrt(r2) * self.dx))
+        J = float(fd.assemble(ufl.conditional(ufl.gt(r2, 0), ufl.dot(Pg, Pg) * f / ufl.sqrt(safe), 0.0) * self.dx))
         rho = float(fd.assemble(f * self.dx))
         E = float(fd.assemble(0.5 * r2 * f * self.dx))
         T = 2 * E / (self.dim * rho)

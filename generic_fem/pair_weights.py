@@ -17,7 +17,9 @@ and the toolkit translates it into a C function (:func:`ufl_to_c`) inlined in th
 loop of :mod:`generic_fem.pair_kernels`.  The loop needs ``A(r)/r²`` (it builds
 ``a(z) = (A(r)/r²)(r² I − z ⊗ z)`` without a division per entry):
 
-* ``A = r^e`` with a constant exponent (``e = γ + 2``) is recognised and keeps the fast
+* ``A = r^e`` with a numeric exponent (``e = γ + 2``; a ``Constant`` exponent is read
+  once, at construction; put constant factors in the operator's coupling, not in ``A``)
+  is recognised and keeps the fast
   paths: ``sqrt`` forms for integer and half-integer ``γ``, glibc's vector ``pow``
   otherwise, and for ``e = 2`` (``γ = 0``, Maxwell molecules) the exact ``O(N)`` moment
   reduction (:attr:`PairWeight.quadratic`);
@@ -26,8 +28,8 @@ loop of :mod:`generic_fem.pair_kernels`.  The loop needs ``A(r)/r²`` (it builds
 
 Constants (``firedrake.Constant`` or numbers) are inlined with their values at
 construction: a ``PairWeight`` is immutable.  ``A`` must be finite and non-negative for
-``r > 0`` (then the operator is symmetric positive semidefinite); this is checked on a
-range of ``r`` when the weight is made (:meth:`PairWeight.check`).
+``r > 0`` (then the operator is symmetric positive semidefinite); the two-point operator
+checks it, sampled, on its mesh's range of distances (:meth:`PairWeight.check`).
 """
 import numpy as np
 import ufl
@@ -65,7 +67,10 @@ def _variable():
 
 
 def _number(value):
-    return repr(float(value))
+    v = float(value)
+    if not np.isfinite(v):
+        raise InvalidParameterError(f"a constant in the expression is not finite ({v})")
+    return repr(v)
 
 
 _NUMPY = {"sqrt": "np.sqrt", "exp": "np.exp", "log": "np.log", "fabs": "np.abs", "cos": "np.cos",
@@ -165,11 +170,13 @@ class PairWeight:
     :arg weight: a callable ``r ↦ A(r)`` returning a UFL expression of its scalar
         argument (or a number), e.g. ``lambda r: r**(gamma + 2)``.
     :arg name: a label for logs (default: the UFL expression).
-    :arg check_range: ``(r_min, r_max)`` on which ``A`` must be finite and ``≥ 0``
-        (default ``(1e-8, 1e3)``); the two-point operator checks its own distances again.
+    :arg check_range: ``(r_min, r_max)`` on which ``A`` must be finite and ``≥ 0``, or
+        ``None`` (the default): then only the two-point operator checks it, on the range
+        of distances of its mesh, ``[10⁻⁶ D, D]`` with ``D`` the diameter (sampled at 2000
+        log-spaced points).
     """
 
-    def __init__(self, weight, name=None, check_range=(1e-8, 1e3)):
+    def __init__(self, weight, name=None, check_range=None):
         try:
             expr, r = scalar_function(weight, "pair weight A(r)")
         except InvalidParameterError as exc:
@@ -180,9 +187,12 @@ class PairWeight:
         self.exponent = None
         if expr == r:
             self.exponent = 1.0
-        elif isinstance(expr, uc.Power) and expr.ufl_operands[0] == r \
-                and isinstance(expr.ufl_operands[1], uc.ScalarValue):
-            self.exponent = float(expr.ufl_operands[1].value())
+        elif isinstance(expr, uc.Power) and expr.ufl_operands[0] == r:
+            e = expr.ufl_operands[1]
+            if isinstance(e, uc.ScalarValue):
+                self.exponent = float(e.value())
+            elif isinstance(e, fd.Constant) and np.asarray(e.dat.data_ro).size == 1:
+                self.exponent = float(np.asarray(e.dat.data_ro).ravel()[0])   # its value now
         functions = set()
         if self.exponent is not None:
             g = self.exponent - 2.0
@@ -195,7 +205,8 @@ class PairWeight:
             self.kpow = "kweight(sqrt(r2)) / r2"
             self._weight_body = c
         self.functions = tuple(sorted(functions))
-        self.check(*check_range)
+        if check_range is not None:
+            self.check(*check_range)
 
     @classmethod
     def power(cls, gamma):

@@ -419,8 +419,8 @@ class TwoPointFriction(FrictionOperator):
 
         ``M = Bᵀ K B`` with ``B`` the (gathered) interpolation matrix ``V → G_i`` at the
         points of every set and ``K`` the two-point matrix with blocks
-        ``δ c_{i} ω m Ĝ − c_ij ω_q m_{i,q} ω_p m_{j,p} a(v_{i,q} − v_{j,p})`` (coincident pairs
-        skipped).  For validation on small meshes (``N · N_q ≤ max_points``)."""
+        ``δ_{(q,i),(p,j)} ω_q m_{i,q} Ĝ_{i,q} − c_ij ω_q m_{i,q} ω_p m_{j,p} κ_qp a(v_{i,q} − v_{j,p})``
+        (``κ = 1`` without a spatial weight; coincident pairs skipped).  For validation on small meshes (``N · N_q ≤ max_points``)."""
         from .checks import gather_matrix
         n, d = self.n_sets, self.dim
         if n * self.n_global > max_points:

@@ -235,6 +235,9 @@ def test_screened_kernel_conserves():
     h = run(model, f0, t_end=0.2, dt=0.1)
     for k in ("mass_0", "mass_1", "energy"):
         assert drift(h, k) <= 1e-10, k
+    for k in ("momentum_0", "momentum_1"):
+        c = np.array(h.column(k))
+        assert np.abs(c - c[0]).max() <= 1e-10 * h.column("mass_0")[0], k
     assert np.all(np.diff(h.column("H")) < 0)
 
 

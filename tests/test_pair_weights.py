@@ -37,17 +37,29 @@ def test_powers_are_recognised():
     assert PairWeight(lambda r: r ** 2).quadratic
     assert PairWeight.power(-2.5).exponent == -0.5
     assert PairWeight(lambda r: ufl.exp(-r)).gamma is None
+    assert PairWeight(lambda r: r ** fd.Constant(2.0)).quadratic
 
 
 def test_bad_weights_are_refused():
+    """A weight must be finite and >= 0 at the distances of the operator's mesh (checked
+    when the operator is made; a weight alone can be checked on any range)."""
+    mesh = velocity_box(2, 1.0, 2)                 # distances up to 2√2
     with pytest.raises(InvalidParameterError, match="non-negative"):
-        PairWeight(lambda r: ufl.sin(r))
+        Landau(mesh, weight=PairWeight(lambda r: ufl.sin(2 * r)))       # negative beyond π/2
+    Landau(mesh, weight=PairWeight(lambda r: 4.0 - r))                  # fine on this box ...
     with pytest.raises(InvalidParameterError, match="non-negative"):
-        PairWeight(lambda r: ufl.ln(r))                    # negative for r < 1
+        Landau(velocity_box(2, 3.0, 2), weight=PairWeight(lambda r: 4.0 - r))   # ... not on this one
+    with pytest.raises(InvalidParameterError, match="non-negative"):
+        PairWeight(lambda r: ufl.ln(r), check_range=(1e-3, 1.0))          # negative for r < 1
     with pytest.raises(InvalidParameterError, match="finite"):
-        PairWeight(lambda r: ufl.sqrt(1.0 - r))            # NaN for r > 1
-    mesh = fd.UnitSquareMesh(2, 2)
-    u = fd.Function(fd.FunctionSpace(mesh, "CG", 1))
+        PairWeight(lambda r: ufl.sqrt(1.0 - r), check_range=(0.5, 2.0))   # NaN for r > 1
+    PairWeight(lambda r: ufl.exp(r))                                      # no range given: accepted
+    with pytest.raises(InvalidParameterError, match="not finite"):
+        PairWeight(lambda r: r * fd.Constant(np.inf))
+    with pytest.raises(InvalidParameterError, match="gamma"):
+        Landau(mesh, weight=PairWeight.power(5.0))
+    mesh2 = fd.UnitSquareMesh(2, 2)
+    u = fd.Function(fd.FunctionSpace(mesh2, "CG", 1))
     with pytest.raises(InvalidParameterError, match="Function is not supported"):
         PairWeight(lambda r: r * u)
     with pytest.raises(InvalidParameterError, match="scalar"):
