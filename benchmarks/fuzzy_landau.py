@@ -1,0 +1,123 @@
+"""Benchmark: the fuzzy Landau operator (1x2v phase space) versus the number of points.
+
+For each mesh ``(n_x, n_v)`` (``n_x`` cells in ``x``, ``n_v²`` in ``v``; Q2, 4 Gauss points
+per direction and cell, so ``N_x = 4 n_x`` x-values and ``N_v = 16 n_v²`` v-points) it times
+
+* one operator evaluation (``TwoPointFriction.refresh``: point values, gather, the
+  ``x``-convolution ``κ * (ω f)``, the compiled pair sums), with the pair interactions it
+  did (``N_x N_v²``) beside the ``(N_x N_v)²`` a naive double sum over phase space would do;
+* one Picard iteration of a backward-Euler step (residual, Jacobian, MUMPS solve).
+
+``γ = 0`` uses the moment reduction: ``O(N_x N_v)`` plus the convolution.  Run::
+
+    ./gfem run python benchmarks/fuzzy_landau.py --compare            # 1 and 2 ranks
+    ./gfem run python benchmarks/fuzzy_landau.py --gamma 0 --compare
+
+Timings are the minimum over ``--repeat`` runs; name the CPU beside a figure.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+SIZES = [(4, 4), (8, 6), (16, 8), (16, 12)]
+
+
+def parse():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--gamma", type=float, default=-3.0)
+    p.add_argument("--sizes", type=str, default=None, help="e.g. 8x6,16x8 (n_x x n_v cells)")
+    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--step-max", type=int, default=60000, help="largest N_x N_v for the Picard timing")
+    p.add_argument("--compare", action="store_true")
+    p.add_argument("--json")
+    return p.parse_known_args()[0]
+
+
+def measure(args):
+    import numpy as np
+    import ufl
+    from mpi4py import MPI
+    from generic_fem import phase_space_box, Stepper
+    from forms.fuzzy_landau import FuzzyLandau, seed003_kappa
+
+    comm = MPI.COMM_WORLD
+    sizes = [tuple(int(a) for a in s.split("x")) for s in args.sizes.split(",")] if args.sizes else SIZES
+    rows = []
+    for nx, nv in sizes:
+        ell = 2 * np.pi
+        model = FuzzyLandau(phase_space_box(nx, nv, ell, 4.0), ell, kappa=seed003_kappa(1.0, 1.0), gamma=args.gamma)
+        x = model.x
+        f0 = model.maxwellian(1.0 + 0.3 * ufl.cos(x), (0.8, 0.0), 0.6) + model.maxwellian(0.6, (-1.0, 0.4), 0.8)
+        w = model.state_from_density(f0)
+        f = model.density(w)
+        P = model.pairs
+        P.refresh(f, w)
+        times = []
+        for _ in range(args.repeat):
+            P._entry(f, w).last_input = None
+            before = P.stats["pairs"]
+            comm.Barrier()
+            t = time.perf_counter()
+            P.refresh(f, w)
+            comm.Barrier()
+            times.append(time.perf_counter() - t)
+            pairs = comm.allreduce(P.stats["pairs"] - before)
+        Nx, Nv = len(P._xs), len(P._vs)
+        row = {"nx": nx, "nv": nv, "N_x": Nx, "N_v": Nv, "points": Nx * Nv, "ranks": comm.size,
+               "t_eval": min(times), "pairs": pairs, "naive_pairs": float(Nx * Nv) ** 2}
+        if Nx * Nv <= args.step_max:
+            st = Stepper(model, f0, dt=0.1, solver_parameters={"snes_max_it": 1}, max_rejections=0)
+            ts = []
+            for _ in range(args.repeat):
+                st.z_w.assign(st.w)
+                comm.Barrier()
+                t = time.perf_counter()
+                st._solve_once()
+                comm.Barrier()
+                ts.append(time.perf_counter() - t)
+            row["t_picard_iteration"] = min(ts)
+        rows.append(row)
+        if comm.rank == 0:
+            msg = (f"gamma={args.gamma:g} ranks={comm.size} N_x={Nx:4d} N_v={Nv:5d} points={Nx * Nv:7d}: "
+                   f"operator {row['t_eval'] * 1e3:9.2f} ms, pairs {pairs:.3e} (naive {row['naive_pairs']:.3e})")
+            if "t_picard_iteration" in row:
+                msg += f", Picard iteration {row['t_picard_iteration'] * 1e3:9.2f} ms"
+            print(msg, flush=True)
+    return rows
+
+
+def compare(args):
+    argv = [a for a in sys.argv[1:] if a != "--compare"]
+    results = {}
+    for ranks in (1, 2):
+        out = os.path.join("/tmp", f"fuzzy_{os.getpid()}_{ranks}.json")
+        subprocess.run(["mpiexec", "-n", str(ranks), sys.executable, os.path.abspath(__file__), *argv, "--json", out],
+                       check=True)
+        with open(out) as fh:
+            results[ranks] = json.load(fh)
+        os.remove(out)
+    print(f"\nspeed-up of 2 ranks over 1 (gamma={args.gamma:g}):")
+    print(f"{'points':>8} {'t1 [ms]':>10} {'t2 [ms]':>10} {'speed-up':>9} {'Picard 1/2':>11}")
+    for r1, r2 in zip(results[1], results[2]):
+        p = (f"{r1['t_picard_iteration'] / r2['t_picard_iteration']:11.2f}"
+             if "t_picard_iteration" in r1 and "t_picard_iteration" in r2 else f"{'-':>11}")
+        print(f"{r1['points']:8d} {r1['t_eval'] * 1e3:10.2f} {r2['t_eval'] * 1e3:10.2f} "
+              f"{r1['t_eval'] / r2['t_eval']:9.2f} {p}")
+
+
+if __name__ == "__main__":
+    args = parse()
+    if args.compare:
+        compare(args)
+    else:
+        rows = measure(args)
+        from mpi4py import MPI
+        if args.json and MPI.COMM_WORLD.rank == 0:
+            with open(args.json, "w") as fh:
+                json.dump(rows, fh)
