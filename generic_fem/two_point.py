@@ -44,6 +44,20 @@ Parallel: each rank gathers ``(v, ω m, G)`` of all points of all sets (one
 exactly to moments (:func:`~generic_fem.pair_kernels.moment_sums`, ``O(N N_q)``, one
 ``MPI_Allreduce``).
 
+Phase space: with a :class:`~generic_fem.spatial_weights.PeriodicSpatialWeight` the points
+are ``(x, v)`` (``velocity`` names the velocity coordinates, the remaining one is ``x``),
+every pair is weighted by ``κ(x − x_*)`` and only ``∇_v`` enters ``𝕎``.  The points of a
+box mesh are a tensor product ``x_a × v_p``, so
+
+.. math::  \hat G(x_a, v_q) = c ∑_p a(v_q − v_p)\, \tilde C_{ap}, \qquad
+           \hat J(x_a, v_q) = c ∑_p a(v_q − v_p)\,(\tilde C_{ap} G_{aq} − \tilde B_{ap}),
+
+with the convolutions ``C̃ = κ * (ω m)`` and ``B̃ = κ * (ω m G)`` along ``x`` (an
+``N_x × N_x`` matrix product): ``O(N_x N_v²)`` pair work plus ``O(N_x² N_v)``, instead of
+``O((N_x N_v)²)``; for ``A = r²`` the moment reduction per ``x_a``.  The velocities of the
+points are snapped to one value per ``v``-point (two columns' roundings differ by
+``~10⁻¹⁶``, and a pair at that distance would not be skipped as coincident).
+
 Why Quadrature-space coefficients and not Firedrake's external operators
 (``firedrake.external_operators``): the operator's output enters the residual only
 through two fields per set at the quadrature points, which the local form then
