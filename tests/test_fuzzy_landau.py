@@ -162,10 +162,22 @@ def test_x_independent_data_with_a_decaying_kappa():
     dwdx = np.sqrt(fd.assemble(w.dx(0) ** 2 * model.dx))
     dwdv = np.sqrt(fd.assemble(ufl.dot(ufl.grad(w), ufl.grad(w)) * model.dx))
     P = model.pairs
-    row = P.kappa @ np.bincount(P._ix, weights=P.gather(P.weights[:, None])[:, 0]) / len(P._vs)
+    xw = np.bincount(P._ix, weights=P.gather(P.weights[:, None])[:, 0]) / (2 * VMAX) ** 2   # x-weights
+    row = P.kappa @ xw            # Σ_b κ(x_a − x_b) ω_b: ∫κ by the rule, at each x_a
     spread = (row.max() - row.min()) / row.mean()
     print(f"\nx-sum of kappa varies by {spread:.2e}; |w_x|/|grad w| = {dwdx / dwdv:.2e}")
     assert dwdx / dwdv < 10 * spread + 1e-12
+    # ... and follow homogeneous Landau with the time scaled by ∫κ (C = the mean x-sum)
+    hom = Landau(velocity_box(2, VMAX, 3), gamma=-3.0, C=float(row.mean()))
+    u = hom.coordinates
+    hh = run(hom, hom.maxwellian(1.0, (0.5, 0.0), 0.6) + hom.maxwellian(0.5, (-1.0, 0.0), 0.8),
+             t_end=0.2, dt=0.1)
+    dHf = np.diff(h.column("H")) / ELL
+    dHh = np.diff(hh.column("H"))
+    print(f"H changes per step: fuzzy/l {dHf}, homogeneous with C = {row.mean():.6f} (int kappa = "
+          f"{model.kappa.integral():.6f}): {dHh}")
+    assert np.abs(dHf - dHh).max() < 10 * spread * np.abs(dHh).max()
+    assert abs(row.mean() - model.kappa.integral()) < 1e-2 * model.kappa.integral()
 
 
 def test_kappa_one_marginal_follows_homogeneous_landau():
