@@ -9,7 +9,7 @@ the compiled pair sums) on one velocity mesh, for
 * ``ufl``: one species with the same ``A`` written so that it is *not* recognised as
   a power (``(1/r)·1`` for ``γ = −3``, ``exp((γ+2) log r)`` otherwise): the generic C
   translation of the UFL expression against the hand-written ``sqrt`` forms;
-* ``screened``: the Debye-screened Coulomb weight ``exp(−r/λ)/r`` (``exp`` per pair).
+* ``screened``: the exponentially cut-off Coulomb weight ``exp(−r/λ)/r`` (``exp`` per pair).
 
 It prints the pair interactions per second per core ``pairs/(t · ranks)`` and their
 ratio to ``single``.  With ``--compare`` it runs itself on 1 and 2 ranks and prints the

@@ -18,7 +18,7 @@
 # distribution towards a Maxwellian, and with both the state heads for the global
 # Maxwellian.  The plots: ``f`` in the ``(x, v_1)`` plane (averaged over ``v_2``) at a
 # few times, the local density ``ρ(x)``, ``H(t)``, the Fisher informations
-# ``I_x, I_v, I_mix(t)`` (seed 002) and the invariants' drift.
+# ``I_x, I_mix(t)`` (seed 002; ``I_v`` is printed) and the invariants' drift.
 #
 # Run it with ``./gfem run mpiexec -n 2 python demos/fuzzy_landau_two_stream.py``
 # (``--gamma 0`` for Maxwell molecules, ``--kappa one`` for ``κ ≡ 1``).

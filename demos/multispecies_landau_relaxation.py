@@ -14,7 +14,7 @@
 # operator over the two species' point sets.  Per-species mass, total momentum
 # ``Σ m_i ∫ v f_i`` and total energy are conserved to the solver tolerance, the entropy
 # decreases every step, and the drifts and temperatures head for the common ``(u, T)``
-# that conservation fixes (dashed lines).  The weighted Fisher information
+# that conservation fixes (the dashed line is that common ``T``).  The weighted Fisher information
 # ``𝓘 = Σ (1/m_i) ∫ |∇ log f_i|² f_i`` (seed (1.8)) is plotted too.
 #
 # The drift relaxes on the electron–ion momentum-exchange time; the temperatures

@@ -37,6 +37,7 @@ from generic_fem.errors import InvalidParameterError
 from generic_fem.two_point import TwoPointFriction
 from generic_fem.pair_weights import PairWeight
 from generic_fem.spatial_weights import PeriodicSpatialWeight
+from generic_fem.meshes import is_periodic
 
 __all__ = ["FuzzyLandau", "seed003_kappa"]
 
@@ -162,8 +163,7 @@ class FuzzyLandau(GenericModel):
 def _check_periodic_in_x(mesh, length, cls):
     """The mesh must be periodic in ``x`` with period ``length`` (discontinuous coordinates,
     ``x``-extent ``length``)."""
-    el = mesh.coordinates.function_space().ufl_element()
-    continuous = "Discontinuous" not in str(el) and "DQ" not in str(el) and "DG" not in str(el)
+    continuous = not is_periodic(mesh)
     X = mesh.coordinates.dat.data_ro[:, 0]
     lo = mesh.comm.allreduce(X.min() if len(X) else np.inf, op=_MIN)
     hi = mesh.comm.allreduce(X.max() if len(X) else -np.inf, op=_MAX)

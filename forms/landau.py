@@ -33,6 +33,7 @@ import firedrake as fd
 from generic_fem.model import GenericModel
 from generic_fem.errors import InvalidParameterError
 from generic_fem.two_point import TwoPointFriction
+from generic_fem.meshes import is_periodic
 from generic_fem.pair_weights import PairWeight
 
 __all__ = ["Landau", "maxwellian", "bkw", "bkw_K", "anisotropic_second_moment"]
@@ -50,7 +51,7 @@ class Landau(GenericModel):
         ``N_q`` pair sums run over its points.
     :arg weight: another kernel ``a(z) = C A(|z|)Π(z)``: a
         :class:`~generic_fem.pair_weights.PairWeight` with ``A`` in UFL (then ``gamma``
-        is ignored), e.g. the Debye-screened Coulomb ``PairWeight(lambda r: exp(-r/λ)/r)``.
+        is ignored), e.g. the exponentially cut-off Coulomb ``PairWeight(lambda r: exp(-r/λ)/r)``.
     """
     name = "landau"
     supported_dimensions = (2, 3)
@@ -72,6 +73,9 @@ class Landau(GenericModel):
             raise InvalidParameterError(
                 f"{name}: degree {degree} does not contain |v|^2 (energy would not be conserved); "
                 f"use degree >= {self.min_degree}")
+        if is_periodic(mesh):
+            raise InvalidParameterError(f"{name}: a velocity mesh must not be periodic (got a periodic mesh; "
+                                        "phase-space models take those)")
         super().__init__(mesh, degree, quadrature_degree)
         # γ of a power-law kernel (nan for another weight)
         self.gamma, self.C = float(gamma), float(C)

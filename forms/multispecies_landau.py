@@ -43,6 +43,7 @@ import firedrake as fd
 from generic_fem.model import GenericModel
 from generic_fem.errors import InvalidParameterError
 from generic_fem.two_point import TwoPointFriction
+from generic_fem.meshes import is_periodic
 from generic_fem.pair_weights import PairWeight
 
 __all__ = ["MultispeciesLandau", "plasma_coupling", "temperature_odes", "common_equilibrium"]
@@ -101,6 +102,9 @@ class MultispeciesLandau(GenericModel):
             raise InvalidParameterError(f"{cls}: weight must be a PairWeight, got {weight!r}")
         if int(degree) == degree and degree < self.min_degree:
             raise InvalidParameterError(f"{cls}: degree {degree} does not contain |v|^2; use degree >= 2")
+        if is_periodic(mesh):
+            raise InvalidParameterError(f"{cls}: a velocity mesh must not be periodic (got a periodic mesh; "
+                                        "phase-space models take those)")
         super().__init__(mesh, degree, quadrature_degree)
         self.n_species, self.masses, self.scales = n, m, sig
         self.gamma = weight.gamma
@@ -172,8 +176,9 @@ class MultispeciesLandau(GenericModel):
 
     def describe(self):
         fmt = lambda a: "[" + ", ".join(f"{x:g}" for x in np.ravel(a)) + "]"  # noqa: E731
+        coupling = "[" + ", ".join(fmt(row) for row in self.coupling) + "]"
         return (f"MultispeciesLandau(N={self.n_species}, dim={self.dim}, masses={fmt(self.masses)}, "
-                f"coupling={fmt(self.coupling)}, scales={fmt(self.scales)}, weight={self.pairs.weight.name}, "
+                f"coupling={coupling}, scales={fmt(self.scales)}, weight={self.pairs.weight.name}, "
                 f"degree={self.degree}, N_q={self.pairs.n_global})")
 
 

@@ -3,7 +3,7 @@ import firedrake as fd
 
 from .errors import InvalidParameterError
 
-__all__ = ["velocity_box", "velocity_ball", "phase_space_mesh", "phase_space_box"]
+__all__ = ["velocity_box", "velocity_ball", "phase_space_mesh", "phase_space_box", "is_periodic"]
 
 #: PETSc's "simple" partitioner: the same mesh is distributed the same way every
 #: time (PT-Scotch is not reproducible between builds), so results and restarts
@@ -113,3 +113,10 @@ def phase_space_box(nx, nv, length, vmax, velocity_dim=2, comm=None, name=None):
                                   directions=(True, False, False), hexahedral=True, **kw)
     mesh.coordinates.dat.data[:, 1:] -= V
     return mesh
+
+
+def is_periodic(mesh):
+    """Whether the mesh is periodic in some direction (Firedrake's periodic meshes carry
+    discontinuous coordinates)."""
+    el = str(mesh.coordinates.function_space().ufl_element())
+    return any(k in el for k in ("Discontinuous", "DQ", "DG"))

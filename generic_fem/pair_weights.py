@@ -10,7 +10,7 @@ states ``A`` as a UFL expression of one scalar variable ``r``:
 .. code-block:: python
 
     PairWeight(lambda r: r ** (gamma + 2))                  # power law
-    PairWeight(lambda r: ufl.exp(-r / lam) / r)             # Debye-screened Coulomb
+    PairWeight(lambda r: ufl.exp(-r / lam) / r)             # Coulomb with an exponential cut-off in |v − v_*|
     PairWeight(lambda r: r ** 3 / (r ** 2 + delta ** 2) ** 2.5)   # regularised Coulomb
 
 and the toolkit translates it into a C function (:func:`ufl_to_c`) inlined in the pair
@@ -132,12 +132,12 @@ def ufl_to_c(expr, r, functions=None, dialect="c"):
             c, a, b = e.ufl_operands
             return f"({go(c)} ? {go(a)} : {go(b)})" if C else f"np.where({go(c)}, {go(a)}, {go(b)})"
         raise InvalidParameterError(
-            f"{type(e).__name__} is not supported in a scalar function of one variable (use "
+            f"pair weight or spatial weight: {type(e).__name__} is not supported in a function of one variable (use "
             "numbers, Constants, + - * /, **, sqrt, exp, ln, abs, trigonometric and hyperbolic "
             "functions, erf, min_value/max_value and conditionals)")
 
     if ufl.as_ufl(expr).ufl_shape != ():
-        raise InvalidParameterError(f"a scalar function of one variable must be a scalar, got shape {expr.ufl_shape}")
+        raise InvalidParameterError(f"pair weight or spatial weight: the function must be a scalar, got shape {expr.ufl_shape}")
     return go(ufl.as_ufl(expr))
 
 
@@ -177,10 +177,7 @@ class PairWeight:
     """
 
     def __init__(self, weight, name=None, check_range=None):
-        try:
-            expr, r = scalar_function(weight, "pair weight A(r)")
-        except InvalidParameterError as exc:
-            raise InvalidParameterError(f"pair weight: {exc}") from None
+        expr, r = scalar_function(weight, "pair weight A(r)")
         self.expression = expr
         self.name = name or str(expr).replace(str(r), "r")
         #: the exponent e when A = r^e with a constant e, else None
@@ -247,7 +244,8 @@ class PairWeight:
         a = self.values(r)
         bad = ~np.isfinite(a) | (a < 0)
         if np.any(bad):
-            k = int(np.argmax(bad))
+            nonfinite = ~np.isfinite(a)
+            k = int(np.argmax(nonfinite)) if nonfinite.any() else int(np.argmin(a))   # the worst sample
             raise InvalidParameterError(
                 f"pair weight A(r) = {self.name} must be finite and non-negative for r > 0 "
                 f"(the operator would not be positive semidefinite): A({r[k]:.3g}) = {a[k]:.3g}")

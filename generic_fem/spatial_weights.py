@@ -39,7 +39,8 @@ class PeriodicSpatialWeight:
         s = np.linspace(-0.5 * self.length, 0.5 * self.length, 2001)
         k, km = self(s, wrap=False), self(-s, wrap=False)
         if not np.all(np.isfinite(k)) or np.any(k <= 0):
-            j = int(np.argmax(~np.isfinite(k) | (k <= 0)))
+            bad = ~np.isfinite(k)
+            j = int(np.argmax(bad)) if bad.any() else int(np.argmin(k))     # the worst sample
             raise InvalidParameterError(
                 f"spatial weight kappa(s) = {self.name} must be finite and positive on "
                 f"[-l/2, l/2] = [{-0.5 * self.length:g}, {0.5 * self.length:g}]: kappa({s[j]:.4g}) = {k[j]:.4g}")

@@ -46,6 +46,11 @@ def test_invalid_parameters_are_refused():
         MultispeciesLandau(mesh, masses=[1.0], degree=1)
     with pytest.raises(InvalidParameterError, match="dimension"):
         MultispeciesLandau(fd.IntervalMesh(4, -1, 1), masses=[1.0])
+    from generic_fem import phase_space_box
+    with pytest.raises(InvalidParameterError, match="must not be periodic"):
+        MultispeciesLandau(phase_space_box(3, 2, 1.0, 1.0), masses=[1.0])
+    with pytest.raises(InvalidParameterError, match="must not be periodic"):
+        Landau(phase_space_box(3, 2, 1.0, 1.0))
     with pytest.raises(InvalidParameterError, match="charge"):
         plasma_coupling([1.0, 0.0], [1.0, 1.0], 10.0)
     model = MultispeciesLandau(mesh, masses=[1.0, 2.0])
@@ -225,7 +230,7 @@ def test_weighted_fisher_information_decays_for_soft_potentials():
 
 
 def test_screened_kernel_conserves():
-    """A kernel no shipped model uses, stated in UFL only (Debye-screened Coulomb)."""
+    """A kernel no shipped model uses, stated in UFL only (Coulomb with an exponential cut-off)."""
     from generic_fem.pair_weights import PairWeight
     lam = fd.Constant(1.5)
     weight = PairWeight(lambda r: ufl.exp(-r / lam) / r, name="exp(-r/1.5)/r")

@@ -88,7 +88,7 @@ def test_pair_sums_with_a_ufl_weight_match_direct_sums(d):
 
 @pytest.mark.parametrize("dim", [2, 3])
 def test_landau_with_a_screened_kernel_conserves_and_dissipates(dim):
-    """A user's kernel, written in UFL and nothing else: Debye-screened Coulomb."""
+    """A user's kernel, written in UFL and nothing else: Coulomb with an exponential cut-off in the relative velocity."""
     weight = PairWeight(lambda r: ufl.exp(-r / lam) / r, name="exp(-r/lambda_D)/r")
     mesh = velocity_box(dim, 5.0, 4 if dim == 2 else 2)
     model = Landau(mesh, weight=weight, C=1.0)
