@@ -118,8 +118,26 @@ class FuzzyLandau(GenericModel):
         return {"mass": fd.Constant(1.0), "momentum_0": self.v[0], "momentum_1": self.v[1],
                 "energy": 0.5 * ufl.dot(self.v, self.v)}
 
-    # every ψ(x) is in the kernel of M as well: J_T's M⁻¹ solve checks compatibility
-    friction_kernel_complete = False
+    def friction_kernel(self):
+        """``ker M`` on ``V_h``: every function of ``x`` alone (the ``2 n_x`` functions of
+        ``V_h`` equal to one ``x``-basis function of the periodic CG space, constant in
+        ``v``) and ``v_1, v_2, |v|²``."""
+        if getattr(self, "_kernel", None) is None:
+            V = self.V
+            X = fd.Function(fd.VectorFunctionSpace(self.mesh, V.ufl_element().family(), self.degree)) \
+                .interpolate(ufl.SpatialCoordinate(self.mesh))
+            xd = self.kappa.wrap(np.asarray(X.dat.data_ro)[:, 0])
+            key = np.round(xd / (1e-9 * self.length)).astype(np.int64)
+            keys = np.unique(np.concatenate(self.mesh.comm.allgather(np.unique(key))))
+            out = []
+            for k in keys:
+                psi = fd.Function(V)
+                psi.dat.data[:] = (key == k).astype(float)
+                out.append(psi)
+            self._kernel = out + [self.v[0], self.v[1], ufl.dot(self.v, self.v)]
+        return self._kernel
+
+    friction_kernel_complete = True
 
     def diagnostics(self, w, t=None):
         """``fisher_x``, ``fisher_v``, ``fisher_mix`` (``I_x, I_v, I_mix(t)``; ``∇ log f = ∇w``)."""

@@ -66,6 +66,14 @@ class EnergyDissipationResult:
                 f"completed square 1/2 int |dz/dt - L dE - M dS|^2_(M^-1) = {self.square_term:.6e}]")
 
 
+def _abs(e):
+    """``|e|`` componentwise (scalars and vectors, e.g. several species)."""
+    e = ufl.as_ufl(e)
+    if e.ufl_shape == ():
+        return abs(e)
+    return ufl.as_vector([abs(e[i]) for i in range(e.ufl_shape[0])])
+
+
 def _kernel_functions(model, fstar):
     """Kernel vectors of ``M(f_*)`` in the solve space (``V``, or ``V × W`` with the
     auxiliary field of each kernel function)."""
@@ -84,7 +92,7 @@ def _kernel_functions(model, fstar):
 
 
 def inverse_norm_squared(model, fstar, s_of, compatibility_tol=1e-8, size=None,
-                         solver_parameters=None):
+                         solver_parameters=None, method="auto"):
     """``‖s‖²_{M(f_*)^{-1}}`` of the functional ``s = s_of(φ)`` (a UFL 1-form in ``φ``).
 
     Returns ``(value, violation)``; ``value`` is ``inf`` when the relative violation
@@ -92,18 +100,29 @@ def inverse_norm_squared(model, fstar, s_of, compatibility_tol=1e-8, size=None,
     exceeds ``compatibility_tol``.  ``size(k)`` is a positive 0-form scaling the
     violation for kernel function ``k`` (default ``∫|k|``).  When the model's kernel
     is not declared complete, the relative residual of the solve is also part of the
-    violation."""
+    violation.
+
+    ``method`` (nonlocal operators without an auxiliary field): ``"dense"`` (the dense
+    matrix, ``N_q ≤ 4000``), ``"krylov"`` (matrix-free conjugate gradients, one operator
+    evaluation per iteration, the kernel as null space, preconditioned by LU of the
+    operator's frozen local part ``∫ ∇φ·m Ĝ ∇u`` plus a tiny mass shift:
+    :func:`_inverse_norm_krylov`), or ``"auto"`` (dense up to ``dim V_h = 1500``)."""
     ks, zs = _kernel_functions(model, fstar)
     phiV = fd.TestFunction(model.V)
     violation = 0.0
     for k in ks:
         val = float(fd.assemble(ufl.action(s_of(phiV), k)))
         scale = float(fd.assemble(size(k))) if size is not None else \
-            float(fd.assemble(abs(k) * model.dx))
+            float(fd.assemble(ufl.sqrt(ufl.inner(k, k)) * model.dx))
         violation = max(violation, abs(val) / max(scale, 1e-300))
     if violation > compatibility_tol:
         return math.inf, violation
+    if method not in ("auto", "dense", "krylov"):
+        raise ValueError(f"method must be 'auto', 'dense' or 'krylov', got {method!r}")
     if model.nonlocal_friction:
+        if model.friction_auxiliary_space() is None and \
+                (method == "krylov" or (method == "auto" and model.V.dim() > 1500)):
+            return _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, solver_parameters)
         return _inverse_norm_dense(model, fstar, s_of, ks, violation, compatibility_tol)
     W = model.friction_auxiliary_space()
     if W is None:
@@ -145,6 +164,87 @@ def _gathered(model, x):
         return np.concatenate(model.mesh.comm.allgather(v.getArray(readonly=True).copy()))
 
 
+KRYLOV_M_INVERSE_PARAMETERS = {"ksp_type": "cg", "ksp_norm_type": "unpreconditioned", "ksp_rtol": 1e-12,
+                               "ksp_atol": 0.0, "ksp_max_it": 2000,
+                               "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
+
+
+def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, solver_parameters=None):
+    """``⟨s, g⟩`` with ``M g = s`` solved matrix-free (conjugate gradients on the action of
+    the friction operators; the declared kernel as PETSc null space).  Preconditioner:
+    LU of ``P = ∫ ∇φ·m Ĝ ∇u + δ ∫ φ u`` (the frozen local part of a two-point operator,
+    i.e. the derivative of its form with ``Ĝ, ĝ, Ĵ`` frozen, and a shift ``δ = 10⁻⁸
+    tr P / tr(mass)`` for its own kernel).  Options: ``solver_parameters`` (``ksp_*``,
+    ``pc_*``; the KSP has the prefix ``gfem_minv_``)."""
+    from firedrake.petsc import PETSc
+    V = model.V
+    comm = model.mesh.comm
+    x = fd.Function(V, name="minv_iterate")
+    phi, u = fd.TestFunction(V), fd.TrialFunction(V)
+    form = model.friction(fstar, x, phi)
+    y = fd.Cofunction(V.dual())
+    counter = {"mult": 0}
+
+    class Action:
+        def mult(self, mat, X, Y):
+            with x.dat.vec_wo as xv:
+                X.copy(xv)
+            model.refresh_friction(fstar, x)
+            fd.assemble(form, tensor=y)
+            with y.dat.vec_ro as yv:
+                yv.copy(Y)
+            counter["mult"] += 1
+
+    b = fd.assemble(s_of(phi))
+    with b.dat.vec_ro as bv:
+        sizes = bv.getSizes()
+    A = PETSc.Mat().createPython((sizes, sizes), Action(), comm=comm)
+    A.setUp()
+    model.refresh_friction(fstar, x)
+    P = fd.assemble(fd.derivative(form, x, u)).petscmat
+    mass = fd.assemble(u * phi * model.dx).petscmat if V.value_shape == () else \
+        fd.assemble(ufl.inner(u, phi) * model.dx).petscmat
+    delta = 1e-8 * P.getDiagonal().sum() / mass.getDiagonal().sum()
+    P.axpy(delta, mass)
+    basis = fd.VectorSpaceBasis(ks, comm=comm)
+    basis.orthonormalize()
+    ns = basis.nullspace()
+    A.setNullSpace(ns)
+    ksp = PETSc.KSP().create(comm=comm)
+    ksp.setOptionsPrefix("gfem_minv_")
+    ksp.setOperators(A, P)
+    opts = PETSc.Options()
+    params = dict(KRYLOV_M_INVERSE_PARAMETERS)
+    params.update(solver_parameters or {})
+    for k, v in params.items():
+        opts[f"gfem_minv_{k}"] = v
+    ksp.setFromOptions()
+    for k in params:
+        opts.delValue(f"gfem_minv_{k}")
+    g = fd.Function(V)
+    with b.dat.vec_ro as bv, g.dat.vec_wo as gv:
+        rhs = bv.copy()
+        ns.remove(rhs)
+        ksp.solve(rhs, gv)
+        reason, its = ksp.getConvergedReason(), ksp.getIterationNumber()
+        res = rhs.duplicate()
+        A.mult(gv, res)
+        res.axpy(-1.0, bv)
+        rel = res.norm() / max(bv.norm(), 1e-300)
+        value = bv.dot(gv)
+    ksp.destroy()
+    A.destroy()
+    if reason < 0 and not rel <= 1e-10:   # (an "indefinite PC" flag at round-off level is not a failure)
+        raise RuntimeError(f"M^-1 norm: the matrix-free CG solve did not converge (reason {reason}, "
+                           f"{its} iterations, relative residual {rel:.2e}); pass solver_parameters "
+                           "(e.g. a larger ksp_max_it) or use method='dense' on small problems")
+    if not model.friction_kernel_complete:
+        violation = max(violation, rel)
+    if rel > max(compatibility_tol, 1e-6):
+        return math.inf, max(violation, rel)
+    return float(value), violation
+
+
 def _inverse_norm_dense(model, fstar, s_of, ks, violation, compatibility_tol):
     """``⟨s, g⟩`` with ``M g = s`` for a two-point ``M`` (dense, small problems):
     ``(M + P) g = s`` with ``P`` the orthogonal projector onto the declared kernel is
@@ -164,7 +264,7 @@ def _inverse_norm_dense(model, fstar, s_of, ks, violation, compatibility_tol):
 
 
 def energy_dissipation_functional(model, states=None, times=None, mobility="right",
-                                  compatibility_tol=1e-8, solver_parameters=None):
+                                  compatibility_tol=1e-8, solver_parameters=None, m_inverse="auto"):
     """``J_T`` of a discrete curve and each of its terms.
 
     :arg states: a :class:`~generic_fem.history.History` recorded with
@@ -173,6 +273,8 @@ def energy_dissipation_functional(model, states=None, times=None, mobility="righ
     :arg times: the times ``t_k`` (for a list of states).
     :arg mobility: ``"right"`` or ``"midpoint"`` (the state where ``M``, ``L`` and
         ``dS`` of each interval are evaluated).
+    :arg m_inverse: how ``‖·‖_{M⁻¹}`` is computed for nonlocal operators
+        (:func:`inverse_norm_squared`'s ``method``).
     :returns: :class:`EnergyDissipationResult`.
     """
     if isinstance(states, History):
@@ -212,15 +314,15 @@ def energy_dissipation_functional(model, states=None, times=None, mobility="righ
         f0, f1 = fs[k], fs[k + 1]
 
         def s_of(phi, f0=f0, f1=f1, dt=dt, fstar=fstar):
-            s = phi * (f1 - f0) / dt * model.dx
+            s = ufl.inner(phi, f1 - f0) / dt * model.dx
             dE = model.dE(fstar)
             Lt = None if dE is None else model.poisson(fstar, dE, phi)
             return s if Lt is None else s - Lt
 
         def size(kf, f0=f0, f1=f1, dt=dt):
-            return abs(kf) * (abs(f0) + abs(f1)) / dt * model.dx
+            return ufl.inner(_abs(kf), _abs(f0) + _abs(f1)) / dt * model.dx
         a_k, viol = inverse_norm_squared(model, fstar, s_of, compatibility_tol, size=size,
-                                         solver_parameters=solver_parameters)
+                                         solver_parameters=solver_parameters, method=m_inverse)
         d_k = float(fd.assemble(model.apply_friction(fstar, dS, dS)))
         # completed square with dS_h ∈ V_h: ‖s − M dS_h‖²_{M⁻¹} = ⟨s,g⟩ − 2⟨s,dS_h⟩ + ⟨dS_h, M dS_h⟩
         dSh = fd.Function(model.V).interpolate(dS)

@@ -63,7 +63,9 @@ def test_operator_structure():
     assert np.linalg.norm(M - M.T) <= 1e-13 * np.linalg.norm(M)
     ev = np.linalg.eigvalsh(0.5 * (M + M.T))
     assert ev[0] >= -1e-12 * ev[-1]
-    # the kernel holds every ψ(x) of V_h (degree 2, 3 periodic cells: 6 functions) and v, |v|²
+    # the kernel is exactly the declared one: every ψ(x) of V_h (3 periodic Q2 cells: 6
+    # functions) and v_1, v_2, |v|²
+    assert np.sum(ev < 1e-10 * ev[-1]) == len(model.friction_kernel()) == 6 + 3
     V = model.V
     for phi in (ufl.cos(model.x), model.x * 0 + 1.0, model.v[0], model.v[1], ufl.dot(model.v, model.v)):
         x = fd.Function(V).interpolate(phi)
