@@ -1,0 +1,71 @@
+"""The exact linearisation of the generalised two-point operator (several point sets with a
+nonlinear, cross-coupled mobility; phase-space points with a spatial weight), against
+central differences of the refreshed coefficients."""
+import numpy as np
+import pytest
+import ufl
+import firedrake as fd
+
+from generic_fem import velocity_box, phase_space_box
+from generic_fem.quadrature import measure
+from generic_fem.spatial_weights import PeriodicSpatialWeight
+from generic_fem.two_point import TwoPointFriction
+
+
+def _check(op, F, G, dF, dG):
+    op.refresh(F, G)
+    op.linearization(F, G, dF, dG)
+    op.refresh_linearization(F, G)
+    e = op._entry(F, G)
+    L = e.linearization
+    dGh = np.array([a.dat.data_ro.copy() for a in L.dG])
+    dJh = np.array([a.dat.data_ro.copy() for a in L.dJ])
+    F0, G0 = F.dat.data_ro.copy(), G.dat.data_ro.copy()
+    eps, out = 1e-5, []
+    for s in (1, -1):
+        F.dat.data[:] = F0 + s * eps * dF.dat.data_ro
+        G.dat.data[:] = G0 + s * eps * dG.dat.data_ro
+        op.refresh(F, G)
+        out.append((np.array([a.dat.data_ro.copy() for a in e.G]), np.array([a.dat.data_ro.copy() for a in e.J])))
+    F.dat.data[:], G.dat.data[:] = F0, G0
+    fdG = (out[0][0] - out[1][0]) / (2 * eps)
+    fdJ = (out[0][1] - out[1][1]) / (2 * eps)
+    return np.abs(dGh - fdG).max() / np.abs(fdG).max(), np.abs(dJh - fdJ).max() / np.abs(fdJ).max()
+
+
+@pytest.mark.parametrize("gamma", [-3.0, 0.0])
+def test_two_sets_with_a_cross_coupled_mobility(gamma):
+    mesh = velocity_box(2, 3.0, 2)
+    dx = measure(mesh, 6)
+    V = fd.VectorFunctionSpace(mesh, "CG", 2, dim=2)
+    x = ufl.SpatialCoordinate(mesh)
+    F = fd.Function(V).interpolate(ufl.as_vector([ufl.exp(-ufl.dot(x, x) / 2) * (1 + 0.2 * x[0]),
+                                                  0.5 * ufl.exp(-ufl.dot(x, x))]))
+    G = fd.Function(V).interpolate(ufl.as_vector([x[0] ** 2 + x[1], ufl.sin(x[0]) * x[1]]))
+    dF = fd.Function(V).interpolate(ufl.as_vector([0.1 * ufl.cos(x[1]), 0.05 * x[0]]))
+    dG = fd.Function(V).interpolate(ufl.as_vector([x[1] ** 2, x[0] * x[1]]))
+    op = TwoPointFriction(mesh, 6, dx, gamma, mobility=lambda f: ufl.as_vector([f[0] * (1 + f[1]), f[1] * (1 + f[0] ** 2)]),
+                          coupling=[[1.0, 0.4], [0.4, 2.0]], scales=[1.0, 0.6], masses=[1.0, 3.0])
+    eG, eJ = _check(op, F, G, dF, dG)
+    print(f"\ngamma={gamma}: relative errors dG {eG:.1e}, dJ {eJ:.1e}")
+    assert eG < 1e-8 and eJ < 1e-8
+
+
+@pytest.mark.parametrize("gamma", [-3.0, 0.0])
+def test_phase_space_points_with_a_spatial_weight(gamma):
+    ell = 2 * np.pi
+    mesh = phase_space_box(3, 2, ell, 3.0)
+    dx = measure(mesh, 6)
+    V = fd.FunctionSpace(mesh, "CG", 2)
+    X = ufl.SpatialCoordinate(mesh)
+    v = ufl.as_vector([X[1], X[2]])
+    kappa = PeriodicSpatialWeight(lambda s: ufl.exp(-ufl.sqrt(1 + s * s)), ell)
+    F = fd.Function(V).interpolate(ufl.exp(-ufl.dot(v, v) / 2) * (1 + 0.3 * ufl.cos(X[0])))
+    G = fd.Function(V).interpolate(X[1] ** 2 + ufl.sin(X[0]) * X[2])
+    dF = fd.Function(V).interpolate(0.1 * ufl.cos(X[2]) * ufl.sin(X[0]))
+    dG = fd.Function(V).interpolate(X[2] ** 2 * ufl.cos(X[0]))
+    op = TwoPointFriction(mesh, 6, dx, gamma, mobility=lambda f: f * (1 - 0.3 * f), velocity=(1, 2),
+                          spatial_weight=kappa)
+    eG, eJ = _check(op, F, G, dF, dG)
+    print(f"\ngamma={gamma}: relative errors dG {eG:.1e}, dJ {eJ:.1e}")
+    assert eG < 1e-8 and eJ < 1e-8
