@@ -36,7 +36,7 @@ from .pair_weights import PairWeight
 
 __all__ = ["pair_sums", "moment_sums", "local_moments", "load_pair_kernel", "weight_values", "kernel_cache_dir"]
 
-_SOURCE = r"""
+_HEADER = r"""
 #include <math.h>
 %(WEIGHT)s
 #define BLOCK 1024
@@ -45,12 +45,17 @@ void weight_values(long n, const double *restrict r, double *restrict out)
 {
     for (long i = 0; i < n; ++i) { const double r2 = r[i] * r[i]; out[i] = r2 * kpow(r2); }
 }
+"""
 
-void pair_sums_2d(long nt, const double *restrict y, const double *restrict yg, long ns,
-                  const double *restrict src, double *restrict G, double *restrict H)
+# One loop per dimension; %(C)s is "c[p] * " where the coefficient multiplies the kernel
+# (plain sums: s = c_p kpow, u = g_t − g_p) and %(CA)s / %(CU)s where it multiplies the
+# accumulated kernel and the target vector instead (split sums: b_p = c_p g_p is given,
+# u = c_p g_t − b_p).  src: d arrays of points, c, d arrays of vectors, contiguous.
+_LOOP_2D = r"""
+void %(NAME)s_2d(long nt, const double *restrict y, const double *restrict yg, long ns,
+                 const double *restrict src, double *restrict G, double *restrict H)
 {
-    /* y, yg: nt x 2 (target points and their vectors); src: 5 arrays of length ns
-       (x0, x1, c, g0, g1), contiguous; G: nt x 3 (G00, G01, G11); H: nt x 2 */
+    /* G: nt x 3 (G00, G01, G11); H: nt x 2 */
     const double *x0 = src, *x1 = src + ns, *c = src + 2*ns, *g0 = src + 3*ns, *g1 = src + 4*ns;
     for (long t = 0; t < nt; ++t) { G[3*t] = G[3*t+1] = G[3*t+2] = 0.0; H[2*t] = H[2*t+1] = 0.0; }
     for (long b0 = 0; b0 < ns; b0 += BLOCK) {
@@ -63,11 +68,11 @@ void pair_sums_2d(long nt, const double *restrict y, const double *restrict yg, 
                 const double z0 = y0 - x0[p], z1 = y1 - x1[p];
                 const double r2 = z0*z0 + z1*z1;
                 const double rs = r2 > 0.0 ? r2 : 1.0;
-                const double s = r2 > 0.0 ? c[p] * kpow(rs) : 0.0;
+                const double s = r2 > 0.0 ? %(C)skpow(rs) : 0.0;
                 /* a = s (r2 I - z z^T) = s [[z1^2, -z0 z1], [-z0 z1, z0^2]] */
                 const double b00 = s*z1*z1, b01 = -s*z0*z1, b11 = s*z0*z0;
-                a00 += b00; a01 += b01; a11 += b11;
-                const double u0 = v0 - g0[p], u1 = v1 - g1[p];
+                a00 += %(CA)sb00; a01 += %(CA)sb01; a11 += %(CA)sb11;
+                const double u0 = %(CU)sv0 - g0[p], u1 = %(CU)sv1 - g1[p];
                 h0 += b00*u0 + b01*u1;
                 h1 += b01*u0 + b11*u1;
             }
@@ -76,11 +81,13 @@ void pair_sums_2d(long nt, const double *restrict y, const double *restrict yg, 
         }
     }
 }
+"""
 
-void pair_sums_3d(long nt, const double *restrict y, const double *restrict yg, long ns,
-                  const double *restrict src, double *restrict G, double *restrict H)
+_LOOP_3D = r"""
+void %(NAME)s_3d(long nt, const double *restrict y, const double *restrict yg, long ns,
+                 const double *restrict src, double *restrict G, double *restrict H)
 {
-    /* src: 7 arrays (x0, x1, x2, c, g0, g1, g2); G: nt x 6 (00,01,02,11,12,22); H: nt x 3 */
+    /* G: nt x 6 (00,01,02,11,12,22); H: nt x 3 */
     const double *x0 = src, *x1 = src + ns, *x2 = src + 2*ns, *c = src + 3*ns;
     const double *g0 = src + 4*ns, *g1 = src + 5*ns, *g2 = src + 6*ns;
     for (long t = 0; t < nt; ++t) {
@@ -99,78 +106,12 @@ void pair_sums_3d(long nt, const double *restrict y, const double *restrict yg, 
                 const double q0 = z0*z0, q1 = z1*z1, q2 = z2*z2;
                 const double r2 = q0 + q1 + q2;
                 const double rs = r2 > 0.0 ? r2 : 1.0;
-                const double s = r2 > 0.0 ? c[p] * kpow(rs) : 0.0;
+                const double s = r2 > 0.0 ? %(C)skpow(rs) : 0.0;
                 const double b00 = s*(q1 + q2), b11 = s*(q0 + q2), b22 = s*(q0 + q1);
                 const double b01 = -s*z0*z1, b02 = -s*z0*z2, b12 = -s*z1*z2;
-                a00 += b00; a01 += b01; a02 += b02; a11 += b11; a12 += b12; a22 += b22;
-                const double u0 = v0 - g0[p], u1 = v1 - g1[p], u2 = v2 - g2[p];
-                h0 += b00*u0 + b01*u1 + b02*u2;
-                h1 += b01*u0 + b11*u1 + b12*u2;
-                h2 += b02*u0 + b12*u1 + b22*u2;
-            }
-            G[6*t] += a00; G[6*t+1] += a01; G[6*t+2] += a02;
-            G[6*t+3] += a11; G[6*t+4] += a12; G[6*t+5] += a22;
-            H[3*t] += h0; H[3*t+1] += h1; H[3*t+2] += h2;
-        }
-    }
-}
-void pair_sums_split_2d(long nt, const double *restrict y, const double *restrict yg, long ns,
-                        const double *restrict src, double *restrict G, double *restrict H)
-{
-    /* sources with a separate vector b_p: src = (x0, x1, c, b0, b1);
-       G_t = sum_p c_p a(y_t - x_p), H_t = sum_p a(y_t - x_p) (c_p g_t - b_p) */
-    const double *x0 = src, *x1 = src + ns, *c = src + 2*ns, *g0 = src + 3*ns, *g1 = src + 4*ns;
-    for (long t = 0; t < nt; ++t) { G[3*t] = G[3*t+1] = G[3*t+2] = 0.0; H[2*t] = H[2*t+1] = 0.0; }
-    for (long b0 = 0; b0 < ns; b0 += BLOCK) {
-        long b1 = b0 + BLOCK < ns ? b0 + BLOCK : ns;
-        for (long t = 0; t < nt; ++t) {
-            const double y0 = y[2*t], y1 = y[2*t+1], v0 = yg[2*t], v1 = yg[2*t+1];
-            double a00 = 0, a01 = 0, a11 = 0, h0 = 0, h1 = 0;
-            #pragma omp simd reduction(+:a00,a01,a11,h0,h1)
-            for (long p = b0; p < b1; ++p) {
-                const double z0 = y0 - x0[p], z1 = y1 - x1[p];
-                const double r2 = z0*z0 + z1*z1;
-                const double rs = r2 > 0.0 ? r2 : 1.0;
-                const double s = r2 > 0.0 ? kpow(rs) : 0.0;
-                const double b00 = s*z1*z1, b01 = -s*z0*z1, b11 = s*z0*z0;
-                a00 += c[p]*b00; a01 += c[p]*b01; a11 += c[p]*b11;
-                const double u0 = c[p]*v0 - g0[p], u1 = c[p]*v1 - g1[p];
-                h0 += b00*u0 + b01*u1;
-                h1 += b01*u0 + b11*u1;
-            }
-            G[3*t] += a00; G[3*t+1] += a01; G[3*t+2] += a11;
-            H[2*t] += h0; H[2*t+1] += h1;
-        }
-    }
-}
-
-void pair_sums_split_3d(long nt, const double *restrict y, const double *restrict yg, long ns,
-                        const double *restrict src, double *restrict G, double *restrict H)
-{
-    const double *x0 = src, *x1 = src + ns, *x2 = src + 2*ns, *c = src + 3*ns;
-    const double *g0 = src + 4*ns, *g1 = src + 5*ns, *g2 = src + 6*ns;
-    for (long t = 0; t < nt; ++t) {
-        for (int k = 0; k < 6; ++k) G[6*t+k] = 0.0;
-        for (int k = 0; k < 3; ++k) H[3*t+k] = 0.0;
-    }
-    for (long b0 = 0; b0 < ns; b0 += BLOCK) {
-        long b1 = b0 + BLOCK < ns ? b0 + BLOCK : ns;
-        for (long t = 0; t < nt; ++t) {
-            const double y0 = y[3*t], y1 = y[3*t+1], y2 = y[3*t+2];
-            const double v0 = yg[3*t], v1 = yg[3*t+1], v2 = yg[3*t+2];
-            double a00 = 0, a01 = 0, a02 = 0, a11 = 0, a12 = 0, a22 = 0, h0 = 0, h1 = 0, h2 = 0;
-            #pragma omp simd reduction(+:a00,a01,a02,a11,a12,a22,h0,h1,h2)
-            for (long p = b0; p < b1; ++p) {
-                const double z0 = y0 - x0[p], z1 = y1 - x1[p], z2 = y2 - x2[p];
-                const double q0 = z0*z0, q1 = z1*z1, q2 = z2*z2;
-                const double r2 = q0 + q1 + q2;
-                const double rs = r2 > 0.0 ? r2 : 1.0;
-                const double s = r2 > 0.0 ? kpow(rs) : 0.0;
-                const double b00 = s*(q1 + q2), b11 = s*(q0 + q2), b22 = s*(q0 + q1);
-                const double b01 = -s*z0*z1, b02 = -s*z0*z2, b12 = -s*z1*z2;
-                a00 += c[p]*b00; a01 += c[p]*b01; a02 += c[p]*b02;
-                a11 += c[p]*b11; a12 += c[p]*b12; a22 += c[p]*b22;
-                const double u0 = c[p]*v0 - g0[p], u1 = c[p]*v1 - g1[p], u2 = c[p]*v2 - g2[p];
+                a00 += %(CA)sb00; a01 += %(CA)sb01; a02 += %(CA)sb02;
+                a11 += %(CA)sb11; a12 += %(CA)sb12; a22 += %(CA)sb22;
+                const double u0 = %(CU)sv0 - g0[p], u1 = %(CU)sv1 - g1[p], u2 = %(CU)sv2 - g2[p];
                 h0 += b00*u0 + b01*u1 + b02*u2;
                 h1 += b01*u0 + b11*u1 + b12*u2;
                 h2 += b02*u0 + b12*u1 + b22*u2;
@@ -182,6 +123,10 @@ void pair_sums_split_3d(long nt, const double *restrict y, const double *restric
     }
 }
 """
+
+#: the two variants: plain sums ``Σ c_p a (g_t − g_p)`` and split sums ``Σ a (c_p g_t − b_p)``
+_VARIANTS = {"pair_sums": {"C": "c[p] * ", "CA": "", "CU": ""},
+             "pair_sums_split": {"C": "", "CA": "c[p]*", "CU": "c[p]*"}}
 
 #: no -ffast-math: linked into a shared library it would switch the whole process to
 #: flush-to-zero; the two "unsafe" flags only let the compiler evaluate both branches
@@ -221,7 +166,8 @@ def as_weight(kernel):
 
 
 def _source(weight):
-    return _SOURCE % {"WEIGHT": weight.c_source()}
+    loops = "".join(loop % dict(v, NAME=name) for name, v in _VARIANTS.items() for loop in (_LOOP_2D, _LOOP_3D))
+    return _HEADER % {"WEIGHT": weight.c_source()} + loops
 
 
 def load_pair_kernel(kernel):
