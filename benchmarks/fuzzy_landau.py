@@ -16,14 +16,13 @@ per direction and cell, so ``N_x = 4 n_x`` x-values and ``N_v = 16 n_v²`` v-poi
 Timings are the minimum over ``--repeat`` runs; name the CPU beside a figure.
 """
 import argparse
-import json
 import os
-import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+
+from _common import operator_time, picard_time, rows_on_ranks, write_rows  # noqa: E402
 
 SIZES = [(4, 4), (8, 6), (16, 8), (16, 12)]
 
@@ -43,7 +42,7 @@ def measure(args):
     import numpy as np
     import ufl
     from mpi4py import MPI
-    from generic_fem import phase_space_box, Stepper
+    from generic_fem import phase_space_box
     from forms.fuzzy_landau import FuzzyLandau, seed003_kappa
 
     comm = MPI.COMM_WORLD
@@ -57,31 +56,12 @@ def measure(args):
         w = model.state_from_density(f0)
         f = model.density(w)
         P = model.pairs
-        P.refresh(f, w)
-        times = []
-        for _ in range(args.repeat):
-            P._entry(f, w).last_input = None
-            before = P.stats["pairs"]
-            comm.Barrier()
-            t = time.perf_counter()
-            P.refresh(f, w)
-            comm.Barrier()
-            times.append(time.perf_counter() - t)
-            pairs = comm.allreduce(P.stats["pairs"] - before)
+        t_eval, pairs = operator_time(P, f, w, args.repeat, comm)
         Nx, Nv = len(P._xs), len(P._vs)
         row = {"nx": nx, "nv": nv, "N_x": Nx, "N_v": Nv, "points": Nx * Nv, "ranks": comm.size,
-               "t_eval": min(times), "pairs": pairs, "naive_pairs": float(Nx * Nv) ** 2}
+               "t_eval": t_eval, "pairs": pairs, "naive_pairs": float(Nx * Nv) ** 2}
         if Nx * Nv <= args.step_max:
-            st = Stepper(model, f0, dt=0.1, solver_parameters={"snes_max_it": 1}, max_rejections=0)
-            ts = []
-            for _ in range(args.repeat):
-                st.z_w.assign(st.w)
-                comm.Barrier()
-                t = time.perf_counter()
-                st._solve_once()
-                comm.Barrier()
-                ts.append(time.perf_counter() - t)
-            row["t_picard_iteration"] = min(ts)
+            row["t_picard_iteration"] = picard_time(model, f0, args.repeat, comm)
         rows.append(row)
         if comm.rank == 0:
             msg = (f"gamma={args.gamma:g} ranks={comm.size} N_x={Nx:4d} N_v={Nv:5d} points={Nx * Nv:7d}: "
@@ -93,15 +73,7 @@ def measure(args):
 
 
 def compare(args):
-    argv = [a for a in sys.argv[1:] if a != "--compare"]
-    results = {}
-    for ranks in (1, 2):
-        out = os.path.join("/tmp", f"fuzzy_{os.getpid()}_{ranks}.json")
-        subprocess.run(["mpiexec", "-n", str(ranks), sys.executable, os.path.abspath(__file__), *argv, "--json", out],
-                       check=True)
-        with open(out) as fh:
-            results[ranks] = json.load(fh)
-        os.remove(out)
+    results = rows_on_ranks(__file__)
     print(f"\nspeed-up of 2 ranks over 1 (gamma={args.gamma:g}):")
     print(f"{'points':>8} {'t1 [ms]':>10} {'t2 [ms]':>10} {'speed-up':>9} {'Picard 1/2':>11}")
     for r1, r2 in zip(results[1], results[2]):
@@ -118,6 +90,4 @@ if __name__ == "__main__":
     else:
         rows = measure(args)
         from mpi4py import MPI
-        if args.json and MPI.COMM_WORLD.rank == 0:
-            with open(args.json, "w") as fh:
-                json.dump(rows, fh)
+        write_rows(rows, args.json, MPI.COMM_WORLD)

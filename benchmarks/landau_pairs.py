@@ -21,14 +21,13 @@ or let the script run itself on 1 and 2 ranks and print the speed-up::
 Timings are the minimum over ``--repeat`` runs (the machines are noisy).
 """
 import argparse
-import json
 import os
-import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+
+from _common import operator_time, picard_time, rows_on_ranks, write_rows  # noqa: E402
 
 CELLS = {2: [8, 16, 36, 50, 80], 3: [3, 4, 7, 10, 12]}
 
@@ -49,7 +48,7 @@ def measure(args):
     import numpy as np
     import firedrake as fd
     from mpi4py import MPI
-    from generic_fem import velocity_box, Stepper
+    from generic_fem import velocity_box
     from forms.landau import Landau
 
     comm = MPI.COMM_WORLD
@@ -63,30 +62,12 @@ def measure(args):
         w = model.state_from_density(f0)
         f = model.density(w)
         pairs = model.pairs
-        pairs.refresh(f, w)      # compile / build everything once
-        times = []
-        for _ in range(args.repeat):
-            pairs._entry(f, w).last_input = None   # force a full evaluation
-            comm.Barrier()
-            t = time.perf_counter()
-            pairs.refresh(f, w)
-            comm.Barrier()
-            times.append(time.perf_counter() - t)
-        t_eval = min(times)
+        t_eval, _ = operator_time(pairs, f, w, args.repeat, comm)
         N = pairs.n_global
         row = {"dim": args.dim, "gamma": args.gamma, "cells": n, "N_q": N, "ranks": comm.size,
                "t_eval": t_eval, "pairs_per_s_per_core": N * N / (t_eval * comm.size)}
         if N <= args.step_max:
-            st = Stepper(model, f0, dt=0.1, solver_parameters={"snes_max_it": 1}, max_rejections=0)
-            ts = []
-            for _ in range(args.repeat):
-                st.z_w.assign(st.w)
-                comm.Barrier()
-                t = time.perf_counter()
-                st._solve_once()
-                comm.Barrier()
-                ts.append(time.perf_counter() - t)
-            row["t_picard_iteration"] = min(ts)
+            row["t_picard_iteration"] = picard_time(model, f0, args.repeat, comm)
         rows.append(row)
         if comm.rank == 0:
             msg = (f"d={args.dim} gamma={args.gamma:g} ranks={comm.size} N_q={N:7d}: operator "
@@ -98,15 +79,7 @@ def measure(args):
 
 
 def compare(args):
-    argv = [a for a in sys.argv[1:] if a != "--compare"]
-    results = {}
-    for ranks in (1, 2):
-        out = os.path.join("/tmp", f"landau_pairs_{os.getpid()}_{ranks}.json")
-        cmd = ["mpiexec", "-n", str(ranks), sys.executable, os.path.abspath(__file__), *argv, "--json", out]
-        subprocess.run(cmd, check=True)
-        with open(out) as fh:
-            results[ranks] = json.load(fh)
-        os.remove(out)
+    results = rows_on_ranks(__file__)
     print(f"\nspeed-up of 2 ranks over 1 (d={args.dim}, gamma={args.gamma:g}):")
     print(f"{'N_q':>8} {'t1 [ms]':>10} {'t2 [ms]':>10} {'speed-up':>9} {'Picard 1/2':>11}")
     for r1, r2 in zip(results[1], results[2]):
@@ -123,6 +96,4 @@ if __name__ == "__main__":
     else:
         rows = measure(args)
         from mpi4py import MPI
-        if args.json and MPI.COMM_WORLD.rank == 0:
-            with open(args.json, "w") as fh:
-                json.dump(rows, fh)
+        write_rows(rows, args.json, MPI.COMM_WORLD)

@@ -22,14 +22,13 @@ two-species case.)  Timings are the minimum over ``--repeat`` runs; name the CPU
 any figure you quote (the machines differ).
 """
 import argparse
-import json
 import os
-import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+
+from _common import operator_time, rows_on_ranks, write_rows  # noqa: E402
 
 CASES = ("single", "species", "ufl", "screened")
 
@@ -84,18 +83,7 @@ def measure(args):
         w = model.state_from_density(f0)
         f = model.density(w)
         pairs = model.pairs
-        pairs.refresh(f, w)        # compile / build everything once
-        times = []
-        for _ in range(args.repeat):
-            pairs._entry(f, w).last_input = None   # force a full evaluation
-            before = pairs.stats["pairs"]
-            comm.Barrier()
-            t = time.perf_counter()
-            pairs.refresh(f, w)
-            comm.Barrier()
-            times.append(time.perf_counter() - t)
-            npairs = comm.allreduce(pairs.stats["pairs"] - before)
-        t_eval = min(times)
+        t_eval, npairs = operator_time(pairs, f, w, args.repeat, comm)
         row = {"case": case, "dim": args.dim, "gamma": args.gamma, "cells": args.cells, "ranks": comm.size,
                "points": pairs.n_global * pairs.n_sets, "pairs": npairs, "t_eval": t_eval,
                "pairs_per_s_per_core": npairs / (t_eval * comm.size), "weight": pairs.weight.name}
@@ -111,15 +99,7 @@ def measure(args):
 
 
 def compare(args):
-    argv = [a for a in sys.argv[1:] if a != "--compare"]
-    results = {}
-    for ranks in (1, 2):
-        out = os.path.join("/tmp", f"two_point_{os.getpid()}_{ranks}.json")
-        cmd = ["mpiexec", "-n", str(ranks), sys.executable, os.path.abspath(__file__), *argv, "--json", out]
-        subprocess.run(cmd, check=True)
-        with open(out) as fh:
-            results[ranks] = json.load(fh)
-        os.remove(out)
+    results = rows_on_ranks(__file__)
     print(f"\nspeed-up of 2 ranks over 1 (d={args.dim}, gamma={args.gamma:g}, cells={args.cells}):")
     print(f"{'case':>9} {'points':>8} {'t1 [ms]':>10} {'t2 [ms]':>10} {'speed-up':>9}")
     for r1, r2 in zip(results[1], results[2]):
@@ -134,6 +114,4 @@ if __name__ == "__main__":
     else:
         rows = measure(args)
         from mpi4py import MPI
-        if args.json and MPI.COMM_WORLD.rank == 0:
-            with open(args.json, "w") as fh:
-                json.dump(rows, fh)
+        write_rows(rows, args.json, MPI.COMM_WORLD)
