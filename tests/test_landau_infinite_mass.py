@@ -8,11 +8,7 @@ from generic_fem import run, velocity_box, checks, InvalidParameterError
 from generic_fem.operators import LocalFriction
 from generic_fem.two_point import TwoPointFriction
 from forms.landau_infinite_mass import LandauInfiniteMass
-
-
-def drift(h, k):
-    c = np.array(h.column(k))
-    return np.max(np.abs(c - c[0])) / max(np.max(np.abs(c)), 1e-300)
+from helpers import drift
 
 
 def test_invalid_parameters_are_refused():

@@ -7,15 +7,11 @@ from mpi4py import MPI
 
 from generic_fem import run, velocity_box, checks, InvalidParameterError
 from forms.landau import Landau
+from helpers import drift, assert_same_histories, jacobian_action_errors
 from forms.multispecies_landau import (MultispeciesLandau, plasma_coupling, temperature_odes,
                                        common_equilibrium)
 
 TOTALS = ("momentum_0", "momentum_1", "energy")
-
-
-def drift(h, k):
-    c = np.array(h.column(k))
-    return np.max(np.abs(c - c[0])) / max(np.max(np.abs(c)), 1e-300)
 
 
 def electron_ion(mesh, ratio, gamma=-3.0, Te=1.0, Ti=0.5, ue=(0.3, 0.0), ui=(0.0, 0.0)):
@@ -193,29 +189,7 @@ def test_exact_jacobian_of_the_multispecies_operator():
     he = run(model, f0, t_end=0.2, dt=0.1, nonlocal_jacobian="exact")
     assert np.allclose(hp.column("H"), he.column("H"), rtol=1e-12, atol=0)
     assert sum(he.column("snes_its")[1:]) < sum(hp.column("snes_its")[1:])
-    st = he.stepper
-    z0 = st.z.dat.data_ro.copy()
-    d = np.random.default_rng(1).standard_normal(z0.shape)
-
-    def residual(z):
-        st.z.dat.data[:] = z
-        st._refresh()
-        return fd.assemble(st.residual).dat.data_ro.copy()
-    eps = 1e-6
-    fdiff = (residual(z0 + eps * d) - residual(z0 - eps * d)) / (2 * eps)
-    st.z.dat.data[:] = z0
-    st._refresh()
-    P = fd.assemble(fd.derivative(st.residual, st.z)).petscmat
-    x, y = P.createVecs()
-    x.setArray(d.ravel())
-    P.mult(x, y)
-    picard = y.getArray().copy()
-    st._delta.dat.data[:] = d
-    for f, g in st._nonlocal_pairs:
-        model.pairs.refresh_linearization(f, g)
-    exact = picard + fd.assemble(st._exact).dat.data_ro.ravel()
-    err_exact = np.linalg.norm(exact - fdiff.ravel()) / np.linalg.norm(fdiff)
-    err_picard = np.linalg.norm(picard - fdiff.ravel()) / np.linalg.norm(fdiff)
+    err_exact, err_picard = jacobian_action_errors(he.stepper, seed=1)
     print(f"\nJacobian action vs finite difference: exact {err_exact:.2e}, frozen (Picard) {err_picard:.2e}")
     assert err_exact < 1e-6 and err_picard > 1e3 * err_exact
 
@@ -256,7 +230,4 @@ def _parallel_case(comm):
 def test_same_results_on_one_and_two_ranks():
     h2 = _parallel_case(MPI.COMM_WORLD)
     h1 = _parallel_case(MPI.COMM_SELF)
-    for col in ("H", "mass_0", "mass_1", "momentum_0", "energy", "dissipation", "fisher"):
-        a, b = np.array(h1.column(col)), np.array(h2.column(col))
-        assert np.all(np.isfinite(b[1:])) and np.all(np.isfinite(a[1:])), col
-        np.testing.assert_allclose(b[1:], a[1:], rtol=1e-10, atol=0, err_msg=col)
+    assert_same_histories(h1, h2, ("H", "mass_0", "mass_1", "momentum_0", "energy", "dissipation", "fisher"))

@@ -1,0 +1,47 @@
+"""Checks shared by several test modules."""
+import numpy as np
+import firedrake as fd
+
+
+def drift(h, k, scale=None):
+    """``max_t |c(t) − c(0)|`` of history column ``k``, relative to ``scale`` (default
+    ``max |c|``)."""
+    c = np.array(h.column(k))
+    return np.max(np.abs(c - c[0])) / (scale or max(np.max(np.abs(c)), 1e-300))
+
+
+def assert_same_histories(h1, h2, columns, rtol=1e-10):
+    """Two runs (1 and 2 ranks) agree column by column, and neither produced NaN."""
+    for col in columns:
+        a, b = np.array(h1.column(col)), np.array(h2.column(col))
+        assert np.all(np.isfinite(b[1:])) and np.all(np.isfinite(a[1:])), col
+        np.testing.assert_allclose(b[1:], a[1:], rtol=rtol, atol=0, err_msg=col)
+
+
+def jacobian_action_errors(stepper, seed=0, eps=1e-6):
+    """``(exact, picard)``: relative errors of the exact (matrix-free) and of the frozen
+    (Picard) Jacobian action of a stepper built with ``nonlocal_jacobian="exact"``,
+    against a central difference of its residual at its current state."""
+    st = stepper
+    z0 = st.z.dat.data_ro.copy()
+    d = np.random.default_rng(seed).standard_normal(z0.shape)
+
+    def residual(z):
+        st.z.dat.data[:] = z
+        st._refresh()
+        return fd.assemble(st.residual).dat.data_ro.copy().ravel()
+    fdiff = (residual(z0 + eps * d) - residual(z0 - eps * d)) / (2 * eps)
+    st.z.dat.data[:] = z0
+    st._refresh()
+    P = fd.assemble(fd.derivative(st.residual, st.z)).petscmat
+    x, y = P.createVecs()
+    x.setArray(d.ravel())
+    P.mult(x, y)
+    picard = y.getArray().copy()
+    st._delta.dat.data[:] = d
+    for f, g in st._nonlocal_pairs:
+        for op in st.model.friction_operators():
+            op.refresh_linearization(f, g)
+    exact = picard + fd.assemble(st._exact).dat.data_ro.ravel()
+    norm = np.linalg.norm(fdiff)
+    return np.linalg.norm(exact - fdiff) / norm, np.linalg.norm(picard - fdiff) / norm
