@@ -31,6 +31,7 @@ informations ``I_x = ∫|∂_x f|²/f``, ``I_v = ∫|∇_v f|²/f`` and
 import numpy as np
 import ufl
 import firedrake as fd
+from mpi4py import MPI
 
 from generic_fem.model import GenericModel
 from generic_fem.errors import InvalidParameterError
@@ -183,13 +184,9 @@ def _check_periodic_in_x(mesh, length, cls):
     ``x``-extent ``length``)."""
     continuous = not is_periodic(mesh)
     X = mesh.coordinates.dat.data_ro[:, 0]
-    lo = mesh.comm.allreduce(X.min() if len(X) else np.inf, op=_MIN)
-    hi = mesh.comm.allreduce(X.max() if len(X) else -np.inf, op=_MAX)
+    lo = mesh.comm.allreduce(X.min() if len(X) else np.inf, op=MPI.MIN)
+    hi = mesh.comm.allreduce(X.max() if len(X) else -np.inf, op=MPI.MAX)
     if continuous:
         raise InvalidParameterError(f"{cls}: the mesh is not periodic in x (use generic_fem.phase_space_box)")
     if not np.isclose(hi - lo, length, rtol=1e-10, atol=0):
         raise InvalidParameterError(f"{cls}: length = {length} is not the mesh's x-period ({hi - lo:g})")
-
-
-from mpi4py import MPI as _MPI  # noqa: E402
-_MIN, _MAX = _MPI.MIN, _MPI.MAX

@@ -79,7 +79,8 @@ def test_operator_structure():
 
 
 # ----------------------------------------------------------------------------- conservation
-@pytest.mark.parametrize("gamma,scheme", [(-3.0, "backward-euler"), (0.0, "backward-euler"), (-3.0, "midpoint")])
+@pytest.mark.parametrize("gamma,scheme", [(-3.0, "backward-euler"), (0.0, "backward-euler"), (-3.0, "midpoint"),
+                                          (-2.0, "minimizing-movement")])
 def test_conservation_entropy_positivity(gamma, scheme):
     model = make(kappa=seed003_kappa(1.0, 1.0), gamma=gamma)
     h = run(model, beams(model), t_end=0.3, dt=0.1, scheme=scheme)
