@@ -92,7 +92,19 @@ def _kernel_functions(model, fstar):
 
 
 def inverse_norm_squared(model, fstar, s_of, compatibility_tol=1e-8, size=None,
-                         solver_parameters=None, method="auto"):
+                         solver_parameters=None, method="auto", return_solution=False):
+    """Wrapper: see :func:`_inverse_norm_squared`; with ``return_solution=True`` returns
+    ``(value, violation, g)`` with ``g ∈ V_h`` solving ``M(f_*) g = s`` (``None`` when
+    the value is ``inf``)."""
+    value, violation, g = _inverse_norm_squared(model, fstar, s_of, compatibility_tol, size,
+                                                solver_parameters, method)
+    if not math.isfinite(value):
+        g = None
+    return (value, violation, g) if return_solution else (value, violation)
+
+
+def _inverse_norm_squared(model, fstar, s_of, compatibility_tol=1e-8, size=None,
+                          solver_parameters=None, method="auto"):
     """``‖s‖²_{M(f_*)^{-1}}`` of the functional ``s = s_of(φ)`` (a UFL 1-form in ``φ``).
 
     Returns ``(value, violation)``; ``value`` is ``inf`` when the relative violation
@@ -116,7 +128,7 @@ def inverse_norm_squared(model, fstar, s_of, compatibility_tol=1e-8, size=None,
             float(fd.assemble(ufl.sqrt(ufl.inner(k, k)) * model.dx))
         violation = max(violation, abs(val) / max(scale, 1e-300))
     if violation > compatibility_tol:
-        return math.inf, violation
+        return math.inf, violation, None
     if method not in ("auto", "dense", "krylov"):
         raise ValueError(f"method must be 'auto', 'dense' or 'krylov', got {method!r}")
     if model.nonlocal_friction:
@@ -153,9 +165,9 @@ def inverse_norm_squared(model, fstar, s_of, compatibility_tol=1e-8, size=None,
             rel = res.norm() / max(bv.norm(), 1e-300)
         violation = max(violation, rel)
         if rel > compatibility_tol:
-            return math.inf, violation
+            return math.inf, violation, None
     g = z if W is None else z.subfunctions[0]
-    return float(fd.assemble(ufl.action(s_of(phiV), g))), violation
+    return float(fd.assemble(ufl.action(s_of(phiV), g))), violation, g
 
 
 def _gathered(model, x):
@@ -241,8 +253,8 @@ def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, s
     if not model.friction_kernel_complete:
         violation = max(violation, rel)
     if rel > max(compatibility_tol, 1e-6):
-        return math.inf, max(violation, rel)
-    return float(value), violation
+        return math.inf, max(violation, rel), None
+    return float(value), violation, g
 
 
 def _inverse_norm_dense(model, fstar, s_of, ks, violation, compatibility_tol):
@@ -259,8 +271,12 @@ def _inverse_norm_dense(model, fstar, s_of, ks, violation, compatibility_tol):
     rel = np.linalg.norm(M @ g - b) / max(np.linalg.norm(b), 1e-300)
     violation = max(violation, rel) if not model.friction_kernel_complete else violation
     if rel > max(compatibility_tol, 1e-6):
-        return math.inf, max(violation, rel)
-    return float(b @ g), violation
+        return math.inf, max(violation, rel), None
+    gf = fd.Function(model.V)
+    with gf.dat.vec_wo as gv:
+        r0, r1 = gv.getOwnershipRange()
+        gv.setArray(g[r0:r1])
+    return float(b @ g), violation, gf
 
 
 def energy_dissipation_functional(model, states=None, times=None, mobility="right",

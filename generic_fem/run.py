@@ -165,8 +165,10 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
         for k in ("edi_lhs", "edi_rhs"):
             if k in stats:
                 rec[k] = stats[k]
-        if scheme == "midpoint":
+        if scheme in ("midpoint", "discrete-gradient"):
             rec["alpha"] = stats["alpha"]
+        if "chain_rule_defect" in stats:
+            rec["chain_rule_defect"] = stats["chain_rule_defect"]
         rec.update(snes_its=stats["snes_its"], ksp_its=stats["ksp_its"], rejected=stats["rejected"])
         if callback is not None:   # may add its own columns to the record
             callback(stepper, rec)

@@ -28,6 +28,13 @@ argument ``θ`` of ``M``:
     ``α ≥ α* = (H^{n+1} − H^n − ⟨w^n, Δf⟩)/⟨Δw, Δf⟩ ∈ [0, 1]`` (a weighted mean of the
     pointwise discrete-gradient ratios); ``α* − ½ = O(Δt)``, so the step is second
     order and ``H^{n+1} − H^n ≤ −Δt ‖θ‖²_M`` holds exactly.
+``"discrete-gradient"``
+    as ``"midpoint"``, but ``α`` is solved for: ``α = α*(w^{n+1})`` (secant iteration on
+    ``α*(α) − α``, one warm-started solve per round), so the discrete chain rule
+    ``H(f^{n+1}) − H(f^n) = ⟨θ*, f^{n+1} − f^n⟩`` holds with equality (to round-off) and
+    ``H^{n+1} − H^n = −Δt ‖θ*‖²_M + Δt ⟨θ*, L dE⟩``.  Its solutions are the curves whose
+    discrete ``J_T^h`` (:func:`~generic_fem.grazing.pair_energy_dissipation`) vanishes.
+    Second order.
 
 Every scheme conserves ``∫ φ f`` for the test functions ``φ`` in the kernel of ``M``
 and of ``L``'s action (mass, momentum, energy) up to the SNES residual, since
@@ -51,7 +58,7 @@ from .newton import EntropyNewtonControl
 
 __all__ = ["Stepper", "SCHEMES", "DEFAULT_SOLVER_PARAMETERS"]
 
-SCHEMES = ("backward-euler", "minimizing-movement", "midpoint")
+SCHEMES = ("backward-euler", "minimizing-movement", "midpoint", "discrete-gradient")
 
 #: Newton with a direct (MUMPS) solve of the Jacobi-scaled Jacobian
 #: (:class:`~generic_fem.linear_solvers.DiagonalScaledLU`); converge on the residual
@@ -132,6 +139,10 @@ class Stepper:
         out of the ``max |Δw|`` test.
     :arg density_updates: apply Newton steps in density space
         (:class:`~generic_fem.newton.EntropyNewtonControl`; off by default).
+    :arg alpha_tol: ``"discrete-gradient"``: accept ``α`` when the chain-rule defect
+        ``|H^{n+1} − H^n − ⟨θ_α, Δf⟩|`` is below ``alpha_tol ⟨Δw, Δf⟩`` or its round-off
+        level; ``alpha_rounds``: at most that many solves per step for it (else the step
+        is rejected).
     :arg nonlocal_jacobian: for two-point (nonlocal) friction operators:
         ``"picard"`` (default) uses the Jacobian with the nonlocal coefficients frozen
         (linear convergence, one operator evaluation per iteration); ``"exact"`` is
@@ -145,7 +156,7 @@ class Stepper:
                  nonlocal_jacobian="picard", predictor="previous", min_dt=None,
                  anderson_depth=0, inactive_tol=0.0, floor_rtol=1e-10, structure_tol=1e-12,
                  project_invariants=True, safeguard=4, tail_iterations=None,
-                 density_updates=False, tail_cutoff=1e-20):
+                 density_updates=False, tail_cutoff=1e-20, alpha_tol=1e-10, alpha_rounds=12):
         if scheme not in SCHEMES:
             raise InvalidParameterError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
         if not (dt > 0 and math.isfinite(dt)):
@@ -157,6 +168,7 @@ class Stepper:
         self.step_count = 0
         self.max_rejections = int(max_rejections)
         self.adaptive = adaptive
+        self.alpha_tol, self.alpha_rounds = float(alpha_tol), int(alpha_rounds)
         V = model.V
         if w0 is not None:
             self.w = fd.Function(V, name="w").assign(w0)
@@ -405,7 +417,7 @@ class Stepper:
         """For backward Euler and the minimizing movement: ``⟨w, R⟩ ≤ ½ Δt ⟨w, M w⟩ +
         structure_tol ∫|w^n| f^n``, so that the entropy inequality survives the residual
         (the midpoint scheme enforces its inequality through ``α``)."""
-        if self.scheme == "midpoint":
+        if self.scheme in ("midpoint", "discrete-gradient"):
             return True
         Rvec = snes.getFunction()[0].getArray(readonly=True)
         x = snes.getSolution().getArray(readonly=True)
@@ -543,6 +555,50 @@ class Stepper:
         num = float(fd.assemble(self._H_new - self._H_old - ufl.inner(self.w_old, df) * m.dx))
         return num / den
 
+    def _chain_rule_defect(self):
+        """``(δ, den, noise)``: ``δ = H(f¹) − H(f⁰) − ⟨θ_α, Δf⟩`` for the current ``α``,
+        ``den = ⟨Δw, Δf⟩`` and the round-off level of ``δ``."""
+        m = self.model
+        df = self.f_new - self.f_old
+        dw = self.w - self.w_old
+        H1, H0 = float(fd.assemble(self._H_new)), float(fd.assemble(self._H_old))
+        lin0 = float(fd.assemble(ufl.inner(self.w_old, df) * m.dx))
+        abs0 = float(fd.assemble(abs(ufl.inner(self.w_old, df)) * m.dx))
+        den = float(fd.assemble(ufl.inner(dw, df) * m.dx))
+        noise = 64 * np.finfo(float).eps * (abs(H1) + abs(H0) + abs0 + abs(den))
+        return H1 - H0 - lin0 - float(self.alpha) * den, den, noise
+
+    def _solve_alpha(self):
+        """``"discrete-gradient"``: solve ``α = α*(w^{n+1}(α))`` (secant iteration on
+        ``r(α) = α* − α``, each round a solve warm-started from the last ``w^{n+1}``).
+        Returns ``(ok, its, lits)``; not ok if a solve fails or the defect does not drop
+        below ``alpha_tol ⟨Δw, Δf⟩`` (or its round-off level) in ``alpha_rounds``."""
+        its = lits = 0
+        prev = None
+        for _ in range(self.alpha_rounds):
+            delta, den, noise = self._chain_rule_defect()
+            self._last_chain_defect = delta
+            if abs(delta) <= max(self.alpha_tol * abs(den), noise):
+                return True, its, lits
+            if not den > 0:
+                return False, its, lits
+            a = float(self.alpha)
+            r = delta / den          # α* − α
+            if prev is not None and r != prev[1]:
+                a_new = a - r * (a - prev[0]) / (r - prev[1])
+            else:
+                a_new = a + r
+            prev = (a, r)
+            self.alpha.assign(min(1.0, max(0.0, a_new)))
+            self.z_w.assign(self.w)
+            ok, _, n_its, n_lits = self._solve_once()
+            its += n_its
+            lits += n_lits
+            if not ok:
+                return False, its, lits
+        self._last_chain_defect = self._chain_rule_defect()[0]
+        return abs(self._last_chain_defect) <= max(self.alpha_tol * abs(den), noise), its, lits
+
     def _initial_guess(self, dt, first):
         """Start the iteration from ``w^n`` or, for a first attempt after an accepted
         step, from the linear extrapolation ``w^n + r (w^n − w^{n−1})``,
@@ -594,7 +650,10 @@ class Stepper:
             ok, reason, its, lits = self._solve_once()
             total_its += its
             total_lits += lits
-            alpha_rounds = 0
+            if ok and self.scheme == "discrete-gradient":
+                ok, n_its, n_lits = self._solve_alpha()
+                total_its += n_its
+                total_lits += n_lits
             if ok and self.scheme == "midpoint":
                 for alpha_rounds in range(1, 9):
                     astar = self._alpha_star()
@@ -645,6 +704,8 @@ class Stepper:
             "snes_its": total_its, "ksp_its": total_lits, "rejected": rejections,
             "alpha": float(self.alpha),
         }
+        if self.scheme == "discrete-gradient":
+            self.last["chain_rule_defect"] = self._last_chain_defect
         if self.scheme == "minimizing-movement":
             self.last["edi_lhs"] = H_new + 0.5 * dt * dissipation
             self.last["edi_rhs"] = H_old

@@ -476,6 +476,53 @@ class TwoPointFriction(FrictionOperator):
         B = np.stack(blocks, axis=1).reshape(self.n_global * n * d, -1)
         return B.T @ K @ B
 
+    # ------------------------------------------------------------------ pairs
+    def pair_points(self, f):
+        """The pair set of the operator at the mobility state ``f`` (collective), for
+        grazing rates on pairs (:mod:`generic_fem.grazing`): a dict of global arrays in
+        the *set-major* order ``k = i N_q + q`` (``q`` in rank order), on every rank:
+
+        ``v`` (velocities ``σ_i ξ_q``), ``x`` (space coordinates, or ``None``), ``set``,
+        ``omega`` (``ω_q``), ``m`` (``m_i(f)`` at the point), and ``rows`` (the indices of
+        this rank's points)."""
+        n, ng = self.n_sets, self.n_global
+        cols = [np.column_stack([self.points[i], fd.Function(self.Q).interpolate(mi).dat.data_ro])
+                for i, mi in enumerate(self._mobilities(f))]
+        data = self.gather(np.concatenate(cols, axis=1)).reshape(ng, n, self.dim + 1).transpose(1, 0, 2)
+        start = int(self.counts[:self.comm.rank].sum())
+        own = np.arange(start, start + len(self.weights))
+        omega = self.gather(self.weights[:, None])[:, 0]
+        x = None if self.positions is None else np.tile(self.gather(self.positions[:, None])[:, 0], n)
+        return {"v": data[:, :, :self.dim].reshape(-1, self.dim), "m": data[:, :, self.dim].ravel(),
+                "set": np.repeat(np.arange(n), ng), "omega": np.tile(omega, n), "x": x,
+                "rows": np.concatenate([i * ng + own for i in range(n)])}
+
+    def pair_mobility(self, pts, rows, cols):
+        """``m_qp = c_{s(q)s(p)} κ(x_q − x_p) A(|v_q − v_p|) m_q m_p`` for the index arrays
+        ``rows × cols`` of :meth:`pair_points`, and the mask of coincident pairs (skipped:
+        ``m = 0`` there).  Then ``⟨φ, M g⟩ = ½ Σ_{q,p} ω_q ω_p m_qp ∇̃φ_qp · ∇̃g_qp`` with
+        ``∇̃g_qp = Π(v_q − v_p)(∇g_{s(q)}(v_q)/μ_{s(q)} − ∇g_{s(p)}(v_p)/μ_{s(p)})``."""
+        z = pts["v"][rows][:, None, :] - pts["v"][cols][None, :, :]
+        r = np.sqrt(np.einsum("qpk,qpk->qp", z, z))
+        same = r == 0
+        A = self.weight.values(np.where(same, 1.0, r).ravel()).reshape(r.shape)
+        m = self.coupling[pts["set"][rows][:, None], pts["set"][cols][None, :]] * A \
+            * pts["m"][rows][:, None] * pts["m"][cols][None, :]
+        if self.spatial is not None:
+            m = m * self.spatial(pts["x"][rows][:, None] - pts["x"][cols][None, :])
+        m[same] = 0.0
+        return m, z, same
+
+    def flux_form(self, V, phi):
+        """``Σ_i ∫ ∇_ξφ_i/(σ_i μ_i) · V_i dξ = Σ_q ω_q ∇φ(v_q)/μ · V_q`` for per-set
+        Quadrature vector Functions ``V_i`` (the weak divergence of a flux on pairs)."""
+        P = self._scaled_gradients(phi)
+        return sum(ufl.inner(P[i], V[i]) * self.dx for i in range(self.n_sets))
+
+    def flux_space(self):
+        """The Quadrature space of the ``V_i`` of :meth:`flux_form`."""
+        return self.Qv
+
     def gather(self, local):
         """All ranks' rows of ``local`` (``(n_local, k)``), concatenated in rank order."""
         local = np.ascontiguousarray(local, dtype=float)

@@ -1,0 +1,546 @@
+r"""Curves as pairs ``(f, U)``: discrete grazing rates, the discrete TGRE and ``J_T^h``
+(MODELS.md §1; seed 003 §1.3, Definition 3.1, Theorem 3.15).
+
+A two-point friction operator (:class:`~generic_fem.two_point.TwoPointFriction`) is a
+weighted Dirichlet form on the *pairs* ``(q, p)`` of its quadrature points:
+
+.. math::
+
+   ⟨φ, M(f) g⟩ = ½ ∑_{q,p} ω_q ω_p\, m_{qp}(f)\, ∇̃φ_{qp}·∇̃g_{qp}, \qquad
+   ∇̃g_{qp} = Π(v_q − v_p)\Big(\frac{∇g(v_q)}{μ_q} − \frac{∇g(v_p)}{μ_p}\Big),
+
+``m_qp = c κ(x_q − x_p) A(|v_q − v_p|) m(f_q) m(f_p)`` (:meth:`~generic_fem.two_point.
+TwoPointFriction.pair_mobility`).  A *grazing rate* ``U`` is a vector on pairs.  With
+``⟨U, V⟩ = ½ Σ ω_q ω_p U_qp·V_qp/m_qp`` (``+∞`` where ``m_qp = 0 ≠ U_qp``; coincident
+pairs are not pairs):
+
+* the discrete TGRE of an interval ``[t_0, t_1]``, for all ``φ ∈ V_h``:
+  ``⟨φ, f¹ − f⁰⟩/Δt − ⟨φ, L(f_*) dE(f_*)⟩ = ½ Σ ω_q ω_p ∇̃φ_qp·U_qp``   (:func:`tgre_residual`);
+* the action ``A(f_*, U) = ⟨U, U⟩ = ½ Σ ω ω |U|²/m`` and the dissipation
+  ``D(f_*) = ⟨m∇̃θ, m∇̃θ⟩ = ⟨θ, M(f_*) θ⟩`` (``θ`` the interval's entropy variable,
+  ``log f + 1`` for the Boltzmann entropy);
+* ``J_T^h = H(f_T) − H(f_0) + ½ Σ Δt D + ½ Σ Δt A``   (:func:`pair_energy_dissipation`).
+
+Rates: :class:`GradientRate` ``U = c m(f_*) ∇̃g`` for a field ``g`` (any size: every
+quantity is an operator evaluation, nothing of size ``N_q²`` is stored),
+:class:`PairRate` (an explicit ``N × N × d`` array, small problems, or a Python function
+of the two points evaluated in blocks of rows, ``O(N)`` memory per row), and their sums.
+The least-action rate :func:`least_action_rate` is ``U = m ∇̃g`` with ``M(f_*) g = s``,
+``s = ∂_t f − L dE``; its action is ``‖s‖²_{M⁻¹}``.
+
+The discrete chain rule (``chain_rule="discrete-gradient"``): on each interval
+``θ* = w⁰ + α*(w¹ − w⁰)`` with ``α* = (H¹ − H⁰ − ⟨w⁰, Δf⟩)/⟨Δw, Δf⟩`` so that
+``H¹ − H⁰ = ⟨θ*, Δf⟩``, and ``f_* = F(θ*)``.  Testing the TGRE with ``φ = θ*`` gives,
+for every curve, the identity (exact up to round-off)
+
+.. math::
+
+   J_T^h = \underbrace{∑ δ_k}_{\text{chain rule}} + \underbrace{∑ Δt\,⟨θ*, L dE⟩}_{\text{transport}}
+         + \underbrace{∑ Δt\, r_k(θ*)}_{\text{TGRE residual}}
+         + \underbrace{¼ ∑ Δt ∑ ω ω |U + m∇̃θ*|²/m}_{\text{square} ≥ 0},
+
+``δ_k = H¹ − H⁰ − ⟨θ, Δf⟩`` (zero for the discrete-gradient rule, ``≤ 0`` for
+``chain_rule="right"``).  So on curves that satisfy the TGRE, ``J_T^h`` minus the
+transport defect is ``≥ 0``, and zero exactly for ``U = −m∇̃θ*``, i.e. for the solutions
+of the ``"discrete-gradient"`` scheme (:class:`~generic_fem.steppers.Stepper`).
+"""
+from dataclasses import dataclass, field
+import math
+import weakref
+
+import numpy as np
+import ufl
+import firedrake as fd
+from mpi4py import MPI
+
+from .errors import InvalidParameterError
+from .history import History
+from .two_point import TwoPointFriction
+
+__all__ = ["GrazingRate", "GradientRate", "PairRate", "PairPoints", "tgre_residual", "least_action_rate",
+           "solve_tgre", "pair_energy_dissipation", "PairFunctionalResult", "interval_state"]
+
+
+# ----------------------------------------------------------------------------- rates
+class GrazingRate:
+    """A grazing rate ``U`` on the pairs of a model's two-point operator (module
+    docstring).  Rates add (``U + V``) and scale (``c * U``)."""
+
+    def terms(self):
+        """``[(c, rate)]``: the rate as a linear combination of elementary rates."""
+        return [(1.0, self)]
+
+    def __add__(self, other):
+        return _SumRate(self.terms() + other.terms())
+
+    def __rmul__(self, c):
+        return _SumRate([(float(c) * a, r) for a, r in self.terms()])
+
+    def __neg__(self):
+        return (-1.0) * self
+
+    def __sub__(self, other):
+        return self + (-1.0) * other
+
+
+class GradientRate(GrazingRate):
+    """``U = m(f_*) ∇̃g`` for a field ``g`` (UFL expression on ``V_h``; ``f_*`` the
+    interval's state): ``½ Σ ωω ∇̃φ·U = ⟨φ, M(f_*) g⟩`` and ``A = ⟨g, M(f_*) g⟩``.
+    ``−m∇̃θ`` with ``θ`` the entropy variable is the rate of a solution of the equation."""
+
+    def __init__(self, g):
+        self.g = g
+
+
+class PairRate(GrazingRate):
+    """An explicit rate on pairs.
+
+    :arg values: an array of shape ``(N, N, d)`` (``N`` = points of all sets, in the
+        set-major order of :meth:`~generic_fem.two_point.TwoPointFriction.pair_points`;
+        the same on every rank), or a function ``U(a, b)`` of two :class:`PairPoints`
+        (arrays broadcast to ``(n_a, n_b)``) returning ``(n_a, n_b, d)``: evaluated in
+        blocks of rows, so no ``N²`` array is stored.
+    """
+
+    def __init__(self, values):
+        if callable(values):
+            self.function, self.array = values, None
+        else:
+            a = np.asarray(values, dtype=float)
+            if a.ndim != 3 or a.shape[0] != a.shape[1]:
+                raise InvalidParameterError(f"PairRate: an array of shape (N, N, d) is needed, got {a.shape}")
+            if not np.all(np.isfinite(a)):
+                raise InvalidParameterError("PairRate: the rate has non-finite entries")
+            self.function, self.array = None, a
+
+    def block(self, pts, rows, cols):
+        """``U`` on ``rows × cols`` (``(n_r, n_c, d)``)."""
+        if self.array is not None:
+            n, d = len(pts["v"]), pts["v"].shape[1]
+            if self.array.shape != (n, n, d):
+                raise InvalidParameterError(f"PairRate: the operator has {n} points in {d} velocity "
+                                            f"dimensions: an array of shape {(n, n, d)} is needed, "
+                                            f"got {self.array.shape}")
+            return self.array[np.ix_(rows, cols)]
+        u = np.asarray(self.function(PairPoints(pts, rows, None), PairPoints(pts, cols, 1)), dtype=float)
+        want = (len(rows), len(cols), pts["v"].shape[1])
+        if u.shape != want:
+            raise InvalidParameterError(f"PairRate: the function returned shape {u.shape}, expected {want}")
+        if not np.all(np.isfinite(u)):
+            raise InvalidParameterError("PairRate: the function returned non-finite values")
+        return u
+
+
+class PairPoints:
+    """One side of a block of pairs for a :class:`PairRate` function: ``v``
+    (``(n_a, 1, d)`` or ``(1, n_b, d)``), ``x`` (space coordinate, or ``None``),
+    ``set`` (the species index) and ``index`` (global point index), broadcastable."""
+
+    def __init__(self, pts, idx, axis):
+        def shaped(a):
+            return a[idx][:, None] if axis is None else a[idx][None, :]
+        self.index = shaped(np.asarray(idx))
+        self.set = shaped(pts["set"])
+        self.x = None if pts["x"] is None else shaped(pts["x"])
+        v = pts["v"][idx]
+        self.v = v[:, None, :] if axis is None else v[None, :, :]
+
+
+class _SumRate(GrazingRate):
+    def __init__(self, terms):
+        self._terms = terms
+
+    def terms(self):
+        return list(self._terms)
+
+
+def _split(rate):
+    """``(g, pairs)``: the gradient part as one field ``g`` (or ``None``) and the
+    explicit part as ``[(c, PairRate)]``."""
+    g, pairs = None, []
+    for c, r in rate.terms():
+        if isinstance(r, GradientRate):
+            g = c * r.g if g is None else g + c * r.g
+        elif isinstance(r, PairRate):
+            pairs.append((c, r))
+        else:
+            raise InvalidParameterError(f"not a grazing rate: {r!r}")
+    return g, pairs
+
+
+# ----------------------------------------------------------------------------- pair sums
+def _pair_operator(model, need=True):
+    ops = model.friction_operators()
+    if model.friction_auxiliary_space() is not None:
+        raise InvalidParameterError(f"{type(model).__name__}: curves as pairs (f, U) need a friction operator "
+                                    "without an auxiliary field")
+    if not need:
+        return None
+    if len(ops) != 1 or not isinstance(ops[0], TwoPointFriction):
+        raise InvalidParameterError(
+            f"{type(model).__name__}: explicit rates on pairs need a model whose friction is one two-point "
+            f"operator (it has {[type(o).__name__ for o in ops]}); use GradientRate")
+    return ops[0]
+
+
+class _PairSums:
+    """The explicit (pair) parts of a rate at one state: their flux ``V_q`` and their
+    ``⟨·,·⟩`` products, by blocks of this rank's rows (collective)."""
+
+    block_size = 2_000_000   # pair entries per block
+
+    def __init__(self, model, fstar, pairs):
+        self.op = _pair_operator(model)
+        self.pairs = pairs
+        self.pts = self.op.pair_points(fstar)
+        n = len(self.pts["v"])
+        self.cols = np.arange(n)
+        rows = self.pts["rows"]
+        step = max(1, self.block_size // max(n, 1))
+        self.blocks = [rows[k:k + step] for k in range(0, len(rows), step)]
+
+    def flux(self):
+        """Per set the Quadrature Function ``V_q = ½ Σ_p ω_p Π(z_qp)(U_qp − U_pq)``."""
+        op, pts = self.op, self.pts
+        d, ng = op.dim, op.n_global
+        Vs = [fd.Function(op.flux_space()) for _ in range(op.n_sets)]
+        out = np.zeros((len(pts["rows"]), d))
+        k0 = 0
+        for rows in self.blocks:
+            _, z, same = op.pair_mobility(pts, rows, self.cols)
+            u = sum(c * (r.block(pts, rows, self.cols) - r.block(pts, self.cols, rows).transpose(1, 0, 2))
+                    for c, r in self.pairs)
+            r2 = np.einsum("qpk,qpk->qp", z, z)
+            r2 = np.where(same, 1.0, r2)
+            pu = u - z * (np.einsum("qpk,qpk->qp", z, u) / r2)[:, :, None]
+            pu[same] = 0.0
+            out[k0:k0 + len(rows)] = 0.5 * np.einsum("p,qpk->qk", pts["omega"], pu)
+            k0 += len(rows)
+        nloc = len(op.weights)
+        for i in range(op.n_sets):
+            Vs[i].dat.data_wo[:] = out[i * nloc:(i + 1) * nloc].reshape(Vs[i].dat.data_ro.shape)
+        return Vs
+
+    def products(self):
+        """``⟨U_a, U_b⟩`` for the pair terms (a symmetric matrix) and whether some
+        ``U ≠ 0`` sits on a pair of zero mobility (then the action is ``+∞``)."""
+        op, pts = self.op, self.pts
+        k = len(self.pairs)
+        P = np.zeros((k, k))
+        bad = 0.0
+        for rows in self.blocks:
+            m, _, same = op.pair_mobility(pts, rows, self.cols)
+            us = [c * r.block(pts, rows, self.cols) for c, r in self.pairs]
+            w = 0.5 * pts["omega"][rows][:, None] * pts["omega"][None, :]
+            pos = (m > 0) & ~same
+            inv = np.where(pos, w / np.where(pos, m, 1.0), 0.0)
+            for a in range(k):
+                ua = np.where(same[:, :, None], 0.0, us[a])
+                bad = max(bad, float(np.max(np.where(pos | same, 0.0, np.abs(ua).max(axis=2)), initial=0.0)))
+                for b in range(a, k):
+                    P[a, b] = P[b, a] = P[a, b] + float(np.einsum("qp,qpk,qpk->", inv, ua, us[b]))
+        glob = np.empty_like(P)
+        self.op.comm.Allreduce(P, glob, op=MPI.SUM)
+        bad = self.op.comm.allreduce(bad, op=MPI.MAX)
+        return glob, bad > 0
+
+
+_BUFFERS = weakref.WeakKeyDictionary()
+
+
+def _buffer(model, key):
+    """A Function on ``model.V`` reused across calls: the two-point operator keeps
+    coefficients per ``(f, g)`` pair of UFL objects, so fields that change from interval
+    to interval are values of one Function, not new expressions."""
+    d = _BUFFERS.setdefault(model, {})
+    if key not in d:
+        d[key] = fd.Function(model.V, name=f"grazing_{key}")
+    return d[key]
+
+
+class _RateAtState:
+    """A rate evaluated at an interval's state ``f_*``: its flux 1-form
+    ``½ Σ ωω ∇̃φ·U`` and its action ``⟨U, U⟩``."""
+
+    def __init__(self, model, fstar, rate, key="rate"):
+        self.model, self.fstar = model, fstar
+        g, self.pairs = _split(rate)
+        self.g = None if g is None else _buffer(model, key).interpolate(g)
+        _pair_operator(model, need=False)
+        self.sums = _PairSums(model, fstar, self.pairs) if self.pairs else None
+        self.V = self.sums.flux() if self.sums is not None else None
+        self._products = None
+
+    def flux(self, phi):
+        """``½ Σ ωω ∇̃φ·U`` as a UFL 1-form (nonlocal coefficients refreshed)."""
+        out = 0
+        if self.g is not None:
+            out = out + self.model.apply_friction(self.fstar, self.g, phi)
+        if self.V is not None:
+            out = out + self.sums.op.flux_form(self.V, phi)
+        return out
+
+    def action(self):
+        """``A = ⟨U, U⟩ = ½ Σ ωω |U|²/m`` (``+∞`` if ``U ≠ 0`` where ``m = 0``)."""
+        value = 0.0
+        if self.g is not None:
+            value += float(fd.assemble(self.model.apply_friction(self.fstar, self.g, self.g)))
+        if self.sums is not None:
+            P, bad = self.sums.products()
+            if bad:
+                return math.inf
+            value += float(P.sum())
+            if self.g is not None:   # 2⟨m∇̃g, U_pairs⟩ = 2 · ½ Σ ωω ∇̃g·U_pairs
+                value += 2 * float(fd.assemble(self.sums.op.flux_form(self.V, self.g)))
+        return value
+
+
+# ----------------------------------------------------------------------------- intervals
+def interval_state(model, w0, w1, f0=None, f1=None, chain_rule="discrete-gradient", out=None):
+    """``(θ, f_*, α)`` of an interval: ``θ* = w⁰ + α*(w¹ − w⁰)`` with
+    ``H(f¹) − H(f⁰) = ⟨θ*, f¹ − f⁰⟩`` and ``f_* = F(θ*)`` (``"discrete-gradient"``), or
+    ``θ = w¹``, ``f_* = f¹`` (``"right"``).  ``f0, f1`` default to ``F(w0), F(w1)``;
+    ``out``: a Function to hold ``θ``."""
+    f1_given = f1
+    f0 = model.density(w0) if f0 is None else f0
+    f1 = model.density(w1) if f1 is None else f1
+    theta = fd.Function(model.V, name="theta_star") if out is None else out
+    if chain_rule == "right":
+        theta.assign(w1)
+        return theta, (model.density(theta) if f1_given is None else f1_given), 1.0
+    if chain_rule != "discrete-gradient":
+        raise InvalidParameterError(f"chain_rule must be 'discrete-gradient' or 'right', got {chain_rule!r}")
+    dx = model.dx
+    df = f1 - f0
+    den = float(fd.assemble(ufl.inner(w1 - w0, df) * dx))
+    num = float(fd.assemble(model.S(f0) - model.S(f1) - ufl.inner(w0, df) * dx))
+    alpha = num / den if den > 0 else 0.5
+    theta.assign(w0 + alpha * (w1 - w0))
+    return theta, model.density(theta), alpha
+
+
+def _s_of(model, f0, f1, dt, fstar):
+    """``s(φ) = ⟨φ, f¹ − f⁰⟩/Δt − ⟨φ, L(f_*) dE(f_*)⟩``."""
+    def s_of(phi):
+        s = ufl.inner(phi, f1 - f0) / dt * model.dx
+        dE = model.dE(fstar)
+        Lt = None if dE is None else model.poisson(fstar, dE, phi)
+        return s if Lt is None else s - Lt
+    return s_of
+
+
+def _vector(c):
+    with c.dat.vec_ro as v:
+        return v.copy()
+
+
+def tgre_residual(model, f0, f1, dt, rate, fstar):
+    """The residual of the discrete TGRE on one interval,
+    ``r(φ) = ⟨φ, f¹ − f⁰⟩/Δt − ⟨φ, L(f_*) dE(f_*)⟩ − ½ Σ ωω ∇̃φ·U``, as a Cofunction on
+    ``V_h``, and its relative size ``‖r‖ / (‖⟨φ,Δf⟩/Δt − ⟨φ,LdE⟩‖ + ‖½Σ∇̃φ·U‖)``
+    (Euclidean norms of the assembled vectors)."""
+    res, rel, _ = _residual(model, f0, f1, dt, _RateAtState(model, fstar, rate), fstar)
+    return res, rel
+
+
+def _residual(model, f0, f1, dt, urate, fstar):
+    phi = fd.TestFunction(model.V)
+    s = fd.assemble(_s_of(model, f0, f1, dt, fstar)(phi))
+    flux = urate.flux(phi)
+    q = fd.assemble(flux) if not (isinstance(flux, int) and flux == 0) else None
+    res = s.copy(deepcopy=True)
+    if q is not None:
+        res -= q
+    ns, nq, nr = [0.0 if c is None else _vector(c).norm() for c in (s, q, res)]
+    return res, nr / max(ns + nq, 1e-300), q
+
+
+def least_action_rate(model, f0, f1, dt, fstar, compatibility_tol=1e-8, m_inverse="auto",
+                      solver_parameters=None):
+    """The rate of least action of an interval, ``U = m(f_*) ∇̃g`` with
+    ``M(f_*) g = s``, ``s = (f¹ − f⁰)/Δt − L(f_*) dE(f_*)`` (seed 003 (1.13)); returns
+    ``(rate, A, violation)``, ``A = ‖s‖²_{M⁻¹} = ⟨g, M g⟩``.  When ``s`` is not in the
+    range of ``M`` (it charges the collision invariants) ``rate`` is ``None`` and ``A = ∞``."""
+    from .functional import inverse_norm_squared
+    value, violation, g = inverse_norm_squared(model, fstar, _s_of(model, f0, f1, dt, fstar), compatibility_tol,
+                                               solver_parameters=solver_parameters, method=m_inverse,
+                                               return_solution=True)
+    if g is None:
+        return None, math.inf, violation
+    return GradientRate(g), value, violation
+
+
+def solve_tgre(model, w0, rate, dt, chain_rule="discrete-gradient", solver_parameters=None, alpha_tol=1e-12,
+               max_rounds=20):
+    """The end point ``w¹`` of an interval of the discrete TGRE for a given explicit rate:
+    ``⟨φ, F(w¹) − F(w⁰)⟩ = Δt (⟨φ, L(f_*) dE(f_*)⟩ + ½ Σ ωω ∇̃φ·U)`` with the interval's
+    ``f_*`` (:func:`interval_state`).  ``rate`` must not depend on the state (a
+    :class:`PairRate` or a combination of them).  Newton on ``w¹`` (the map
+    ``w ↦ ⟨φ, F(w)⟩`` is the gradient of a strictly convex function); for the
+    discrete-gradient rule with transport, an outer iteration on ``α``.  Raises if the
+    solve fails (e.g. a rate too large for a positive ``f¹``)."""
+    g, pairs = _split(rate)
+    if g is not None:
+        raise InvalidParameterError("solve_tgre: the rate must be explicit (PairRate); a GradientRate's "
+                                    "end point is a step of the scheme itself (Stepper)")
+    V = model.V
+    w1 = fd.Function(V, name="w1").assign(w0)
+    phi = fd.TestFunction(V)
+    alpha = fd.Constant(0.5 if chain_rule == "discrete-gradient" else 1.0)
+    theta = w0 + alpha * (w1 - w0)
+    fstar = model.density(theta)
+    F = ufl.inner(phi, model.density(w1) - model.density(w0)) * model.dx
+    dE = model.dE(fstar)
+    Lt = None if dE is None else model.poisson(fstar, dE, phi)
+    if Lt is not None:
+        F = F - dt * Lt
+    if pairs:
+        sums = _PairSums(model, model.density(w0), pairs)   # the flux of an explicit rate is state-free
+        F = F - dt * sums.op.flux_form(sums.flux(), phi)
+    params = {"snes_type": "newtonls", "snes_linesearch_type": "bt", "snes_rtol": 1e-14, "snes_atol": 1e-15,
+              "snes_max_it": 100, "ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps",
+              "snes_error_if_not_converged": False}
+    params.update(solver_parameters or {})
+    solver = fd.NonlinearVariationalSolver(fd.NonlinearVariationalProblem(F, w1), solver_parameters=params,
+                                           options_prefix="gfem_tgre_")
+    for _ in range(max_rounds if (Lt is not None and chain_rule == "discrete-gradient") else 1):
+        solver.solve()
+        reason = solver.snes.getConvergedReason()
+        if reason <= 0 or not np.all(np.isfinite(w1.dat.data_ro)):
+            raise RuntimeError(f"solve_tgre: the Newton solve for f¹ failed (SNES reason {reason}); the rate may "
+                               "be too large for a positive end point (take a smaller dt)")
+        if Lt is None or chain_rule != "discrete-gradient":
+            break
+        _, _, a = interval_state(model, w0, w1, chain_rule=chain_rule)
+        if abs(a - float(alpha)) <= alpha_tol:
+            break
+        alpha.assign(a)
+    return w1
+
+
+# ----------------------------------------------------------------------------- J_T^h
+@dataclass
+class PairFunctionalResult:
+    """Terms of ``J_T^h(f, U)`` (floats; ``action_term`` and ``total`` may be ``inf``)
+    and the parts of its identity (module docstring)."""
+    entropy_term: float        # H(f_T) − H(f_0)
+    dissipation_term: float    # ½ Σ Δt D
+    action_term: float         # ½ Σ Δt A
+    chain_rule_term: float     # Σ (H¹ − H⁰ − ⟨θ, Δf⟩)
+    transport_term: float      # Σ Δt ⟨θ, L dE⟩
+    residual_term: float       # Σ Δt r(θ)
+    square_term: float         # ¼ Σ Δt Σ ωω |U + m∇̃θ|²/m  (≥ 0)
+    tgre_residual: float       # max relative TGRE residual over the intervals
+    compatibility_violation: float = 0.0
+    intervals: list = field(default_factory=list)
+
+    @property
+    def total(self):
+        """``J_T^h = H(f_T) − H(f_0) + ½ Σ Δt D + ½ Σ Δt A``."""
+        return self.entropy_term + self.dissipation_term + self.action_term
+
+    @property
+    def identity_error(self):
+        """``J_T^h − (chain rule + transport + residual + square)``: round-off."""
+        return self.total - (self.chain_rule_term + self.transport_term + self.residual_term + self.square_term)
+
+    def __str__(self):
+        return (f"J_T^h = {self.total:.6e}  [H(f_T)-H(f_0) = {self.entropy_term:.6e}, "
+                f"1/2 int D = {self.dissipation_term:.6e}, 1/2 int A = {self.action_term:.6e}]; "
+                f"= chain rule {self.chain_rule_term:.3e} + transport {self.transport_term:.3e} + "
+                f"TGRE residual {self.residual_term:.3e} + square {self.square_term:.6e} "
+                f"(identity error {self.identity_error:.1e}; max relative TGRE residual {self.tgre_residual:.1e})")
+
+
+def _curve(model, curve, times):
+    if isinstance(curve, History):
+        if not curve.trajectory:
+            raise InvalidParameterError("history has no trajectory: run(..., keep_trajectory=True)")
+        times = [t for t, _ in curve.trajectory]
+        ws = [w for _, w in curve.trajectory]
+        return list(times), ws, [model.density(w) for w in ws], [False] * len(ws)
+    if times is None or len(times) != len(curve):
+        raise InvalidParameterError("give one time per state")
+    ws, fs, given = [], [], []
+    for k, c in enumerate(curve):
+        if isinstance(c, fd.Function) and c.function_space() == model.V:
+            ws.append(c)                       # an entropy variable
+            fs.append(model.density(c))
+            given.append(False)
+        else:
+            ws.append(model.state_from_density(c, what=f"state {k} of the curve"))
+            fs.append(c)
+            given.append(True)
+    return list(times), ws, fs, given
+
+
+def pair_energy_dissipation(model, curve, times=None, rates=None, chain_rule="discrete-gradient",
+                            tgre_tol=1e-8, compatibility_tol=1e-8, m_inverse="auto", solver_parameters=None):
+    """``J_T^h(f, U)`` of a discrete curve of pairs, term by term (seed 003 (1.14)), and
+    the parts of its identity (module docstring).
+
+    :arg curve: a :class:`~generic_fem.history.History` recorded with
+        ``keep_trajectory=True``, or a list of states: entropy variables (Functions on
+        ``model.V``) or densities (UFL; their entropy variables are interpolated).
+    :arg times: the times (for a list).
+    :arg rates: one :class:`GrazingRate` per interval, or ``None``: the least-action
+        rates (:func:`least_action_rate`; then ``½ Σ Δt A`` is the ``M⁻¹`` action of
+        :func:`~generic_fem.functional.energy_dissipation_functional`).
+    :arg chain_rule: ``"discrete-gradient"`` (``θ*``: exact chain rule, ``J_T^h ≥``
+        the transport defect on every curve that satisfies the TGRE) or ``"right"``.
+    :arg tgre_tol: intervals whose relative TGRE residual (:func:`tgre_residual`) is
+        above this violate the TGRE: their action, and ``J_T^h``, is ``+∞``.
+    :returns: :class:`PairFunctionalResult`.
+    """
+    times, ws, fs, given = _curve(model, curve, times)
+    if len(fs) < 2:
+        raise InvalidParameterError("a curve needs at least two states")
+    if rates is not None and len(rates) != len(fs) - 1:
+        raise InvalidParameterError(f"give one rate per interval: {len(fs) - 1} intervals, {len(rates)} rates")
+    for a, b in zip(times[:-1], times[1:]):
+        if not b > a:
+            raise InvalidParameterError("times must be strictly increasing")
+    _pair_operator(model, need=False)
+    H = [-float(fd.assemble(model.S(f))) for f in fs]
+    terms = dict(dissipation=0.0, action=0.0, chain=0.0, transport=0.0, residual=0.0, square=0.0)
+    worst = violation = 0.0
+    intervals = []
+    for k in range(len(fs) - 1):
+        dt = times[k + 1] - times[k]
+        f0, f1 = fs[k], fs[k + 1]
+        theta, fstar, alpha = interval_state(model, ws[k], ws[k + 1], f0, f1 if given[k + 1] else None, chain_rule,
+                                             out=_buffer(model, "theta"))
+        if rates is None:
+            rate, _, viol = least_action_rate(model, f0, f1, dt, fstar, compatibility_tol, m_inverse,
+                                              solver_parameters)
+            violation = max(violation, viol)
+        else:
+            rate = rates[k]
+        D = float(fd.assemble(model.apply_friction(fstar, theta, theta)))
+        dE = model.dE(fstar)
+        Lt = None if dE is None else model.poisson(fstar, dE, theta)
+        T = 0.0 if Lt is None else float(fd.assemble(Lt))
+        chain = H[k + 1] - H[k] - float(fd.assemble(ufl.inner(theta, f1 - f0) * model.dx))
+        if rate is None:      # incompatible: no rate satisfies the TGRE
+            A, rel, rtheta, square = math.inf, math.inf, math.nan, math.inf
+        else:
+            u = _RateAtState(model, fstar, rate)
+            res, rel, _ = _residual(model, f0, f1, dt, u, fstar)
+            with res.dat.vec_ro as rv, theta.dat.vec_ro as tv:
+                rtheta = rv.dot(tv)
+            A = u.action()
+            square = 0.5 * _RateAtState(model, fstar, rate + GradientRate(theta), key="square").action()
+            if rel > tgre_tol:
+                A = square = math.inf
+        worst = max(worst, rel)
+        terms["dissipation"] += 0.5 * dt * D
+        terms["action"] += 0.5 * dt * A
+        terms["chain"] += chain
+        terms["transport"] += dt * T
+        terms["residual"] += dt * rtheta if math.isfinite(rtheta) else 0.0
+        terms["square"] += dt * square
+        intervals.append({"t0": times[k], "t1": times[k + 1], "alpha": alpha, "action": A, "dissipation": D,
+                          "chain_rule": chain, "transport": T, "residual": rel, "square": square})
+    return PairFunctionalResult(H[-1] - H[0], terms["dissipation"], terms["action"], terms["chain"],
+                                terms["transport"], terms["residual"], terms["square"], worst, violation,
+                                intervals)
