@@ -52,9 +52,11 @@ import numpy as np
 import ufl
 import firedrake as fd
 from mpi4py import MPI
+from firedrake.exceptions import ConvergenceError
 
 from .errors import InvalidParameterError
 from .history import History
+from .model import GenericModel
 from .two_point import TwoPointFriction
 
 __all__ = ["GrazingRate", "GradientRate", "PairRate", "PairPoints", "tgre_residual", "least_action_rate",
@@ -319,12 +321,12 @@ def interval_state(model, w0, w1, f0=None, f1=None, chain_rule="discrete-gradien
     return theta, model.density(theta), alpha
 
 
-def _s_of(model, f0, f1, dt, fstar):
-    """``s(φ) = ⟨φ, f¹ − f⁰⟩/Δt − ⟨φ, L(f_*) dE(f_*)⟩``."""
+def _s_of(model, f0, f1, dt, fL):
+    """``s(φ) = ⟨φ, f¹ − f⁰⟩/Δt − ⟨φ, L(f_L) dE(f_L)⟩``."""
     def s_of(phi):
         s = ufl.inner(phi, f1 - f0) / dt * model.dx
-        dE = model.dE(fstar)
-        Lt = None if dE is None else model.poisson(fstar, dE, phi)
+        dE = model.dE(fL)
+        Lt = None if dE is None else model.poisson(fL, dE, phi)
         return s if Lt is None else s - Lt
     return s_of
 
@@ -334,18 +336,19 @@ def _vector(c):
         return v.copy()
 
 
-def tgre_residual(model, f0, f1, dt, rate, fstar):
+def tgre_residual(model, f0, f1, dt, rate, fstar, fL=None):
     """The residual of the discrete TGRE on one interval,
-    ``r(φ) = ⟨φ, f¹ − f⁰⟩/Δt − ⟨φ, L(f_*) dE(f_*)⟩ − ½ Σ ωω ∇̃φ·U``, as a Cofunction on
-    ``V_h``, and its relative size ``‖r‖ / (‖⟨φ,Δf⟩/Δt − ⟨φ,LdE⟩‖ + ‖½Σ∇̃φ·U‖)``
-    (Euclidean norms of the assembled vectors)."""
-    res, rel, _ = _residual(model, f0, f1, dt, _RateAtState(model, fstar, rate), fstar)
+    ``r(φ) = ⟨φ, f¹ − f⁰⟩/Δt − ⟨φ, L(f_L) dE(f_L)⟩ − ½ Σ ωω ∇̃φ·U`` (the mobility of ``U``
+    at ``f_*``, transport at ``f_L``, default ``f_*``), as a Cofunction on ``V_h``, and
+    its relative size ``‖r‖ / (‖⟨φ,Δf⟩/Δt − ⟨φ,LdE⟩‖ + ‖½Σ∇̃φ·U‖)`` (Euclidean norms of
+    the assembled vectors)."""
+    res, rel, _ = _residual(model, f0, f1, dt, _RateAtState(model, fstar, rate), fstar if fL is None else fL)
     return res, rel
 
 
-def _residual(model, f0, f1, dt, urate, fstar):
+def _residual(model, f0, f1, dt, urate, fL):
     phi = fd.TestFunction(model.V)
-    s = fd.assemble(_s_of(model, f0, f1, dt, fstar)(phi))
+    s = fd.assemble(_s_of(model, f0, f1, dt, fL)(phi))
     flux = urate.flux(phi)
     q = fd.assemble(flux) if not (isinstance(flux, int) and flux == 0) else None
     res = s.copy(deepcopy=True)
@@ -356,13 +359,15 @@ def _residual(model, f0, f1, dt, urate, fstar):
 
 
 def least_action_rate(model, f0, f1, dt, fstar, compatibility_tol=1e-8, m_inverse="auto",
-                      solver_parameters=None):
+                      solver_parameters=None, fL=None):
     """The rate of least action of an interval, ``U = m(f_*) ∇̃g`` with
-    ``M(f_*) g = s``, ``s = (f¹ − f⁰)/Δt − L(f_*) dE(f_*)`` (seed 003 (1.13)); returns
+    ``M(f_*) g = s``, ``s = (f¹ − f⁰)/Δt − L(f_L) dE(f_L)`` (seed 003 (1.13); ``f_L``
+    defaults to ``f_*``); returns
     ``(rate, A, violation)``, ``A = ‖s‖²_{M⁻¹} = ⟨g, M g⟩``.  When ``s`` is not in the
     range of ``M`` (it charges the collision invariants) ``rate`` is ``None`` and ``A = ∞``."""
     from .functional import inverse_norm_squared
-    value, violation, g = inverse_norm_squared(model, fstar, _s_of(model, f0, f1, dt, fstar), compatibility_tol,
+    value, violation, g = inverse_norm_squared(model, fstar, _s_of(model, f0, f1, dt, fstar if fL is None else fL),
+                                               compatibility_tol,
                                                solver_parameters=solver_parameters, method=m_inverse,
                                                return_solution=True)
     if g is None:
@@ -404,7 +409,10 @@ def solve_tgre(model, w0, rate, dt, chain_rule="discrete-gradient", solver_param
     solver = fd.NonlinearVariationalSolver(fd.NonlinearVariationalProblem(F, w1), solver_parameters=params,
                                            options_prefix="gfem_tgre_")
     for _ in range(max_rounds if (Lt is not None and chain_rule == "discrete-gradient") else 1):
-        solver.solve()
+        try:
+            solver.solve()
+        except ConvergenceError:
+            pass
         reason = solver.snes.getConvergedReason()
         if reason <= 0 or not np.all(np.isfinite(w1.dat.data_ro)):
             raise RuntimeError(f"solve_tgre: the Newton solve for f¹ failed (SNES reason {reason}); the rate may "
@@ -474,8 +482,45 @@ def _curve(model, curve, times):
     return list(times), ws, fs, given
 
 
+def _transport_rule(curve, transport, n):
+    if transport is None:
+        transport = "scheme" if isinstance(curve, History) else "chain-rule"
+    if transport == "scheme":
+        if not isinstance(curve, History):
+            raise InvalidParameterError("transport='scheme' needs a History")
+        scheme = curve.metadata.get("scheme")
+        if scheme in ("backward-euler", "minimizing-movement"):
+            return "right"
+        if scheme in ("midpoint", "discrete-gradient"):
+            return [float(r["alpha"]) for r in curve.records[1:n + 1]]
+        raise InvalidParameterError(f"transport='scheme': unknown scheme {scheme!r} in the history")
+    if isinstance(transport, str):
+        if transport not in ("chain-rule", "right", "left", "trapezoid"):
+            raise InvalidParameterError("transport must be 'chain-rule', 'right', 'left', 'trapezoid', 'scheme' "
+                                        f"or a list of alpha, got {transport!r}")
+        return transport
+    alphas = [float(a) for a in transport]
+    if len(alphas) != n:
+        raise InvalidParameterError(f"transport: give one alpha per interval ({n}), got {len(alphas)}")
+    return alphas
+
+
+def _transport_state(model, rule, k, ws, f0, f1, fstar):
+    if type(model).poisson is GenericModel.poisson or rule == "chain-rule":
+        return fstar
+    if rule == "right":
+        return f1
+    if rule == "left":
+        return f0
+    if rule == "trapezoid":
+        return 0.5 * (f0 + f1)
+    th = _buffer(model, "theta_L").assign(ws[k] + rule[k] * (ws[k + 1] - ws[k]))
+    return model.density(th)
+
+
 def pair_energy_dissipation(model, curve, times=None, rates=None, chain_rule="discrete-gradient",
-                            tgre_tol=1e-8, compatibility_tol=1e-8, m_inverse="auto", solver_parameters=None):
+                            transport=None, tgre_tol=1e-8, compatibility_tol=1e-8, m_inverse="auto",
+                            solver_parameters=None):
     """``J_T^h(f, U)`` of a discrete curve of pairs, term by term (seed 003 (1.14)), and
     the parts of its identity (module docstring).
 
@@ -488,6 +533,14 @@ def pair_energy_dissipation(model, curve, times=None, rates=None, chain_rule="di
         :func:`~generic_fem.functional.energy_dissipation_functional`).
     :arg chain_rule: ``"discrete-gradient"`` (``θ*``: exact chain rule, ``J_T^h ≥``
         the transport defect on every curve that satisfies the TGRE) or ``"right"``.
+    :arg transport: the state ``f_L`` of the transport term ``⟨φ, L(f_L) dE(f_L)⟩`` of
+        each interval (models with ``L ≠ 0``): ``"chain-rule"`` (``f_*``, the default for a
+        list), ``"right"``, ``"left"``, ``"trapezoid"`` (``(f⁰ + f¹)/2``), a list of
+        ``α_k`` (``F(w⁰ + α_k Δw)``), or ``"scheme"`` (the default for a History: the
+        scheme's own, ``f¹`` for backward Euler and the minimizing movement, the recorded
+        ``α`` for the midpoint and discrete-gradient schemes).  A curve satisfies the
+        discrete TGRE only with the transport state it was computed with (the local
+        conservation laws of transport are not those of another state).
     :arg tgre_tol: intervals whose relative TGRE residual (:func:`tgre_residual`) is
         above this violate the TGRE: their action, and ``J_T^h``, is ``+∞``.
     :returns: :class:`PairFunctionalResult`.
@@ -501,6 +554,7 @@ def pair_energy_dissipation(model, curve, times=None, rates=None, chain_rule="di
         if not b > a:
             raise InvalidParameterError("times must be strictly increasing")
     _pair_operator(model, need=False)
+    transport = _transport_rule(curve, transport, len(fs) - 1)
     H = [-float(fd.assemble(model.S(f))) for f in fs]
     terms = dict(dissipation=0.0, action=0.0, chain=0.0, transport=0.0, residual=0.0, square=0.0)
     worst = violation = 0.0
@@ -510,22 +564,23 @@ def pair_energy_dissipation(model, curve, times=None, rates=None, chain_rule="di
         f0, f1 = fs[k], fs[k + 1]
         theta, fstar, alpha = interval_state(model, ws[k], ws[k + 1], f0, f1 if given[k + 1] else None, chain_rule,
                                              out=_buffer(model, "theta"))
+        fL = _transport_state(model, transport, k, ws, f0, f1, fstar)
         if rates is None:
             rate, _, viol = least_action_rate(model, f0, f1, dt, fstar, compatibility_tol, m_inverse,
-                                              solver_parameters)
+                                              solver_parameters, fL=fL)
             violation = max(violation, viol)
         else:
             rate = rates[k]
         D = float(fd.assemble(model.apply_friction(fstar, theta, theta)))
-        dE = model.dE(fstar)
-        Lt = None if dE is None else model.poisson(fstar, dE, theta)
+        dE = model.dE(fL)
+        Lt = None if dE is None else model.poisson(fL, dE, theta)
         T = 0.0 if Lt is None else float(fd.assemble(Lt))
         chain = H[k + 1] - H[k] - float(fd.assemble(ufl.inner(theta, f1 - f0) * model.dx))
         if rate is None:      # incompatible: no rate satisfies the TGRE
             A, rel, rtheta, square = math.inf, math.inf, math.nan, math.inf
         else:
             u = _RateAtState(model, fstar, rate)
-            res, rel, _ = _residual(model, f0, f1, dt, u, fstar)
+            res, rel, _ = _residual(model, f0, f1, dt, u, fL)
             with res.dat.vec_ro as rv, theta.dat.vec_ro as tv:
                 rtheta = rv.dot(tv)
             A = u.action()
