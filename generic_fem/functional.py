@@ -117,8 +117,9 @@ def _inverse_norm_squared(model, fstar, s_of, compatibility_tol=1e-8, size=None,
     ``method`` (nonlocal operators without an auxiliary field): ``"dense"`` (the dense
     matrix, ``N_q ≤ 4000``), ``"krylov"`` (matrix-free conjugate gradients, one operator
     evaluation per iteration, the kernel as null space, preconditioned by LU of the
-    operator's frozen local part ``∫ ∇φ·m Ĝ ∇u`` plus a tiny mass shift:
-    :func:`_inverse_norm_krylov`), or ``"auto"`` (dense up to ``dim V_h = 1500``)."""
+    operator's frozen local part ``∫ ∇φ·m Ĝ ∇u`` plus a relative diagonal shift:
+    :func:`_inverse_norm_krylov`), or ``"auto"`` (dense up to ``dim V_h = 1500`` and 4000
+    pair points)."""
     ks, zs = _kernel_functions(model, fstar)
     phiV = fd.TestFunction(model.V)
     violation = 0.0
@@ -132,8 +133,9 @@ def _inverse_norm_squared(model, fstar, s_of, compatibility_tol=1e-8, size=None,
     if method not in ("auto", "dense", "krylov"):
         raise ValueError(f"method must be 'auto', 'dense' or 'krylov', got {method!r}")
     if model.nonlocal_friction:
+        points = sum(getattr(op, "n_sets", 0) * getattr(op, "n_global", 0) for op in model.friction_operators())
         if model.friction_auxiliary_space() is None and \
-                (method == "krylov" or (method == "auto" and model.V.dim() > 1500)):
+                (method == "krylov" or (method == "auto" and (model.V.dim() > 1500 or points > 4000))):
             return _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, solver_parameters)
         return _inverse_norm_dense(model, fstar, s_of, ks, violation, compatibility_tol)
     W = model.friction_auxiliary_space()
@@ -176,17 +178,28 @@ def _gathered(model, x):
         return np.concatenate(model.mesh.comm.allgather(v.getArray(readonly=True).copy()))
 
 
+#: residual (relative to the right-hand side) below which a stagnating CG iteration has
+#: reached the round-off floor of the operator's action
+STAGNATION_RTOL = 1e-8
+
+#: relative diagonal shift of the preconditioner ``P`` of the Krylov ``M⁻¹`` solve (``P``
+#: has the constants as kernel)
+DIAGONAL_SHIFT = 1e-8
+
 KRYLOV_M_INVERSE_PARAMETERS = {"ksp_type": "cg", "ksp_norm_type": "unpreconditioned", "ksp_rtol": 1e-12,
-                               "ksp_atol": 0.0, "ksp_max_it": 2000,
-                               "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
+                               "ksp_atol": 0.0, "ksp_max_it": 1000,
+                               "pc_type": "python",
+                               "pc_python_type": "generic_fem.linear_solvers.DiagonalScaledLU",
+                               "scaled_pc_factor_mat_solver_type": "mumps"}
 
 
 def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, solver_parameters=None):
     """``⟨s, g⟩`` with ``M g = s`` solved matrix-free (conjugate gradients on the action of
     the friction operators; the declared kernel as PETSc null space).  Preconditioner:
-    LU of ``P = ∫ ∇φ·m Ĝ ∇u + δ ∫ φ u`` (the frozen local part of a two-point operator,
-    i.e. the derivative of its form with ``Ĝ, ĝ, Ĵ`` frozen, and a shift ``δ = 10⁻⁸
-    tr P / tr(mass)`` for its own kernel).  Options: ``solver_parameters`` (``ksp_*``,
+    LU (Jacobi-scaled, :class:`~generic_fem.linear_solvers.DiagonalScaledLU`: the rows scale
+    like ``f``, many orders of magnitude between bulk and tails) of ``P = ∫ ∇φ·m Ĝ ∇u + δ diag(P)`` (the frozen local part of a two-point operator,
+    i.e. the derivative of its form with ``Ĝ, ĝ, Ĵ`` frozen, and a relative diagonal shift
+    ``δ = 10⁻⁸`` for its own kernel, the constants).  Options: ``solver_parameters`` (``ksp_*``,
     ``pc_*``; the KSP has the prefix ``gfem_minv_``)."""
     from firedrake.petsc import PETSc
     V = model.V
@@ -214,10 +227,11 @@ def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, s
     A.setUp()
     model.refresh_friction(fstar, x)
     P = fd.assemble(fd.derivative(form, x, u)).petscmat
-    mass = fd.assemble(u * phi * model.dx).petscmat if V.value_shape == () else \
-        fd.assemble(ufl.inner(u, phi) * model.dx).petscmat
-    delta = 1e-8 * P.getDiagonal().sum() / mass.getDiagonal().sum()
-    P.axpy(delta, mass)
+    # the shift is relative to P's own diagonal: a shift by a multiple of the mass matrix
+    # swamps P where f is tiny (the tails) and leaves many small eigenvalues of P⁻¹M
+    diag = P.getDiagonal()
+    diag.scale(DIAGONAL_SHIFT)
+    P.setDiagonal(diag, addv=True)
     basis = fd.VectorSpaceBasis(ks, comm=comm)
     basis.orthonormalize()
     ns = basis.nullspace()
@@ -233,6 +247,27 @@ def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, s
     ksp.setFromOptions()
     for k in params:
         opts.delValue(f"gfem_minv_{k}")
+    history = []
+
+    def converged(ksp, its, rnorm):
+        """PETSc's relative/absolute test, and a round-off floor: once the residual is
+        below ``STAGNATION_RTOL ‖b‖`` and has stopped decreasing (less than 1 % over 10
+        iterations) it is the rounding of the operator's action (e.g. in the tails,
+        where the mobility is ``~f f_*``) and CG stops."""
+        R = PETSc.KSP.ConvergedReason
+        rtol, atol, _, max_it = ksp.getTolerances()
+        history.append(rnorm)
+        b0 = history[0]
+        if not np.isfinite(rnorm):
+            return R.DIVERGED_NANORINF
+        if rnorm <= max(rtol * b0, atol):
+            return R.CONVERGED_RTOL
+        if len(history) > 10 and rnorm <= STAGNATION_RTOL * b0 and rnorm > 0.99 * min(history[-11:-1]):
+            return R.CONVERGED_HAPPY_BREAKDOWN
+        if its >= max_it:
+            return R.DIVERGED_ITS
+        return R.ITERATING
+    ksp.setConvergenceTest(converged)
     g = fd.Function(V)
     with b.dat.vec_ro as bv, g.dat.vec_wo as gv:
         rhs = bv.copy()
@@ -246,7 +281,7 @@ def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, s
         value = bv.dot(gv)
     ksp.destroy()
     A.destroy()
-    if reason < 0 and not rel <= 1e-10:   # (an "indefinite PC" flag at round-off level is not a failure)
+    if reason < 0 and not rel <= STAGNATION_RTOL:   # (an "indefinite PC" flag at round-off level is not a failure)
         raise RuntimeError(f"M^-1 norm: the matrix-free CG solve did not converge (reason {reason}, "
                            f"{its} iterations, relative residual {rel:.2e}); pass solver_parameters "
                            "(e.g. a larger ksp_max_it) or use method='dense' on small problems")

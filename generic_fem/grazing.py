@@ -50,6 +50,7 @@ import weakref
 
 import numpy as np
 import ufl
+import ufl.algorithms
 import firedrake as fd
 from mpi4py import MPI
 from firedrake.exceptions import ConvergenceError
@@ -60,7 +61,7 @@ from .model import GenericModel
 from .two_point import TwoPointFriction
 
 __all__ = ["GrazingRate", "GradientRate", "PairRate", "PairPoints", "tgre_residual", "least_action_rate",
-           "solve_tgre", "pair_energy_dissipation", "PairFunctionalResult", "interval_state"]
+           "solve_tgre", "sample_curve", "pair_energy_dissipation", "PairFunctionalResult", "interval_state"]
 
 
 # ----------------------------------------------------------------------------- rates
@@ -424,6 +425,38 @@ def solve_tgre(model, w0, rate, dt, chain_rule="discrete-gradient", solver_param
             break
         alpha.assign(a)
     return w1
+
+
+def sample_curve(model, densities, tol=1e-14, max_it=20):
+    """Entropy variables ``w_k ∈ V_h`` of a sampled curve ``f(t_k)`` (UFL densities) whose
+    discrete invariants are exactly those of the first sample:
+    ``w_k = I_h(−dS(f_k)) + Σ_j c_j ψ_j`` with ``c`` from Newton on
+    ``∫ ψ_i F(w_k) = ∫ ψ_i F(w_0)`` (``ψ_i`` the invariant densities, e.g. ``1, v, |v|²``).
+    A smooth curve sampled at the quadrature points conserves them only up to the
+    quadrature error, and then no rate satisfies the discrete TGRE (its ``J_T^h`` is
+    ``+∞``); these samples are the curve's discretisation with ``f_k = F(w_k)``."""
+    psi = [fd.Function(model.V).interpolate(p) for p in model.invariant_densities().values()]
+    ws = [model.state_from_density(f, what=f"sample {k} of the curve") for k, f in enumerate(densities)]
+    if not psi:
+        return ws
+    target = np.array([float(fd.assemble(ufl.inner(p, model.density(ws[0])) * model.dx)) for p in psi])
+    scale = np.array([float(fd.assemble(abs(ufl.inner(p, model.density(ws[0]))) * model.dx)) for p in psi])
+    for k, w in enumerate(ws[1:], start=1):
+        f = model.density(w)
+        forms = [ufl.inner(p, f) * model.dx for p in psi]
+        jac = [[ufl.algorithms.expand_derivatives(ufl.derivative(a, w, q)) for q in psi] for a in forms]
+        for _ in range(max_it):
+            r = np.array([float(fd.assemble(a)) for a in forms]) - target
+            if np.all(np.abs(r) <= tol * np.maximum(scale, 1e-300)):
+                break
+            J = np.array([[float(fd.assemble(b)) for b in row] for row in jac])
+            c = -np.linalg.solve(J, r)
+            for ck, pk in zip(c, psi):
+                w.dat.data[:] += ck * pk.dat.data_ro
+        else:
+            raise RuntimeError(f"sample_curve: the invariants of sample {k} could not be matched "
+                               f"(residual {np.max(np.abs(r) / scale):.1e})")
+    return ws
 
 
 # ----------------------------------------------------------------------------- J_T^h

@@ -156,7 +156,7 @@ class Stepper:
                  nonlocal_jacobian="picard", predictor="previous", min_dt=None,
                  anderson_depth=0, inactive_tol=0.0, floor_rtol=1e-10, structure_tol=1e-12,
                  project_invariants=True, safeguard=4, tail_iterations=None,
-                 density_updates=False, tail_cutoff=1e-20, alpha_tol=1e-10, alpha_rounds=12):
+                 density_updates=False, tail_cutoff=1e-20, alpha_tol=1e-14, alpha_rounds=12):
         if scheme not in SCHEMES:
             raise InvalidParameterError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
         if not (dt > 0 and math.isfinite(dt)):

@@ -10,7 +10,7 @@ from generic_fem import (run, velocity_box, Stepper, InvalidStateError,
                          InvalidParameterError, StepFailedError)
 from forms.fokker_planck import FokkerPlanck, gaussian, exact_moments
 
-SCHEMES = ["backward-euler", "minimizing-movement", "midpoint"]
+SCHEMES = ["backward-euler", "minimizing-movement", "midpoint", "discrete-gradient"]
 
 
 def make(dim=2, cells=8, radius=6.0, degree=2, **kw):
@@ -45,6 +45,9 @@ def test_mass_conserved_and_entropy_decays(scheme, dim):
     # H^{n+1} − H^n ≤ −Δt ⟨θ, M θ⟩  (convexity; exact for all three schemes)
     dH, dt = np.array(h.column("dH")[1:]), np.array(h.column("dt")[1:])
     assert np.all(dH <= -dt * diss + 1e-12 * np.abs(H[1:]))
+    if scheme == "discrete-gradient":   # with equality: the chain rule is exact
+        assert np.all(np.abs(dH + dt * diss) <= 1e-12 * np.abs(H[1:])), dH + dt * diss
+        assert np.all(np.abs(h.column("chain_rule_defect")[1:]) <= 1e-13 * np.abs(H[1:]))
 
 
 def test_3d_runs_and_conserves():
@@ -100,7 +103,7 @@ def test_convergence_in_h():
 
 
 @pytest.mark.parametrize("scheme,expected", [("backward-euler", 1), ("minimizing-movement", 1),
-                                             ("midpoint", 2)])
+                                             ("midpoint", 2), ("discrete-gradient", 2)])
 def test_convergence_in_dt(scheme, expected):
     mean0, cov0 = [-0.8], np.array([[0.7]])
     model = make(1, cells=64, radius=8.0, degree=3)

@@ -119,7 +119,8 @@ def test_maxwellians_are_steady(gamma):
 # ----------------------------------------------------------------------------- runs
 @pytest.mark.parametrize("gamma,scheme", [(-3.0, "backward-euler"), (-3.0, "minimizing-movement"),
                                           (-3.0, "midpoint"), (1.0, "backward-euler"),
-                                          (0.0, "midpoint"), (-1.5, "backward-euler")])
+                                          (0.0, "midpoint"), (-1.5, "backward-euler"),
+                                          (-3.0, "discrete-gradient")])
 def test_conservation_entropy_positivity(gamma, scheme):
     model = Landau(velocity_box(2, 6.0, 6), gamma=gamma)
     h = run(model, two_bumps(model), t_end=1.0, dt=0.1, scheme=scheme, adaptive=True)
@@ -212,7 +213,8 @@ def test_bkw_convergence_in_h_3d():
     assert np.all(orders > 2.5)
 
 
-@pytest.mark.parametrize("scheme,expected", [("backward-euler", 1.0), ("midpoint", 2.0)])
+@pytest.mark.parametrize("scheme,expected", [("backward-euler", 1.0), ("midpoint", 2.0),
+                                             ("discrete-gradient", 2.0)])
 def test_bkw_convergence_in_dt(scheme, expected):
     """Time error against a dt/32 solution on the same mesh (the space error cancels),
     and the error against the exact BKW solution."""

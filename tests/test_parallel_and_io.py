@@ -19,7 +19,7 @@ def relax(comm, scheme, output=None):
 
 
 @pytest.mark.parallel(nprocs=2)
-@pytest.mark.parametrize("scheme", ["backward-euler", "minimizing-movement", "midpoint"])
+@pytest.mark.parametrize("scheme", ["backward-euler", "minimizing-movement", "midpoint", "discrete-gradient"])
 def test_same_results_on_one_and_two_ranks(scheme):
     h2 = relax(MPI.COMM_WORLD, scheme)
     h1 = relax(MPI.COMM_SELF, scheme)
