@@ -184,13 +184,27 @@ STAGNATION_RTOL = 1e-8
 
 #: relative diagonal shift of the preconditioner ``P`` of the Krylov ``M⁻¹`` solve (``P``
 #: has the constants as kernel)
-DIAGONAL_SHIFT = 1e-8
+DIAGONAL_SHIFT = 1e-4
 
-KRYLOV_M_INVERSE_PARAMETERS = {"ksp_type": "cg", "ksp_norm_type": "unpreconditioned", "ksp_rtol": 1e-12,
+KRYLOV_M_INVERSE_PARAMETERS = {"ksp_type": "cg", "ksp_norm_type": "natural", "ksp_rtol": 1e-10,
                                "ksp_atol": 0.0, "ksp_max_it": 1000,
                                "pc_type": "python",
                                "pc_python_type": "generic_fem.linear_solvers.DiagonalScaledLU",
                                "scaled_pc_factor_mat_solver_type": "mumps"}
+
+
+def friction_diagonal(model, fstar):
+    """``|diag|`` of the friction operator's frozen local part at ``f_*`` (its matrix for a
+    local operator; for a two-point operator the derivative of its form with the nonlocal
+    coefficients frozen), as a PETSc Vec: the scale of each row, ``~f`` near the node."""
+    V = model.V
+    x = fd.Function(V, name="diag_probe")
+    phi, u = fd.TestFunction(V), fd.TrialFunction(V)
+    form = model.friction(fstar, x, phi)
+    model.refresh_friction(fstar, x)
+    d = fd.assemble(fd.derivative(form, x, u)).petscmat.getDiagonal()
+    d.abs()
+    return d
 
 
 def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, solver_parameters=None):
@@ -235,7 +249,11 @@ def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, s
     basis = fd.VectorSpaceBasis(ks, comm=comm)
     basis.orthonormalize()
     ns = basis.nullspace()
-    A.setNullSpace(ns)
+    # the null space is removed from the right-hand side only: CG on the consistent
+    # singular system (SPD preconditioner, so (r, P⁻¹r) > 0); the kernel components the
+    # iterates pick up are annihilated by M and do not change ⟨s, g⟩ (s ⊥ ker M).
+    # (Attaching it to the operator makes PETSc project every preconditioned residual,
+    # which at round-off level can make (r, z) < 0: "indefinite PC".)
     ksp = PETSc.KSP().create(comm=comm)
     ksp.setOptionsPrefix("gfem_minv_")
     ksp.setOperators(A, P)
@@ -250,7 +268,7 @@ def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, s
     history = []
 
     def converged(ksp, its, rnorm):
-        """PETSc's relative/absolute test, and a round-off floor: once the residual is
+        """PETSc's relative/absolute test (preconditioned norm), and a round-off floor: once the residual is
         below ``STAGNATION_RTOL ‖b‖`` and has stopped decreasing (less than 1 % over 10
         iterations) it is the rounding of the operator's action (e.g. in the tails,
         where the mobility is ``~f f_*``) and CG stops."""
@@ -273,17 +291,23 @@ def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, s
         rhs = bv.copy()
         ns.remove(rhs)
         ksp.solve(rhs, gv)
+        ns.remove(gv)   # g ⊥ ker M: the same ⟨s, g⟩, less rounding in M g
         reason, its = ksp.getConvergedReason(), ksp.getIterationNumber()
         res = rhs.duplicate()
         A.mult(gv, res)
         res.axpy(-1.0, bv)
-        rel = res.norm() / max(bv.norm(), 1e-300)
+        rel_l2 = res.norm() / max(bv.norm(), 1e-300)
         value = bv.dot(gv)
+    # the residual in CG's natural norm ‖r‖_{P⁻¹} ≈ ‖r‖_{M⁻¹} (the relative error of the value
+    # is of its square); the Euclidean one stalls at the size of s in the tails, where M ~ f f_*
+    # has eigenvalues ~1e-20 that carry nothing of the value
+    rel = history[-1] / max(history[0], 1e-300) if history else rel_l2
     ksp.destroy()
     A.destroy()
     if reason < 0 and not rel <= STAGNATION_RTOL:   # (an "indefinite PC" flag at round-off level is not a failure)
         raise RuntimeError(f"M^-1 norm: the matrix-free CG solve did not converge (reason {reason}, "
-                           f"{its} iterations, relative residual {rel:.2e}); pass solver_parameters "
+                           f"{its} iterations, relative residual {rel:.2e} in the natural norm (r, P^-1 r)^1/2, "
+                           f"{rel_l2:.2e} in the Euclidean one); pass solver_parameters "
                            "(e.g. a larger ksp_max_it) or use method='dense' on small problems")
     if not model.friction_kernel_complete:
         violation = max(violation, rel)

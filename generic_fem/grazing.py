@@ -342,7 +342,9 @@ def tgre_residual(model, f0, f1, dt, rate, fstar, fL=None):
     ``r(φ) = ⟨φ, f¹ − f⁰⟩/Δt − ⟨φ, L(f_L) dE(f_L)⟩ − ½ Σ ωω ∇̃φ·U`` (the mobility of ``U``
     at ``f_*``, transport at ``f_L``, default ``f_*``), as a Cofunction on ``V_h``, and
     its relative size ``‖r‖ / (‖⟨φ,Δf⟩/Δt − ⟨φ,LdE⟩‖ + ‖½Σ∇̃φ·U‖)`` (Euclidean norms of
-    the assembled vectors)."""
+    the assembled vectors, whose entries are rates of ``∫ φ_i f``; a norm weighted by
+    ``M``'s diagonal, closer to ``‖r‖_{M⁻¹}``, amplifies the rounding in the tails, where
+    the rows are ``~f f_*``)."""
     res, rel, _ = _residual(model, f0, f1, dt, _RateAtState(model, fstar, rate), fstar if fL is None else fL)
     return res, rel
 
@@ -355,7 +357,9 @@ def _residual(model, f0, f1, dt, urate, fL):
     res = s.copy(deepcopy=True)
     if q is not None:
         res -= q
-    ns, nq, nr = [0.0 if c is None else _vector(c).norm() for c in (s, q, res)]
+    def size(c):
+        return 0.0 if c is None else _vector(c).norm()
+    ns, nq, nr = size(s), size(q), size(res)
     return res, nr / max(ns + nq, 1e-300), q
 
 
