@@ -4,7 +4,8 @@ A model (``forms/``) states ``E``, ``S``, ``L``, ``M`` as UFL
 (:class:`~generic_fem.model.GenericModel`); this package turns it into a solver
 (:class:`~generic_fem.steppers.Stepper`, :func:`~generic_fem.run.run`), checks its
 structure (:mod:`generic_fem.checks`) and evaluates the energy-dissipation
-functional ``J_T`` (:func:`~generic_fem.functional.energy_dissipation_functional`).
+functional ``J_T`` (:func:`~generic_fem.functional.energy_dissipation_functional`; of
+curves of pairs ``(f, U)`` with a guaranteed sign: :func:`~generic_fem.grazing.pair_energy_dissipation`).
 
 Sign convention: ``S`` is the GENERIC entropy (non-decreasing); ``H = −S``
 (``∫ f log f`` for the Boltzmann entropy) is reported alongside and decreases.
@@ -15,6 +16,8 @@ from .steppers import Stepper, SCHEMES, DEFAULT_SOLVER_PARAMETERS  # noqa: F401
 from .history import History  # noqa: F401
 from .run import run, state_diagnostics, save_checkpoint, load_checkpoint, restore_state  # noqa: F401
 from .functional import energy_dissipation_functional, EnergyDissipationResult  # noqa: F401
+from .grazing import (pair_energy_dissipation, PairFunctionalResult, GradientRate, PairRate,  # noqa: F401
+                      least_action_rate, tgre_residual, solve_tgre, sample_curve)
 from .meshes import velocity_box, velocity_ball, phase_space_mesh, phase_space_box  # noqa: F401
 from .two_point import TwoPointFriction  # noqa: F401
 

@@ -142,7 +142,8 @@ class PairPoints:
     def __init__(self, pts, idx, axis):
         def shaped(a):
             return a[idx][:, None] if axis is None else a[idx][None, :]
-        self.index = shaped(np.asarray(idx))
+        idx = np.asarray(idx)
+        self.index = idx[:, None] if axis is None else idx[None, :]
         self.set = shaped(pts["set"])
         self.x = None if pts["x"] is None else shaped(pts["x"])
         v = pts["v"][idx]
@@ -332,6 +333,11 @@ def _s_of(model, f0, f1, dt, fL):
     return s_of
 
 
+def _abs(e):
+    e = ufl.as_ufl(e)
+    return abs(e) if e.ufl_shape == () else ufl.as_vector([abs(e[i]) for i in range(e.ufl_shape[0])])
+
+
 def _vector(c):
     with c.dat.vec_ro as v:
         return v.copy()
@@ -341,7 +347,7 @@ def tgre_residual(model, f0, f1, dt, rate, fstar, fL=None):
     """The residual of the discrete TGRE on one interval,
     ``r(φ) = ⟨φ, f¹ − f⁰⟩/Δt − ⟨φ, L(f_L) dE(f_L)⟩ − ½ Σ ωω ∇̃φ·U`` (the mobility of ``U``
     at ``f_*``, transport at ``f_L``, default ``f_*``), as a Cofunction on ``V_h``, and
-    its relative size ``‖r‖ / (‖⟨φ,Δf⟩/Δt − ⟨φ,LdE⟩‖ + ‖½Σ∇̃φ·U‖)`` (Euclidean norms of
+    its relative size ``‖r‖ / (‖⟨φ,Δf⟩/Δt − ⟨φ,LdE⟩‖ + ‖½Σ∇̃φ·U‖ + 10⁻⁶ ‖⟨φ,|f⁰|+|f¹|⟩‖/Δt)`` (Euclidean norms of
     the assembled vectors, whose entries are rates of ``∫ φ_i f``; a norm weighted by
     ``M``'s diagonal, closer to ``‖r‖_{M⁻¹}``, amplifies the rounding in the tails, where
     the rows are ``~f f_*``)."""
@@ -360,7 +366,9 @@ def _residual(model, f0, f1, dt, urate, fL):
     def size(c):
         return 0.0 if c is None else _vector(c).norm()
     ns, nq, nr = size(s), size(q), size(res)
-    return res, nr / max(ns + nq, 1e-300), q
+    # a floor for curves that hardly move (then s and the flux are both rounding)
+    floor = 1e-6 * size(fd.assemble(ufl.inner(phi, _abs(f0) + _abs(f1)) / dt * model.dx))
+    return res, nr / max(ns + nq + floor, 1e-300), q
 
 
 def least_action_rate(model, f0, f1, dt, fstar, compatibility_tol=1e-8, m_inverse="auto",
