@@ -27,6 +27,7 @@ with the kernel attached as a PETSc null space.
 """
 from dataclasses import dataclass, field
 import math
+import weakref
 
 import numpy as np
 import ufl
@@ -74,10 +75,16 @@ def _abs(e):
     return ufl.as_vector([abs(e[i]) for i in range(e.ufl_shape[0])])
 
 
+_KERNELS = weakref.WeakKeyDictionary()
+
+
 def _kernel_functions(model, fstar):
     """Kernel vectors of ``M(f_*)`` in the solve space (``V``, or ``V × W`` with the
-    auxiliary field of each kernel function)."""
-    ks = [fd.Function(model.V).interpolate(k) for k in model.friction_kernel()]
+    auxiliary field of each kernel function).  The ``V`` part does not depend on the
+    state: interpolated once per model."""
+    ks = _KERNELS.get(model)
+    if ks is None:
+        ks = _KERNELS[model] = [fd.Function(model.V).interpolate(k) for k in model.friction_kernel()]
     W = model.friction_auxiliary_space()
     if W is None:
         return ks, ks
@@ -89,6 +96,35 @@ def _kernel_functions(model, fstar):
         z.subfunctions[1].assign(model.auxiliary_for(fstar, k))
         zs.append(z)
     return ks, zs
+
+
+class CompatibilityScale:
+    """The scale ``∫ |k|·g`` (``g ≥ 0``, e.g. ``(|f⁰| + |f¹|)/Δt``) of ``⟨s, k⟩`` for the
+    compatibility test of :func:`inverse_norm_squared`, by the model's quadrature rule
+    from point values: one interpolation of ``g`` per interval, ``|k|`` at the points once
+    per kernel function (no form assembly per ``k``)."""
+
+    _points = weakref.WeakKeyDictionary()
+
+    def __init__(self, model, g):
+        self.model = model
+        shape = ufl.as_ufl(g).ufl_shape
+        self.g = np.asarray(fd.Function(model.quadrature_space(shape)).interpolate(g).dat.data_ro)
+        self.g = self.g.reshape(len(self.g), -1)
+        self.w = np.asarray(fd.assemble(fd.TestFunction(model.quadrature_space(())) * model.dx).dat.data_ro)
+        self.shape = shape
+
+    def __call__(self, k):
+        kq = self._points.get(k)
+        if kq is None:
+            kq = np.asarray(fd.Function(self.model.quadrature_space(self.shape)).interpolate(k).dat.data_ro)
+            kq = self._points[k] = np.abs(kq.reshape(len(kq), -1))
+        return self.model.mesh.comm.allreduce(float(self.w @ (kq * self.g).sum(axis=1)))
+
+
+def compatibility_weights(model, f0, f1, dt):
+    """:class:`CompatibilityScale` of ``(|f⁰| + |f¹|)/Δt``."""
+    return CompatibilityScale(model, (_abs(f0) + _abs(f1)) / dt)
 
 
 def inverse_norm_squared(model, fstar, s_of, compatibility_tol=1e-8, size=None,
@@ -110,7 +146,8 @@ def _inverse_norm_squared(model, fstar, s_of, compatibility_tol=1e-8, size=None,
     Returns ``(value, violation)``; ``value`` is ``inf`` when the relative violation
     of the compatibility conditions ``⟨s, k⟩ = 0`` (``k`` in the kernel of ``M``)
     exceeds ``compatibility_tol``.  ``size(k)`` is a positive 0-form scaling the
-    violation for kernel function ``k`` (default ``∫|k|``).  When the model's kernel
+    violation for kernel function ``k`` (default ``∫|k|``), or a
+    :class:`CompatibilityScale` (the same by point values, cheaper).  When the model's kernel
     is not declared complete, the relative residual of the solve is also part of the
     violation.
 
@@ -123,10 +160,16 @@ def _inverse_norm_squared(model, fstar, s_of, compatibility_tol=1e-8, size=None,
     ks, zs = _kernel_functions(model, fstar)
     phiV = fd.TestFunction(model.V)
     violation = 0.0
+    b = fd.assemble(s_of(phiV))
     for k in ks:
-        val = float(fd.assemble(ufl.action(s_of(phiV), k)))
-        scale = float(fd.assemble(size(k))) if size is not None else \
-            float(fd.assemble(ufl.sqrt(ufl.inner(k, k)) * model.dx))
+        with b.dat.vec_ro as bv, k.dat.vec_ro as kv:
+            val = bv.dot(kv)
+        if isinstance(size, CompatibilityScale):
+            scale = size(k)
+        elif size is not None:
+            scale = float(fd.assemble(size(k)))
+        else:
+            scale = float(fd.assemble(ufl.sqrt(ufl.inner(k, k)) * model.dx))
         violation = max(violation, abs(val) / max(scale, 1e-300))
     if violation > compatibility_tol:
         return math.inf, violation, None
@@ -155,7 +198,7 @@ def _inverse_norm_squared(model, fstar, s_of, compatibility_tol=1e-8, size=None,
     params.update(solver_parameters or {})
     kw = {}
     if model.friction_kernel_complete and zs:
-        basis = fd.VectorSpaceBasis(zs)
+        basis = fd.VectorSpaceBasis([z.copy(deepcopy=True) for z in zs])   # (orthonormalize works in place)
         basis.orthonormalize()
         kw = {"nullspace": basis, "transpose_nullspace": basis}
     fd.solve(A, z, b, solver_parameters=params, **kw)
@@ -246,7 +289,7 @@ def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, s
     diag = P.getDiagonal()
     diag.scale(DIAGONAL_SHIFT)
     P.setDiagonal(diag, addv=True)
-    basis = fd.VectorSpaceBasis(ks, comm=comm)
+    basis = fd.VectorSpaceBasis([k.copy(deepcopy=True) for k in ks], comm=comm)   # (orthonormalized in place)
     basis.orthonormalize()
     ns = basis.nullspace()
     # the null space is removed from the right-hand side only: CG on the consistent
@@ -394,8 +437,7 @@ def energy_dissipation_functional(model, states=None, times=None, mobility="righ
             Lt = None if dE is None else model.poisson(fstar, dE, phi)
             return s if Lt is None else s - Lt
 
-        def size(kf, f0=f0, f1=f1, dt=dt):
-            return ufl.inner(_abs(kf), _abs(f0) + _abs(f1)) / dt * model.dx
+        size = compatibility_weights(model, f0, f1, dt)
         a_k, viol = inverse_norm_squared(model, fstar, s_of, compatibility_tol, size=size,
                                          solver_parameters=solver_parameters, method=m_inverse)
         d_k = float(fd.assemble(model.apply_friction(fstar, dS, dS)))

