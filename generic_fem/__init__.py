@@ -5,7 +5,8 @@ A model (``forms/``) states ``E``, ``S``, ``L``, ``M`` as UFL
 (:class:`~generic_fem.steppers.Stepper`, :func:`~generic_fem.run.run`), checks its
 structure (:mod:`generic_fem.checks`) and evaluates the energy-dissipation
 functional ``J_T`` (:func:`~generic_fem.functional.energy_dissipation_functional`; of
-curves of pairs ``(f, U)`` with a guaranteed sign: :func:`~generic_fem.grazing.pair_energy_dissipation`).
+curves of pairs ``(f, U)``, non-negative up to its reported transport and residual
+terms: :func:`~generic_fem.grazing.pair_energy_dissipation`).
 
 Sign convention: ``S`` is the GENERIC entropy (non-decreasing); ``H = −S``
 (``∫ f log f`` for the Boltzmann entropy) is reported alongside and decreases.

@@ -153,8 +153,9 @@ def _inverse_norm_squared(model, fstar, s_of, compatibility_tol=1e-8, size=None,
 
     ``method`` (nonlocal operators without an auxiliary field): ``"dense"`` (the dense
     matrix, ``N_q ≤ 4000``), ``"krylov"`` (matrix-free conjugate gradients, one operator
-    evaluation per iteration, the kernel as null space, preconditioned by LU of the
-    operator's frozen local part ``∫ ∇φ·m Ĝ ∇u`` plus a relative diagonal shift:
+    evaluation per iteration, preconditioned by LU of the
+    operator's frozen local part ``∫ ∇φ·m Ĝ ∇u`` plus a relative diagonal shift; the
+    kernel removed from the right-hand side and the solution:
     :func:`_inverse_norm_krylov`), or ``"auto"`` (dense up to ``dim V_h = 1500`` and 4000
     pair points)."""
     ks, zs = _kernel_functions(model, fstar)
@@ -252,12 +253,16 @@ def friction_diagonal(model, fstar):
 
 def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, solver_parameters=None):
     """``⟨s, g⟩`` with ``M g = s`` solved matrix-free (conjugate gradients on the action of
-    the friction operators; the declared kernel as PETSc null space).  Preconditioner:
-    LU (Jacobi-scaled, :class:`~generic_fem.linear_solvers.DiagonalScaledLU`: the rows scale
-    like ``f``, many orders of magnitude between bulk and tails) of ``P = ∫ ∇φ·m Ĝ ∇u + δ diag(P)`` (the frozen local part of a two-point operator,
-    i.e. the derivative of its form with ``Ĝ, ĝ, Ĵ`` frozen, and a relative diagonal shift
-    ``δ = 10⁻⁸`` for its own kernel, the constants).  Options: ``solver_parameters`` (``ksp_*``,
-    ``pc_*``; the KSP has the prefix ``gfem_minv_``)."""
+    the friction operators; the declared kernel removed from the right-hand side and from
+    the solution, not attached to the operator).  Preconditioner: LU (Jacobi-scaled,
+    :class:`~generic_fem.linear_solvers.DiagonalScaledLU`: the rows scale like ``f``, many
+    orders of magnitude between bulk and tails) of ``P = ∫ ∇φ·m Ĝ ∇u + δ diag(P)`` (the
+    frozen local part of a two-point operator, i.e. the derivative of its form with
+    ``Ĝ, ĝ, Ĵ`` frozen, and a relative diagonal shift ``δ = 10⁻⁴``, :data:`DIAGONAL_SHIFT`,
+    for its own kernel, the constants).  CG stops on the natural norm
+    ``(r, P⁻¹r)^{1/2}`` (rtol ``10⁻¹⁰``) or at the round-off floor (:data:`STAGNATION_RTOL`).
+    Options: ``solver_parameters`` (``ksp_*``, ``pc_*``, ``scaled_*`` for the inner LU;
+    the KSP has the prefix ``gfem_minv_``)."""
     from firedrake.petsc import PETSc
     V = model.V
     comm = model.mesh.comm
@@ -306,8 +311,6 @@ def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, s
     for k, v in params.items():
         opts[f"gfem_minv_{k}"] = v
     ksp.setFromOptions()
-    for k in params:
-        opts.delValue(f"gfem_minv_{k}")
     history = []
 
     def converged(ksp, its, rnorm):
@@ -333,7 +336,11 @@ def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, s
     with b.dat.vec_ro as bv, g.dat.vec_wo as gv:
         rhs = bv.copy()
         ns.remove(rhs)
-        ksp.solve(rhs, gv)
+        try:
+            ksp.solve(rhs, gv)   # (the PC's inner KSP reads its options in setUp, here)
+        finally:
+            for k in params:
+                opts.delValue(f"gfem_minv_{k}")
         ns.remove(gv)   # g ⊥ ker M: the same ⟨s, g⟩, less rounding in M g
         reason, its = ksp.getConvergedReason(), ksp.getIterationNumber()
         res = rhs.duplicate()

@@ -42,7 +42,10 @@ for every curve, the identity (exact up to round-off)
 ``δ_k = H¹ − H⁰ − ⟨θ, Δf⟩`` (zero for the discrete-gradient rule, ``≤ 0`` for
 ``chain_rule="right"``).  So on curves that satisfy the TGRE, ``J_T^h`` minus the
 transport defect is ``≥ 0``, and zero exactly for ``U = −m∇̃θ*``, i.e. for the solutions
-of the ``"discrete-gradient"`` scheme (:class:`~generic_fem.steppers.Stepper`).
+of the ``"discrete-gradient"`` scheme (:class:`~generic_fem.steppers.Stepper`).  On
+curves that satisfy it only to a tolerance, the residual term (not of one sign) is
+reported as well; with the discrete-gradient rule, ``J_T^h`` minus the transport and
+residual terms is the square, ``≥ 0``, for every curve and rate.
 """
 from dataclasses import dataclass, field
 import math
@@ -118,12 +121,7 @@ class PairRate(GrazingRate):
 
     def block(self, pts, rows, cols):
         """``U`` on ``rows × cols`` (``(n_r, n_c, d)``)."""
-        if self.array is not None:
-            n, d = len(pts["v"]), pts["v"].shape[1]
-            if self.array.shape != (n, n, d):
-                raise InvalidParameterError(f"PairRate: the operator has {n} points in {d} velocity "
-                                            f"dimensions: an array of shape {(n, n, d)} is needed, "
-                                            f"got {self.array.shape}")
+        if self.array is not None:   # (its shape is checked by _PairSums)
             return self.array[np.ix_(rows, cols)]
         u = np.asarray(self.function(PairPoints(pts, rows, None), PairPoints(pts, cols, 1)), dtype=float)
         want = (len(rows), len(cols), pts["v"].shape[1])
@@ -202,6 +200,41 @@ class _PairSums:
         rows = self.pts["rows"]
         step = max(1, self.block_size // max(n, 1))
         self.blocks = [rows[k:k + step] for k in range(0, len(rows), step)]
+        comm = self.op.comm
+        # an explicit array must be the same on every rank (each rank reads its rows and
+        # its columns of it): compare a checksum
+        for _, r in pairs:
+            if r.array is not None:
+                if r.array.shape != (n, n, self.op.dim):
+                    raise InvalidParameterError(
+                        f"PairRate: the operator has {n} points in {self.op.dim} velocity dimensions: an array "
+                        f"of shape {(n, n, self.op.dim)} is needed, got {r.array.shape}")
+                c = float(np.sum(r.array * np.sin(np.arange(r.array.size).reshape(r.array.shape))))
+                if comm.allreduce(c, op=MPI.MAX) != comm.allreduce(c, op=MPI.MIN):
+                    raise InvalidParameterError("PairRate: the array differs between the MPI ranks (it must be "
+                                                "the same global array on every rank)")
+
+    def _blocks(self, rows_cols):
+        """``U`` blocks of every pair term (validated collectively: a rank's bad block is
+        an error on every rank, not a hang)."""
+        err = None
+        try:
+            d = self.op.dim
+            out = [[c * r.block(self.pts, rows, cols) if len(rows) and len(cols) else
+                    np.zeros((len(rows), len(cols), d)) for c, r in self.pairs] for rows, cols in rows_cols]
+        except InvalidParameterError as e:
+            err, out = str(e), None
+        msgs = [m for m in self.op.comm.allgather(err) if m]
+        if msgs:
+            raise InvalidParameterError(msgs[0])
+        return out
+
+    def _padded_blocks(self):
+        """This rank's row blocks, padded with empty ones to the largest count over the
+        ranks (the validation in :meth:`_blocks` is collective)."""
+        n = self.op.comm.allreduce(len(self.blocks), op=MPI.MAX)
+        empty = np.zeros(0, dtype=int)
+        return self.blocks + [empty] * (n - len(self.blocks))
 
     def flux(self):
         """Per set the Quadrature Function ``V_q = ½ Σ_p ω_p Π(z_qp)(U_qp − U_pq)``."""
@@ -210,10 +243,14 @@ class _PairSums:
         Vs = [fd.Function(op.flux_space()) for _ in range(op.n_sets)]
         out = np.zeros((len(pts["rows"]), d))
         k0 = 0
-        for rows in self.blocks:
+        # (blocks of rows: O(block · N) memory; every rank evaluates the same number of
+        # validations collectively, so a rank with fewer blocks still takes part)
+        for rows in self._padded_blocks():
+            qp, pq = self._blocks([(rows, self.cols), (self.cols, rows)])
+            if len(rows) == 0:
+                continue
             _, z, same = op.pair_mobility(pts, rows, self.cols)
-            u = sum(c * (r.block(pts, rows, self.cols) - r.block(pts, self.cols, rows).transpose(1, 0, 2))
-                    for c, r in self.pairs)
+            u = sum(a - b.transpose(1, 0, 2) for a, b in zip(qp, pq))
             r2 = np.einsum("qpk,qpk->qp", z, z)
             r2 = np.where(same, 1.0, r2)
             pu = u - z * (np.einsum("qpk,qpk->qp", z, u) / r2)[:, :, None]
@@ -232,9 +269,11 @@ class _PairSums:
         k = len(self.pairs)
         P = np.zeros((k, k))
         bad = 0.0
-        for rows in self.blocks:
+        for rows in self._padded_blocks():
+            (us,) = self._blocks([(rows, self.cols)])
+            if len(rows) == 0:
+                continue
             m, _, same = op.pair_mobility(pts, rows, self.cols)
-            us = [c * r.block(pts, rows, self.cols) for c, r in self.pairs]
             w = 0.5 * pts["omega"][rows][:, None] * pts["omega"][None, :]
             pos = (m > 0) & ~same
             inv = np.where(pos, w / np.where(pos, m, 1.0), 0.0)
@@ -300,11 +339,13 @@ class _RateAtState:
 
 
 # ----------------------------------------------------------------------------- intervals
-def interval_state(model, w0, w1, f0=None, f1=None, chain_rule="discrete-gradient", out=None):
+def interval_state(model, w0, w1, f0=None, f1=None, chain_rule="discrete-gradient", out=None, alpha=None):
     """``(θ, f_*, α)`` of an interval: ``θ* = w⁰ + α*(w¹ − w⁰)`` with
     ``H(f¹) − H(f⁰) = ⟨θ*, f¹ − f⁰⟩`` and ``f_* = F(θ*)`` (``"discrete-gradient"``), or
     ``θ = w¹``, ``f_* = f¹`` (``"right"``).  ``f0, f1`` default to ``F(w0), F(w1)``;
-    ``out``: a Function to hold ``θ``."""
+    ``out``: a Function to hold ``θ``; ``alpha``: use this ``α`` (e.g. the one a
+    discrete-gradient run recorded) instead of computing ``α*``
+    (:func:`chain_rule_alpha`)."""
     f1_given = f1
     f0 = model.density(w0) if f0 is None else f0
     f1 = model.density(w1) if f1 is None else f1
@@ -314,13 +355,34 @@ def interval_state(model, w0, w1, f0=None, f1=None, chain_rule="discrete-gradien
         return theta, (model.density(theta) if f1_given is None else f1_given), 1.0
     if chain_rule != "discrete-gradient":
         raise InvalidParameterError(f"chain_rule must be 'discrete-gradient' or 'right', got {chain_rule!r}")
+    if alpha is None:
+        alpha, _ = chain_rule_alpha(model, w0, w1, f0, f1)
+    theta.assign(w0 + alpha * (w1 - w0))
+    return theta, model.density(theta), alpha
+
+
+def chain_rule_alpha(model, w0, w1, f0=None, f1=None):
+    """``(α*, status)``: ``α* = (H¹ − H⁰ − ⟨w⁰, Δf⟩)/⟨Δw, Δf⟩``.  ``status`` is ``"ok"``,
+    ``"steady"`` (``|⟨Δw, Δf⟩|`` at the round-off level of the numerator: the interval
+    hardly moves and any ``α`` satisfies the chain rule to round-off; ``α = ½``) or
+    ``"clamped"`` (``α*`` outside ``[0, 1]``, which convexity excludes when ``f = F(w)``
+    at the points: possible for densities given as UFL whose interpolated entropy
+    variables are not ``dH(f)`` there; ``α`` is clamped and the chain-rule term shows the
+    defect)."""
+    f0 = model.density(w0) if f0 is None else f0
+    f1 = model.density(w1) if f1 is None else f1
     dx = model.dx
     df = f1 - f0
     den = float(fd.assemble(ufl.inner(w1 - w0, df) * dx))
-    num = float(fd.assemble(model.S(f0) - model.S(f1) - ufl.inner(w0, df) * dx))
-    alpha = num / den if den > 0 else 0.5
-    theta.assign(w0 + alpha * (w1 - w0))
-    return theta, model.density(theta), alpha
+    H0, H1 = -float(fd.assemble(model.S(f0))), -float(fd.assemble(model.S(f1)))
+    lin0 = float(fd.assemble(ufl.inner(w0, df) * dx))
+    noise = 64 * np.finfo(float).eps * (abs(H0) + abs(H1) + float(fd.assemble(abs(ufl.inner(w0, df)) * dx)))
+    if not abs(den) > noise:
+        return 0.5, "steady"
+    alpha = (H1 - H0 - lin0) / den
+    if not 0.0 <= alpha <= 1.0:
+        return min(1.0, max(0.0, alpha)) if math.isfinite(alpha) else 0.5, "clamped"
+    return alpha, "ok"
 
 
 def _s_of(model, f0, f1, dt, fL):
@@ -427,15 +489,20 @@ def solve_tgre(model, w0, rate, dt, chain_rule="discrete-gradient", solver_param
         except ConvergenceError:
             pass
         reason = solver.snes.getConvergedReason()
-        if reason <= 0 or not np.all(np.isfinite(w1.dat.data_ro)):
+        finite = model.mesh.comm.allreduce(bool(np.all(np.isfinite(w1.dat.data_ro))), op=MPI.LAND)
+        if reason <= 0 or not finite:
             raise RuntimeError(f"solve_tgre: the Newton solve for f¹ failed (SNES reason {reason}); the rate may "
                                "be too large for a positive end point (take a smaller dt)")
         if Lt is None or chain_rule != "discrete-gradient":
             break
-        _, _, a = interval_state(model, w0, w1, chain_rule=chain_rule)
-        if abs(a - float(alpha)) <= alpha_tol:
+        a, _ = chain_rule_alpha(model, w0, w1)
+        change = abs(a - float(alpha))
+        if change <= alpha_tol:
             break
         alpha.assign(a)
+    else:
+        if Lt is not None and chain_rule == "discrete-gradient":
+            raise RuntimeError(f"solve_tgre: alpha did not settle in {max_rounds} rounds (last change {change:.1e})")
     return w1
 
 
@@ -494,7 +561,8 @@ class PairFunctionalResult:
 
     @property
     def identity_error(self):
-        """``J_T^h − (chain rule + transport + residual + square)``: round-off."""
+        """``J_T^h − (chain rule + transport + residual + square)``: round-off (``nan``
+        when a term is ``+∞``)."""
         return self.total - (self.chain_rule_term + self.transport_term + self.residual_term + self.square_term)
 
     def __str__(self):
@@ -574,10 +642,12 @@ def pair_energy_dissipation(model, curve, times=None, rates=None, chain_rule="di
         ``model.V``) or densities (UFL; their entropy variables are interpolated).
     :arg times: the times (for a list).
     :arg rates: one :class:`GrazingRate` per interval, or ``None``: the least-action
-        rates (:func:`least_action_rate`; then ``½ Σ Δt A`` is the ``M⁻¹`` action of
-        :func:`~generic_fem.functional.energy_dissipation_functional`).
-    :arg chain_rule: ``"discrete-gradient"`` (``θ*``: exact chain rule, ``J_T^h ≥``
-        the transport defect on every curve that satisfies the TGRE) or ``"right"``.
+        rates (:func:`least_action_rate`; then ``½ Σ Δt A`` is the ``M⁻¹`` action term,
+        the one :func:`~generic_fem.functional.energy_dissipation_functional` gives when its
+        mobility state is the same ``f_*``).
+    :arg chain_rule: ``"discrete-gradient"`` (``θ*``: exact chain rule; ``J_T^h −``
+        transport ``−`` residual terms ``≥ 0`` on every curve; for a discrete-gradient
+        History its recorded ``α``) or ``"right"``.
     :arg transport: the state ``f_L`` of the transport term ``⟨φ, L(f_L) dE(f_L)⟩`` of
         each interval (models with ``L ≠ 0``): ``"chain-rule"`` (``f_*``, the default for a
         list), ``"right"``, ``"left"``, ``"trapezoid"`` (``(f⁰ + f¹)/2``), a list of
@@ -600,6 +670,12 @@ def pair_energy_dissipation(model, curve, times=None, rates=None, chain_rule="di
             raise InvalidParameterError("times must be strictly increasing")
     _pair_operator(model, need=False)
     transport = _transport_rule(curve, transport, len(fs) - 1)
+    # a discrete-gradient run's own α (its chain rule holds to round-off; recomputing α*
+    # on an interval that hardly moves divides rounding by rounding)
+    recorded = None
+    if isinstance(curve, History) and chain_rule == "discrete-gradient" and \
+            curve.metadata.get("scheme") == "discrete-gradient":
+        recorded = [float(r["alpha"]) for r in curve.records[1:len(fs)]]
     H = [-float(fd.assemble(model.S(f))) for f in fs]
     terms = dict(dissipation=0.0, action=0.0, chain=0.0, transport=0.0, residual=0.0, square=0.0)
     worst = violation = 0.0
@@ -607,8 +683,12 @@ def pair_energy_dissipation(model, curve, times=None, rates=None, chain_rule="di
     for k in range(len(fs) - 1):
         dt = times[k + 1] - times[k]
         f0, f1 = fs[k], fs[k + 1]
+        status = "recorded" if recorded is not None else None
+        if recorded is None and chain_rule == "discrete-gradient":
+            _, status = chain_rule_alpha(model, ws[k], ws[k + 1], f0, f1)
         theta, fstar, alpha = interval_state(model, ws[k], ws[k + 1], f0, f1 if given[k + 1] else None, chain_rule,
-                                             out=_buffer(model, "theta"))
+                                             out=_buffer(model, "theta"),
+                                             alpha=None if recorded is None else recorded[k])
         fL = _transport_state(model, transport, k, ws, f0, f1, fstar)
         if rates is None:
             rate, _, viol = least_action_rate(model, f0, f1, dt, fstar, compatibility_tol, m_inverse,
@@ -639,7 +719,8 @@ def pair_energy_dissipation(model, curve, times=None, rates=None, chain_rule="di
         terms["transport"] += dt * T
         terms["residual"] += dt * rtheta if math.isfinite(rtheta) else 0.0
         terms["square"] += dt * square
-        intervals.append({"t0": times[k], "t1": times[k + 1], "alpha": alpha, "action": A, "dissipation": D,
+        intervals.append({"t0": times[k], "t1": times[k + 1], "alpha": alpha, "alpha_status": status,
+                          "action": A, "dissipation": D,
                           "chain_rule": chain, "transport": T, "residual": rel, "square": square})
     return PairFunctionalResult(H[-1] - H[0], terms["dissipation"], terms["action"], terms["chain"],
                                 terms["transport"], terms["residual"], terms["square"], worst, violation,

@@ -215,6 +215,10 @@ def test_least_action_rate_is_the_M_inverse_norm(make):
     for method in ("dense", "krylov"):
         ref, _ = inverse_norm_squared(model, fstar, s_of, method=method)
         assert abs(A - ref) <= 1e-8 * ref, (method, A, ref)
+    # the matrix-free (CG) least-action rate satisfies the TGRE to its tolerance too
+    rk, Ak, _ = least_action_rate(model, f0_, f1_, 0.1, fstar, fL=f1_, m_inverse="krylov")
+    assert abs(Ak - A) <= 1e-8 * A
+    assert tgre_residual(model, f0_, f1_, 0.1, rk, fstar, fL=f1_)[1] <= 1e-8
     U = explicit_gradient_rate(model, fstar, rate.g)
     assert abs(_RateAtState(model, fstar, PairRate(U)).action() - A) <= 1e-8 * A
     res, rel = tgre_residual(model, f0_, f1_, 0.1, PairRate(U), fstar, fL=f1_)
@@ -345,6 +349,22 @@ def test_violations_are_reported_not_given_a_number():
         pair_energy_dissipation(fp, [w, w], times=[0, 1], rates=[PairRate(np.zeros((4, 4, 2)))])
 
 
+def test_steady_curves():
+    """A Maxwellian does not move: a discrete-gradient run's ``J_T^h`` is zero, with its
+    recorded ``α``; the same states as a list take ``α = ½`` ("steady"), not a ratio of
+    roundings."""
+    model, _ = landau()
+    f0 = model.maxwellian(1.0, (0.3, -0.2), 0.8)
+    h = run(model, f0, t_end=0.2, dt=0.1, scheme="discrete-gradient", keep_trajectory=True)
+    r = pair_energy_dissipation(model, h)
+    assert all(i["alpha_status"] == "recorded" for i in r.intervals)
+    ws = [w for _, w in h.trajectory]
+    rl = pair_energy_dissipation(model, ws, times=[t for t, _ in h.trajectory])
+    assert all(i["alpha_status"] == "steady" and i["alpha"] == 0.5 for i in rl.intervals), rl.intervals
+    for res in (r, rl):
+        assert abs(res.total) <= 1e-12 and abs(res.dissipation_term) <= 1e-12 and res.square_term <= 1e-12
+
+
 # ----------------------------------------------------------------------------- parallel
 @pytest.mark.parallel(nprocs=2)
 def test_fuzzy_JT_on_two_ranks():
@@ -371,3 +391,34 @@ def test_fuzzy_JT_on_two_ranks():
     # relative to the size of the terms: the transport defect (4e-8 against 1e-4) is a
     # cancellation that moves with the solver's tolerance
     assert np.all(np.isfinite(a)) and np.all(np.abs(a - b) <= 1e-10 * np.array(scales)), (a, b)
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_multispecies_pair_rates_on_two_ranks():
+    """Two point sets (set-major order across ranks): a curve with explicit array rates and
+    one with a rate given as a function of the two points give the same terms on 1 and 2
+    ranks to 1e-10; an array that differs between the ranks is refused."""
+    out = []
+    for comm in (MPI.COMM_WORLD, MPI.COMM_SELF):
+        model, f0 = multispecies(comm)
+        ws, times, rates = random_rate_curve(model, f0, n=1)   # the same seed: the same array on every rank
+        r = pair_energy_dissipation(model, ws, times=times, rates=rates)
+
+        def rate(a, b):
+            k = np.exp(-0.5 * ((a.v ** 2).sum(axis=-1) + (b.v ** 2).sum(axis=-1)))
+            return 0.05 * k[..., None] * ((1.0 + a.set) * a.v - 0.5 * b.v[..., ::-1])
+        w1 = solve_tgre(model, ws[0], PairRate(rate), 0.05)
+        rr = pair_energy_dissipation(model, [ws[0], w1], times=[0.0, 0.05], rates=[PairRate(rate)])
+        for res in (r, rr):
+            assert res.tgre_residual <= 1e-10 and abs(res.identity_error) <= 1e-12 * scale_of(res)
+        out.append([r.entropy_term, r.dissipation_term, r.action_term, r.square_term,
+                    rr.entropy_term, rr.dissipation_term, rr.action_term, rr.square_term])
+        scales = [scale_of(r)] * 4 + [scale_of(rr)] * 4
+    a, b = np.array(out)
+    assert np.all(np.isfinite(a)) and np.all(np.abs(a - b) <= 1e-10 * np.array(scales)), (a, b)
+    model, f0 = multispecies()
+    w = model.state_from_density(f0)
+    N = 2 * model.friction_operators()[0].n_global
+    bad = np.full((N, N, 2), float(MPI.COMM_WORLD.rank))
+    with pytest.raises(InvalidParameterError, match="differs between the MPI ranks"):
+        pair_energy_dissipation(model, [w, w], times=[0.0, 0.1], rates=[PairRate(bad)])
