@@ -128,19 +128,21 @@ def compatibility_weights(model, f0, f1, dt):
 
 
 def inverse_norm_squared(model, fstar, s_of, compatibility_tol=1e-8, size=None,
-                         solver_parameters=None, method="auto", return_solution=False):
+                         solver_parameters=None, method="auto", return_solution=False, rhs_floor=0.0):
     """Wrapper: see :func:`_inverse_norm_squared`; with ``return_solution=True`` returns
     ``(value, violation, g)`` with ``g ∈ V_h`` solving ``M(f_*) g = s`` (``None`` when
-    the value is ``inf``)."""
+    the value is ``inf``).  ``rhs_floor``: a norm below which ``s`` is rounding (the
+    solve's relative residual is measured against ``max(‖s‖, rhs_floor)``: a curve that
+    does not move has ``s`` of pure rounding, not in the range of ``M``)."""
     value, violation, g = _inverse_norm_squared(model, fstar, s_of, compatibility_tol, size,
-                                                solver_parameters, method)
+                                                solver_parameters, method, rhs_floor)
     if not math.isfinite(value):
         g = None
     return (value, violation, g) if return_solution else (value, violation)
 
 
 def _inverse_norm_squared(model, fstar, s_of, compatibility_tol=1e-8, size=None,
-                          solver_parameters=None, method="auto"):
+                          solver_parameters=None, method="auto", rhs_floor=0.0):
     """``‖s‖²_{M(f_*)^{-1}}`` of the functional ``s = s_of(φ)`` (a UFL 1-form in ``φ``).
 
     Returns ``(value, violation)``; ``value`` is ``inf`` when the relative violation
@@ -180,8 +182,9 @@ def _inverse_norm_squared(model, fstar, s_of, compatibility_tol=1e-8, size=None,
         points = sum(getattr(op, "n_sets", 0) * getattr(op, "n_global", 0) for op in model.friction_operators())
         if model.friction_auxiliary_space() is None and \
                 (method == "krylov" or (method == "auto" and (model.V.dim() > 1500 or points > 4000))):
-            return _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, solver_parameters)
-        return _inverse_norm_dense(model, fstar, s_of, ks, violation, compatibility_tol)
+            return _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, solver_parameters,
+                                        rhs_floor)
+        return _inverse_norm_dense(model, fstar, s_of, ks, violation, compatibility_tol, rhs_floor)
     W = model.friction_auxiliary_space()
     if W is None:
         Z = model.V
@@ -208,7 +211,7 @@ def _inverse_norm_squared(model, fstar, s_of, compatibility_tol=1e-8, size=None,
             res = bv.duplicate()
             A.petscmat.mult(zv, res)
             res.axpy(-1.0, bv)
-            rel = res.norm() / max(bv.norm(), 1e-300)
+            rel = res.norm() / max(bv.norm(), rhs_floor, 1e-300)
         violation = max(violation, rel)
         if rel > compatibility_tol:
             return math.inf, violation, None
@@ -251,7 +254,8 @@ def friction_diagonal(model, fstar):
     return d
 
 
-def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, solver_parameters=None):
+def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, solver_parameters=None,
+                         rhs_floor=0.0):
     """``⟨s, g⟩`` with ``M g = s`` solved matrix-free (conjugate gradients on the action of
     the friction operators; the declared kernel removed from the right-hand side and from
     the solution, not attached to the operator).  Preconditioner: LU (Jacobi-scaled,
@@ -346,12 +350,15 @@ def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, s
         res = rhs.duplicate()
         A.mult(gv, res)
         res.axpy(-1.0, bv)
-        rel_l2 = res.norm() / max(bv.norm(), 1e-300)
+        rel_l2 = res.norm() / max(bv.norm(), rhs_floor, 1e-300)
         value = bv.dot(gv)
+        bv_norm = bv.norm()
     # the residual in CG's natural norm ‖r‖_{P⁻¹} ≈ ‖r‖_{M⁻¹} (the relative error of the value
     # is of its square); the Euclidean one stalls at the size of s in the tails, where M ~ f f_*
     # has eigenvalues ~1e-20 that carry nothing of the value
     rel = history[-1] / max(history[0], 1e-300) if history else rel_l2
+    if bv_norm <= rhs_floor:      # s is rounding: its M⁻¹ norm is ~0 whatever CG makes of it
+        rel = min(rel, rel_l2)
     ksp.destroy()
     A.destroy()
     if reason < 0 and not rel <= STAGNATION_RTOL:   # (an "indefinite PC" flag at round-off level is not a failure)
@@ -366,7 +373,7 @@ def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, s
     return float(value), violation, g
 
 
-def _inverse_norm_dense(model, fstar, s_of, ks, violation, compatibility_tol):
+def _inverse_norm_dense(model, fstar, s_of, ks, violation, compatibility_tol, rhs_floor=0.0):
     """``⟨s, g⟩`` with ``M g = s`` for a two-point ``M`` (dense, small problems):
     ``(M + P) g = s`` with ``P`` the orthogonal projector onto the declared kernel is
     nonsingular when the kernel is complete and gives ``g ⊥ ker M``."""
@@ -377,7 +384,7 @@ def _inverse_norm_dense(model, fstar, s_of, ks, violation, compatibility_tol):
     Qk, _ = np.linalg.qr(K)
     scale = np.linalg.norm(M, 2)
     g = np.linalg.solve(M + scale * Qk @ Qk.T, b)
-    rel = np.linalg.norm(M @ g - b) / max(np.linalg.norm(b), 1e-300)
+    rel = np.linalg.norm(M @ g - b) / max(np.linalg.norm(b), rhs_floor, 1e-300)
     violation = max(violation, rel) if not model.friction_kernel_complete else violation
     if rel > max(compatibility_tol, 1e-6):
         return math.inf, max(violation, rel), None

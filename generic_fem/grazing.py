@@ -441,10 +441,12 @@ def least_action_rate(model, f0, f1, dt, fstar, compatibility_tol=1e-8, m_invers
     ``(rate, A, violation)``, ``A = ‖s‖²_{M⁻¹} = ⟨g, M g⟩``.  When ``s`` is not in the
     range of ``M`` (it charges the collision invariants) ``rate`` is ``None`` and ``A = ∞``."""
     from .functional import inverse_norm_squared, compatibility_weights
+    phi = fd.TestFunction(model.V)
+    floor = 1e-10 * _vector(fd.assemble(ufl.inner(phi, _abs(f0) + _abs(f1)) / dt * model.dx)).norm()
     value, violation, g = inverse_norm_squared(model, fstar, _s_of(model, f0, f1, dt, fstar if fL is None else fL),
                                                compatibility_tol, size=compatibility_weights(model, f0, f1, dt),
                                                solver_parameters=solver_parameters, method=m_inverse,
-                                               return_solution=True)
+                                               return_solution=True, rhs_floor=floor)
     if g is None:
         return None, math.inf, violation
     return GradientRate(g), value, violation

@@ -404,9 +404,14 @@ def test_multispecies_pair_rates_on_two_ranks():
         ws, times, rates = random_rate_curve(model, f0, n=1)   # the same seed: the same array on every rank
         r = pair_energy_dissipation(model, ws, times=times, rates=rates)
 
-        def rate(a, b):
-            k = np.exp(-0.5 * ((a.v ** 2).sum(axis=-1) + (b.v ** 2).sum(axis=-1)))
-            return 0.05 * k[..., None] * ((1.0 + a.set) * a.v - 0.5 * b.v[..., ::-1])
+        op = model.friction_operators()[0]
+        pts = op.pair_points(model.density(ws[0]))
+        idx = np.arange(len(pts["v"]))
+        mob = op.pair_mobility(pts, idx, idx)[0]
+        mob /= mob.max()
+
+        def rate(a, b):   # scaled by the pair mobility (looked up by the points' indices)
+            return 0.5 * mob[a.index, b.index][..., None] * ((1.0 + a.set[..., None]) * a.v - 0.5 * b.v[..., ::-1])
         w1 = solve_tgre(model, ws[0], PairRate(rate), 0.05)
         rr = pair_energy_dissipation(model, [ws[0], w1], times=[0.0, 0.05], rates=[PairRate(rate)])
         for res in (r, rr):
