@@ -19,7 +19,8 @@ pairs are not pairs):
 * the action ``A(f_*, U) = ⟨U, U⟩ = ½ Σ ω ω |U|²/m`` and the dissipation
   ``D(f_*) = ⟨m∇̃θ, m∇̃θ⟩ = ⟨θ, M(f_*) θ⟩`` (``θ`` the interval's entropy variable,
   ``log f + 1`` for the Boltzmann entropy);
-* ``J_T^h = H(f_T) − H(f_0) + ½ Σ Δt D + ½ Σ Δt A``   (:func:`pair_energy_dissipation`).
+* ``J_T^h = H(f_T) − H(f_0) + ½ Σ Δt D + ½ Σ Δt A``   (:func:`pair_energy_dissipation`;
+  seed 003 Theorem 1.1 / 3.15).
 
 Rates: :class:`GradientRate` ``U = c m(f_*) ∇̃g`` for a field ``g`` (any size: every
 quantity is an operator evaluation, nothing of size ``N_q²`` is stored),
@@ -309,6 +310,9 @@ class _RateAtState:
         self.model, self.fstar = model, fstar
         g, self.pairs = _split(rate)
         self.g = None if g is None else _buffer(model, key).interpolate(g)
+        if self.g is not None and not model.mesh.comm.allreduce(bool(np.all(np.isfinite(self.g.dat.data_ro))),
+                                                               op=MPI.LAND):
+            raise InvalidParameterError("GradientRate: the field g has non-finite values")
         _pair_operator(model, need=False)
         self.sums = _PairSums(model, fstar, self.pairs) if self.pairs else None
         self.V = self.sums.flux() if self.sums is not None else None
@@ -636,7 +640,7 @@ def _transport_state(model, rule, k, ws, f0, f1, fstar):
 def pair_energy_dissipation(model, curve, times=None, rates=None, chain_rule="discrete-gradient",
                             transport=None, tgre_tol=1e-8, compatibility_tol=1e-8, m_inverse="auto",
                             solver_parameters=None):
-    """``J_T^h(f, U)`` of a discrete curve of pairs, term by term (seed 003 (1.14)), and
+    """``J_T^h(f, U)`` of a discrete curve of pairs, term by term (seed 003 Theorem 1.1), and
     the parts of its identity (module docstring).
 
     :arg curve: a :class:`~generic_fem.history.History` recorded with
@@ -667,6 +671,8 @@ def pair_energy_dissipation(model, curve, times=None, rates=None, chain_rule="di
         raise InvalidParameterError("a curve needs at least two states")
     if rates is not None and len(rates) != len(fs) - 1:
         raise InvalidParameterError(f"give one rate per interval: {len(fs) - 1} intervals, {len(rates)} rates")
+    if not all(math.isfinite(t) for t in times):
+        raise InvalidParameterError(f"times must be finite, got {list(times)}")
     for a, b in zip(times[:-1], times[1:]):
         if not b > a:
             raise InvalidParameterError("times must be strictly increasing")

@@ -337,6 +337,10 @@ def test_violations_are_reported_not_given_a_number():
         PairRate(np.full((N, N, 2), np.nan))
     with pytest.raises(InvalidParameterError, match="shape"):
         pair_energy_dissipation(model, ws[:2], times=times[:2], rates=[PairRate(np.zeros((N - 1, N - 1, 2)))])
+    with pytest.raises(InvalidParameterError, match="non-finite"):
+        pair_energy_dissipation(model, ws, times=times, rates=[GradientRate(fd.Constant(np.nan) * ws[0])] * 2)
+    with pytest.raises(InvalidParameterError, match="finite"):
+        pair_energy_dissipation(model, ws, times=[0.0, np.nan, 0.2])
     with pytest.raises(InvalidParameterError, match="one rate per interval"):
         pair_energy_dissipation(model, ws, times=times, rates=wrong[:1])
     with pytest.raises(InvalidParameterError, match="increasing"):
