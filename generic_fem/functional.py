@@ -409,6 +409,8 @@ def energy_dissipation_functional(model, states=None, times=None, mobility="righ
         (:func:`inverse_norm_squared`'s ``method``).
     :returns: :class:`EnergyDissipationResult`.
     """
+    from .taping import refuse_annotation
+    refuse_annotation("J_T")
     if isinstance(states, History):
         if not states.trajectory:
             raise ValueError("history has no trajectory: run(..., keep_trajectory=True)")

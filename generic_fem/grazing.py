@@ -63,6 +63,7 @@ from .errors import InvalidParameterError
 from .history import History
 from .model import GenericModel
 from .two_point import TwoPointFriction
+from .taping import refuse_annotation
 
 __all__ = ["GrazingRate", "GradientRate", "PairRate", "PairPoints", "tgre_residual", "least_action_rate",
            "solve_tgre", "sample_curve", "pair_energy_dissipation", "PairFunctionalResult", "interval_state"]
@@ -666,6 +667,7 @@ def pair_energy_dissipation(model, curve, times=None, rates=None, chain_rule="di
         above this violate the TGRE: their action, and ``J_T^h``, is ``+∞``.
     :returns: :class:`PairFunctionalResult`.
     """
+    refuse_annotation("J_T^h")
     times, ws, fs, given = _curve(model, curve, times)
     if len(fs) < 2:
         raise InvalidParameterError("a curve needs at least two states")

@@ -55,6 +55,7 @@ from petsc4py import PETSc
 
 from .errors import InvalidParameterError, StepFailedError
 from .newton import EntropyNewtonControl
+from .taping import refuse_annotation
 
 __all__ = ["Stepper", "SCHEMES", "DEFAULT_SOLVER_PARAMETERS"]
 
@@ -635,6 +636,7 @@ class Stepper:
 
         :arg dt_max: an upper bound for this step (to land on an output time).
         :returns: a dict of step statistics (also kept in ``self.last``)."""
+        refuse_annotation("a time step")
         rejections = 0
         self.w_old.assign(self.w)
         self._scales = None

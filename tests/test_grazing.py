@@ -369,6 +369,24 @@ def test_steady_curves():
         assert abs(res.total) <= 1e-12 and abs(res.dissipation_term) <= 1e-12 and res.square_term <= 1e-12
 
 
+def test_taped_runs_are_refused():
+    """pyadjoint annotating (issue 14 not done): a run and J_T^h refuse, rather than give
+    frozen-coefficient gradients silently."""
+    import firedrake.adjoint as fa
+    model, f0 = landau()
+    h = run(model, f0, t_end=0.1, dt=0.1, scheme="discrete-gradient", keep_trajectory=True)
+    fa.continue_annotation()
+    try:
+        with pytest.raises(InvalidParameterError, match="can not be taped"):
+            run(model, f0, t_end=0.1, dt=0.1)
+        with pytest.raises(InvalidParameterError, match="can not be taped"):
+            pair_energy_dissipation(model, h)
+    finally:
+        fa.pause_annotation()
+        fa.get_working_tape().clear_tape()
+    assert np.isfinite(pair_energy_dissipation(model, h).total)
+
+
 # ----------------------------------------------------------------------------- parallel
 @pytest.mark.parallel(nprocs=2)
 def test_fuzzy_JT_on_two_ranks():
