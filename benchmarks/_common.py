@@ -64,3 +64,27 @@ def picard_time(model, f0, repeat, comm):
     from generic_fem import Stepper
     st = Stepper(model, f0, dt=0.1, solver_parameters={"snes_max_it": 1}, max_rejections=0)
     return min_time(st._solve_once, repeat, comm, before=lambda: st.z_w.assign(st.w))
+
+
+def benchmark_main(parse, measure, compare):
+    """The benchmarks' entry point: ``--compare`` runs the benchmark on 1 and 2 ranks and
+    prints ``compare(args)``; otherwise it measures and writes its rows to ``--json``."""
+    args = parse()
+    if args.compare:
+        compare(args)
+    else:
+        rows = measure(args)
+        from mpi4py import MPI
+        write_rows(rows, args.json, MPI.COMM_WORLD)
+
+
+def print_speedups(results, title, size_key, size_label):
+    """The 2-rank over 1-rank table of operator times (``t_eval``) and, where both rows
+    have it, of a Picard iteration (``t_picard_iteration``)."""
+    print(f"\nspeed-up of 2 ranks over 1 ({title}):")
+    print(f"{size_label:>8} {'t1 [ms]':>10} {'t2 [ms]':>10} {'speed-up':>9} {'Picard 1/2':>11}")
+    for r1, r2 in zip(results[1], results[2]):
+        p = (f"{r1['t_picard_iteration'] / r2['t_picard_iteration']:11.2f}"
+             if "t_picard_iteration" in r1 and "t_picard_iteration" in r2 else f"{'-':>11}")
+        print(f"{r1[size_key]:8d} {r1['t_eval'] * 1e3:10.2f} {r2['t_eval'] * 1e3:10.2f} "
+              f"{r1['t_eval'] / r2['t_eval']:9.2f} {p}")

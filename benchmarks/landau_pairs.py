@@ -27,7 +27,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from _common import operator_time, picard_time, rows_on_ranks, write_rows  # noqa: E402
+from _common import operator_time, picard_time, rows_on_ranks, benchmark_main, print_speedups  # noqa: E402
 
 CELLS = {2: [8, 16, 36, 50, 80], 3: [3, 4, 7, 10, 12]}
 
@@ -79,21 +79,8 @@ def measure(args):
 
 
 def compare(args):
-    results = rows_on_ranks(__file__)
-    print(f"\nspeed-up of 2 ranks over 1 (d={args.dim}, gamma={args.gamma:g}):")
-    print(f"{'N_q':>8} {'t1 [ms]':>10} {'t2 [ms]':>10} {'speed-up':>9} {'Picard 1/2':>11}")
-    for r1, r2 in zip(results[1], results[2]):
-        s = r1["t_eval"] / r2["t_eval"]
-        p = (f"{r1['t_picard_iteration'] / r2['t_picard_iteration']:11.2f}"
-             if "t_picard_iteration" in r1 and "t_picard_iteration" in r2 else f"{'-':>11}")
-        print(f"{r1['N_q']:8d} {r1['t_eval'] * 1e3:10.2f} {r2['t_eval'] * 1e3:10.2f} {s:9.2f} {p}")
+    print_speedups(rows_on_ranks(__file__), f"d={args.dim}, gamma={args.gamma:g}", "N_q", "N_q")
 
 
 if __name__ == "__main__":
-    args = parse()
-    if args.compare:
-        compare(args)
-    else:
-        rows = measure(args)
-        from mpi4py import MPI
-        write_rows(rows, args.json, MPI.COMM_WORLD)
+    benchmark_main(parse, measure, compare)

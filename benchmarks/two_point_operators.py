@@ -28,7 +28,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from _common import operator_time, rows_on_ranks, write_rows  # noqa: E402
+from _common import operator_time, rows_on_ranks, benchmark_main  # noqa: E402
 
 CASES = ("single", "species", "ufl", "screened")
 
@@ -108,10 +108,4 @@ def compare(args):
 
 
 if __name__ == "__main__":
-    args = parse()
-    if args.compare:
-        compare(args)
-    else:
-        rows = measure(args)
-        from mpi4py import MPI
-        write_rows(rows, args.json, MPI.COMM_WORLD)
+    benchmark_main(parse, measure, compare)

@@ -31,7 +31,7 @@ import firedrake as fd
 from firedrake.petsc import PETSc
 
 from generic_fem import run, phase_space_box, velocity_box, pair_energy_dissipation
-from generic_fem.grazing import interval_state
+from generic_fem.grazing import perturbation_norm
 from forms.fuzzy_landau import FuzzyLandau, seed003_kappa
 from forms.landau import Landau
 
@@ -111,11 +111,7 @@ psi = fd.Function(model.V).interpolate(
 
 
 def psi_norm(history):
-    total = 0.0
-    for (t0, w0), (t1, w1) in zip(history.trajectory[:-1], history.trajectory[1:]):
-        _, fstar, _ = interval_state(model, w0, w1)
-        total += 0.5 * (t1 - t0) * float(fd.assemble(model.apply_friction(fstar, psi, psi)))
-    return total
+    return perturbation_norm(model, history, psi)
 
 
 limit = psi_norm(h)

@@ -240,20 +240,6 @@ KRYLOV_M_INVERSE_PARAMETERS = {"ksp_type": "cg", "ksp_norm_type": "natural", "ks
                                "scaled_pc_factor_mat_solver_type": "mumps"}
 
 
-def friction_diagonal(model, fstar):
-    """``|diag|`` of the friction operator's frozen local part at ``f_*`` (its matrix for a
-    local operator; for a two-point operator the derivative of its form with the nonlocal
-    coefficients frozen), as a PETSc Vec: the scale of each row, ``~f`` near the node."""
-    V = model.V
-    x = fd.Function(V, name="diag_probe")
-    phi, u = fd.TestFunction(V), fd.TrialFunction(V)
-    form = model.friction(fstar, x, phi)
-    model.refresh_friction(fstar, x)
-    d = fd.assemble(fd.derivative(form, x, u)).petscmat.getDiagonal()
-    d.abs()
-    return d
-
-
 def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, solver_parameters=None,
                          rhs_floor=0.0):
     """``⟨s, g⟩`` with ``M g = s`` solved matrix-free (conjugate gradients on the action of

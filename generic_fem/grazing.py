@@ -64,9 +64,11 @@ from .history import History
 from .model import GenericModel
 from .two_point import TwoPointFriction
 from .taping import refuse_annotation
+from .chain_rule import chain_rule_terms
+from .functional import _abs, inverse_norm_squared, compatibility_weights
 
 __all__ = ["GrazingRate", "GradientRate", "PairRate", "PairPoints", "tgre_residual", "least_action_rate",
-           "solve_tgre", "sample_curve", "pair_energy_dissipation", "PairFunctionalResult", "interval_state"]
+           "solve_tgre", "sample_curve", "perturbation_norm", "pair_energy_dissipation", "PairFunctionalResult", "interval_state"]
 
 
 # ----------------------------------------------------------------------------- rates
@@ -374,17 +376,10 @@ def chain_rule_alpha(model, w0, w1, f0=None, f1=None):
     at the points: possible for densities given as UFL whose interpolated entropy
     variables are not ``dH(f)`` there; ``α`` is clamped and the chain-rule term shows the
     defect)."""
-    f0 = model.density(w0) if f0 is None else f0
-    f1 = model.density(w1) if f1 is None else f1
-    dx = model.dx
-    df = f1 - f0
-    den = float(fd.assemble(ufl.inner(w1 - w0, df) * dx))
-    H0, H1 = -float(fd.assemble(model.S(f0))), -float(fd.assemble(model.S(f1)))
-    lin0 = float(fd.assemble(ufl.inner(w0, df) * dx))
-    noise = 64 * np.finfo(float).eps * (abs(H0) + abs(H1) + float(fd.assemble(abs(ufl.inner(w0, df)) * dx)))
+    num, den, noise = chain_rule_terms(model, w0, w1, f0, f1)
     if not abs(den) > noise:
         return 0.5, "steady"
-    alpha = (H1 - H0 - lin0) / den
+    alpha = num / den
     if not 0.0 <= alpha <= 1.0:
         return min(1.0, max(0.0, alpha)) if math.isfinite(alpha) else 0.5, "clamped"
     return alpha, "ok"
@@ -398,11 +393,6 @@ def _s_of(model, f0, f1, dt, fL):
         Lt = None if dE is None else model.poisson(fL, dE, phi)
         return s if Lt is None else s - Lt
     return s_of
-
-
-def _abs(e):
-    e = ufl.as_ufl(e)
-    return abs(e) if e.ufl_shape == () else ufl.as_vector([abs(e[i]) for i in range(e.ufl_shape[0])])
 
 
 def _vector(c):
@@ -445,7 +435,6 @@ def least_action_rate(model, f0, f1, dt, fstar, compatibility_tol=1e-8, m_invers
     defaults to ``f_*``); returns
     ``(rate, A, violation)``, ``A = ‖s‖²_{M⁻¹} = ⟨g, M g⟩``.  When ``s`` is not in the
     range of ``M`` (it charges the collision invariants) ``rate`` is ``None`` and ``A = ∞``."""
-    from .functional import inverse_norm_squared, compatibility_weights
     phi = fd.TestFunction(model.V)
     floor = 1e-10 * _vector(fd.assemble(ufl.inner(phi, _abs(f0) + _abs(f1)) / dt * model.dx)).norm()
     value, violation, g = inverse_norm_squared(model, fstar, _s_of(model, f0, f1, dt, fstar if fL is None else fL),
@@ -543,6 +532,19 @@ def sample_curve(model, densities, tol=1e-14, max_it=20):
             raise RuntimeError(f"sample_curve: the invariants of sample {k} could not be matched "
                                f"(residual {np.max(np.abs(r) / scale):.1e})")
     return ws
+
+
+def perturbation_norm(model, history, psi):
+    """``½ Σ_k Δt ⟨ψ, M(f_*) ψ⟩`` along a run's trajectory (``f_*`` the discrete-gradient
+    state of each interval): ``ε²`` times it is ``J_T^h`` of the discrete-gradient solution
+    of ``∂_t f = L dE + M(dS + εψ)`` (``ψ ∈ V_h``; docs "Checking J_T", identity 5), and
+    of the unperturbed run it is the limit of ``J_T^h/ε²``."""
+    total = 0.0
+    theta = _buffer(model, "theta")
+    for (t0, w0), (t1, w1) in zip(history.trajectory[:-1], history.trajectory[1:]):
+        _, fstar, _ = interval_state(model, w0, w1, out=theta)
+        total += 0.5 * (t1 - t0) * float(fd.assemble(model.apply_friction(fstar, psi, psi)))
+    return total
 
 
 # ----------------------------------------------------------------------------- J_T^h

@@ -56,6 +56,7 @@ from petsc4py import PETSc
 from .errors import InvalidParameterError, StepFailedError
 from .newton import EntropyNewtonControl
 from .taping import refuse_annotation
+from .chain_rule import chain_rule_terms
 
 __all__ = ["Stepper", "SCHEMES", "DEFAULT_SOLVER_PARAMETERS"]
 
@@ -547,27 +548,15 @@ class Stepper:
         With ``θ_α = w⁰ + α Δw``: ``α* = (H¹ − H⁰ − ⟨w⁰, Δf⟩) / ⟨Δw, Δf⟩``, which
         convexity of ``H`` puts in ``[0, 1]`` (``⟨w⁰, Δf⟩ ≤ H¹ − H⁰ ≤ ⟨w¹, Δf⟩``); all
         integrals with the model's quadrature rule."""
-        m = self.model
-        df = self.f_new - self.f_old
-        dw = self.w - self.w_old
-        den = float(fd.assemble(ufl.inner(dw, df) * m.dx))
-        if not den > 0:
-            return 0.5
-        num = float(fd.assemble(self._H_new - self._H_old - ufl.inner(self.w_old, df) * m.dx))
-        return num / den
+        num, den, noise = chain_rule_terms(self.model, self.w_old, self.w, self.f_old, self.f_new)
+        # a step that hardly moves (⟨Δw, Δf⟩ at the rounding level of H): any α will do
+        return num / den if den > noise else 0.5
 
     def _chain_rule_defect(self):
         """``(δ, den, noise)``: ``δ = H(f¹) − H(f⁰) − ⟨θ_α, Δf⟩`` for the current ``α``,
         ``den = ⟨Δw, Δf⟩`` and the round-off level of ``δ``."""
-        m = self.model
-        df = self.f_new - self.f_old
-        dw = self.w - self.w_old
-        H1, H0 = float(fd.assemble(self._H_new)), float(fd.assemble(self._H_old))
-        lin0 = float(fd.assemble(ufl.inner(self.w_old, df) * m.dx))
-        abs0 = float(fd.assemble(abs(ufl.inner(self.w_old, df)) * m.dx))
-        den = float(fd.assemble(ufl.inner(dw, df) * m.dx))
-        noise = 64 * np.finfo(float).eps * (abs(H1) + abs(H0) + abs0 + abs(den))
-        return H1 - H0 - lin0 - float(self.alpha) * den, den, noise
+        num, den, noise = chain_rule_terms(self.model, self.w_old, self.w, self.f_old, self.f_new)
+        return num - float(self.alpha) * den, den, noise
 
     def _solve_alpha(self):
         """``"discrete-gradient"``: solve ``α = α*(w^{n+1}(α))`` (secant iteration on

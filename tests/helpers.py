@@ -1,5 +1,6 @@
-"""Checks shared by several test modules."""
+"""Checks and small cases shared by several test modules."""
 import numpy as np
+import ufl
 import firedrake as fd
 
 
@@ -45,3 +46,28 @@ def jacobian_action_errors(stepper, seed=0, eps=1e-6):
     exact = picard + fd.assemble(st._exact).dat.data_ro.ravel()
     norm = np.linalg.norm(fdiff)
     return np.linalg.norm(exact - fdiff) / norm, np.linalg.norm(picard - fdiff) / norm
+
+
+# ----------------------------------------------------------------------------- small cases
+def landau_case(comm=None, gamma=-3.0, cells=3):
+    """Coulomb (or ``gamma``) Landau on ``[−5, 5]²`` and two offset Maxwellians."""
+    from generic_fem import velocity_box
+    from forms.landau import Landau
+    m = Landau(velocity_box(2, 5.0, cells, comm=comm), gamma=gamma)
+    return m, m.maxwellian(1.0, (0.5, 0.0), 1.0) + m.maxwellian(0.5, (-1.0, 0.3), 0.6)
+
+
+def multispecies_case(comm=None):
+    """Two species (masses 1 and 4, scales 1 and ½), Coulomb, on 3² cells."""
+    from generic_fem import velocity_box
+    from forms.multispecies_landau import MultispeciesLandau
+    m = MultispeciesLandau(velocity_box(2, 5.0, 3, comm=comm), masses=[1.0, 4.0], gamma=-3.0, scales=[1.0, 0.5])
+    return m, ufl.as_vector([m.maxwellian(0, 1.0, (0.3, 0.0), 1.0), m.maxwellian(1, 0.5, None, 0.8)])
+
+
+def fuzzy_case(comm=None):
+    """Fuzzy Landau (seed 003's κ, Coulomb) on 3 × 2² cells, a modulated drifting Maxwellian."""
+    from generic_fem import phase_space_box
+    from forms.fuzzy_landau import FuzzyLandau, seed003_kappa
+    m = FuzzyLandau(phase_space_box(3, 2, 2 * np.pi, 4.0, comm=comm), 2 * np.pi, kappa=seed003_kappa(), gamma=-3.0)
+    return m, m.maxwellian(1 + 0.3 * ufl.cos(m.x), (0.5, 0.0), 1.0)

@@ -8,31 +8,22 @@ import ufl
 import firedrake as fd
 from mpi4py import MPI
 
-from generic_fem import run, velocity_box, phase_space_box
+from generic_fem import run, velocity_box
 from generic_fem.errors import InvalidParameterError
 from generic_fem.functional import inverse_norm_squared
 from generic_fem.grazing import (GradientRate, PairRate, pair_energy_dissipation, solve_tgre, interval_state,
-                                 least_action_rate, tgre_residual, sample_curve)
+                                 least_action_rate, tgre_residual, sample_curve, perturbation_norm)
 from forms.landau import Landau, bkw
 from forms.landau_fermi_dirac import LandauFermiDirac
-from forms.multispecies_landau import MultispeciesLandau
-from forms.fuzzy_landau import FuzzyLandau, seed003_kappa
 from forms.fokker_planck import FokkerPlanck
+from helpers import landau_case, multispecies_case, fuzzy_case
 
 
 def landau(gamma=-3.0, comm=None):
-    m = Landau(velocity_box(2, 5.0, 3, comm=comm), gamma=gamma)
-    return m, m.maxwellian(1.0, (0.5, 0.0), 1.0) + m.maxwellian(0.5, (-1.0, 0.3), 0.6)
+    return landau_case(comm, gamma)
 
 
-def multispecies(comm=None):
-    m = MultispeciesLandau(velocity_box(2, 5.0, 3, comm=comm), masses=[1.0, 4.0], gamma=-3.0, scales=[1.0, 0.5])
-    return m, ufl.as_vector([m.maxwellian(0, 1.0, (0.3, 0.0), 1.0), m.maxwellian(1, 0.5, None, 0.8)])
-
-
-def fuzzy(comm=None):
-    m = FuzzyLandau(phase_space_box(3, 2, 2 * np.pi, 4.0, comm=comm), 2 * np.pi, kappa=seed003_kappa(), gamma=-3.0)
-    return m, m.maxwellian(1 + 0.3 * ufl.cos(m.x), (0.5, 0.0), 1.0)
+multispecies, fuzzy = multispecies_case, fuzzy_case
 
 
 def fermi_dirac(comm=None):
@@ -235,11 +226,7 @@ def test_perturbed_curves_scale_like_eps_squared():
     psi = fd.Function(model.V).interpolate(ufl.sin(v[0]) * ufl.exp(-ufl.dot(v, v) / 8))
 
     def psi_norm(h):
-        total = 0.0
-        for (t0, w0), (t1, w1) in zip(h.trajectory[:-1], h.trajectory[1:]):
-            _, fstar, _ = interval_state(model, w0, w1)
-            total += 0.5 * (t1 - t0) * float(fd.assemble(model.apply_friction(fstar, psi, psi)))
-        return total
+        return perturbation_norm(model, h, psi)
     h0 = run(model, f0, t_end=0.3, dt=0.1, scheme="discrete-gradient", keep_trajectory=True)
     limit = psi_norm(h0)
     ratios = []

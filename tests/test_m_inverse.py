@@ -6,26 +6,16 @@ import ufl
 import firedrake as fd
 from mpi4py import MPI
 
-from generic_fem import run, velocity_box, phase_space_box, energy_dissipation_functional
+from generic_fem import run, energy_dissipation_functional
 from generic_fem.functional import inverse_norm_squared
-from forms.landau import Landau
-from forms.multispecies_landau import MultispeciesLandau
-from forms.fuzzy_landau import FuzzyLandau, seed003_kappa
+from helpers import landau_case, multispecies_case, fuzzy_case
 
 
 def landau(comm=None):
-    m = Landau(velocity_box(2, 5.0, 4, comm=comm), gamma=-3.0)
-    return m, m.maxwellian(1.0, (0.5, 0.0), 1.0) + m.maxwellian(0.5, (-1.0, 0.3), 0.6)
+    return landau_case(comm, cells=4)
 
 
-def multispecies(comm=None):
-    m = MultispeciesLandau(velocity_box(2, 5.0, 3, comm=comm), masses=[1.0, 4.0], gamma=-3.0, scales=[1.0, 0.5])
-    return m, ufl.as_vector([m.maxwellian(0, 1.0, (0.3, 0.0), 1.0), m.maxwellian(1, 0.5, None, 0.8)])
-
-
-def fuzzy(comm=None):
-    m = FuzzyLandau(phase_space_box(3, 2, 2 * np.pi, 4.0, comm=comm), 2 * np.pi, kappa=seed003_kappa(), gamma=-3.0)
-    return m, m.maxwellian(1 + 0.3 * ufl.cos(m.x), (0.5, 0.0), 1.0)
+multispecies, fuzzy = multispecies_case, fuzzy_case
 
 
 @pytest.mark.parametrize("make", [landau, multispecies, fuzzy], ids=["landau", "multispecies", "fuzzy"])

@@ -1,0 +1,30 @@
+r"""The discrete chain rule of an interval (docs "Checking J_T", identity 2).
+
+With entropy variables ``w⁰, w¹`` and densities ``f⁰ = F(w⁰), f¹ = F(w¹)``, convexity of
+``H`` gives ``⟨w⁰, Δf⟩ ≤ H(f¹) − H(f⁰) ≤ ⟨w¹, Δf⟩``, so
+
+.. math::  α^* = \frac{H(f¹) − H(f⁰) − ⟨w⁰, Δf⟩}{⟨Δw, Δf⟩} ∈ [0, 1]
+
+makes ``H(f¹) − H(f⁰) = ⟨w⁰ + α^*Δw, Δf⟩`` exact.  Used by the midpoint and
+discrete-gradient steppers and by ``J_T^h``."""
+import numpy as np
+import ufl
+import firedrake as fd
+
+__all__ = ["chain_rule_terms"]
+
+
+def chain_rule_terms(model, w0, w1, f0=None, f1=None):
+    """``(num, den, noise)``: ``num = H(f¹) − H(f⁰) − ⟨w⁰, Δf⟩``, ``den = ⟨Δw, Δf⟩``
+    (``α* = num/den``) and the rounding level of ``num`` (``64 ε`` times the sizes of its
+    terms), all with the model's quadrature rule.  ``f0, f1`` default to ``F(w0), F(w1)``."""
+    f0 = model.density(w0) if f0 is None else f0
+    f1 = model.density(w1) if f1 is None else f1
+    dx = model.dx
+    df = f1 - f0
+    H0, H1 = -float(fd.assemble(model.S(f0))), -float(fd.assemble(model.S(f1)))
+    lin0 = float(fd.assemble(ufl.inner(w0, df) * dx))
+    den = float(fd.assemble(ufl.inner(w1 - w0, df) * dx))
+    noise = 64 * np.finfo(float).eps * (abs(H0) + abs(H1) + float(fd.assemble(abs(ufl.inner(w0, df)) * dx))
+                                        + abs(den))
+    return H1 - H0 - lin0, den, noise
