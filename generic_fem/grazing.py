@@ -65,6 +65,7 @@ from .model import GenericModel
 from .two_point import TwoPointFriction
 from .taping import refuse_annotation
 from .chain_rule import chain_rule_terms
+from .invariants import match_invariants
 from .functional import _abs, inverse_norm_squared, compatibility_weights
 
 __all__ = ["GrazingRate", "GradientRate", "PairRate", "PairPoints", "tgre_residual", "least_action_rate",
@@ -520,17 +521,10 @@ def sample_curve(model, densities, tol=1e-14, max_it=20):
         f = model.density(w)
         forms = [ufl.inner(p, f) * model.dx for p in psi]
         jac = [[ufl.algorithms.expand_derivatives(ufl.derivative(a, w, q)) for q in psi] for a in forms]
-        for _ in range(max_it):
-            r = np.array([float(fd.assemble(a)) for a in forms]) - target
-            if np.all(np.abs(r) <= tol * np.maximum(scale, 1e-300)):
-                break
-            J = np.array([[float(fd.assemble(b)) for b in row] for row in jac])
-            c = -np.linalg.solve(J, r)
-            for ck, pk in zip(c, psi):
-                w.dat.data[:] += ck * pk.dat.data_ro
-        else:
+        ok, rel = match_invariants(w, psi, forms, jac, target, scale, tol, max_it)
+        if not ok:
             raise RuntimeError(f"sample_curve: the invariants of sample {k} could not be matched "
-                               f"(residual {np.max(np.abs(r) / scale):.1e})")
+                               f"(residual {rel:.1e})")
     return ws
 
 

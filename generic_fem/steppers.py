@@ -57,6 +57,7 @@ from .errors import InvalidParameterError, StepFailedError
 from .newton import EntropyNewtonControl
 from .taping import refuse_annotation
 from .chain_rule import chain_rule_terms
+from .invariants import match_invariants
 
 __all__ = ["Stepper", "SCHEMES", "DEFAULT_SOLVER_PARAMETERS"]
 
@@ -438,23 +439,9 @@ class Stepper:
         ``K × K`` system, no operator evaluation).  The correction is of the size of the
         residual; it removes the conservation error the nonlinear tolerance leaves."""
         psi = self._psi_functions()
-        target = self._psi_targets
-        for _ in range(4 if psi else 0):
-            r = np.array([float(fd.assemble(self._psi_forms[j])) for j in range(len(psi))]) - target
-            scale = np.array([max(v, 1e-300) for v in self._psi_scales])
-            # exact to 1e-13 already: leave w alone (its pair sums stay current)
-            if np.all(np.abs(r) <= 1e-13 * scale):
-                break
-            J = np.array([[float(fd.assemble(self._psi_jac[j][k])) for k in range(len(psi))]
-                          for j in range(len(psi))])
-            try:
-                c = -np.linalg.solve(J, r)
-            except np.linalg.LinAlgError:
-                break
-            if not np.all(np.isfinite(c)):
-                break
-            for ck, pk in zip(c, psi):
-                self.z_w.dat.data[:] += ck * pk.dat.data_ro
+        if psi:   # (exact to 1e-13 already: w is left alone, its pair sums stay current)
+            match_invariants(self.z_w, psi, self._psi_forms, self._psi_jac, self._psi_targets,
+                             self._psi_scales, tol=1e-13, max_it=4)
 
     def _psi_functions(self):
         """The invariant densities as Functions of ``V`` with their forms (built once)."""
