@@ -19,6 +19,7 @@ covariance ``Σ``, ``μ' = −(μ − u)``, ``Σ' = −2Σ + 2T I``, i.e.
 import numpy as np
 import ufl
 import firedrake as fd
+from generic_fem.parameters import is_parameter, value
 
 from generic_fem.model import GenericModel
 from generic_fem.errors import InvalidParameterError
@@ -30,7 +31,8 @@ class FokkerPlanck(GenericModel):
     """Ornstein–Uhlenbeck relaxation to ``M_{u,T}``.
 
     :arg mesh: velocity mesh of dimension 1, 2 or 3.
-    :arg temperature: ``T > 0``.
+    :arg temperature: ``T > 0`` (a number, or a Real-space Function to differentiate with respect to:
+        :func:`~generic_fem.parameters.real_parameter`).
     :arg drift: ``u`` (sequence of length ``d``; default 0).
     """
     name = "fokker_planck"
@@ -39,23 +41,27 @@ class FokkerPlanck(GenericModel):
 
     def __init__(self, mesh, temperature=1.0, drift=None, degree=2, quadrature_degree=None):
         super().__init__(mesh, degree, quadrature_degree)
+        #: ``T`` in the forms: a ``Constant`` given as ``temperature`` (a control for
+        #: ``firedrake.adjoint``) or the number
+        self.temperature = temperature if is_parameter(temperature) else float(temperature)
+        temperature = value(temperature)
         if not (np.isfinite(temperature) and temperature > 0):
             raise InvalidParameterError(f"FokkerPlanck: temperature must be positive, got {temperature}")
         drift = np.zeros(self.dim) if drift is None else np.asarray(drift, dtype=float)
         if drift.shape != (self.dim,) or not np.all(np.isfinite(drift)):
             raise InvalidParameterError(
                 f"FokkerPlanck: drift must be a finite vector of length {self.dim}, got {drift}")
-        self.T = float(temperature)
+        self.T = temperature
         self.u = drift
         v = self.coordinates
         self._u = ufl.as_vector([float(c) for c in drift])
         self.potential = 0.5 * ufl.dot(v - self._u, v - self._u)
 
     def entropy_density(self, f):
-        return -(self.T * (f * ufl.ln(f) - f) + self.potential * f)
+        return -(self.temperature * (f * ufl.ln(f) - f) + self.potential * f)
 
     def density(self, w):
-        return ufl.exp((w - self.potential) / self.T)
+        return ufl.exp((w - self.potential) / self.temperature)
 
     def friction(self, f, g, phi):
         return f * ufl.inner(ufl.grad(g), ufl.grad(phi)) * self.dx

@@ -31,6 +31,7 @@ informations ``I_x = ∫|∂_x f|²/f``, ``I_v = ∫|∇_v f|²/f`` and
 import numpy as np
 import ufl
 import firedrake as fd
+from generic_fem.parameters import value
 from mpi4py import MPI
 
 from generic_fem.model import GenericModel
@@ -73,6 +74,7 @@ class FuzzyLandau(GenericModel):
             if not (np.isfinite(gamma) and -3.0 <= gamma <= 1.0):
                 raise InvalidParameterError(f"{cls}: gamma must lie in [-3, 1], got {gamma}")
             weight = PairWeight.power(gamma)
+        C_param, C = C, value(C)     # C may be a Real-space Function (a control)
         if not (np.isfinite(C) and C > 0):
             raise InvalidParameterError(f"{cls}: the kernel constant C must be positive, got {C}")
         if int(degree) == degree and degree < self.min_degree:
@@ -90,7 +92,7 @@ class FuzzyLandau(GenericModel):
         self.v = ufl.as_vector([self.coordinates[1], self.coordinates[2]])
         #: the phase-space two-point operator (velocity coordinates 1, 2; κ along x)
         self.pairs = TwoPointFriction(mesh, self.quadrature_degree, self.dx, weight, mobility=lambda f: f,
-                                      coupling=self.C, velocity=(1, 2), spatial_weight=self.kappa)
+                                      coupling=C_param, velocity=(1, 2), spatial_weight=self.kappa)
 
     # ------------------------------------------------------------------ GENERIC data
     def entropy_density(self, f):

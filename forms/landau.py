@@ -29,6 +29,7 @@ relaxation of the second moment :func:`anisotropic_second_moment`.
 import numpy as np
 import ufl
 import firedrake as fd
+from generic_fem.parameters import value
 
 from generic_fem.model import GenericModel
 from generic_fem.errors import InvalidParameterError
@@ -67,6 +68,7 @@ class Landau(GenericModel):
                 raise InvalidParameterError(f"{name}: the power weight has gamma = {gamma:g}, outside [-3, 1]")
         elif not (np.isfinite(gamma) and -3.0 <= gamma <= 1.0):
             raise InvalidParameterError(f"{name}: gamma must lie in [-3, 1], got {gamma}")
+        C_param, C = C, value(C)     # C may be a Real-space Function (a control)
         if not (np.isfinite(C) and C > 0):
             raise InvalidParameterError(f"{name}: the kernel constant C must be positive, got {C}")
         if int(degree) == degree and degree < self.min_degree:
@@ -82,7 +84,7 @@ class Landau(GenericModel):
         self.weight = weight if weight is not None else PairWeight.power(self.gamma)
         #: the two-point friction operator: weight ``A``, coupling ``C``, mobility ``m(f)``
         self.pairs = TwoPointFriction(mesh, self.quadrature_degree, self.dx, self.weight,
-                                      mobility=lambda f: self.mobility(f), coupling=self.C)
+                                      mobility=lambda f: self.mobility(f), coupling=C_param)
 
     def entropy_density(self, f):
         return -f * ufl.ln(f)

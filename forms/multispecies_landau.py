@@ -39,6 +39,7 @@ in ``docs/models.rst``).  Weighted Fisher information (seed (1.8)):
 import numpy as np
 import ufl
 import firedrake as fd
+from generic_fem.parameters import value, parameter_matrix, is_parameter
 
 from generic_fem.model import GenericModel
 from generic_fem.errors import InvalidParameterError
@@ -85,8 +86,11 @@ class MultispeciesLandau(GenericModel):
         n = len(m)
         if n < 1 or not (np.all(np.isfinite(m)) and np.all(m > 0)):
             raise InvalidParameterError(f"{cls}: masses must be positive numbers, got {masses}")
-        c = np.asarray(coupling, float)
-        c = np.full((n, n), float(c)) if c.ndim == 0 else c
+        try:      # numbers or Real-space Functions (controls)
+            spec = parameter_matrix(coupling, n if is_parameter(coupling) or np.ndim(coupling) == 0 else None)
+        except ValueError as exc:
+            raise InvalidParameterError(f"{cls}: coupling: {exc}") from None
+        c = np.vectorize(value, otypes=[float])(spec) if spec.size else np.zeros(spec.shape)
         if c.shape != (n, n):
             raise InvalidParameterError(f"{cls}: coupling must be {n}x{n} (one row per species), got shape {c.shape}")
         if not (np.all(np.isfinite(c)) and np.all(c >= 0) and np.all(np.diag(c) > 0)):
@@ -114,7 +118,7 @@ class MultispeciesLandau(GenericModel):
         self.v = [float(s) * xi for s in sig]
         #: the two-point operator over the ``N`` species' point sets
         self.pairs = TwoPointFriction(mesh, self.quadrature_degree, self.dx, weight, mobility=lambda f: f,
-                                      coupling=c, scales=sig, masses=m)
+                                      coupling=spec, scales=sig, masses=m)
         self.coupling = self.pairs.coupling
 
     # ------------------------------------------------------------------ GENERIC data

@@ -34,7 +34,8 @@ import numpy as np
 
 from .pair_weights import PairWeight
 
-__all__ = ["pair_sums", "moment_sums", "local_moments", "load_pair_kernel", "weight_values", "kernel_cache_dir"]
+__all__ = ["pair_sums", "moment_sums", "local_moments", "pair_contractions", "tensor_moments",
+           "tensor_moment_contractions", "pack_symmetric", "load_pair_kernel", "weight_values", "kernel_cache_dir"]
 
 _HEADER = r"""
 #include <math.h>
@@ -124,6 +125,63 @@ void %(NAME)s_3d(long nt, const double *restrict y, const double *restrict yg, l
 }
 """
 
+# Contractions ``K_t = Σ_p a(y_t − x_p) : T_p`` with symmetric source tensors ``T_p`` (packed
+# upper triangle, already weighted): ``a : T = s (r² tr T − zᵀ T z)``.  The transposed
+# linearisation of the operator needs them (``generic_fem.adjoint``).
+_CONTRACT_2D = r"""
+void pair_contract_2d(long nt, const double *restrict y, long ns, const double *restrict src,
+                      double *restrict K)
+{
+    const double *x0 = src, *x1 = src + ns, *t00 = src + 2*ns, *t01 = src + 3*ns, *t11 = src + 4*ns;
+    for (long t = 0; t < nt; ++t) K[t] = 0.0;
+    for (long b0 = 0; b0 < ns; b0 += BLOCK) {
+        long b1 = b0 + BLOCK < ns ? b0 + BLOCK : ns;
+        for (long t = 0; t < nt; ++t) {
+            const double y0 = y[2*t], y1 = y[2*t+1];
+            double k = 0;
+            #pragma omp simd reduction(+:k)
+            for (long p = b0; p < b1; ++p) {
+                const double z0 = y0 - x0[p], z1 = y1 - x1[p];
+                const double r2 = z0*z0 + z1*z1;
+                const double rs = r2 > 0.0 ? r2 : 1.0;
+                const double s = r2 > 0.0 ? kpow(rs) : 0.0;
+                k += s * (z1*z1*t00[p] - 2.0*z0*z1*t01[p] + z0*z0*t11[p]);
+            }
+            K[t] += k;
+        }
+    }
+}
+"""
+
+_CONTRACT_3D = r"""
+void pair_contract_3d(long nt, const double *restrict y, long ns, const double *restrict src,
+                      double *restrict K)
+{
+    const double *x0 = src, *x1 = src + ns, *x2 = src + 2*ns;
+    const double *t00 = src + 3*ns, *t01 = src + 4*ns, *t02 = src + 5*ns;
+    const double *t11 = src + 6*ns, *t12 = src + 7*ns, *t22 = src + 8*ns;
+    for (long t = 0; t < nt; ++t) K[t] = 0.0;
+    for (long b0 = 0; b0 < ns; b0 += BLOCK) {
+        long b1 = b0 + BLOCK < ns ? b0 + BLOCK : ns;
+        for (long t = 0; t < nt; ++t) {
+            const double y0 = y[3*t], y1 = y[3*t+1], y2 = y[3*t+2];
+            double k = 0;
+            #pragma omp simd reduction(+:k)
+            for (long p = b0; p < b1; ++p) {
+                const double z0 = y0 - x0[p], z1 = y1 - x1[p], z2 = y2 - x2[p];
+                const double q0 = z0*z0, q1 = z1*z1, q2 = z2*z2;
+                const double r2 = q0 + q1 + q2;
+                const double rs = r2 > 0.0 ? r2 : 1.0;
+                const double s = r2 > 0.0 ? kpow(rs) : 0.0;
+                k += s * ((q1 + q2)*t00[p] + (q0 + q2)*t11[p] + (q0 + q1)*t22[p]
+                          - 2.0*(z0*z1*t01[p] + z0*z2*t02[p] + z1*z2*t12[p]));
+            }
+            K[t] += k;
+        }
+    }
+}
+"""
+
 #: the two variants: plain sums ``Σ c_p a (g_t − g_p)`` and split sums ``Σ a (c_p g_t − b_p)``
 _VARIANTS = {"pair_sums": {"C": "c[p] * ", "CA": "", "CU": ""},
              "pair_sums_split": {"C": "", "CA": "c[p]*", "CU": "c[p]*"}}
@@ -167,7 +225,7 @@ def as_weight(kernel):
 
 def _source(weight):
     loops = "".join(loop % dict(v, NAME=name) for name, v in _VARIANTS.items() for loop in (_LOOP_2D, _LOOP_3D))
-    return _HEADER % {"WEIGHT": weight.c_source()} + loops
+    return _HEADER % {"WEIGHT": weight.c_source()} + loops + _CONTRACT_2D + _CONTRACT_3D
 
 
 def load_pair_kernel(kernel):
@@ -201,6 +259,10 @@ def load_pair_kernel(kernel):
         fn.restype = None
         fn.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long,
                        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+    for name in ("pair_contract_2d", "pair_contract_3d"):
+        fn = getattr(so, name)
+        fn.restype = None
+        fn.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
     so.weight_values.restype = None
     so.weight_values.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
     _loaded[src] = so
@@ -307,3 +369,58 @@ def moment_sums(targets, target_vectors, moments):
     G = tr[:, None, None] * I - outer
     H = (yy[:, None] * A1 - 2 * y @ A2.T + A3 - y * (y @ A1)[:, None] + B0 * y + y @ A2 - B2)
     return G, np.einsum("qij,qj->qi", G, np.asarray(target_vectors, float)) - H
+
+
+def pack_symmetric(T):
+    """The upper triangle of symmetric ``(n, d, d)`` tensors, ``(n, d(d+1)/2)``, in the order
+    ``00, 01, 11`` (``d = 2``) or ``00, 01, 02, 11, 12, 22`` (``d = 3``)."""
+    T = np.asarray(T, float)
+    d = T.shape[-1]
+    iu = np.triu_indices(d)
+    return 0.5 * (T + np.swapaxes(T, -1, -2))[:, iu[0], iu[1]]
+
+
+def pair_contractions(kernel, targets, points, tensors):
+    r"""``K_t = Σ_{p: x_p ≠ y_t} a(y_t − x_p) : T_p`` for symmetric source tensors ``T_p``
+    (``(N, d, d)``, weights included), compiled code; ``a : T = A(r)/r² (r² tr T − zᵀTz)``.
+    The pair sum that the transposed linearisation of a two-point operator needs
+    (:meth:`~generic_fem.two_point.TwoPointFriction.coefficient_adjoint`)."""
+    y = np.ascontiguousarray(targets, dtype=float)
+    n, d = y.shape
+    if d not in (2, 3):
+        raise ValueError(f"pair_contractions: dimension must be 2 or 3, got {d}")
+    N = points.shape[0]
+    tp = pack_symmetric(tensors)
+    src = np.empty((d + tp.shape[1], N))
+    src[:d] = np.asarray(points, dtype=float).T
+    src[d:] = tp.T
+    out = np.empty(n)
+    getattr(load_pair_kernel(kernel), f"pair_contract_{d}d")(n, _ptr(y), N, _ptr(src), _ptr(out))
+    return out
+
+
+def tensor_moments(points, tensors):
+    """The moments of the sources that the ``γ = 0`` contractions need (summed over this
+    rank's sources; add them over ranks): ``S0 = Σ tr T, S1 = Σ tr T x, S2 = Σ tr T |x|²,
+    T0 = Σ T, T1 = Σ T x, T2 = Σ x·T x``, packed in one array."""
+    x = np.asarray(points, float)
+    T = 0.5 * (np.asarray(tensors, float) + np.swapaxes(np.asarray(tensors, float), -1, -2))
+    tr = np.einsum("pii->p", T)
+    Tx = np.einsum("pij,pj->pi", T, x)
+    return np.concatenate([[tr.sum()], tr @ x, [tr @ np.einsum("pi,pi->p", x, x)], T.sum(axis=0).ravel(),
+                           Tx.sum(axis=0), [np.einsum("pi,pi->", x, Tx)]])
+
+
+def tensor_moment_contractions(targets, moments):
+    """``K(y) = Σ_p a(y − x_p) : T_p`` for ``A = r²`` from :func:`tensor_moments`:
+    ``a(z) : T = |z|² tr T − zᵀTz``, so ``K = |y|² S0 − 2y·S1 + S2 − (yᵀT0 y − 2y·T1 + T2)``
+    (exact; the self-pair contributes ``a(0) = 0``)."""
+    y = np.asarray(targets, float)
+    d = y.shape[1]
+    S0, S1, S2 = moments[0], moments[1:1 + d], moments[1 + d]
+    k = 2 + d
+    T0 = moments[k:k + d * d].reshape(d, d)
+    T1 = moments[k + d * d:k + d * d + d]
+    T2 = moments[k + d * d + d]
+    yy = np.einsum("qi,qi->q", y, y)
+    return yy * S0 - 2 * y @ S1 + S2 - (np.einsum("qi,ij,qj->q", y, T0, y) - 2 * y @ T1 + T2)

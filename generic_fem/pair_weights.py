@@ -38,6 +38,7 @@ import ufl.algorithms
 import firedrake as fd
 
 from .errors import InvalidParameterError
+from .parameters import is_real_function
 
 __all__ = ["PairWeight", "ufl_to_c"]
 
@@ -99,7 +100,7 @@ def ufl_to_c(expr, r, functions=None, dialect="c"):
             return "0.0"
         if isinstance(e, uc.ScalarValue):
             return _number(e.value())
-        if isinstance(e, fd.Constant):
+        if isinstance(e, fd.Constant) or is_real_function(e):
             vals = np.asarray(e.dat.data_ro).ravel()
             if vals.size != 1:
                 raise InvalidParameterError(f"pair weight: a non-scalar Constant ({e}) is not allowed")
@@ -148,7 +149,7 @@ def scalar_function(function, what="function"):
         raise InvalidParameterError(f"{what}: give a callable of one variable, got {function!r}")
     r = _variable()
     expr = ufl.as_ufl(function(r))
-    if set(ufl.algorithms.extract_coefficients(expr)) - {r}:
+    if [c for c in set(ufl.algorithms.extract_coefficients(expr)) - {r} if not is_real_function(c)]:
         raise InvalidParameterError(f"{what}: may depend on its variable and constants only "
                                     "(a Function is not supported)")
     return expr, r

@@ -64,6 +64,19 @@ class PeriodicSpatialWeight:
         x, y = np.asarray(x, float), np.asarray(y, float)
         return self(x[:, None] - y[None, :])
 
+    def derivative_matrix(self, x, y, constant):
+        """``∂κ_ℓ(x_a − y_b)/∂c`` for a ``Constant`` ``c`` in ``κ`` (UFL differentiation;
+        the gradients of ``firedrake.adjoint`` with respect to, e.g., the width of ``κ``)."""
+        import ufl
+        import ufl.algorithms
+        from .pair_weights import _variable
+        u = _variable()
+        e = ufl.replace(self.expression, {constant: u})
+        de = ufl.algorithms.expand_derivatives(ufl.diff(e, u))
+        de = ufl.replace(de, {u: constant})
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        return evaluate(de, self._s, self.wrap(x[:, None] - y[None, :]))
+
     def integral(self, n=4001):
         """``∫_{−ℓ/2}^{ℓ/2} κ`` (Simpson's rule; the time scale of ``x``-independent data)."""
         from scipy.integrate import simpson

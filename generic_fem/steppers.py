@@ -55,7 +55,7 @@ from petsc4py import PETSc
 
 from .errors import InvalidParameterError, StepFailedError
 from .newton import EntropyNewtonControl
-from .taping import refuse_annotation
+from .adjoint import annotating, step_block, _no_annotation
 from .chain_rule import chain_rule_terms
 from .invariants import match_invariants
 
@@ -159,7 +159,8 @@ class Stepper:
                  nonlocal_jacobian="picard", predictor="previous", min_dt=None,
                  anderson_depth=0, inactive_tol=0.0, floor_rtol=1e-10, structure_tol=1e-12,
                  project_invariants=True, safeguard=4, tail_iterations=None,
-                 density_updates=False, tail_cutoff=1e-20, alpha_tol=1e-14, alpha_rounds=12):
+                 density_updates=False, tail_cutoff=1e-20, alpha_tol=1e-14, alpha_rounds=12,
+                 adjoint_solver_parameters=None):
         if scheme not in SCHEMES:
             raise InvalidParameterError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
         if not (dt > 0 and math.isfinite(dt)):
@@ -276,6 +277,61 @@ class Stepper:
         self._dissipation_pair = (fstar, g_d)
         self._H_new, self._H_old = -model.S(self.f_new), -model.S(self.f_old)
         self.last = {}
+        #: PETSc options of the adjoint (transposed) solves of taped steps, merged over
+        #: :data:`~generic_fem.adjoint.DEFAULT_ADJOINT_PARAMETERS` (prefix ``<prefix>adjoint_``)
+        self.adjoint_solver_parameters = dict(adjoint_solver_parameters or {})
+        self.adjoint_stats = {"solves": 0, "ksp_its": 0}
+        # the chain-rule defect δ(z, α) of the discrete-gradient scheme (its adjoint)
+        if scheme == "discrete-gradient":
+            self._defect_form = (-model.S(f_new_unknown) + model.S(self.f_old)
+                                 - ufl.inner(theta, f_new_unknown - self.f_old) * model.dx)
+
+    # ----------------------------------------------------------------------------
+    def _nonlocal_entries(self):
+        """``(operator, f, g)`` for every nonlocal coefficient set in the residual."""
+        return [(op, f, g) for op in self.model.friction_operators() if op.is_nonlocal
+                for f, g in self._nonlocal_pairs]
+
+    def _adjoint_dependencies(self):
+        """The inputs of a taped step besides ``w^n``: the ``Constant`` s and Functions in
+        its forms (the stepper's own ``Δt``, ``α``, unknown and coefficients excluded) and
+        the two-point operators' own parameters."""
+        forms = [self.residual] + ([self._defect_form] if self.scheme == "discrete-gradient" else [])
+        own = {id(self.dt), id(self.alpha), id(self.z), id(self.w_old), id(self.w)}
+        spaces = []
+        for op in self.model.friction_operators():
+            if op.is_nonlocal:
+                spaces += [op.Q, op.Qv, op.Qt]
+        out = []
+        for form in forms:
+            for c in form.coefficients():   # (Constants are not controls in Firedrake's tape)
+                if id(c) in own or any(c is o for o in out):
+                    continue
+                if isinstance(c, fd.Function) and any(c.function_space() == S for S in spaces):
+                    continue
+                if isinstance(c, fd.Function):
+                    out.append(c)
+        for op in self.model.friction_operators():
+            for c in (op.parameters() if op.is_nonlocal else []):
+                if isinstance(c, fd.Function) and all(c is not o for o in out):
+                    out.append(c)
+        return out
+
+    def _replay(self, dt, alpha):
+        """The step from ``w_old`` with the given ``Δt`` (and ``α``; the discrete-gradient
+        scheme solves for it again, starting there), for the tape's recompute: no
+        rejection, no statistics; a failed solve raises :class:`StepFailedError`."""
+        self._scales = None
+        self._psi_targets = None
+        self.dt.assign(dt)
+        self.alpha.assign(alpha)
+        self._initial_guess(dt, first=False)
+        ok, reason, its, _ = self._solve_once()
+        if ok and self.scheme == "discrete-gradient":
+            ok, _, _ = self._solve_alpha()
+        if not ok:
+            raise StepFailedError(f"recomputing a taped {self.scheme} step (dt = {dt:.3e}) failed: "
+                                  f"{self._failure_summary(dt, reason, its)[1]}")
 
     # ----------------------------------------------------------------------------
     def _exact_jacobian_correction(self, F):
@@ -612,7 +668,18 @@ class Stepper:
 
         :arg dt_max: an upper bound for this step (to land on an output time).
         :returns: a dict of step statistics (also kept in ``self.last``)."""
-        refuse_annotation("a time step")
+        if annotating():
+            block = step_block(self)
+            from pyadjoint.tape import get_working_tape
+            get_working_tape().add_block(block)
+            with _no_annotation():
+                out = self._advance(dt_max)
+            block.record(out["dt"], out["alpha"])
+            block.add_output(self.w.create_block_variable())
+            return out
+        return self._advance(dt_max)
+
+    def _advance(self, dt_max):
         rejections = 0
         self.w_old.assign(self.w)
         self._scales = None

@@ -77,8 +77,10 @@ from mpi4py import MPI
 
 from .errors import InvalidParameterError
 from .operators import FrictionOperator
-from .pair_kernels import pair_sums, moment_sums, local_moments, as_weight
+from .pair_kernels import (pair_sums, moment_sums, local_moments, as_weight, pair_contractions,
+                           tensor_moments, tensor_moment_contractions)
 from .quadrature import quadrature_space
+from .parameters import is_parameter, is_real_function, value, parameter_matrix
 
 __all__ = ["TwoPointFriction"]
 
@@ -93,6 +95,22 @@ def _interpolation(expr, tensor):
         return get_interpolator(expr)._get_callable(tensor=tensor)
     except Exception:  # another Firedrake version: the public (slower) path
         return lambda: fd.assemble(expr, tensor=tensor)
+
+
+def _coupling_spec(coupling):
+    """``coupling`` as a square object array of numbers and parameters (``Constant`` s,
+    Real-space Functions: :mod:`generic_fem.parameters`)."""
+    try:
+        return parameter_matrix(coupling)
+    except ValueError as exc:
+        raise InvalidParameterError(f"two-point operator: coupling: {exc}") from None
+
+
+def _constants_of(expr):
+    """The parameters (``Constant`` s and Real-space Functions) in a UFL expression."""
+    from ufl.algorithms.analysis import extract_type
+    return list(extract_type(expr, fd.Constant)) + \
+        [c for c in ufl.algorithms.extract_coefficients(expr) if is_real_function(c)]
 
 
 class _Entry:
@@ -174,7 +192,8 @@ class TwoPointFriction(FrictionOperator):
         if spatial_weight is not None and len(space) != 1:
             raise InvalidParameterError("two-point operator: a spatial weight needs exactly one space "
                                         f"coordinate, got {len(space)}")
-        c = np.atleast_2d(np.asarray(coupling, dtype=float))
+        spec = _coupling_spec(coupling)
+        c = np.vectorize(value, otypes=[float])(spec) if spec.size else np.zeros((0, 0))
         n = c.shape[0]
         if c.shape != (n, n):
             raise InvalidParameterError(f"two-point operator: coupling must be a square matrix, got shape {c.shape}")
@@ -194,7 +213,8 @@ class TwoPointFriction(FrictionOperator):
             raise InvalidParameterError("two-point operator: a spatial weight is supported for one point set")
         self.mesh, self.dim, self.n_sets = mesh, dim, n
         self.velocity, self.spatial = vel, spatial_weight
-        self.coupling, self.scales, self.masses = 0.5 * (c + c.T), sig, mu
+        self._coupling_spec = spec
+        self.scales, self.masses = sig, mu
         self.weight = as_weight(weight)
         self.mobility = mobility if mobility is not None else (lambda f: f)
         self.dx = dx
@@ -275,7 +295,32 @@ class TwoPointFriction(FrictionOperator):
         self.reference_points = np.ascontiguousarray(vs[iv[start:start + len(self.weights)]])
         self.points = [s * self.reference_points for s in self.scales]
         #: ``κ(x_a − x_b)`` between the distinct x-values of the points
-        self.kappa = self.spatial.matrix(xs, xs)
+        self._kappa = self.spatial.matrix(xs, xs)
+
+    @property
+    def coupling(self):
+        """``c_ij`` (symmetric), with the current values of any ``Constant`` entries."""
+        c = np.vectorize(value, otypes=[float])(self._coupling_spec)
+        return 0.5 * (c + c.T)
+
+    @property
+    def kappa(self):
+        """``κ(x_a − x_b)`` between the distinct x-values of the points (re-evaluated when
+        ``κ`` has ``Constant`` parameters, so that their current values are used)."""
+        if _constants_of(self.spatial.expression):
+            return self.spatial.matrix(self._xs, self._xs)
+        return self._kappa
+
+    def parameters(self):
+        """The ``Constant`` s that the pair sums depend on outside UFL (entries of the
+        coupling, parameters of the spatial weight): the operator's own controls for
+        ``firedrake.adjoint`` (:meth:`coefficient_adjoint`)."""
+        out = []
+        for c in list(self._coupling_spec.ravel()) + \
+                (_constants_of(self.spatial.expression) if self.spatial is not None else []):
+            if is_parameter(c) and all(c is not o for o in out):
+                out.append(c)
+        return out
 
     def _mobilities(self, f):
         m = self.mobility(f)
@@ -330,30 +375,35 @@ class TwoPointFriction(FrictionOperator):
             e.J[i].dat.data_wo[:] = H.reshape(e.J[i].dat.data_ro.shape)
         self.stats["evaluations"] += 1
 
-    def _sums(self, target_vectors, coeff, vectors):
+    def _sums(self, target_vectors, coeff, vectors, coupling=None, kappa=None):
         """Per target set ``i``: ``(Σ_j c_ij Σ_p k_jp a_qp, Σ_j c_ij Σ_p k_jp a_qp (t_iq − g_jp))``
         at this rank's points, ``k = coeff`` (``N × n_local``), ``t = target_vectors``,
-        ``g = vectors`` (``N × n_local × d``).  Collective."""
+        ``g = vectors`` (``N × n_local × d``); ``coupling`` and ``kappa`` replace ``c`` and
+        ``κ`` (the sums are linear in each).  Collective."""
         n, d = self.n_sets, self.dim
+        cpl = self.coupling if coupling is None else coupling
         if self.spatial is not None:
-            return [self._sums_phase_space(target_vectors[0], coeff[0], vectors[0])]
+            return [self._sums_phase_space(target_vectors[0], coeff[0], vectors[0], cpl[0, 0], kappa)]
         if self.weight.quadratic:
             mom = np.array([local_moments(self.points[j], coeff[j], vectors[j]) for j in range(n)])
             glob = np.empty_like(mom)
             self.comm.Allreduce(mom, glob, op=MPI.SUM)
-            return [moment_sums(self.points[i], target_vectors[i], self.coupling[i] @ glob) for i in range(n)]
+            return [moment_sums(self.points[i], target_vectors[i], cpl[i] @ glob) for i in range(n)]
         local = np.concatenate([np.column_stack([self.points[j], coeff[j], vectors[j]]) for j in range(n)], axis=1)
         src = self.gather(local).reshape(self.n_global, n, 2 * d + 1)
         out = []
         for i in range(n):
-            js = [j for j in range(n) if self.coupling[i, j] > 0]
+            js = [j for j in range(n) if cpl[i, j] != 0]
+            if not js:
+                out.append((np.zeros((len(self.weights), d, d)), np.zeros((len(self.weights), d))))
+                continue
             s = src[:, js, :].transpose(1, 0, 2).reshape(-1, 2 * d + 1)   # set-major sources
-            c = (self.coupling[i, js][:, None] * src[:, js, d].T).ravel()
+            c = (cpl[i, js][:, None] * src[:, js, d].T).ravel()
             self.stats["pairs"] += len(self.weights) * s.shape[0]
             out.append(pair_sums(self.weight, self.points[i], target_vectors[i], s[:, :d], c, s[:, d + 1:]))
         return out
 
-    def _sums_phase_space(self, target_vectors, coeff, vectors):
+    def _sums_phase_space(self, target_vectors, coeff, vectors, c, kappa=None):
         """``Ĝ(x_a, v_q) = c Σ_p a(v_q − v_p) C̃_ap`` and
         ``Ĵ(x_a, v_q) = c Σ_p a(v_q − v_p)(C̃_ap t_aq − B̃_ap)`` with the convolutions
         ``C̃ = κ * (k)``, ``B̃ = κ * (k g)`` along ``x`` (``k = coeff``): ``O(N_x N_v²)`` pair
@@ -365,9 +415,9 @@ class TwoPointFriction(FrictionOperator):
         Bm = np.zeros((nx, nv, d))
         Cm[self._ix, self._iv] = src[:, 0]
         Bm[self._ix, self._iv] = src[:, 1:]
-        c = self.coupling[0, 0]
-        Ct = c * (self.kappa @ Cm)
-        Bt = c * np.einsum("ab,bpk->apk", self.kappa, Bm)
+        K = self.kappa if kappa is None else kappa
+        Ct = c * (K @ Cm)
+        Bt = c * np.einsum("ab,bpk->apk", K, Bm)
         vs = self.scales[0] * self._vs
         G = np.empty((len(self.weights), d, d))
         H = np.empty((len(self.weights), d))
@@ -382,6 +432,103 @@ class TwoPointFriction(FrictionOperator):
                 self.stats["pairs"] += len(sel) * nv
             G[sel], H[sel] = Ga, Ha
         return G, H
+
+    def _contractions(self, tensors, coupling=None):
+        """Per target set ``i``: ``K_iq = Σ_j c_ij Σ_p κ a(v_iq − v_jp) : T_jp`` at this
+        rank's points, for symmetric tensors ``T`` (``N × n_local × d × d``, weights
+        included).  Collective."""
+        n, d = self.n_sets, self.dim
+        cpl = self.coupling if coupling is None else coupling
+        T = 0.5 * (tensors + np.swapaxes(tensors, -1, -2))
+        if self.spatial is not None:
+            nx, nv = len(self._xs), len(self._vs)
+            src = self.gather(T[0].reshape(len(self.weights), d * d))
+            Tm = np.zeros((nx, nv, d * d))
+            Tm[self._ix, self._iv] = src
+            Tt = cpl[0, 0] * np.einsum("ab,bpk->apk", self.kappa, Tm)
+            vs = self.scales[0] * self._vs
+            out = np.empty(len(self.weights))
+            for a in np.unique(self._ix_local):
+                sel = np.nonzero(self._ix_local == a)[0]
+                Ta = Tt[a].reshape(nv, d, d)
+                if self.weight.quadratic:
+                    out[sel] = tensor_moment_contractions(self.points[0][sel], tensor_moments(vs, Ta))
+                else:
+                    out[sel] = pair_contractions(self.weight, self.points[0][sel], vs, Ta)
+                    self.stats["pairs"] += len(sel) * nv
+            return [out]
+        if self.weight.quadratic:
+            mom = np.array([tensor_moments(self.points[j], T[j]) for j in range(n)])
+            glob = np.empty_like(mom)
+            self.comm.Allreduce(mom, glob, op=MPI.SUM)
+            return [tensor_moment_contractions(self.points[i], cpl[i] @ glob) for i in range(n)]
+        local = np.concatenate([np.column_stack([self.points[j], T[j].reshape(-1, d * d)]) for j in range(n)], axis=1)
+        src = self.gather(local).reshape(self.n_global, n, d + d * d)
+        out = []
+        for i in range(n):
+            js = [j for j in range(n) if cpl[i, j] != 0]
+            acc = np.zeros(len(self.weights))
+            for j in js:
+                acc += cpl[i, j] * pair_contractions(self.weight, self.points[i], src[:, j, :d],
+                                                     src[:, j, d:].reshape(-1, d, d))
+                self.stats["pairs"] += len(self.weights) * self.n_global
+            out.append(acc)
+        return out
+
+    def coefficient_adjoint(self, f, g, seeds, parameters=()):
+        r"""The transposed linearisation of the coefficients of ``(f, g)`` at the state of
+        their last :meth:`refresh` (two pair-sum passes; collective).
+
+        Given the cotangents (seeds) ``Ḡ_i, ḡ_i, J̄_i`` of the coefficients ``Ĝ_i, ĝ_i, Ĵ_i``
+        (numpy arrays over this rank's points, shapes ``(N, n, d, d)``, ``(N, n, d)``,
+        ``(N, n, d)``), return the cotangents of the point values ``m_i`` and ``G_i`` that
+        feed them, and of the ``parameters`` (``Constant`` s of :meth:`parameters`):
+
+        .. math::
+
+           ar k_{jp} = K_{jp}[\operatorname{sym}(ar G + ar J ⊗ G)] − G_{jp} · h_{jp}[ar J],
+           \qquad ar m = ω ar k, \qquad
+           ar G_{iq}^{pts} = ar g_{iq} + \hat G_{iq} ar J_{iq} − k_{iq} h_{iq}[ar J],
+
+        with ``h_{jp}[Y] = Σ_i c_ij Σ_q κ a_pq Y_iq`` (a pair sum) and
+        ``K_{jp}[T] = Σ_i c_ij Σ_q κ a_pq : T_iq`` (:func:`~generic_fem.pair_kernels.pair_contractions`);
+        ``a`` and ``c`` are symmetric, so the transposed sums are again sums over the
+        same pairs.  A parameter ``p`` of ``c`` or ``κ`` gets
+        ``Σ_iq Ḡ_iq : Ĝ'_iq + J̄_iq · Ĵ'_iq``, the sums with ``c`` or ``κ`` replaced by their
+        derivative in ``p`` (the sums are linear in both): one more pass per parameter.
+
+        :returns: ``(m̄, Ḡ, {p: value})`` (the parameter values summed over ranks)."""
+        e = self._entry(f, g)
+        if e.last_input is None:
+            raise RuntimeError("coefficient_adjoint: the coefficients of this pair were never refreshed")
+        n, d = self.n_sets, self.dim
+        ghat, k = e.last_input[1], e.coeff
+        Gs = 0.5 * (seeds["G"] + np.swapaxes(seeds["G"], -1, -2))
+        Jb = seeds["J"]
+        h = [-H for _, H in self._sums(np.zeros_like(Jb), np.ones_like(k), Jb)]
+        T = Gs + 0.5 * (Jb[..., :, None] * ghat[..., None, :] + ghat[..., :, None] * Jb[..., None, :])
+        K = self._contractions(T)
+        Ghat = np.array([np.asarray(x.dat.data_ro).reshape(-1, d, d) for x in e.G])
+        mbar = np.empty_like(k)
+        Gbar = np.empty_like(ghat)
+        for i in range(n):
+            kbar = K[i] - np.einsum("qk,qk->q", ghat[i], h[i])
+            mbar[i] = self.weights * kbar
+            Gbar[i] = seeds["g"][i] + np.einsum("qkl,ql->qk", Ghat[i], Jb[i]) - k[i][:, None] * h[i]
+        pbar = {}
+        for p in parameters:
+            total = 0.0
+            variants = []
+            E = np.vectorize(lambda c: 1.0 if c is p else 0.0, otypes=[float])(self._coupling_spec)
+            if np.any(E):
+                variants.append({"coupling": 0.5 * (E + E.T)})
+            if self.spatial is not None and any(c is p for c in _constants_of(self.spatial.expression)):
+                variants.append({"kappa": self.spatial.derivative_matrix(self._xs, self._xs, p)})
+            for kw in variants:
+                for i, (G1, J1) in enumerate(self._sums(ghat, k, ghat, **kw)):
+                    total += float(np.einsum("qkl,qkl->", Gs[i], G1) + np.einsum("qk,qk->", Jb[i], J1))
+            pbar[p] = self.comm.allreduce(total)
+        return mbar, Gbar, pbar
 
     def linearization(self, f, g, df, dg):
         """Register the directional derivatives of the coefficients of ``(f, g)`` in the

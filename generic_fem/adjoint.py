@@ -1,0 +1,415 @@
+r"""Differentiable runs: one ``pyadjoint`` block per accepted time step (docs "Gradients").
+
+A step of :class:`~generic_fem.steppers.Stepper` solves ``R(z; w^n, p) = 0`` for
+``z = w^{n+1}`` (and, for the ``"discrete-gradient"`` scheme, the chain-rule condition
+``δ(z, α; w^n, p) = H(F(z)) − H(F(w^n)) − ⟨w^n + α(z − w^n), F(z) − F(w^n)⟩ = 0`` for
+``α``).  Its residual is a UFL form whose nonlocal friction terms carry Quadrature
+coefficients ``Ĝ, ĝ, Ĵ`` (the pair sums of :mod:`generic_fem.two_point`) that UFL
+sees as constants.  :class:`StepBlock` records the step on the tape as one block with
+inputs ``w^n`` and the parameters ``p`` (``Constant`` s in the forms, and the
+``Constant`` s of the two-point operators' coupling and spatial weight) and output
+``w^{n+1}``:
+
+* recompute: the step again, with its recorded ``Δt`` (and, for ``"midpoint"``, its
+  recorded ``α``; ``"discrete-gradient"`` solves for ``α`` again), with the stepper's own
+  Newton solver and safeguards; a failed solve raises;
+* adjoint: with ``Ψ(λ) = ⟨λ, R⟩`` the transposed Jacobian is ``R_zᵀ λ = ∂Ψ/∂z`` taken
+  *through* the coefficients (:class:`PullBack`): the frozen-coefficient part is UFL's
+  derivative, the rest is the chain rule through ``Ĝ, ĝ, Ĵ``, whose transposed
+  linearisation (:meth:`~generic_fem.two_point.TwoPointFriction.coefficient_adjoint`)
+  is again pair sums over the same pairs.  ``R_zᵀ λ = b`` is solved by GMRES
+  (right-preconditioned, true residual, ``rtol 1e-12``) with the assembled transposed
+  frozen-coefficient Jacobian, Jacobi-scaled and factored by MUMPS, as preconditioner
+  (a direct solve for local models).  For ``"discrete-gradient"`` the bordered system
+
+  .. math::  R_z^T λ + δ_z μ = b, \qquad ⟨λ, R_α⟩ + δ_α μ = 0
+
+  is solved with two such solves; then the adjoint of an input ``X`` is
+  ``−(∂Ψ(λ)/∂X + μ ∂δ/∂X)``.
+
+The block keeps one copy of ``w^n`` (pyadjoint's checkpoint of the input) per step and,
+for models with an auxiliary field, one of ``z``: nothing of the Newton iterations or
+pair sums is kept.  Tangent-linear and Hessian actions are not implemented (pyadjoint's
+``NotImplementedError``).
+"""
+import numpy as np
+import ufl
+import firedrake as fd
+from petsc4py import PETSc
+
+from .errors import StepFailedError
+
+__all__ = ["StepBlock", "PullBack", "AdjointSolveError", "DEFAULT_ADJOINT_PARAMETERS", "annotating"]
+
+
+class AdjointSolveError(StepFailedError):
+    """The adjoint linear system of a time step did not converge."""
+
+
+#: the transposed (adjoint) solve of a step: GMRES on the exact transposed Jacobian,
+#: preconditioned by the Jacobi-scaled LU of the frozen-coefficient transpose
+DEFAULT_ADJOINT_PARAMETERS = {
+    "ksp_type": "gmres",
+    "ksp_pc_side": "right",
+    "ksp_rtol": 1e-12,
+    "ksp_atol": 1e-50,
+    "ksp_max_it": 300,
+    "ksp_gmres_restart": 300,
+    "pc_type": "python",
+    "pc_python_type": "generic_fem.linear_solvers.DiagonalScaledLU",
+    "scaled_pc_factor_mat_solver_type": "mumps",
+}
+
+
+def annotating():
+    """Whether pyadjoint is recording (``False`` when it is not installed)."""
+    try:
+        from pyadjoint.tape import annotate_tape
+    except ImportError:
+        return False
+    return annotate_tape()
+
+
+def _nonzero(form):
+    return isinstance(form, ufl.Form) and not form.empty()
+
+
+def _real_space(c, mesh):
+    return c._ad_function_space(mesh)
+
+
+class PullBack:
+    """The gradient of a scalar form ``Ψ`` through the nonlocal coefficients.
+
+    ``Ψ`` is a 0-form in which the two-point coefficients ``Ĝ_i, ĝ_i, Ĵ_i`` of the given
+    ``(operator, f, g)`` entries appear as Quadrature Functions.  :meth:`update` assembles
+    their cotangents ``∂Ψ/∂Ĝ_i`` etc., pulls them back to the point values of ``m_i(f)`` and
+    ``G_i(g)`` (:meth:`~generic_fem.two_point.TwoPointFriction.coefficient_adjoint`) and
+    stores them as Quadrature Functions ``b_m, b_G`` divided by the weights, so that
+
+    .. math::  \frac{dΨ}{dX} = \frac{∂Ψ}{∂X}\Big|_{\hat G, \hat g, \hat J}
+               + \frac{∂}{∂X} \sum_i ∫ b_{m,i}\, m_i(f) + b_{G,i} · G_i(g)\, dξ
+
+    for any coefficient or ``Constant`` ``X`` (:meth:`gradient`); the operators' own
+    parameters get their values from :meth:`parameter_gradient`."""
+
+    def __init__(self, psi, entries):
+        self.psi = psi
+        self.items = []
+        extra = 0
+        for op, f, g in entries:
+            e = op._entry(f, g)
+            coeffs = set(psi.coefficients())
+            seeds = {}
+            for key, fns in (("G", e.G), ("g", e.gq), ("J", e.J)):
+                seeds[key] = [ufl.derivative(psi, c, fd.TestFunction(c.function_space())) if c in coeffs else None
+                              for c in fns]
+            bm = [fd.Function(op.Q) for _ in range(op.n_sets)]
+            bG = [fd.Function(op.Qv) for _ in range(op.n_sets)]
+            m, G = op._mobilities(f), op._scaled_gradients(g)
+            for i in range(op.n_sets):
+                extra = extra + (bm[i] * m[i] + ufl.inner(bG[i], G[i])) * op.dx
+            self.items.append((op, f, g, e, seeds, bm, bG))
+        self.extra = extra if isinstance(extra, ufl.Form) else None
+        self.pbar = {}
+
+    def update(self):
+        """Assemble the cotangents for the current values of ``Ψ``'s coefficients (the
+        entries must be refreshed at the state); collective."""
+        self.pbar = {}
+        for op, f, g, e, seeds, bm, bG in self.items:
+            n, d = op.n_sets, op.dim
+            nl = len(op.weights)
+            shapes = {"G": (nl, d, d), "g": (nl, d), "J": (nl, d)}
+            vals = {}
+            for key, forms in seeds.items():
+                arr = np.zeros((n,) + shapes[key])
+                for i, form in enumerate(forms):
+                    if form is not None and _nonzero(form):
+                        arr[i] = np.asarray(fd.assemble(form).dat.data_ro).reshape(shapes[key])
+                vals[key] = arr
+            mbar, Gbar, pbar = op.coefficient_adjoint(f, g, vals, op.parameters())
+            w = np.where(op.weights != 0, op.weights, 1.0)
+            for i in range(n):
+                bm[i].dat.data_wo[:] = (mbar[i] / w).reshape(bm[i].dat.data_ro.shape)
+                bG[i].dat.data_wo[:] = (Gbar[i] / w[:, None]).reshape(bG[i].dat.data_ro.shape)
+            for p, v in pbar.items():
+                self.pbar[p] = self.pbar.get(p, 0.0) + v
+
+    def gradient_form(self, X, dX, frozen=True):
+        """The 1-form ``dΨ/dX [dX]`` (``None`` if it vanishes): with ``frozen=False`` only
+        the part through the coefficients."""
+        out = None
+        parts = ([self.psi] if frozen else []) + ([self.extra] if self.extra is not None else [])
+        for form in parts:
+            d = ufl.derivative(form, X, dX)
+            d = ufl.algorithms.expand_derivatives(d) if isinstance(d, ufl.Form) else d
+            if _nonzero(d):
+                out = d if out is None else out + d
+        return out
+
+    def parameter_gradient(self, p):
+        """``dΨ/dp`` through the pair sums for an operator parameter ``p`` (0 if none)."""
+        return self.pbar.get(p, 0.0)
+
+
+class _TransposedJacobian:
+    """``y = R_zᵀ x``: the assembled transposed frozen Jacobian plus the pull-back through
+    the nonlocal coefficients (a PETSc shell matrix for GMRES)."""
+
+    def __init__(self, block, frozen_T):
+        self.block, self.A = block, frozen_T
+        st = block.stepper
+        self.x = fd.Function(st.z.function_space())
+        self.pull = PullBack(ufl.action(st.residual, self.x), block.entries)
+        self.form = self.pull.gradient_form(st.z, fd.TestFunction(st.z.function_space()), frozen=False)
+
+    def mult(self, mat, X, Y):
+        self.A.mult(X, Y)
+        if self.form is None:
+            return
+        with self.x.dat.vec_wo as v:
+            X.copy(v)
+        self.pull.update()
+        c = fd.assemble(self.form)
+        with c.dat.vec_ro as v:
+            Y.axpy(1.0, v)
+
+
+class StepBlock:
+    """Placeholder replaced by :func:`_make_block_class` (pyadjoint is imported lazily)."""
+
+
+def _make_block_class():
+    from pyadjoint import Block
+
+    class _StepBlock(Block):
+        """One accepted step of a :class:`~generic_fem.steppers.Stepper` on the tape
+        (module docstring)."""
+
+        def __init__(self, stepper):
+            super().__init__()
+            self.stepper = stepper
+            self.add_dependency(stepper.w)
+            self.controls = stepper._adjoint_dependencies()
+            for c in self.controls:
+                self.add_dependency(c)
+            self.entries = stepper._nonlocal_entries()
+            self.dt = None
+            self.alpha = None
+            self.z_saved = None
+
+        def __str__(self):
+            return f"generic-fem {self.stepper.scheme} step (dt = {self.dt})"
+
+        def record(self, dt, alpha):
+            """The step's ``Δt`` and ``α``, and ``z`` (all of it, auxiliary field included)."""
+            self.dt, self.alpha = float(dt), float(alpha)
+            st = self.stepper
+            if self.z_saved is None:
+                self.z_saved = fd.Function(st.z.function_space())
+            self.z_saved.assign(st.z)
+
+        # -------------------------------------------------------------- state
+        def _set_inputs(self, inputs):
+            """Put the checkpointed inputs into the stepper's objects; returns what to
+            restore afterwards."""
+            st = self.stepper
+            saved = (fd.Function(st.w.function_space()).assign(st.w),
+                     fd.Function(st.w_old.function_space()).assign(st.w_old),
+                     fd.Function(st.z.function_space()).assign(st.z),
+                     float(st.dt), float(st.alpha),
+                     [(c, fd.Function(c.function_space()).assign(c)) for c in self.controls])
+            st.w_old.assign(inputs[0])
+            for c, v in zip(self.controls, inputs[1:]):
+                c.assign(v)
+            st.dt.assign(self.dt)
+            st.alpha.assign(self.alpha)
+            return saved
+
+        def _restore(self, saved):
+            st = self.stepper
+            w, w_old, z, dt, alpha, consts = saved
+            st.w.assign(w)
+            st.w_old.assign(w_old)
+            st.z.assign(z)
+            st.dt.assign(dt)
+            st.alpha.assign(alpha)
+            for c, v in consts:
+                c.assign(v)
+
+        # -------------------------------------------------------------- forward
+        def recompute_component(self, inputs, block_variable, idx, prepared):
+            st = self.stepper
+            saved = self._set_inputs(inputs)
+            try:
+                with _no_annotation():
+                    st._replay(self.dt, self.alpha)
+                self.alpha = float(st.alpha)
+                self.z_saved.assign(st.z)
+                out = fd.Function(st.w.function_space()).assign(st.w)
+            finally:
+                self._restore(saved)
+            return out
+
+        # -------------------------------------------------------------- adjoint
+        def prepare_evaluate_adj(self, inputs, adj_inputs, relevant_dependencies):
+            st = self.stepper
+            b = adj_inputs[0]
+            if b is None:
+                return None
+            saved = self._set_inputs(inputs)
+            try:
+                with _no_annotation():
+                    st.z.assign(self.z_saved)
+                    st.z_w.assign(self.z_saved if st.z is st.z_w else self.z_saved.subfunctions[0])
+                    st.w.assign(st.z_w)
+                    st._refresh()
+                    return self._solve_adjoint(b)
+            except Exception:
+                self._restore(saved)
+                raise
+            finally:
+                self._saved = saved
+
+        def _solve_adjoint(self, b):
+            """``λ`` (and ``μ``), and the pull-back of ``Ψ(λ)``."""
+            st = self.stepper
+            Z = st.z.function_space()
+            rhs = fd.Cofunction(Z.dual())
+            if Z is st.w.function_space():
+                rhs.assign(b)
+            else:
+                rhs.subfunctions[0].assign(b)
+            solve = self._transposed_solver()
+            lam = solve(rhs)
+            mu = 0.0
+            if st.scheme == "discrete-gradient":
+                zt = fd.TestFunction(Z)
+                ddz = fd.assemble(ufl.derivative(st._defect_form, st.z, zt))
+                y2 = solve(ddz)
+                Ra = self._alpha_derivative
+                d_alpha = _scalar(fd.assemble(ufl.derivative(st._defect_form, st.alpha, _real_test(st.alpha, st))))
+                r1, r2 = Ra(lam), Ra(y2)
+                mu = r1 / (r2 - d_alpha)
+                lam.assign(lam - mu * y2)
+            pull = PullBack(ufl.action(st.residual, lam), self.entries)
+            pull.update()
+            return {"lambda": lam, "mu": mu, "pull": pull}
+
+        def _alpha_derivative(self, y):
+            """``⟨y, ∂R/∂α⟩`` through the coefficients."""
+            st = self.stepper
+            pull = PullBack(ufl.action(st.residual, y), self.entries)
+            pull.update()
+            form = pull.gradient_form(st.alpha, _real_test(st.alpha, st))
+            return 0.0 if form is None else _scalar(fd.assemble(form))
+
+        def _transposed_solver(self):
+            st = self.stepper
+            Z = st.z.function_space()
+            J = ufl.derivative(st.residual, st.z, fd.TrialFunction(Z))
+            AT = fd.assemble(ufl.adjoint(J), mat_type="aij").petscmat
+            params = dict(DEFAULT_ADJOINT_PARAMETERS)
+            params.update(st.adjoint_solver_parameters)
+            if not self.entries:
+                params.update({"ksp_type": "preonly"})
+            op = _TransposedJacobian(self, AT)
+            n, N = AT.getLocalSize()[0], AT.getSize()[0]
+            shell = PETSc.Mat().createPython(((n, N), (n, N)), op, comm=AT.getComm())
+            shell.setUp()
+            ksp = PETSc.KSP().create(comm=AT.getComm())
+            prefix = st._options_prefix + "adjoint_"
+            ksp.setOptionsPrefix(prefix)
+            opts = PETSc.Options()
+            for k, v in params.items():
+                opts[prefix + k] = "" if v is None else v
+            ksp.setOperators(shell if self.entries else AT, AT)
+            ksp.setFromOptions()
+            for k in params:
+                del opts[prefix + k]
+
+            def solve(rhs):
+                x = fd.Function(Z)
+                with rhs.dat.vec_ro as r, x.dat.vec_wo as xv:
+                    ksp.solve(r, xv)
+                    reason, its = ksp.getConvergedReason(), ksp.getIterationNumber()
+                    rn = ksp.getResidualNorm()
+                    finite = np.isfinite(xv.norm())
+                st.adjoint_stats["ksp_its"] += its
+                st.adjoint_stats["solves"] += 1
+                if reason < 0 or not finite:
+                    raise AdjointSolveError(
+                        f"the adjoint solve of the {st.scheme} step (dt = {self.dt:.3e}) failed: KSP reason "
+                        f"{reason} after {its} iterations, residual {rn:.2e}. Loosen or change "
+                        f"{prefix}ksp_* (Stepper(adjoint_solver_parameters=...)) or take smaller steps.")
+                return x
+            return solve
+
+        def evaluate_adj_component(self, inputs, adj_inputs, block_variable, idx, prepared=None):
+            if prepared is None:
+                return None
+            st = self.stepper
+            lam_pull, mu = prepared["pull"], prepared["mu"]
+            X = st.w_old if idx == 0 else self.controls[idx - 1]
+            test = fd.TestFunction(X.function_space())
+            form = lam_pull.gradient_form(X, test)
+            if mu != 0.0:
+                d = ufl.derivative(st._defect_form, X, test)
+                d = ufl.algorithms.expand_derivatives(d)
+                if _nonzero(d):
+                    form = mu * d if form is None else form + mu * d
+            out = fd.assemble(form) if form is not None else fd.Cofunction(X.function_space().dual())
+            p = lam_pull.parameter_gradient(X)
+            if p:    # through the pair sums (coupling, spatial weight)
+                out.dat.data_wo[...] += p
+            out.dat.data_wo[...] *= -1.0
+            return out
+
+        def evaluate_adj(self, markings=False):
+            try:
+                super().evaluate_adj(markings=markings)
+            finally:
+                saved = getattr(self, "_saved", None)
+                if saved is not None:
+                    self._restore(saved)
+                    self._saved = None
+
+    return _StepBlock
+
+
+_BLOCK = None
+
+
+def step_block(stepper):
+    """A new :class:`StepBlock` for the step the stepper is about to take."""
+    global _BLOCK
+    if _BLOCK is None:
+        _BLOCK = _make_block_class()
+    return _BLOCK(stepper)
+
+
+def _real_test(c, stepper):
+    return fd.TestFunction(_real_space(c, stepper.model.mesh))
+
+
+def _scalar(cof):
+    vals = np.asarray(cof.dat.data_ro).ravel()
+    return float(vals[0]) if vals.size else 0.0
+
+
+class _no_annotation:
+    def __enter__(self):
+        try:
+            from pyadjoint.tape import stop_annotating
+        except ImportError:
+            self._cm = None
+            return self
+        self._cm = stop_annotating()
+        self._cm.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._cm is not None:
+            return self._cm.__exit__(*exc)
+        return False
