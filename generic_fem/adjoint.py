@@ -74,10 +74,6 @@ def _nonzero(form):
     return isinstance(form, ufl.Form) and not form.empty()
 
 
-def _real_space(c, mesh):
-    return c._ad_function_space(mesh)
-
-
 class PullBack:
     """The gradient of a scalar form ``Ψ`` through the nonlocal coefficients.
 
@@ -390,7 +386,7 @@ def step_block(stepper):
 
 
 def _real_test(c, stepper):
-    return fd.TestFunction(_real_space(c, stepper.model.mesh))
+    return fd.TestFunction(c.function_space())
 
 
 def _scalar(cof):

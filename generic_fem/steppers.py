@@ -182,7 +182,9 @@ class Stepper:
             self.w = model.state_from_density(f0)
         self.w_old = fd.Function(V, name="w_old").assign(self.w)
         self.dt = fd.Constant(self.dt_target)
-        self.alpha = fd.Constant(0.5)
+        # α on the Real space (not a Constant): the adjoint of the discrete-gradient
+        # scheme differentiates the residual with respect to it
+        self.alpha = fd.Function(fd.FunctionSpace(model.mesh, "R", 0), name="alpha").assign(0.5)
         self._dt_now = self.dt_target
 
         W = model.friction_auxiliary_space()
