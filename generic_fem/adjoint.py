@@ -75,7 +75,7 @@ def _nonzero(form):
 
 
 class PullBack:
-    """The gradient of a scalar form ``Ψ`` through the nonlocal coefficients.
+    r"""The gradient of a scalar form ``Ψ`` through the nonlocal coefficients.
 
     ``Ψ`` is a 0-form in which the two-point coefficients ``Ĝ_i, ĝ_i, Ĵ_i`` of the given
     ``(operator, f, g)`` entries appear as Quadrature Functions.  :meth:`update` assembles
