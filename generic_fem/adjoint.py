@@ -70,6 +70,24 @@ def annotating():
     return annotate_tape()
 
 
+class _Assembler:
+    """Assemble one form repeatedly into one tensor (Firedrake's assembler built once:
+    ``fd.assemble`` would preprocess the form, expanding its derivatives, at every call)."""
+
+    def __init__(self, form, **kwargs):
+        from firedrake.assemble import get_assembler
+        self.assembler = get_assembler(form, **kwargs)
+        self.tensor = None
+
+    def __call__(self):
+        self.tensor = self.assembler.assemble(tensor=self.tensor)
+        return self.tensor
+
+
+def _assembler(form):
+    return None if form is None else _Assembler(form)
+
+
 def _nonzero(form):
     return isinstance(form, ufl.Form) and not form.empty()
 
@@ -98,8 +116,8 @@ class PullBack:
             coeffs = set(psi.coefficients())
             seeds = {}
             for key, fns in (("G", e.G), ("g", e.gq), ("J", e.J)):
-                seeds[key] = [ufl.derivative(psi, c, fd.TestFunction(c.function_space())) if c in coeffs else None
-                              for c in fns]
+                seeds[key] = [_assembler(_expanded(ufl.derivative(psi, c, fd.TestFunction(c.function_space()))))
+                              if c in coeffs else None for c in fns]
             bm = [fd.Function(op.Q) for _ in range(op.n_sets)]
             bG = [fd.Function(op.Qv) for _ in range(op.n_sets)]
             m, G = op._mobilities(f), op._scaled_gradients(g)
@@ -120,9 +138,9 @@ class PullBack:
             vals = {}
             for key, forms in seeds.items():
                 arr = np.zeros((n,) + shapes[key])
-                for i, form in enumerate(forms):
-                    if form is not None and _nonzero(form):
-                        arr[i] = np.asarray(fd.assemble(form).dat.data_ro).reshape(shapes[key])
+                for i, assemble in enumerate(forms):
+                    if assemble is not None:
+                        arr[i] = np.asarray(assemble().dat.data_ro).reshape(shapes[key])
                 vals[key] = arr
             mbar, Gbar, pbar = op.coefficient_adjoint(f, g, vals, op.parameters())
             w = np.where(op.weights != 0, op.weights, 1.0)
@@ -138,9 +156,8 @@ class PullBack:
         out = None
         parts = ([self.psi] if frozen else []) + ([self.extra] if self.extra is not None else [])
         for form in parts:
-            d = ufl.derivative(form, X, dX)
-            d = ufl.algorithms.expand_derivatives(d) if isinstance(d, ufl.Form) else d
-            if _nonzero(d):
+            d = _expanded(ufl.derivative(form, X, dX))
+            if d is not None:
                 out = d if out is None else out + d
         return out
 
@@ -149,27 +166,112 @@ class PullBack:
         return self.pbar.get(p, 0.0)
 
 
-class _TransposedJacobian:
-    """``y = R_zᵀ x``: the assembled transposed frozen Jacobian plus the pull-back through
-    the nonlocal coefficients (a PETSc shell matrix for GMRES)."""
+class _AdjointMachinery:
+    """What the adjoint solves of one stepper's steps share, built once per stepper (its
+    forms, the transposed frozen Jacobian, the Krylov solver and one :class:`PullBack`):
+    a new form object per step would cost form-building time at every step."""
 
-    def __init__(self, block, frozen_T):
-        self.block, self.A = block, frozen_T
-        st = block.stepper
-        self.x = fd.Function(st.z.function_space())
-        self.pull = PullBack(ufl.action(st.residual, self.x), block.entries)
-        self.form = self.pull.gradient_form(st.z, fd.TestFunction(st.z.function_space()), frozen=False)
+    def __init__(self, stepper, entries):
+        st = self.stepper = stepper
+        Z = st.z.function_space()
+        self.entries = entries
+        self.x = fd.Function(Z, name="adjoint_direction")
+        self.pull = PullBack(ufl.action(st.residual, self.x), entries)
+        self.correction = _assembler(self.pull.gradient_form(st.z, fd.TestFunction(Z), frozen=False))
+        AT_form = ufl.adjoint(ufl.derivative(st.residual, st.z, fd.TrialFunction(Z)))
+        self.AT_assemble = _Assembler(AT_form, mat_type="aij")
+        self.AT = None
+        self.grad_forms = {}
+        if st.scheme == "discrete-gradient":
+            D = st._defect_form
+            R = fd.TestFunction(st.alpha.function_space())
+            self.d_z = _assembler(_expanded(ufl.derivative(D, st.z, fd.TestFunction(Z))))
+            self.d_alpha = _assembler(_expanded(ufl.derivative(D, st.alpha, R)))
+            self.R_alpha = _assembler(self.pull.gradient_form(st.alpha, R))
+        self.ksp = None
 
+    # the shell matrix: y = R_zᵀ x
     def mult(self, mat, X, Y):
-        self.A.mult(X, Y)
-        if self.form is None:
+        self.AT.petscmat.mult(X, Y)
+        if self.correction is None:
             return
         with self.x.dat.vec_wo as v:
             X.copy(v)
         self.pull.update()
-        c = fd.assemble(self.form)
+        c = self.correction()
         with c.dat.vec_ro as v:
             Y.axpy(1.0, v)
+
+    def setup(self, dt):
+        """Assemble the transposed frozen Jacobian at the current state and (re)set the
+        solver (the preconditioner is refactored)."""
+        st = self.stepper
+        self.dt = dt
+        self.AT = self.AT_assemble()
+        A = self.AT.petscmat
+        params = dict(DEFAULT_ADJOINT_PARAMETERS)
+        params.update(st.adjoint_solver_parameters)
+        if not self.entries:
+            params["ksp_type"] = "preonly"
+        self.prefix = st._options_prefix + "adjoint_"
+        if self.ksp is None:
+            n, N = A.getLocalSize()[0], A.getSize()[0]
+            self.shell = PETSc.Mat().createPython(((n, N), (n, N)), self, comm=A.getComm())
+            self.shell.setUp()
+            self.ksp = PETSc.KSP().create(comm=A.getComm())
+            self.ksp.setOptionsPrefix(self.prefix)
+            opts = PETSc.Options()
+            for k, v in params.items():
+                opts[self.prefix + k] = "" if v is None else v
+            self.ksp.setOperators(self.shell if self.entries else A, A)
+            self.ksp.setFromOptions()
+            for k in params:
+                del opts[self.prefix + k]
+        else:
+            self.ksp.setOperators(self.shell if self.entries else A, A)
+
+    def solve(self, rhs):
+        """``x`` with ``R_zᵀ x = rhs``; raises :class:`AdjointSolveError` if GMRES fails."""
+        st = self.stepper
+        x = fd.Function(st.z.function_space())
+        with rhs.dat.vec_ro as r, x.dat.vec_wo as xv:
+            self.ksp.solve(r, xv)
+            reason, its = self.ksp.getConvergedReason(), self.ksp.getIterationNumber()
+            rn = self.ksp.getResidualNorm()
+            finite = np.isfinite(xv.norm())
+        st.adjoint_stats["ksp_its"] += its
+        st.adjoint_stats["solves"] += 1
+        if reason < 0 or not finite:
+            raise AdjointSolveError(
+                f"the adjoint solve of the {st.scheme} step (dt = {self.dt:.3e}) failed: KSP reason "
+                f"{reason} after {its} iterations, residual {rn:.2e}. Loosen or change "
+                f"{self.prefix}ksp_* (Stepper(adjoint_solver_parameters=...)) or take smaller steps.")
+        return x
+
+    def set_direction(self, y):
+        """Pull ``Ψ(y) = ⟨y, R⟩`` back through the coefficients (for the gradient forms)."""
+        self.x.assign(y)
+        self.pull.update()
+
+    def alpha_derivative(self, y):
+        """``⟨y, ∂R/∂α⟩`` through the coefficients."""
+        self.set_direction(y)
+        return 0.0 if self.R_alpha is None else _scalar(self.R_alpha())
+
+    def defect_gradient_form(self, X):
+        """``∂δ/∂X`` of the discrete-gradient chain-rule defect (cached; ``None`` if 0)."""
+        key = ("defect", id(X))
+        if key not in self.grad_forms:
+            d = ufl.derivative(self.stepper._defect_form, X, fd.TestFunction(X.function_space()))
+            self.grad_forms[key] = (X, _assembler(_expanded(d)))
+        return self.grad_forms[key][1]
+
+    def gradient_form(self, X):
+        """``∂Ψ/∂X`` for the current direction (cached per input)."""
+        key = id(X)
+        if key not in self.grad_forms:
+            self.grad_forms[key] = (X, _assembler(self.pull.gradient_form(X, fd.TestFunction(X.function_space()))))
+        return self.grad_forms[key][1]
 
 
 class StepBlock:
@@ -269,94 +371,42 @@ def _make_block_class():
                 self._saved = saved
 
         def _solve_adjoint(self, b):
-            """``λ`` (and ``μ``), and the pull-back of ``Ψ(λ)``."""
+            """``λ`` (and ``μ``); leaves the machinery's pull-back at ``Ψ(λ)``."""
             st = self.stepper
+            mach = st._adjoint_machinery(self.entries)
             Z = st.z.function_space()
             rhs = fd.Cofunction(Z.dual())
             if Z is st.w.function_space():
                 rhs.assign(b)
             else:
                 rhs.subfunctions[0].assign(b)
-            solve = self._transposed_solver()
-            lam = solve(rhs)
+            mach.setup(self.dt)
+            lam = mach.solve(rhs)
             mu = 0.0
             if st.scheme == "discrete-gradient":
-                zt = fd.TestFunction(Z)
-                ddz = fd.assemble(ufl.derivative(st._defect_form, st.z, zt))
-                y2 = solve(ddz)
-                Ra = self._alpha_derivative
-                d_alpha = _scalar(fd.assemble(ufl.derivative(st._defect_form, st.alpha, _real_test(st.alpha, st))))
-                r1, r2 = Ra(lam), Ra(y2)
+                y2 = mach.solve(mach.d_z())
+                d_alpha = _scalar(mach.d_alpha()) if mach.d_alpha is not None else 0.0
+                r1, r2 = mach.alpha_derivative(lam), mach.alpha_derivative(y2)
                 mu = r1 / (r2 - d_alpha)
                 lam.assign(lam - mu * y2)
-            pull = PullBack(ufl.action(st.residual, lam), self.entries)
-            pull.update()
-            return {"lambda": lam, "mu": mu, "pull": pull}
-
-        def _alpha_derivative(self, y):
-            """``⟨y, ∂R/∂α⟩`` through the coefficients."""
-            st = self.stepper
-            pull = PullBack(ufl.action(st.residual, y), self.entries)
-            pull.update()
-            form = pull.gradient_form(st.alpha, _real_test(st.alpha, st))
-            return 0.0 if form is None else _scalar(fd.assemble(form))
-
-        def _transposed_solver(self):
-            st = self.stepper
-            Z = st.z.function_space()
-            J = ufl.derivative(st.residual, st.z, fd.TrialFunction(Z))
-            AT = fd.assemble(ufl.adjoint(J), mat_type="aij").petscmat
-            params = dict(DEFAULT_ADJOINT_PARAMETERS)
-            params.update(st.adjoint_solver_parameters)
-            if not self.entries:
-                params.update({"ksp_type": "preonly"})
-            op = _TransposedJacobian(self, AT)
-            n, N = AT.getLocalSize()[0], AT.getSize()[0]
-            shell = PETSc.Mat().createPython(((n, N), (n, N)), op, comm=AT.getComm())
-            shell.setUp()
-            ksp = PETSc.KSP().create(comm=AT.getComm())
-            prefix = st._options_prefix + "adjoint_"
-            ksp.setOptionsPrefix(prefix)
-            opts = PETSc.Options()
-            for k, v in params.items():
-                opts[prefix + k] = "" if v is None else v
-            ksp.setOperators(shell if self.entries else AT, AT)
-            ksp.setFromOptions()
-            for k in params:
-                del opts[prefix + k]
-
-            def solve(rhs):
-                x = fd.Function(Z)
-                with rhs.dat.vec_ro as r, x.dat.vec_wo as xv:
-                    ksp.solve(r, xv)
-                    reason, its = ksp.getConvergedReason(), ksp.getIterationNumber()
-                    rn = ksp.getResidualNorm()
-                    finite = np.isfinite(xv.norm())
-                st.adjoint_stats["ksp_its"] += its
-                st.adjoint_stats["solves"] += 1
-                if reason < 0 or not finite:
-                    raise AdjointSolveError(
-                        f"the adjoint solve of the {st.scheme} step (dt = {self.dt:.3e}) failed: KSP reason "
-                        f"{reason} after {its} iterations, residual {rn:.2e}. Loosen or change "
-                        f"{prefix}ksp_* (Stepper(adjoint_solver_parameters=...)) or take smaller steps.")
-                return x
-            return solve
+            mach.set_direction(lam)
+            return {"lambda": lam, "mu": mu, "machinery": mach}
 
         def evaluate_adj_component(self, inputs, adj_inputs, block_variable, idx, prepared=None):
             if prepared is None:
                 return None
             st = self.stepper
-            lam_pull, mu = prepared["pull"], prepared["mu"]
+            mach, mu = prepared["machinery"], prepared["mu"]
             X = st.w_old if idx == 0 else self.controls[idx - 1]
-            test = fd.TestFunction(X.function_space())
-            form = lam_pull.gradient_form(X, test)
+            assemble = mach.gradient_form(X)
+            out = fd.Cofunction(X.function_space().dual())
+            if assemble is not None:
+                out.assign(assemble())
             if mu != 0.0:
-                d = ufl.derivative(st._defect_form, X, test)
-                d = ufl.algorithms.expand_derivatives(d)
-                if _nonzero(d):
-                    form = mu * d if form is None else form + mu * d
-            out = fd.assemble(form) if form is not None else fd.Cofunction(X.function_space().dual())
-            p = lam_pull.parameter_gradient(X)
+                d = mach.defect_gradient_form(X)
+                if d is not None:
+                    out.dat.data_wo[...] += mu * d().dat.data_ro
+            p = mach.pull.parameter_gradient(X)
             if p:    # through the pair sums (coupling, spatial weight)
                 out.dat.data_wo[...] += p
             out.dat.data_wo[...] *= -1.0
@@ -383,6 +433,14 @@ def step_block(stepper):
     if _BLOCK is None:
         _BLOCK = _make_block_class()
     return _BLOCK(stepper)
+
+
+def _expanded(form):
+    """``form`` with its derivatives expanded, or ``None`` if it vanishes."""
+    if not isinstance(form, ufl.Form):
+        return None
+    form = ufl.algorithms.expand_derivatives(form)
+    return form if _nonzero(form) else None
 
 
 def _real_test(c, stepper):

@@ -319,6 +319,13 @@ class Stepper:
                     out.append(c)
         return out
 
+    def _adjoint_machinery(self, entries):
+        """The forms and solvers of the adjoint of this stepper's steps (built once)."""
+        if getattr(self, "_adjoint", None) is None:
+            from .adjoint import _AdjointMachinery
+            self._adjoint = _AdjointMachinery(self, entries)
+        return self._adjoint
+
     def _replay(self, dt, alpha):
         """The step from ``w_old`` with the given ``Δt`` (and ``α``; the discrete-gradient
         scheme solves for it again, starting there), for the tape's recompute: no

@@ -1,11 +1,10 @@
-"""Refuse to run under pyadjoint's annotation (issue 14 is not done yet).
+"""Refuse what ``firedrake.adjoint`` can not tape yet: ``J_T`` and ``J_T^h``.
 
-A run of the toolkit is not visible to ``firedrake.adjoint`` as it stands: the
-two-point operators' coefficients are written into Quadrature Functions outside UFL,
-the steppers project the invariants by writing the state's values, and the Newton
-control (convergence test, pre-check, rejections, ``α`` rounds) is not replayed by the
-tape.  A taped run would give gradients of the frozen-coefficient problem, silently.
-Until step-level blocks exist, an annotated run is an error."""
+Time steps are taped (:mod:`generic_fem.adjoint`, one block per step).  The
+energy–dissipation functionals are not: their two-point coefficients, ``M⁻¹`` solves and
+least-action rates are computed outside UFL, and a taped evaluation would give the
+gradients of a frozen-coefficient problem, silently.  Evaluating them while pyadjoint
+annotates is an error."""
 from .errors import InvalidParameterError
 
 __all__ = ["refuse_annotation"]
@@ -19,7 +18,7 @@ def refuse_annotation(what):
         return
     if annotate_tape():
         raise InvalidParameterError(
-            f"{what} can not be taped by firedrake.adjoint yet: the two-point coefficients, the invariant "
-            "projection and the Newton control are invisible to the tape, so its gradients would be silently "
-            "those of a frozen-coefficient problem. Run it with the annotation paused "
+            f"{what} can not be taped by firedrake.adjoint yet (time steps can: generic_fem.adjoint): its "
+            "two-point coefficients and M^-1 solves are invisible to the tape, so its gradients would be silently "
+            "those of a frozen-coefficient problem. Evaluate it with the annotation paused "
             "(firedrake.adjoint.pause_annotation(), or inside `with stop_annotating():`).")
