@@ -37,7 +37,7 @@ import ufl
 import firedrake as fd
 from petsc4py import PETSc
 
-from .errors import StepFailedError
+from .errors import StepFailedError, InvalidParameterError
 
 __all__ = ["StepBlock", "PullBack", "AdjointSolveError", "DEFAULT_ADJOINT_PARAMETERS", "annotating"]
 
@@ -286,6 +286,13 @@ def _make_block_class():
         (module docstring)."""
 
         def __init__(self, stepper):
+            missing = [type(op).__name__ for op in stepper.model.friction_operators()
+                       if op.is_nonlocal and not hasattr(op, "coefficient_adjoint")]
+            if missing:
+                raise InvalidParameterError(
+                    f"{type(stepper.model).__name__} can not be taped: its nonlocal operator(s) {missing} have no "
+                    "transposed linearisation (coefficient_adjoint), so the gradients would be those of the "
+                    "frozen-coefficient problem. Run it with the annotation paused.")
             super().__init__()
             self.stepper = stepper
             self.add_dependency(stepper.w)

@@ -171,6 +171,61 @@ def test_taping_does_not_change_the_run(case, scheme):
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("which", ["vlasov_lbd", "landau_infinite_mass", "fermi_dirac"])
+def test_taylor_other_models(which):
+    """The other model families: a mixed unknown (Vlasov–LBD's auxiliary field), a
+    two-point plus a local friction operator, and the Fermi–Dirac mobility
+    ``f(1 − εf)`` (initial-datum direction, entropy)."""
+    import math
+    from generic_fem import phase_space_mesh
+    fa.get_working_tape().clear_tape()
+    if which == "vlasov_lbd":
+        from forms.vlasov_lbd import VlasovLBD
+        m = VlasovLBD(phase_space_mesh(4, 8, 2 * math.pi, 6.0), nu=1.0)
+        base = (1 + 0.3 * ufl.cos(m.x)) * ufl.exp(-(m.v - 0.5) ** 2 / 2)
+    elif which == "landau_infinite_mass":
+        from forms.landau_infinite_mass import LandauInfiniteMass
+        m = LandauInfiniteMass(velocity_box(2, 4.0, 3), gamma=-3.0, c_ei=0.7)
+        base = m.maxwellian(1.0, (0.4, -0.2), 1.1)
+    else:
+        from forms.landau_fermi_dirac import LandauFermiDirac
+        m = LandauFermiDirac(velocity_box(2, 5.0, 3), eps=0.5, gamma=-3.0)
+        v = m.coordinates
+        base = 0.8 * ufl.exp(-ufl.dot(v, v) / 2)
+    fa.continue_annotation()
+    try:
+        u = fd.Function(m.V)
+        st = Stepper(m, base * ufl.exp(u), dt=0.1)
+        for _ in range(2):
+            st.advance()
+        J = fd.assemble(m.S(st.density()))
+    finally:
+        fa.pause_annotation()
+    h = fd.Function(m.V)
+    h.dat.data[:] = 0.1 * np.random.default_rng(0).standard_normal(h.dat.data.shape)
+    assert fa.taylor_test(fa.ReducedFunctional(J, fa.Control(u)), u, h) >= 1.9
+
+
+def test_operator_without_adjoint_is_refused():
+    """A nonlocal operator without a transposed linearisation (the moment-projection
+    friction of the seed-000 model) is refused at taping time, not differentiated as if
+    its coefficients were constants."""
+    from forms.multispecies_fp import MultispeciesFokkerPlanck
+    from generic_fem import InvalidParameterError
+    m = MultispeciesFokkerPlanck(velocity_box(2, 6.0, 2), masses=[1.0, 4.0], charges=[1.0, 1.0], scales=[1.0, 0.6])
+    f0 = ufl.as_vector([m.maxwellian(0, 1.0, (0.5, 0.0), 1.0), m.maxwellian(1, 0.5, (-0.3, 0.2), 2.0)])
+    st = Stepper(m, f0, dt=0.1)
+    fa.get_working_tape().clear_tape()
+    fa.continue_annotation()
+    try:
+        with pytest.raises(InvalidParameterError, match="can not be taped"):
+            st.advance()
+    finally:
+        fa.pause_annotation()
+        fa.get_working_tape().clear_tape()
+    st.advance()      # untaped, it runs
+
+
 def test_failed_adjoint_solve_raises():
     """An adjoint solve that does not converge is an error, not a zero gradient."""
     _, outputs, controls, _, _ = taped("landau_coulomb", adjoint_solver_parameters={"ksp_max_it": 1})
