@@ -41,8 +41,8 @@ class FokkerPlanck(GenericModel):
 
     def __init__(self, mesh, temperature=1.0, drift=None, degree=2, quadrature_degree=None):
         super().__init__(mesh, degree, quadrature_degree)
-        #: ``T`` in the forms: a ``Constant`` given as ``temperature`` (a control for
-        #: ``firedrake.adjoint``) or the number
+        #: ``T`` in the forms: the Real-space Function given as ``temperature`` (a control
+        #: for ``firedrake.adjoint``) or the number
         self.temperature = temperature if is_parameter(temperature) else float(temperature)
         temperature = value(temperature)
         if not (np.isfinite(temperature) and temperature > 0):

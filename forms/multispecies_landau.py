@@ -119,7 +119,11 @@ class MultispeciesLandau(GenericModel):
         #: the two-point operator over the ``N`` species' point sets
         self.pairs = TwoPointFriction(mesh, self.quadrature_degree, self.dx, weight, mobility=lambda f: f,
                                       coupling=spec, scales=sig, masses=m)
-        self.coupling = self.pairs.coupling
+
+    @property
+    def coupling(self):
+        """``c_ij`` with the current values of any Real-space entries."""
+        return self.pairs.coupling
 
     # ------------------------------------------------------------------ GENERIC data
     def entropy_density(self, f):

@@ -6,9 +6,10 @@ A step of :class:`~generic_fem.steppers.Stepper` solves ``R(z; w^n, p) = 0`` for
 ``α``).  Its residual is a UFL form whose nonlocal friction terms carry Quadrature
 coefficients ``Ĝ, ĝ, Ĵ`` (the pair sums of :mod:`generic_fem.two_point`) that UFL
 sees as constants.  :class:`StepBlock` records the step on the tape as one block with
-inputs ``w^n`` and the parameters ``p`` (``Constant`` s in the forms, and the
-``Constant`` s of the two-point operators' coupling and spatial weight) and output
-``w^{n+1}``:
+inputs ``w^n`` and the parameters ``p`` (the Functions in the forms other than the
+stepper's own, e.g. Real-space parameters, and the Real-space Functions in the
+two-point operators' coupling and spatial weight: :mod:`generic_fem.parameters`) and
+output ``w^{n+1}``:
 
 * recompute: the step again, with its recorded ``Δt`` (and, for ``"midpoint"``, its
   recorded ``α``; ``"discrete-gradient"`` solves for ``α`` again), with the stepper's own
@@ -27,8 +28,8 @@ inputs ``w^n`` and the parameters ``p`` (``Constant`` s in the forms, and the
   is solved with two such solves; then the adjoint of an input ``X`` is
   ``−(∂Ψ(λ)/∂X + μ ∂δ/∂X)``.
 
-The block keeps one copy of ``w^n`` (pyadjoint's checkpoint of the input) per step and,
-for models with an auxiliary field, one of ``z``: nothing of the Newton iterations or
+The block keeps pyadjoint's checkpoints of ``w^n`` and ``w^{n+1}`` per step and, for
+models with an auxiliary field, one copy of ``z``: nothing of the Newton iterations or
 pair sums is kept.  Tangent-linear and Hessian actions are not implemented (pyadjoint's
 ``NotImplementedError``).
 """
@@ -38,6 +39,7 @@ import firedrake as fd
 from petsc4py import PETSc
 
 from .errors import StepFailedError, InvalidParameterError
+from .parameters import is_real_function
 
 __all__ = ["StepBlock", "PullBack", "AdjointSolveError", "DEFAULT_ADJOINT_PARAMETERS", "annotating"]
 
@@ -127,9 +129,10 @@ class PullBack:
         self.extra = extra if isinstance(extra, ufl.Form) else None
         self.pbar = {}
 
-    def update(self):
+    def update(self, parameters=True):
         """Assemble the cotangents for the current values of ``Ψ``'s coefficients (the
-        entries must be refreshed at the state); collective."""
+        entries must be refreshed at the state); with ``parameters``, also those of the
+        operators' Real-space parameters (one pass each).  Collective."""
         self.pbar = {}
         for op, f, g, e, seeds, bm, bG in self.items:
             n, d = op.n_sets, op.dim
@@ -142,7 +145,8 @@ class PullBack:
                     if assemble is not None:
                         arr[i] = np.asarray(assemble().dat.data_ro).reshape(shapes[key])
                 vals[key] = arr
-            mbar, Gbar, pbar = op.coefficient_adjoint(f, g, vals, op.parameters())
+            params = [p for p in op.parameters() if is_real_function(p)] if parameters else []
+            mbar, Gbar, pbar = op.coefficient_adjoint(f, g, vals, params)
             w = np.where(op.weights != 0, op.weights, 1.0)
             for i in range(n):
                 bm[i].dat.data_wo[:] = (mbar[i] / w).reshape(bm[i].dat.data_ro.shape)
@@ -197,7 +201,7 @@ class _AdjointMachinery:
             return
         with self.x.dat.vec_wo as v:
             X.copy(v)
-        self.pull.update()
+        self.pull.update(parameters=False)
         c = self.correction()
         with c.dat.vec_ro as v:
             Y.axpy(1.0, v)
@@ -214,27 +218,44 @@ class _AdjointMachinery:
         if not self.entries:
             params["ksp_type"] = "preonly"
         self.prefix = st._options_prefix + "adjoint_"
+        self.params = params
         if self.ksp is None:
             n, N = A.getLocalSize()[0], A.getSize()[0]
             self.shell = PETSc.Mat().createPython(((n, N), (n, N)), self, comm=A.getComm())
             self.shell.setUp()
             self.ksp = PETSc.KSP().create(comm=A.getComm())
             self.ksp.setOptionsPrefix(self.prefix)
-            opts = PETSc.Options()
-            for k, v in params.items():
-                opts[self.prefix + k] = "" if v is None else v
             self.ksp.setOperators(self.shell if self.entries else A, A)
-            self.ksp.setFromOptions()
-            for k in params:
-                del opts[self.prefix + k]
+            with self._options():
+                self.ksp.setFromOptions()
         else:
             self.ksp.setOperators(self.shell if self.entries else A, A)
+
+    def _options(self):
+        """The solver's options in PETSc's database while it is set up and solves (the
+        inner factorisation of the preconditioner reads them at its first solve);
+        options given on the command line take precedence, as in Firedrake."""
+        import contextlib
+        opts = PETSc.Options()
+
+        @contextlib.contextmanager
+        def inserted():
+            keys = [self.prefix + k for k in self.params if not opts.hasName(self.prefix + k)]
+            for k in keys:
+                v = self.params[k[len(self.prefix):]]
+                opts[k] = "" if v is None else v
+            try:
+                yield
+            finally:
+                for k in keys:
+                    del opts[k]
+        return inserted()
 
     def solve(self, rhs):
         """``x`` with ``R_zᵀ x = rhs``; raises :class:`AdjointSolveError` if GMRES fails."""
         st = self.stepper
         x = fd.Function(st.z.function_space())
-        with rhs.dat.vec_ro as r, x.dat.vec_wo as xv:
+        with rhs.dat.vec_ro as r, x.dat.vec_wo as xv, self._options():
             self.ksp.solve(r, xv)
             reason, its = self.ksp.getConvergedReason(), self.ksp.getIterationNumber()
             rn = self.ksp.getResidualNorm()
@@ -255,7 +276,8 @@ class _AdjointMachinery:
 
     def alpha_derivative(self, y):
         """``⟨y, ∂R/∂α⟩`` through the coefficients."""
-        self.set_direction(y)
+        self.x.assign(y)
+        self.pull.update(parameters=False)
         return 0.0 if self.R_alpha is None else _scalar(self.R_alpha())
 
     def defect_gradient_form(self, X):
@@ -308,12 +330,15 @@ def _make_block_class():
             return f"generic-fem {self.stepper.scheme} step (dt = {self.dt})"
 
         def record(self, dt, alpha):
-            """The step's ``Δt`` and ``α``, and ``z`` (all of it, auxiliary field included)."""
+            """The step's ``Δt`` and ``α`` (and whether ``α`` was solved for), and, with an
+            auxiliary field, all of ``z``."""
             self.dt, self.alpha = float(dt), float(alpha)
             st = self.stepper
-            if self.z_saved is None:
-                self.z_saved = fd.Function(st.z.function_space())
-            self.z_saved.assign(st.z)
+            self.alpha_active = bool(getattr(st, "_alpha_active", False)) and st.scheme == "discrete-gradient"
+            if st.z is not st.z_w:
+                if self.z_saved is None:
+                    self.z_saved = fd.Function(st.z.function_space())
+                self.z_saved.assign(st.z)
 
         # -------------------------------------------------------------- state
         def _set_inputs(self, inputs):
@@ -350,8 +375,7 @@ def _make_block_class():
             try:
                 with _no_annotation():
                     st._replay(self.dt, self.alpha)
-                self.alpha = float(st.alpha)
-                self.z_saved.assign(st.z)
+                    self.record(self.dt, float(st.alpha))
                 out = fd.Function(st.w.function_space()).assign(st.w)
             finally:
                 self._restore(saved)
@@ -366,8 +390,10 @@ def _make_block_class():
             saved = self._set_inputs(inputs)
             try:
                 with _no_annotation():
-                    st.z.assign(self.z_saved)
-                    st.z_w.assign(self.z_saved if st.z is st.z_w else self.z_saved.subfunctions[0])
+                    if self.z_saved is not None:
+                        st.z.assign(self.z_saved)
+                    else:
+                        st.z_w.assign(self.get_outputs()[0].saved_output)
                     st.w.assign(st.z_w)
                     st._refresh()
                     return self._solve_adjoint(b)
@@ -390,12 +416,13 @@ def _make_block_class():
             mach.setup(self.dt)
             lam = mach.solve(rhs)
             mu = 0.0
-            if st.scheme == "discrete-gradient":
+            if st.scheme == "discrete-gradient" and self.alpha_active:
                 y2 = mach.solve(mach.d_z())
                 d_alpha = _scalar(mach.d_alpha()) if mach.d_alpha is not None else 0.0
                 r1, r2 = mach.alpha_derivative(lam), mach.alpha_derivative(y2)
-                mu = r1 / (r2 - d_alpha)
-                lam.assign(lam - mu * y2)
+                if r2 - d_alpha != 0.0:
+                    mu = r1 / (r2 - d_alpha)
+                    lam.assign(lam - mu * y2)
             mach.set_direction(lam)
             return {"lambda": lam, "mu": mu, "machinery": mach}
 
@@ -448,10 +475,6 @@ def _expanded(form):
         return None
     form = ufl.algorithms.expand_derivatives(form)
     return form if _nonzero(form) else None
-
-
-def _real_test(c, stepper):
-    return fd.TestFunction(c.function_space())
 
 
 def _scalar(cof):

@@ -142,14 +142,16 @@ def ufl_to_c(expr, r, functions=None, dialect="c"):
     return go(ufl.as_ufl(expr))
 
 
-def scalar_function(function, what="function"):
+def scalar_function(function, what="function", real_functions=False):
     """``(expr, r)``: the UFL expression ``function(r)`` of the scalar variable ``r``
-    (checked to depend on ``r`` and constants only)."""
+    (checked to depend on ``r`` and constants only; with ``real_functions``, also on
+    Real-space Functions, parameters read at every evaluation)."""
     if not callable(function):
         raise InvalidParameterError(f"{what}: give a callable of one variable, got {function!r}")
     r = _variable()
     expr = ufl.as_ufl(function(r))
-    if [c for c in set(ufl.algorithms.extract_coefficients(expr)) - {r} if not is_real_function(c)]:
+    if [c for c in set(ufl.algorithms.extract_coefficients(expr)) - {r}
+            if not (real_functions and is_real_function(c))]:
         raise InvalidParameterError(f"{what}: may depend on its variable and constants only "
                                     "(a Function is not supported)")
     return expr, r

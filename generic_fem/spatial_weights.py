@@ -34,7 +34,7 @@ class PeriodicSpatialWeight:
         if not (np.isfinite(length) and length > 0):
             raise InvalidParameterError(f"spatial weight: the period must be positive, got {length}")
         self.length = float(length)
-        self.expression, self._s = scalar_function(kappa, "spatial weight kappa(s)")
+        self.expression, self._s = scalar_function(kappa, "spatial weight kappa(s)", real_functions=True)
         self.name = name or str(self.expression).replace(str(self._s), "s")
         s = np.linspace(-0.5 * self.length, 0.5 * self.length, 2001)
         k, km = self(s, wrap=False), self(-s, wrap=False)

@@ -151,6 +151,11 @@ class Stepper:
         (linear convergence, one operator evaluation per iteration); ``"exact"`` is
         Newton with the exact Jacobian applied matrix-free (the frozen-coefficient
         matrix preconditions GMRES; each Krylov iteration costs two pair-sum passes).
+    :arg adjoint_solver_parameters: PETSc options of the adjoint solves when the run is
+        taped by ``firedrake.adjoint`` (merged over
+        :data:`~generic_fem.adjoint.DEFAULT_ADJOINT_PARAMETERS`; docs "Gradients").  Under
+        pyadjoint's annotation every accepted step is recorded as one block
+        (:mod:`generic_fem.adjoint`); the forward computation is the same as untaped.
     """
 
     def __init__(self, model, f0=None, dt=0.1, t0=0.0, scheme="backward-euler",
@@ -300,16 +305,13 @@ class Stepper:
         the two-point operators' own parameters."""
         forms = [self.residual] + ([self._defect_form] if self.scheme == "discrete-gradient" else [])
         own = {id(self.dt), id(self.alpha), id(self.z), id(self.w_old), id(self.w)}
-        spaces = []
-        for op in self.model.friction_operators():
-            if op.is_nonlocal:
-                spaces += [op.Q, op.Qv, op.Qt]
+        for op in self.model.friction_operators():     # the two-point coefficients
+            for e in getattr(op, "_entries", {}).values():
+                own.update(id(c) for c in list(e.G) + list(e.gq) + list(e.J) + list(e.mq))
         out = []
         for form in forms:
             for c in form.coefficients():   # (Constants are not controls in Firedrake's tape)
                 if id(c) in own or any(c is o for o in out):
-                    continue
-                if isinstance(c, fd.Function) and any(c.function_space() == S for S in spaces):
                     continue
                 if isinstance(c, fd.Function):
                     out.append(c)
@@ -620,6 +622,9 @@ class Stepper:
         for _ in range(self.alpha_rounds):
             delta, den, noise = self._chain_rule_defect()
             self._last_chain_defect = delta
+            # α is a function of the states (the adjoint differentiates δ = 0) only where
+            # the step moves and α is not clamped
+            self._alpha_active = bool(den > noise and 0.0 < float(self.alpha) < 1.0)
             if abs(delta) <= max(self.alpha_tol * abs(den), noise):
                 return True, its, lits
             if not den > 0:
@@ -638,7 +643,8 @@ class Stepper:
             lits += n_lits
             if not ok:
                 return False, its, lits
-        self._last_chain_defect = self._chain_rule_defect()[0]
+        self._last_chain_defect, den, noise = self._chain_rule_defect()
+        self._alpha_active = bool(den > noise and 0.0 < float(self.alpha) < 1.0)
         return abs(self._last_chain_defect) <= max(self.alpha_tol * abs(den), noise), its, lits
 
     def _initial_guess(self, dt, first):
@@ -678,12 +684,12 @@ class Stepper:
         :arg dt_max: an upper bound for this step (to land on an output time).
         :returns: a dict of step statistics (also kept in ``self.last``)."""
         if annotating():
-            block = step_block(self)
-            from pyadjoint.tape import get_working_tape
-            get_working_tape().add_block(block)
+            block = step_block(self)       # its inputs: w^n and the parameters, now
             with _no_annotation():
                 out = self._advance(dt_max)
-            block.record(out["dt"], out["alpha"])
+                block.record(out["dt"], out["alpha"])
+            from pyadjoint.tape import get_working_tape
+            get_working_tape().add_block(block)     # (a failed step leaves no block)
             block.add_output(self.w.create_block_variable())
             return out
         return self._advance(dt_max)

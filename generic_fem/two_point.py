@@ -67,7 +67,8 @@ interpolation per field, and leaves the Jacobian a sparse assembled matrix
 matrix-free correction.  An external operator would be assembled as a new operand of
 the form (its Jacobian action would have to be supplied anyway as pair-sum passes) and
 would hide the sparse part from the preconditioner.  What it would give, visibility to
-``firedrake.adjoint``, can be had with a pyadjoint block around :meth:`refresh`.
+``firedrake.adjoint``, is had with one pyadjoint block per time step
+(:mod:`generic_fem.adjoint`) and :meth:`TwoPointFriction.coefficient_adjoint`.
 """
 import numpy as np
 import ufl
@@ -80,6 +81,7 @@ from .operators import FrictionOperator
 from .pair_kernels import (pair_sums, moment_sums, local_moments, as_weight, pair_contractions,
                            tensor_moments, tensor_moment_contractions)
 from .quadrature import quadrature_space
+from .adjoint import annotating
 from .parameters import is_parameter, is_real_function, value, parameter_matrix
 
 __all__ = ["TwoPointFriction"]
@@ -360,14 +362,21 @@ class TwoPointFriction(FrictionOperator):
 
         Skipped (no pair sums) when ``m`` and ``G`` at the points are unchanged since the
         last refresh of this pair, e.g. the Jacobian right after a residual."""
+        if annotating():
+            raise InvalidParameterError(
+                "a two-point operator evaluated while firedrake.adjoint annotates, outside a time step (e.g. "
+                "apply_friction or a structure check): its pair sums are invisible to the tape and the gradient "
+                "would be that of frozen coefficients. Evaluate it with the annotation paused; taped steps are "
+                "differentiated exactly (generic_fem.adjoint).")
         e = self._entry(f, g)
         mloc, gloc = e.read(self.dim)
+        pvals = [value(p) for p in self.parameters()]    # a changed c or κ changes the sums
         same = e.last_input is not None and np.array_equal(e.last_input[0], mloc) \
-            and np.array_equal(e.last_input[1], gloc)
+            and np.array_equal(e.last_input[1], gloc) and e.last_input[2] == pvals
         if self.comm.allreduce(same, op=MPI.LAND):
             self.stats["skipped"] += 1
             return
-        e.last_input = (mloc.copy(), gloc.copy())
+        e.last_input = (mloc.copy(), gloc.copy(), pvals)
         coeff = self.weights[None, :] * mloc
         e.coeff = coeff
         for i, (G, H) in enumerate(self._sums(gloc, coeff, gloc)):
