@@ -260,3 +260,87 @@ def test_gradient_on_one_and_two_ranks(case, scheme):
         out.append([float(fd.assemble(fd.action(g, h))) for g, h in zip(dJ, dirs)])
     a, b = np.array(out[0]), np.array(out[1])
     np.testing.assert_allclose(a, b, rtol=1e-10, atol=0)
+
+
+# ----------------------------------------------------------------------------- edge cases
+def test_discrete_gradient_adjoint_at_equilibrium():
+    """A run that starts at a Maxwellian does not move: ``α`` is not solved for there,
+    and the adjoint holds it (no 0/0); the gradient is finite and matches differences."""
+    from forms.landau import Landau
+    fa.get_working_tape().clear_tape()
+    m = Landau(velocity_box(2, 5.0, 3), gamma=-3.0)
+    fa.continue_annotation()
+    try:
+        u = fd.Function(m.V)
+        st = Stepper(m, m.maxwellian(1.0, (0.3, 0.0), 1.0) * ufl.exp(u), dt=0.1, scheme="discrete-gradient")
+        st.advance()
+        v = m.coordinates
+        J = fd.assemble(v[0] ** 2 * st.density() * m.dx)
+    finally:
+        fa.pause_annotation()
+    rf = fa.ReducedFunctional(J, fa.Control(u))
+    dJ = rf.derivative()
+    assert np.all(np.isfinite(dJ.dat.data_ro))
+    h = fd.Function(m.V).interpolate(0.1 * v[0] * ufl.exp(-ufl.dot(v, v)))
+    g = float(fd.assemble(fd.action(dJ, h)))
+    eps = 1e-3
+    fdiff = (float(rf(fd.Function(m.V).assign(eps * h))) - float(rf(fd.Function(m.V).assign(-eps * h)))) / (2 * eps)
+    assert abs(g - fdiff) <= 1e-5 * abs(fdiff), (g, fdiff)
+
+
+def test_adjoint_options_from_the_command_line():
+    """``-gfem_adjoint_*`` options reach the adjoint solver and take precedence over the
+    defaults (here: one GMRES iteration, so the solve fails, loudly)."""
+    from petsc4py import PETSc
+    _, outputs, controls, _, _ = taped("landau_coulomb")
+    rf = fa.ReducedFunctional(outputs["entropy"], fa.Control(controls[0]))
+    opts = PETSc.Options()
+    opts["gfem_adjoint_ksp_max_it"] = 1
+    try:
+        with pytest.raises(AdjointSolveError, match="after 1 iterations"):
+            rf.derivative()
+    finally:
+        del opts["gfem_adjoint_ksp_max_it"]
+    # (options are read when a stepper's adjoint solver is made, as Firedrake's solvers do)
+    _, outputs, controls, _, _ = taped("landau_coulomb")
+    dJ = fa.ReducedFunctional(outputs["entropy"], fa.Control(controls[0])).derivative()
+    assert np.all(np.isfinite(dJ.dat.data_ro))
+
+
+def test_parameter_change_refreshes_the_pair_sums():
+    """The pair sums are recomputed when a coupling parameter changes, even at the same
+    state (the replays at new parameter values rely on it)."""
+    from forms.landau import Landau
+    mesh = velocity_box(2, 5.0, 2)
+    C = real_parameter(mesh, 1.0)
+    m = Landau(mesh, gamma=-3.0, C=C)
+    f = m.maxwellian(1.0, (0.3, 0.0), 0.8) + m.maxwellian(0.5, (-1.0, 0.0), 0.5)
+    w = fd.Function(m.V).interpolate(m.coordinates[0])
+    m.refresh_friction(f, w)
+    n = m.pairs.stats["evaluations"]
+    m.refresh_friction(f, w)
+    assert m.pairs.stats["evaluations"] == n            # same state and C: skipped
+    C.assign(2.0)
+    m.refresh_friction(f, w)
+    assert m.pairs.stats["evaluations"] == n + 1
+
+
+def test_untapeable_uses_are_refused():
+    """While annotating: a parameter inside ``A(r)`` (inlined in compiled code, so not a
+    control) and an operator evaluation outside a time step are refused."""
+    from forms.landau import Landau
+    from generic_fem import InvalidParameterError
+    from generic_fem.pair_weights import PairWeight
+    mesh = velocity_box(2, 5.0, 2)
+    p = real_parameter(mesh, 1.0)
+    with pytest.raises(InvalidParameterError, match="constants only"):
+        PairWeight(lambda r: p * r ** 2)
+    m = Landau(mesh, gamma=-3.0)
+    f = m.maxwellian(1.0, (0.3, 0.0), 0.8)
+    fa.continue_annotation()
+    try:
+        with pytest.raises(InvalidParameterError, match="outside a time step"):
+            m.apply_friction(f, m.coordinates[0], fd.TestFunction(m.V))
+    finally:
+        fa.pause_annotation()
+        fa.get_working_tape().clear_tape()
