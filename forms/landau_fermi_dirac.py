@@ -26,6 +26,7 @@ Scaling (seed 001 Corollary 1.2): if ``F`` solves the ``ε = 1`` equation with
 import numpy as np
 import ufl
 import firedrake as fd
+from generic_fem.parameters import value, is_parameter
 
 from generic_fem.errors import InvalidParameterError, InvalidStateError
 from forms.landau import Landau
@@ -39,24 +40,27 @@ class LandauFermiDirac(Landau):
     exact Jacobian are inherited).
 
     :arg mesh: velocity mesh, ``d = 2`` or ``3``.
-    :arg eps: ``ε > 0`` (``f < 1/ε``).
+    :arg eps: ``ε > 0`` (``f < 1/ε``); a Real-space Function to differentiate with respect to it.
     :arg gamma: ``γ ∈ [−3, 1]`` (default ``−3``).
     :arg C: kernel constant (default ``1/(8π)``).
     """
     name = "landau_fermi_dirac"
 
     def __init__(self, mesh, eps=1.0, gamma=-3.0, C=1.0 / (8 * np.pi), degree=2, quadrature_degree=None):
+        eps_param, eps = eps, value(eps)     # ε may be a Real-space Function (a control)
         if not (np.isfinite(eps) and eps > 0):
             raise InvalidParameterError(f"LandauFermiDirac: eps must be positive, got {eps}")
-        self.eps = float(eps)
+        #: ``ε`` (its current value); :attr:`eps_ufl` is what the forms use
+        self.eps = eps
+        self.eps_ufl = eps_param if is_parameter(eps_param) else eps
         super().__init__(mesh, gamma=gamma, C=C, degree=degree, quadrature_degree=quadrature_degree)
 
     def mobility(self, f):
         """``F = f(1 − εf)``."""
-        return f * (1 - self.eps * f)
+        return f * (1 - self.eps_ufl * f)
 
     def entropy_density(self, f):
-        e = self.eps
+        e = self.eps_ufl
         # x log x -> 0 as x -> 0: guard the values that underflow to 0 in the far tails
         # (f = e^w/(ε(1+e^w)) is exactly 0 for w < −745) or round to 1/ε in a saturated core
         x, y = e * f, 1 - e * f
@@ -65,7 +69,7 @@ class LandauFermiDirac(Landau):
         return -(xlx + yly) / e
 
     def density(self, w):
-        e = self.eps
+        e = self.eps_ufl
         # both branches are the same function; each one is overflow-free on its side
         return ufl.conditional(ufl.gt(w, 0), 1 / (e * (1 + ufl.exp(-w))), ufl.exp(w) / (e * (1 + ufl.exp(w))))
 

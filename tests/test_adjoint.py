@@ -175,7 +175,7 @@ def test_taping_does_not_change_the_run(case, scheme):
 def test_taylor_other_models(which):
     """The other model families: a mixed unknown (Vlasov–LBD's auxiliary field), a
     two-point plus a local friction operator, and the Fermi–Dirac mobility
-    ``f(1 − εf)`` (initial-datum direction, entropy)."""
+    ``f(1 − εf)`` (initial-datum direction, entropy; and ``ε`` for Fermi–Dirac)."""
     import math
     from generic_fem import phase_space_mesh
     fa.get_working_tape().clear_tape()
@@ -189,9 +189,12 @@ def test_taylor_other_models(which):
         base = m.maxwellian(1.0, (0.4, -0.2), 1.1)
     else:
         from forms.landau_fermi_dirac import LandauFermiDirac
-        m = LandauFermiDirac(velocity_box(2, 5.0, 3), eps=0.5, gamma=-3.0)
+        mesh = velocity_box(2, 5.0, 3)
+        eps = real_parameter(mesh, 0.5)
+        m = LandauFermiDirac(mesh, eps=eps, gamma=-3.0)
         v = m.coordinates
         base = 0.8 * ufl.exp(-ufl.dot(v, v) / 2)
+        extra = (eps, real_parameter(mesh, 0.1))
     fa.continue_annotation()
     try:
         u = fd.Function(m.V)
@@ -204,6 +207,9 @@ def test_taylor_other_models(which):
     h = fd.Function(m.V)
     h.dat.data[:] = 0.1 * np.random.default_rng(0).standard_normal(h.dat.data.shape)
     assert fa.taylor_test(fa.ReducedFunctional(J, fa.Control(u)), u, h) >= 1.9
+    if which == "fermi_dirac":     # and ε, which enters the mobility inside the pair sums
+        p, dp = extra
+        assert fa.taylor_test(fa.ReducedFunctional(J, [fa.Control(u), fa.Control(p)]), [u, p], [h, dp]) >= 1.9
 
 
 def test_operator_without_adjoint_is_refused():
