@@ -70,6 +70,74 @@ class MomentProjectionFriction(FrictionOperator):
     def refresh(self, f, g):
         self.model._refresh_projection(f, g)
 
+    def adjoint_pullback(self, psi, f, g):
+        """The pull-back of a 0-form's cotangents through the moment coefficients
+        (:class:`MomentPullBack`): exact gradients of taped runs."""
+        return MomentPullBack(self.model, psi, f, g)
+
+    def internal_coefficients(self):
+        m = self.model
+        out = [c for row in m.c for c in row]
+        for e in m._entries.values():
+            out += [x for bs, c in e[0] for x in list(bs) + [c]] + [e[1], e[2]]
+        return out
+
+
+class MomentPullBack:
+    r"""The transposed linearisation of :meth:`MultispeciesFokkerPlanck._refresh_projection`.
+
+    The coefficients (``c_lk`` and each pair's projection ``(b, c)``) are a function
+    ``Φ(μ)`` of the global moments ``μ_k = Σ_q ω_q f_{kq} (1, v, |v|², ∇_v g_k, v·∇_v g_k)``.
+    Given the cotangents ``Φ̄`` (UFL derivatives of ``Ψ`` with respect to these Real-space
+    Functions), ``μ̄ = (∂Φ/∂μ)ᵀ Φ̄`` with ``∂Φ/∂μ`` by complex-step differentiation (exact to
+    round-off; ``Φ`` is a few small dense solves), and at the points
+    ``b_{f,kq} = μ̄_{n0} + μ̄_{n1}·v + μ̄_{n2}|v|² + μ̄_{g1}·∇_v g_k + μ̄_{g2} v·∇_v g_k``,
+    ``b_{G,kq} = f_{kq} (μ̄_{g1} + μ̄_{g2} v)``, so that
+    ``extra = ∫ b_f · f + b_G : ∇_v g``."""
+
+    def __init__(self, model, psi, f, g):
+        from generic_fem.adjoint import seed_assembler
+        self.model, self.f, self.g = model, f, g
+        proj, fq, gq, _, _ = model._entry(f, g)
+        self.proj, self.fq, self.gq = proj, fq, gq
+        self.c_seeds = [[seed_assembler(psi, c) for c in row] for row in model.c]
+        self.p_seeds = [([seed_assembler(psi, b) for b in bs], seed_assembler(psi, c)) for bs, c in proj]
+        self.bf, self.bG = fd.Function(model._Qf), fd.Function(model._Qg)
+        self.extra = (ufl.inner(self.bf, f) + ufl.inner(self.bG, model._gradient_tensor(g))) * model.dx
+
+    def update(self, parameters=True):
+        m = self.model
+        d, s = m.dim, m.s
+
+        def val(a, n):
+            return np.zeros(n) if a is None else np.asarray(a().dat.data_ro, dtype=float).ravel()[:n]
+        cbar = np.array([[val(a, 1)[0] for a in row] for row in self.c_seeds])
+        pbar = [np.concatenate([val(b, 1) for b in bs] + [val(c, 1)]) for bs, c in self.p_seeds]
+        coef_bar = np.concatenate([cbar.ravel()] + pbar)
+        F, Gr = m._point_values(self.fq, self.gq)
+        tot = m._global_moments(F, Gr)
+        h = 1e-200 * max(1.0, np.abs(tot).max())
+        J = np.empty((len(coef_bar), len(tot)))
+        for a in range(len(tot)):
+            t = tot.astype(complex)
+            t[a] += 1j * h
+            J[:, a] = m._projection_coefficients(t).imag / h
+        mom_bar = J.T @ coef_bar
+        size = 2 * d + 3
+        bf = np.empty((len(m._weights), s))
+        bG = np.empty((len(m._weights), s, d))
+        for k in range(s):
+            blk = mom_bar[k * size:(k + 1) * size]
+            n0, n1, n2, g1, g2 = blk[0], blk[1:1 + d], blk[1 + d], blk[2 + d:2 + 2 * d], blk[2 + 2 * d]
+            v = float(m.sigma[k]) * m._points
+            G = Gr[:, k, :]
+            bf[:, k] = n0 + v @ n1 + n2 * np.einsum("qa,qa->q", v, v) + G @ g1 + g2 * np.einsum("qa,qa->q", v, G)
+            fk = np.asarray(self.fq.dat.data_ro).reshape(-1, s)[:, k]
+            bG[:, k, :] = fk[:, None] * (g1[None, :] + g2 * v)
+        self.bf.dat.data_wo[:] = bf.reshape(self.bf.dat.data_ro.shape)
+        self.bG.dat.data_wo[:] = bG.reshape(self.bG.dat.data_ro.shape)
+        return {}
+
 
 class MultispeciesFokkerPlanck(GenericModel):
     """``s`` species coupled through moments.
@@ -158,13 +226,19 @@ class MultispeciesFokkerPlanck(GenericModel):
                     "the multispecies friction depends on its argument through global moments: "
                     "use its action (apply_friction) or checks.friction_matrix_dense")
             d = self.dim
-            proj = [(fd.Constant(np.zeros(d)), fd.Constant(0.0)) for _ in self.pairs]
+            # the projections on Real spaces (not Constants): the adjoint differentiates them
+            # (one per component: Firedrake has no Arguments on vector-valued Real spaces)
+            proj = [([fd.Function(self._R0) for _ in range(d)], fd.Function(self._R0)) for _ in self.pairs]
             fq, gq = fd.Function(self._Qf), fd.Function(self._Qg)
-            grads = ufl.as_tensor([[self.grad_v(g, k)[a] for a in range(d)] for k in range(self.s)])
+            grads = self._gradient_tensor(g)
             e = (proj, fq, gq, _interpolation(fd.interpolate(f, self._Qf), fq),
                  _interpolation(fd.interpolate(grads, self._Qg), gq))
             self._entries[key] = e
         return e
+
+    def _gradient_tensor(self, g):
+        """``[∇_v g_k]_k`` as an ``s × d`` UFL tensor."""
+        return ufl.as_tensor([[self.grad_v(g, k)[a] for a in range(self.dim)] for k in range(self.s)])
 
     def friction_operators(self):
         return (self._operator,)
@@ -173,8 +247,8 @@ class MultispeciesFokkerPlanck(GenericModel):
         proj = self._entry(f, g)[0]
         out = 0
         for p, k, l in self._terms():
-            b, c = proj[p]
-            flux = self.grad_v(g, k) - float(self.m[k]) * (b + c * self.v[k])
+            bs, c = proj[p]
+            flux = self.grad_v(g, k) - float(self.m[k]) * (ufl.as_vector(bs) + c * self.v[k])
             out = out + self.c[l][k] * f[k] * ufl.inner(flux, self.grad_v(phi, k)) * self.dx
         return out
 
@@ -184,11 +258,29 @@ class MultispeciesFokkerPlanck(GenericModel):
         proj, fq, gq, interp_f, interp_g = self._entry(f, g)
         interp_f()
         interp_g()
-        d, s = self.dim, self.s
+        F, Gr = self._point_values(fq, gq)
+        out = self._projection_coefficients(self._global_moments(F, Gr))
+        s, d = self.s, self.dim
+        for l in range(s):
+            for k in range(s):
+                self.c[l][k].assign(out[l * s + k])
+        for p in range(len(self.pairs)):
+            sol = out[s * s + p * (d + 1):s * s + (p + 1) * (d + 1)]
+            for a in range(d):
+                proj[p][0][a].assign(sol[a])
+            proj[p][1].assign(sol[d])
+
+    def _point_values(self, fq, gq):
+        """``(ω f_k, ∇_v g_k)`` at this rank's points."""
+        s, d = self.s, self.dim
         F = np.asarray(fq.dat.data_ro).reshape(-1, s) * self._weights[:, None]     # ω f_k
         Gr = np.asarray(gq.dat.data_ro).reshape(-1, s, d)                          # ∇_v g_k
+        return F, Gr
+
+    def _global_moments(self, F, Gr):
+        """Per species ``Σ ω f (1, v, |v|², ∇_v g, v·∇_v g)``, summed over ranks."""
         local = []
-        for k in range(s):
+        for k in range(self.s):
             v = float(self.sigma[k]) * self._points
             fk = F[:, k]
             local += [[fk.sum()], fk @ v, [fk @ np.einsum("qa,qa->q", v, v)], fk @ Gr[:, k, :],
@@ -196,21 +288,27 @@ class MultispeciesFokkerPlanck(GenericModel):
         local = np.concatenate([np.atleast_1d(np.asarray(x, float)) for x in local])
         tot = np.empty_like(local)
         self.mesh.comm.Allreduce(local, tot, op=MPI.SUM)
+        return tot
+
+    def _projection_coefficients(self, tot):
+        """``Φ(μ)``: ``[c_lk (row-major), (b, c) of each pair]`` from the global moments,
+        by the weighted normal equations (numpy; complex-safe, for complex-step
+        derivatives)."""
+        d, s = self.dim, self.s
         size = 2 * d + 3
-        mom, n, T = [], np.zeros(s), np.zeros(s)
+        mom, n, T = [], [], []
         for k in range(s):
             blk = tot[k * size:(k + 1) * size]
             n0, n1, n2, g1, g2 = blk[0], blk[1:1 + d], blk[1 + d], blk[2 + d:2 + 2 * d], blk[2 + 2 * d]
             mom.append((n0, n1, n2, g1, g2))
-            n[k] = n0
-            T[k] = self.m[k] / d * (n2 / n0 - (n1 @ n1) / n0 ** 2)
+            n.append(n0)
+            T.append(self.m[k] / d * (n2 / n0 - (n1 @ n1) / n0 ** 2))
+        n, T = np.array(n), np.array(T)
         C = self.coefficients(n, T)
-        for l in range(s):
-            for k in range(s):
-                self.c[l][k].assign(C[l, k])
+        out = [C.ravel()]
         for p, (i, j) in enumerate(self.pairs):
-            A = np.zeros((d + 1, d + 1))
-            rhs = np.zeros(d + 1)
+            A = np.zeros((d + 1, d + 1), dtype=tot.dtype)
+            rhs = np.zeros(d + 1, dtype=tot.dtype)
             for k, l in ((i, j), (j, i)) if i != j else ((i, i),):
                 w = C[l, k] * self.m[k]
                 n0, n1, n2, g1, g2 = mom[k]
@@ -221,9 +319,8 @@ class MultispeciesFokkerPlanck(GenericModel):
                 A[d, d] += w * mk * n2
                 rhs[:d] += w * g1
                 rhs[d] += w * g2
-            sol = np.linalg.solve(A, rhs)
-            proj[p][0].assign(sol[:d])
-            proj[p][1].assign(sol[d])
+            out.append(np.linalg.solve(A, rhs))
+        return np.concatenate(out)
 
     def invariant_densities(self):
         s, d = self.s, self.dim
@@ -250,8 +347,8 @@ class MultispeciesFokkerPlanck(GenericModel):
 
     def coefficients(self, n, T):
         """``c[l, k] = c_lk = K_kl n_l (T_l/m_l)^{γ/2}``."""
-        if np.any(~(T > 0)):
-            raise InvalidStateError(f"MultispeciesFokkerPlanck: non-positive temperature {T}")
+        if np.any(~(np.real(T) > 0)):
+            raise InvalidStateError(f"MultispeciesFokkerPlanck: non-positive temperature {np.real(T)}")
         s = self.s
         return np.array([[self.K[k, l] * n[l] * (T[l] / self.m[l]) ** (0.5 * self.gamma) for k in range(s)]
                          for l in range(s)])
@@ -263,9 +360,9 @@ class MultispeciesFokkerPlanck(GenericModel):
         self._operator.refresh(f, w)
         out = {}
         for p, (i, j) in enumerate(self.pairs):
-            b, c = self._entry(f, w)[0][p]
+            bs, c = self._entry(f, w)[0][p]
             T = -1.0 / float(c)
-            out[(i, j)] = (np.array(b.values()) * T, T)
+            out[(i, j)] = (np.array([float(b) for b in bs]) * T, T)
         return out
 
     def maxwellian(self, k, density=1.0, velocity=None, temperature=1.0):

@@ -41,7 +41,7 @@ from petsc4py import PETSc
 from .errors import StepFailedError, InvalidParameterError
 from .parameters import is_real_function
 
-__all__ = ["StepBlock", "PullBack", "AdjointSolveError", "DEFAULT_ADJOINT_PARAMETERS", "annotating"]
+__all__ = ["StepBlock", "PullBack", "TwoPointPullBack", "seed_assembler", "AdjointSolveError", "DEFAULT_ADJOINT_PARAMETERS", "annotating"]
 
 
 class AdjointSolveError(StepFailedError):
@@ -94,39 +94,70 @@ def _nonzero(form):
     return isinstance(form, ufl.Form) and not form.empty()
 
 
+def seed_assembler(psi, c):
+    """An assembler of ``∂Ψ/∂c`` (a Cofunction on ``c``'s space) for a coefficient ``c``
+    of the 0-form ``Ψ``, or ``None`` if ``Ψ`` does not depend on it."""
+    if c not in set(psi.coefficients()):
+        return None
+    return _assembler(_expanded(ufl.derivative(psi, c, fd.TestFunction(c.function_space()))))
+
+
+class TwoPointPullBack:
+    r"""The pull-back through one two-point coefficient set ``(f, g)``
+    (:meth:`~generic_fem.two_point.TwoPointFriction.coefficient_adjoint`): the cotangents
+    of ``Ĝ_i, ĝ_i, Ĵ_i`` become Quadrature Functions ``b_m, b_G`` (divided by the weights)
+    with ``extra = Σ_i ∫ b_{m,i} m_i(f) + b_{G,i} · G_i(g) dξ``."""
+
+    def __init__(self, op, psi, f, g):
+        self.op, self.f, self.g = op, f, g
+        e = op._entry(f, g)
+        self.seeds = {key: [seed_assembler(psi, c) for c in fns] for key, fns in (("G", e.G), ("g", e.gq), ("J", e.J))}
+        self.bm = [fd.Function(op.Q) for _ in range(op.n_sets)]
+        self.bG = [fd.Function(op.Qv) for _ in range(op.n_sets)]
+        m, G = op._mobilities(f), op._scaled_gradients(g)
+        self.extra = sum((self.bm[i] * m[i] + ufl.inner(self.bG[i], G[i])) * op.dx for i in range(op.n_sets))
+
+    def update(self, parameters=True):
+        op = self.op
+        n, d, nl = op.n_sets, op.dim, len(op.weights)
+        shapes = {"G": (nl, d, d), "g": (nl, d), "J": (nl, d)}
+        vals = {}
+        for key, forms in self.seeds.items():
+            arr = np.zeros((n,) + shapes[key])
+            for i, assemble in enumerate(forms):
+                if assemble is not None:
+                    arr[i] = np.asarray(assemble().dat.data_ro).reshape(shapes[key])
+            vals[key] = arr
+        params = [p for p in op.parameters() if is_real_function(p)] if parameters else []
+        mbar, Gbar, pbar = op.coefficient_adjoint(self.f, self.g, vals, params)
+        w = np.where(op.weights != 0, op.weights, 1.0)
+        for i in range(n):
+            self.bm[i].dat.data_wo[:] = (mbar[i] / w).reshape(self.bm[i].dat.data_ro.shape)
+            self.bG[i].dat.data_wo[:] = (Gbar[i] / w[:, None]).reshape(self.bG[i].dat.data_ro.shape)
+        return pbar
+
+
 class PullBack:
     r"""The gradient of a scalar form ``Ψ`` through the nonlocal coefficients.
 
-    ``Ψ`` is a 0-form in which the two-point coefficients ``Ĝ_i, ĝ_i, Ĵ_i`` of the given
-    ``(operator, f, g)`` entries appear as Quadrature Functions.  :meth:`update` assembles
-    their cotangents ``∂Ψ/∂Ĝ_i`` etc., pulls them back to the point values of ``m_i(f)`` and
-    ``G_i(g)`` (:meth:`~generic_fem.two_point.TwoPointFriction.coefficient_adjoint`) and
-    stores them as Quadrature Functions ``b_m, b_G`` divided by the weights, so that
+    ``Ψ`` is a 0-form in which the coefficients of nonlocal operators (for two-point
+    operators ``Ĝ_i, ĝ_i, Ĵ_i``, Quadrature Functions holding pair sums) appear as
+    constants to UFL.  Each operator gives a pull-back (``op.adjoint_pullback(Ψ, f, g)``,
+    e.g. :class:`TwoPointPullBack`) whose :meth:`update` assembles the cotangents of its
+    coefficients and pulls them back to Functions ``b`` in a 0-form ``extra(b; f, g)``
+    linear in ``b``, so that
 
-    .. math::  \frac{dΨ}{dX} = \frac{∂Ψ}{∂X}\Big|_{\hat G, \hat g, \hat J}
-               + \frac{∂}{∂X} \sum_i ∫ b_{m,i}\, m_i(f) + b_{G,i} · G_i(g)\, dξ
+    .. math::  \frac{dΨ}{dX} = \frac{∂Ψ}{∂X}\Big|_{\text{coefficients}}
+               + \frac{∂\,\mathrm{extra}}{∂X}
 
-    for any coefficient or ``Constant`` ``X`` (:meth:`gradient`); the operators' own
-    parameters get their values from :meth:`parameter_gradient`."""
+    for any coefficient ``X`` (:meth:`gradient_form`); the operators' own parameters get
+    their values from :meth:`parameter_gradient`."""
 
     def __init__(self, psi, entries):
         self.psi = psi
-        self.items = []
-        extra = 0
-        for op, f, g in entries:
-            e = op._entry(f, g)
-            coeffs = set(psi.coefficients())
-            seeds = {}
-            for key, fns in (("G", e.G), ("g", e.gq), ("J", e.J)):
-                seeds[key] = [_assembler(_expanded(ufl.derivative(psi, c, fd.TestFunction(c.function_space()))))
-                              if c in coeffs else None for c in fns]
-            bm = [fd.Function(op.Q) for _ in range(op.n_sets)]
-            bG = [fd.Function(op.Qv) for _ in range(op.n_sets)]
-            m, G = op._mobilities(f), op._scaled_gradients(g)
-            for i in range(op.n_sets):
-                extra = extra + (bm[i] * m[i] + ufl.inner(bG[i], G[i])) * op.dx
-            self.items.append((op, f, g, e, seeds, bm, bG))
-        self.extra = extra if isinstance(extra, ufl.Form) else None
+        self.items = [op.adjoint_pullback(psi, f, g) for op, f, g in entries]
+        extras = [it.extra for it in self.items if isinstance(it.extra, ufl.Form)]
+        self.extra = sum(extras[1:], extras[0]) if extras else None
         self.pbar = {}
 
     def update(self, parameters=True):
@@ -134,24 +165,8 @@ class PullBack:
         entries must be refreshed at the state); with ``parameters``, also those of the
         operators' Real-space parameters (one pass each).  Collective."""
         self.pbar = {}
-        for op, f, g, e, seeds, bm, bG in self.items:
-            n, d = op.n_sets, op.dim
-            nl = len(op.weights)
-            shapes = {"G": (nl, d, d), "g": (nl, d), "J": (nl, d)}
-            vals = {}
-            for key, forms in seeds.items():
-                arr = np.zeros((n,) + shapes[key])
-                for i, assemble in enumerate(forms):
-                    if assemble is not None:
-                        arr[i] = np.asarray(assemble().dat.data_ro).reshape(shapes[key])
-                vals[key] = arr
-            params = [p for p in op.parameters() if is_real_function(p)] if parameters else []
-            mbar, Gbar, pbar = op.coefficient_adjoint(f, g, vals, params)
-            w = np.where(op.weights != 0, op.weights, 1.0)
-            for i in range(n):
-                bm[i].dat.data_wo[:] = (mbar[i] / w).reshape(bm[i].dat.data_ro.shape)
-                bG[i].dat.data_wo[:] = (Gbar[i] / w[:, None]).reshape(bG[i].dat.data_ro.shape)
-            for p, v in pbar.items():
+        for it in self.items:
+            for p, v in it.update(parameters).items():
                 self.pbar[p] = self.pbar.get(p, 0.0) + v
 
     def gradient_form(self, X, dX, frozen=True):
@@ -166,7 +181,7 @@ class PullBack:
         return out
 
     def parameter_gradient(self, p):
-        """``dΨ/dp`` through the pair sums for an operator parameter ``p`` (0 if none)."""
+        """``dΨ/dp`` through the operators' coefficients for a parameter ``p`` (0 if none)."""
         return self.pbar.get(p, 0.0)
 
 
@@ -309,11 +324,11 @@ def _make_block_class():
 
         def __init__(self, stepper):
             missing = [type(op).__name__ for op in stepper.model.friction_operators()
-                       if op.is_nonlocal and not hasattr(op, "coefficient_adjoint")]
+                       if op.is_nonlocal and not hasattr(op, "adjoint_pullback")]
             if missing:
                 raise InvalidParameterError(
                     f"{type(stepper.model).__name__} can not be taped: its nonlocal operator(s) {missing} have no "
-                    "transposed linearisation (coefficient_adjoint), so the gradients would be those of the "
+                    "transposed linearisation (adjoint_pullback), so the gradients would be those of the "
                     "frozen-coefficient problem. Run it with the annotation paused.")
             super().__init__()
             self.stepper = stepper

@@ -305,9 +305,9 @@ class Stepper:
         the two-point operators' own parameters."""
         forms = [self.residual] + ([self._defect_form] if self.scheme == "discrete-gradient" else [])
         own = {id(self.dt), id(self.alpha), id(self.z), id(self.w_old), id(self.w)}
-        for op in self.model.friction_operators():     # the two-point coefficients
-            for e in getattr(op, "_entries", {}).values():
-                own.update(id(c) for c in list(e.G) + list(e.gq) + list(e.J) + list(e.mq))
+        for op in self.model.friction_operators():     # e.g. the two-point coefficients
+            if hasattr(op, "internal_coefficients"):
+                own.update(id(c) for c in op.internal_coefficients())
         out = []
         for form in forms:
             for c in form.coefficients():   # (Constants are not controls in Firedrake's tape)
@@ -316,7 +316,7 @@ class Stepper:
                 if isinstance(c, fd.Function):
                     out.append(c)
         for op in self.model.friction_operators():
-            for c in (op.parameters() if op.is_nonlocal else []):
+            for c in (op.parameters() if op.is_nonlocal and hasattr(op, "parameters") else []):
                 if isinstance(c, fd.Function) and all(c is not o for o in out):
                     out.append(c)
         return out

@@ -539,6 +539,19 @@ class TwoPointFriction(FrictionOperator):
             pbar[p] = self.comm.allreduce(total)
         return mbar, Gbar, pbar
 
+    def adjoint_pullback(self, psi, f, g):
+        """The pull-back of a 0-form's cotangents through the coefficients of ``(f, g)``
+        (:class:`~generic_fem.adjoint.TwoPointPullBack`, built on :meth:`coefficient_adjoint`)."""
+        from .adjoint import TwoPointPullBack
+        return TwoPointPullBack(self, psi, f, g)
+
+    def internal_coefficients(self):
+        """The Functions this operator writes itself (not inputs of a taped step)."""
+        out = []
+        for e in self._entries.values():
+            out += list(e.G) + list(e.gq) + list(e.J) + list(e.mq)
+        return out
+
     def linearization(self, f, g, df, dg):
         """Register the directional derivatives of the coefficients of ``(f, g)`` in the
         directions ``df, dg`` (UFL expressions linear in one direction Function) and

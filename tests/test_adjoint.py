@@ -171,54 +171,75 @@ def test_taping_does_not_change_the_run(case, scheme):
         assert np.array_equal(a, b)
 
 
-@pytest.mark.parametrize("which", ["vlasov_lbd", "landau_infinite_mass", "fermi_dirac"])
-def test_taylor_other_models(which):
-    """The other model families: a mixed unknown (Vlasov–LBD's auxiliary field), a
-    two-point plus a local friction operator, and the Fermi–Dirac mobility
-    ``f(1 − εf)`` (initial-datum direction, entropy; and ``ε`` for Fermi–Dirac)."""
+def other_case(which, comm=None):
+    """``(model, base density, extra (parameter, direction) or None)``."""
     import math
     from generic_fem import phase_space_mesh
-    fa.get_working_tape().clear_tape()
     if which == "vlasov_lbd":
         from forms.vlasov_lbd import VlasovLBD
-        m = VlasovLBD(phase_space_mesh(4, 8, 2 * math.pi, 6.0), nu=1.0)
-        base = (1 + 0.3 * ufl.cos(m.x)) * ufl.exp(-(m.v - 0.5) ** 2 / 2)
-    elif which == "landau_infinite_mass":
+        m = VlasovLBD(phase_space_mesh(4, 8, 2 * math.pi, 6.0, comm=comm), nu=1.0)
+        return m, (1 + 0.3 * ufl.cos(m.x)) * ufl.exp(-(m.v - 0.5) ** 2 / 2), None
+    if which == "landau_infinite_mass":
         from forms.landau_infinite_mass import LandauInfiniteMass
-        m = LandauInfiniteMass(velocity_box(2, 4.0, 3), gamma=-3.0, c_ei=0.7)
-        base = m.maxwellian(1.0, (0.4, -0.2), 1.1)
-    else:
-        from forms.landau_fermi_dirac import LandauFermiDirac
-        mesh = velocity_box(2, 5.0, 3)
-        eps = real_parameter(mesh, 0.5)
-        m = LandauFermiDirac(mesh, eps=eps, gamma=-3.0)
-        v = m.coordinates
-        base = 0.8 * ufl.exp(-ufl.dot(v, v) / 2)
-        extra = (eps, real_parameter(mesh, 0.1))
+        m = LandauInfiniteMass(velocity_box(2, 4.0, 3, comm=comm), gamma=-3.0, c_ei=0.7)
+        return m, m.maxwellian(1.0, (0.4, -0.2), 1.1), None
+    if which == "multispecies_fp":
+        from forms.multispecies_fp import MultispeciesFokkerPlanck
+        m = MultispeciesFokkerPlanck(velocity_box(2, 6.0, 3, comm=comm), masses=[1.0, 4.0], charges=[1.0, 1.0],
+                                     scales=[1.0, 0.6])
+        return m, ufl.as_vector([m.maxwellian(0, 1.0, (0.5, 0.0), 1.0), m.maxwellian(1, 0.5, (-0.3, 0.2), 2.0)]), None
+    from forms.landau_fermi_dirac import LandauFermiDirac
+    mesh = velocity_box(2, 5.0, 3, comm=comm)
+    eps = real_parameter(mesh, 0.5)
+    m = LandauFermiDirac(mesh, eps=eps, gamma=-3.0)
+    v = m.coordinates
+    return m, 0.8 * ufl.exp(-ufl.dot(v, v) / 2), (eps, real_parameter(mesh, 0.1))
+
+
+def taped_other(which, comm=None, scheme="backward-euler"):
+    fa.get_working_tape().clear_tape()
+    m, base, extra = other_case(which, comm)
     fa.continue_annotation()
     try:
         u = fd.Function(m.V)
-        st = Stepper(m, base * ufl.exp(u), dt=0.1)
+        f0 = ufl.as_vector([base[i] * ufl.exp(u[i]) for i in range(len(base))]) \
+            if ufl.as_ufl(base).ufl_shape else base * ufl.exp(u)
+        st = Stepper(m, f0, dt=0.1, scheme=scheme)
         for _ in range(2):
             st.advance()
         J = fd.assemble(m.S(st.density()))
     finally:
         fa.pause_annotation()
-    h = fd.Function(m.V)
-    h.dat.data[:] = 0.1 * np.random.default_rng(0).standard_normal(h.dat.data.shape)
+    h = fd.Function(m.V).interpolate(ufl.as_vector([0.1 * ufl.cos(m.coordinates[0] + i) for i in range(len(base))])
+                                     if ufl.as_ufl(base).ufl_shape else 0.1 * ufl.cos(m.coordinates[0]))
+    return m, J, u, h, extra
+
+
+@pytest.mark.parametrize("which", ["vlasov_lbd", "landau_infinite_mass", "fermi_dirac", "multispecies_fp"])
+def test_taylor_other_models(which):
+    """The other model families: a mixed unknown (Vlasov–LBD's auxiliary field), a
+    two-point plus a local friction operator, the Fermi–Dirac mobility ``f(1 − εf)``
+    (with ``ε``), and the seed-000 moment-projection operator (its coefficients are
+    global moments: :class:`forms.multispecies_fp.MomentPullBack`); initial-datum
+    direction, entropy."""
+    m, J, u, h, extra = taped_other(which)
     assert fa.taylor_test(fa.ReducedFunctional(J, fa.Control(u)), u, h) >= 1.9
-    if which == "fermi_dirac":     # and ε, which enters the mobility inside the pair sums
+    if extra is not None:     # ε, which enters the mobility inside the pair sums
         p, dp = extra
         assert fa.taylor_test(fa.ReducedFunctional(J, [fa.Control(u), fa.Control(p)]), [u, p], [h, dp]) >= 1.9
 
 
 def test_operator_without_adjoint_is_refused():
-    """A nonlocal operator without a transposed linearisation (the moment-projection
-    friction of the seed-000 model) is refused at taping time, not differentiated as if
-    its coefficients were constants."""
-    from forms.multispecies_fp import MultispeciesFokkerPlanck
+    """A nonlocal operator without a transposed linearisation (``adjoint_pullback``) is
+    refused at taping time, not differentiated as if its coefficients were constants."""
+    from forms.multispecies_fp import MultispeciesFokkerPlanck, MomentProjectionFriction
     from generic_fem import InvalidParameterError
+
+    class Opaque(MomentProjectionFriction):     # the same operator, its adjoint hidden
+        adjoint_pullback = property(lambda self: (_ for _ in ()).throw(AttributeError))
+
     m = MultispeciesFokkerPlanck(velocity_box(2, 6.0, 2), masses=[1.0, 4.0], charges=[1.0, 1.0], scales=[1.0, 0.6])
+    m._operator = Opaque(m)
     f0 = ufl.as_vector([m.maxwellian(0, 1.0, (0.5, 0.0), 1.0), m.maxwellian(1, 0.5, (-0.3, 0.2), 2.0)])
     st = Stepper(m, f0, dt=0.1)
     fa.get_working_tape().clear_tape()
@@ -266,6 +287,17 @@ def test_gradient_on_one_and_two_ranks(case, scheme):
         out.append([float(fd.assemble(fd.action(g, h))) for g, h in zip(dJ, dirs)])
     a, b = np.array(out[0]), np.array(out[1])
     np.testing.assert_allclose(a, b, rtol=1e-10, atol=0)
+
+
+@pytest.mark.parallel(nprocs=2)
+@pytest.mark.parametrize("which", ["multispecies_fp", "vlasov_lbd"])
+def test_other_gradients_on_one_and_two_ranks(which):
+    """The moment-projection and mixed-unknown adjoints: ``dJ·h`` on 1 and 2 ranks, 1e-10."""
+    out = []
+    for comm in (MPI.COMM_WORLD, MPI.COMM_SELF):
+        _, J, u, h, _ = taped_other(which, comm)
+        out.append(float(fd.assemble(fd.action(fa.ReducedFunctional(J, fa.Control(u)).derivative(), h))))
+    assert abs(out[0] - out[1]) <= 1e-10 * abs(out[1]), out
 
 
 # ----------------------------------------------------------------------------- edge cases
