@@ -330,6 +330,14 @@ def _make_block_class():
                     f"{type(stepper.model).__name__} can not be taped: its nonlocal operator(s) {missing} have no "
                     "transposed linearisation (adjoint_pullback), so the gradients would be those of the "
                     "frozen-coefficient problem. Run it with the annotation paused.")
+            consts = [c for op in stepper.model.friction_operators() if op.is_nonlocal
+                      for c in getattr(op, "parameters", lambda: [])() if isinstance(c, fd.Constant)]
+            if consts and not getattr(stepper, "_warned_constants", False):
+                import warnings
+                warnings.warn(f"{type(stepper.model).__name__}: the parameter(s) {[str(c) for c in consts]} are "
+                              "Constants, which firedrake.adjoint does not tape: they are held fixed (no gradient). "
+                              "Use generic_fem.parameters.real_parameter(mesh, value) for a control.", stacklevel=3)
+                stepper._warned_constants = True
             super().__init__()
             self.stepper = stepper
             self.add_dependency(stepper.w)

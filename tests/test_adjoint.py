@@ -382,3 +382,18 @@ def test_untapeable_uses_are_refused():
     finally:
         fa.pause_annotation()
         fa.get_working_tape().clear_tape()
+
+
+def test_constant_parameter_warns():
+    """A ``Constant`` in the coupling works forward but is no control: taping warns."""
+    from forms.landau import Landau
+    m = Landau(velocity_box(2, 5.0, 2), gamma=-3.0, C=fd.Constant(1.0))
+    fa.get_working_tape().clear_tape()
+    fa.continue_annotation()
+    try:
+        st = Stepper(m, m.maxwellian(1.0, (0.3, 0.0), 0.8) + m.maxwellian(0.5, (-1.0, 0.0), 0.5), dt=0.1)
+        with pytest.warns(UserWarning, match="real_parameter"):
+            st.advance()
+    finally:
+        fa.pause_annotation()
+        fa.get_working_tape().clear_tape()
