@@ -57,6 +57,12 @@ class FokkerPlanck(GenericModel):
         self._u = ufl.as_vector([float(c) for c in drift])
         self.potential = 0.5 * ufl.dot(v - self._u, v - self._u)
 
+    def check_parameters(self):
+        T = value(self.temperature)
+        if not (np.isfinite(T) and T > 0):
+            raise InvalidParameterError(f"FokkerPlanck: the temperature has become {T} (it must stay positive; "
+                                        "in a replay of a taped run, bound the control)")
+
     def entropy_density(self, f):
         return -(self.temperature * (f * ufl.ln(f) - f) + self.potential * f)
 

@@ -29,7 +29,7 @@ relaxation of the second moment :func:`anisotropic_second_moment`.
 import numpy as np
 import ufl
 import firedrake as fd
-from generic_fem.parameters import value
+from generic_fem.parameters import value, is_parameter
 
 from generic_fem.model import GenericModel
 from generic_fem.errors import InvalidParameterError
@@ -60,6 +60,9 @@ class Landau(GenericModel):
 
     def __init__(self, mesh, gamma=0.0, C=1.0, degree=2, quadrature_degree=None, weight=None):
         name = type(self).__name__
+        if is_parameter(gamma):
+            raise InvalidParameterError(f"{name}: gamma must be a number (the kernel A = r^(gamma+2) is compiled "
+                                        "for it): it can not be a control; C can")
         if weight is not None:
             if not isinstance(weight, PairWeight):
                 raise InvalidParameterError(f"{name}: weight must be a PairWeight, got {weight!r}")

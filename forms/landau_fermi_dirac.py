@@ -55,6 +55,13 @@ class LandauFermiDirac(Landau):
         self.eps_ufl = eps_param if is_parameter(eps_param) else eps
         super().__init__(mesh, gamma=gamma, C=C, degree=degree, quadrature_degree=quadrature_degree)
 
+    def check_parameters(self):
+        e = value(self.eps_ufl)
+        if not (np.isfinite(e) and e > 0):
+            raise InvalidParameterError(f"LandauFermiDirac: eps has become {e} (it must stay positive; in a "
+                                        "replay of a taped run, bound the control)")
+        super().check_parameters()
+
     def mobility(self, f):
         """``F = f(1 − εf)``."""
         return f * (1 - self.eps_ufl * f)

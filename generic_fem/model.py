@@ -166,6 +166,15 @@ class GenericModel:
         Collective.  Default: none."""
         return {}
 
+    def check_parameters(self):
+        """Raise :class:`InvalidParameterError` if a parameter's *current* value is out of
+        range (parameters given as Real-space Functions can change after construction,
+        e.g. in the replays of a taped run).  Default: the friction operators' checks."""
+        for op in self.friction_operators():
+            check = getattr(op, "check_parameters", None)
+            if check is not None:
+                check()
+
     def validate_density_values(self, values):
         """Model-specific admissibility of density values (a numpy array).
 

@@ -332,6 +332,7 @@ class Stepper:
         """The step from ``w_old`` with the given ``Δt`` (and ``α``; the discrete-gradient
         scheme solves for it again, starting there), for the tape's recompute: no
         rejection, no statistics; a failed solve raises :class:`StepFailedError`."""
+        self.model.check_parameters()
         self._scales = None
         self._psi_targets = None
         self.dt.assign(dt)
@@ -342,7 +343,9 @@ class Stepper:
             ok, _, _ = self._solve_alpha()
         if not ok:
             raise StepFailedError(f"recomputing a taped {self.scheme} step (dt = {dt:.3e}) failed: "
-                                  f"{self._failure_summary(dt, reason, its)[1]}")
+                                  f"{self._failure_summary(dt, reason, its)[1]}. A replay takes each step with "
+                                  "its recorded dt (no retries): tape the run with smaller steps, or keep the "
+                                  "controls closer to the taped values (bounds in minimize).")
 
     # ----------------------------------------------------------------------------
     def _exact_jacobian_correction(self, F):
@@ -695,6 +698,7 @@ class Stepper:
         return self._advance(dt_max)
 
     def _advance(self, dt_max):
+        self.model.check_parameters()
         rejections = 0
         self.w_old.assign(self.w)
         self._scales = None

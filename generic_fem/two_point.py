@@ -313,6 +313,24 @@ class TwoPointFriction(FrictionOperator):
             return self.spatial.matrix(self._xs, self._xs)
         return self._kappa
 
+    def check_parameters(self):
+        """The current coupling must be finite, ``≥ 0`` and not all zero, and ``κ``
+        finite and positive at the separations of the points (parameters may have been
+        changed since construction)."""
+        if not self.parameters():
+            return
+        c = self.coupling
+        if not np.all(np.isfinite(c)) or np.any(c < 0) or not np.any(c > 0):
+            raise InvalidParameterError(
+                f"two-point operator: the coupling has become {c.tolist()} (a parameter was set to a value that "
+                "is negative, zero or not finite, e.g. in a replay of a taped run: bound the control)")
+        if self.spatial is not None:
+            K = self.kappa
+            if not np.all(np.isfinite(K)) or np.any(K <= 0):
+                raise InvalidParameterError(
+                    f"two-point operator: the spatial weight {self.spatial.name} is no longer finite and positive "
+                    f"at the points' separations (min {np.nanmin(K):.3g}) with the current parameter values")
+
     def parameters(self):
         """The ``Constant`` s that the pair sums depend on outside UFL (entries of the
         coupling, parameters of the spatial weight): the operator's own controls for

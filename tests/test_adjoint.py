@@ -397,3 +397,17 @@ def test_constant_parameter_warns():
     finally:
         fa.pause_annotation()
         fa.get_working_tape().clear_tape()
+
+
+def test_replay_with_invalid_parameter_raises():
+    """A replay at a parameter value outside the model's range (``C < 0``) is an error
+    naming it, not a number."""
+    from generic_fem import InvalidParameterError
+    _, outputs, controls, _, _ = taped("landau_coulomb")
+    rf = fa.ReducedFunctional(outputs["moment"], fa.Control(controls[1]))
+    with pytest.raises(InvalidParameterError, match="coupling has become"):
+        rf(real_parameter(controls[1].function_space().mesh(), -1.0))
+    _, outputs, controls, _, _ = taped("fokker_planck")
+    rf = fa.ReducedFunctional(outputs["moment"], fa.Control(controls[1]))
+    with pytest.raises(InvalidParameterError, match="temperature has become"):
+        rf(real_parameter(controls[1].function_space().mesh(), 0.0))
