@@ -5,7 +5,7 @@ A step of :class:`~generic_fem.steppers.Stepper` solves ``R(z; w^n, p) = 0`` for
 ``δ(z, α; w^n, p) = H(F(z)) − H(F(w^n)) − ⟨w^n + α(z − w^n), F(z) − F(w^n)⟩ = 0`` for
 ``α``).  Its residual is a UFL form whose nonlocal friction terms carry Quadrature
 coefficients ``Ĝ, ĝ, Ĵ`` (the pair sums of :mod:`generic_fem.two_point`) that UFL
-sees as constants.  :class:`StepBlock` records the step on the tape as one block with
+sees as constants.  ``StepBlock`` records the step on the tape as one block with
 inputs ``w^n`` and the parameters ``p`` (the Functions in the forms other than the
 stepper's own, e.g. Real-space parameters, and the Real-space Functions in the
 two-point operators' coupling and spatial weight: :mod:`generic_fem.parameters`) and
@@ -41,7 +41,7 @@ from petsc4py import PETSc
 from .errors import StepFailedError, InvalidParameterError
 from .parameters import is_real_function
 
-__all__ = ["StepBlock", "PullBack", "TwoPointPullBack", "seed_assembler", "AdjointSolveError", "DEFAULT_ADJOINT_PARAMETERS", "annotating"]
+__all__ = ["PullBack", "TwoPointPullBack", "seed_assembler", "AdjointSolveError", "DEFAULT_ADJOINT_PARAMETERS", "annotating"]
 
 
 class AdjointSolveError(StepFailedError):
@@ -311,10 +311,6 @@ class _AdjointMachinery:
         return self.grad_forms[key][1]
 
 
-class StepBlock:
-    """Placeholder replaced by :func:`_make_block_class` (pyadjoint is imported lazily)."""
-
-
 def _make_block_class():
     from pyadjoint import Block
 
@@ -484,12 +480,23 @@ def _make_block_class():
 _BLOCK = None
 
 
-def step_block(stepper):
-    """A new :class:`StepBlock` for the step the stepper is about to take."""
+def _block_class():
     global _BLOCK
     if _BLOCK is None:
         _BLOCK = _make_block_class()
-    return _BLOCK(stepper)
+    return _BLOCK
+
+
+def step_block(stepper):
+    """A new ``StepBlock`` for the step the stepper is about to take."""
+    return _block_class()(stepper)
+
+
+def __getattr__(name):
+    """``StepBlock``, the block class (made on first use: pyadjoint is imported lazily)."""
+    if name == "StepBlock":
+        return _block_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _expanded(form):
