@@ -88,3 +88,16 @@ def print_speedups(results, title, size_key, size_label):
              if "t_picard_iteration" in r1 and "t_picard_iteration" in r2 else f"{'-':>11}")
         print(f"{r1[size_key]:8d} {r1['t_eval'] * 1e3:10.2f} {r2['t_eval'] * 1e3:10.2f} "
               f"{r1['t_eval'] / r2['t_eval']:9.2f} {p}")
+
+
+def cpu_name():
+    """The CPU model (``/proc/cpuinfo``), to print beside timings."""
+    import platform
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -10,7 +10,8 @@ checkpointed Functions) and the growth of the peak resident set size, per rank.
 Run: ``./gfem run mpiexec -n 2 python benchmarks/adjoint_cost.py [--steps 30]``.
 """
 import argparse
-import platform
+import os
+import sys
 import resource
 import time
 
@@ -23,6 +24,9 @@ from generic_fem import Stepper, velocity_box
 from generic_fem.parameters import real_parameter
 from forms.landau import Landau
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import cpu_name  # noqa: E402
+
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--cells", type=int, default=12)
 parser.add_argument("--steps", type=int, default=30)
@@ -31,17 +35,6 @@ parser.add_argument("--scheme", default="backward-euler")
 args, _ = parser.parse_known_args()
 Print = fd.PETSc.Sys.Print
 comm = fd.COMM_WORLD
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def peak_mb():

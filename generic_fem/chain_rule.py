@@ -11,7 +11,7 @@ import numpy as np
 import ufl
 import firedrake as fd
 
-__all__ = ["chain_rule_terms"]
+__all__ = ["chain_rule_terms", "chain_rule_defect_form"]
 
 
 def chain_rule_terms(model, w0, w1, f0=None, f1=None):
@@ -28,3 +28,10 @@ def chain_rule_terms(model, w0, w1, f0=None, f1=None):
     noise = 64 * np.finfo(float).eps * (abs(H0) + abs(H1) + float(fd.assemble(abs(ufl.inner(w0, df)) * dx))
                                         + abs(den))
     return H1 - H0 - lin0, den, noise
+
+
+def chain_rule_defect_form(model, w0, theta, f0, f1):
+    """The defect ``δ = H(f¹) − H(f⁰) − ⟨θ, f¹ − f⁰⟩`` as a UFL 0-form (``θ = w⁰ + αΔw``:
+    ``δ = num − α den`` of :func:`chain_rule_terms`), for differentiating it (the adjoint of
+    the discrete-gradient scheme)."""
+    return -model.S(f1) + model.S(f0) - ufl.inner(theta, f1 - f0) * model.dx

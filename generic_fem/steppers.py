@@ -56,7 +56,7 @@ from petsc4py import PETSc
 from .errors import InvalidParameterError, StepFailedError
 from .newton import EntropyNewtonControl
 from .adjoint import annotating, step_block, _no_annotation
-from .chain_rule import chain_rule_terms
+from .chain_rule import chain_rule_terms, chain_rule_defect_form
 from .invariants import match_invariants
 
 __all__ = ["Stepper", "SCHEMES", "DEFAULT_SOLVER_PARAMETERS"]
@@ -290,8 +290,7 @@ class Stepper:
         self.adjoint_stats = {"solves": 0, "ksp_its": 0}
         # the chain-rule defect δ(z, α) of the discrete-gradient scheme (its adjoint)
         if scheme == "discrete-gradient":
-            self._defect_form = (-model.S(f_new_unknown) + model.S(self.f_old)
-                                 - ufl.inner(theta, f_new_unknown - self.f_old) * model.dx)
+            self._defect_form = chain_rule_defect_form(model, w0_, theta, self.f_old, f_new_unknown)
 
     # ----------------------------------------------------------------------------
     def _nonlocal_entries(self):

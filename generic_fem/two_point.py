@@ -216,6 +216,11 @@ class TwoPointFriction(FrictionOperator):
         self.mesh, self.dim, self.n_sets = mesh, dim, n
         self.velocity, self.spatial = vel, spatial_weight
         self._coupling_spec = spec
+        self._kappa_parameters = _constants_of(spatial_weight.expression) if spatial_weight is not None else []
+        self._parameters = []
+        for c in list(spec.ravel()) + self._kappa_parameters:
+            if is_parameter(c) and all(c is not o for o in self._parameters):
+                self._parameters.append(c)
         self.scales, self.masses = sig, mu
         self.weight = as_weight(weight)
         self.mobility = mobility if mobility is not None else (lambda f: f)
@@ -308,8 +313,8 @@ class TwoPointFriction(FrictionOperator):
     @property
     def kappa(self):
         """``κ(x_a − x_b)`` between the distinct x-values of the points (re-evaluated when
-        ``κ`` has ``Constant`` parameters, so that their current values are used)."""
-        if _constants_of(self.spatial.expression):
+        ``κ`` has parameters, so that their current values are used)."""
+        if self._kappa_parameters:
             return self.spatial.matrix(self._xs, self._xs)
         return self._kappa
 
@@ -332,15 +337,11 @@ class TwoPointFriction(FrictionOperator):
                     f"at the points' separations (min {np.nanmin(K):.3g}) with the current parameter values")
 
     def parameters(self):
-        """The ``Constant`` s that the pair sums depend on outside UFL (entries of the
-        coupling, parameters of the spatial weight): the operator's own controls for
-        ``firedrake.adjoint`` (:meth:`coefficient_adjoint`)."""
-        out = []
-        for c in list(self._coupling_spec.ravel()) + \
-                (_constants_of(self.spatial.expression) if self.spatial is not None else []):
-            if is_parameter(c) and all(c is not o for o in out):
-                out.append(c)
-        return out
+        """The parameters (``Constant`` s, Real-space Functions) that the pair sums depend
+        on outside UFL (entries of the coupling, parameters of the spatial weight): the
+        operator's own controls for ``firedrake.adjoint`` (:meth:`coefficient_adjoint`).
+        Found once, at construction."""
+        return self._parameters
 
     def _mobilities(self, f):
         m = self.mobility(f)
@@ -549,7 +550,7 @@ class TwoPointFriction(FrictionOperator):
             E = np.vectorize(lambda c: 1.0 if c is p else 0.0, otypes=[float])(self._coupling_spec)
             if np.any(E):
                 variants.append({"coupling": 0.5 * (E + E.T)})
-            if self.spatial is not None and any(c is p for c in _constants_of(self.spatial.expression)):
+            if any(c is p for c in self._kappa_parameters):
                 variants.append({"kappa": self.spatial.derivative_matrix(self._xs, self._xs, p)})
             for kw in variants:
                 for i, (G1, J1) in enumerate(self._sums(ghat, k, ghat, **kw)):

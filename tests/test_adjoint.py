@@ -74,6 +74,13 @@ CASES = {"fokker_planck": fokker_planck, "landau_coulomb": landau,
          "multispecies": multispecies, "fuzzy": fuzzy}
 
 
+def perturbed(base, u):
+    """``f_0 = f_base e^u`` (per component for several species)."""
+    if ufl.as_ufl(base).ufl_shape:
+        return ufl.as_vector([base[i] * ufl.exp(u[i]) for i in range(len(base))])
+    return base * ufl.exp(u)
+
+
 def taped(case, scheme="backward-euler", steps=2, dt=0.1, comm=None, annotate=True, **kw):
     """Tape (or, with ``annotate=False``, just run) ``steps`` steps of a case; returns
     ``(stepper, outputs, controls, directions, states)``."""
@@ -84,9 +91,7 @@ def taped(case, scheme="backward-euler", steps=2, dt=0.1, comm=None, annotate=Tr
         fa.continue_annotation()
     try:
         u = fd.Function(model.V, name="u")
-        f0 = ufl.as_vector([base[i] * ufl.exp(u[i]) for i in range(len(base))]) \
-            if ufl.as_ufl(base).ufl_shape else base * ufl.exp(u)
-        st = Stepper(model, f0, dt=dt, scheme=scheme, **kw)
+        st = Stepper(model, perturbed(base, u), dt=dt, scheme=scheme, **kw)
         states = []
         for _ in range(steps):
             st.advance()
@@ -202,9 +207,7 @@ def taped_other(which, comm=None, scheme="backward-euler"):
     fa.continue_annotation()
     try:
         u = fd.Function(m.V)
-        f0 = ufl.as_vector([base[i] * ufl.exp(u[i]) for i in range(len(base))]) \
-            if ufl.as_ufl(base).ufl_shape else base * ufl.exp(u)
-        st = Stepper(m, f0, dt=0.1, scheme=scheme)
+        st = Stepper(m, perturbed(base, u), dt=0.1, scheme=scheme)
         for _ in range(2):
             st.advance()
         J = fd.assemble(m.S(st.density()))
