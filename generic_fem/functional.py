@@ -345,8 +345,11 @@ def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, s
     rel = history[-1] / max(history[0], 1e-300) if history else rel_l2
     if bv_norm <= rhs_floor:      # s is rounding: its M⁻¹ norm is ~0 whatever CG makes of it
         rel = min(rel, rel_l2)
-    ksp.destroy()
-    A.destroy()
+    # destroyed here, on every rank alike: left to Python's collector they would be freed
+    # at different moments on different ranks, and PETSc's deferred clean-up of objects on
+    # the user's communicator then deadlocks at PetscFinalize
+    for obj in (ksp, A, ns, rhs, res):
+        obj.destroy()
     if reason < 0 and not rel <= STAGNATION_RTOL:   # (an "indefinite PC" flag at round-off level is not a failure)
         raise RuntimeError(f"M^-1 norm: the matrix-free CG solve did not converge (reason {reason}, "
                            f"{its} iterations, relative residual {rel:.2e} in the natural norm (r, P^-1 r)^1/2, "

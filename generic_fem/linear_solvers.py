@@ -69,6 +69,13 @@ class DiagonalScaledLU:
         self.inner.solveTranspose(xs, y)
         y.pointwiseMult(y, self.d)
 
+    def destroy(self, pc):
+        """Destroy the inner objects with the PC (collectively), not at garbage collection."""
+        for obj in (self.inner, self.B, self.d):
+            if obj is not None:
+                obj.destroy()
+        self.inner = self.B = self.d = None
+
     def view(self, pc, viewer=None):
         if viewer is not None:
             viewer.printfASCII("DiagonalScaledLU: symmetric Jacobi scaling + inner direct solve\n")

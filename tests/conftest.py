@@ -31,26 +31,3 @@ def _run_with_clean_env(cmd, *args, **kwargs):
 
 
 _plugin.subprocess = _types.SimpleNamespace(run=_run_with_clean_env)
-
-
-def pytest_runtest_teardown(item, nextitem):
-    """On several ranks: collect Python garbage and destroy PETSc's deferred garbage
-    collectively after every test.  Python's collector frees PETSc objects at different
-    moments on different ranks; whatever is left is cleaned at ``PetscFinalize`` with
-    collectives over the communicators each rank still has garbage on, which can
-    deadlock at exit (seen once: rank 1 in ``PetscGarbageCleanup``'s ``MPI_Allreduce``
-    while rank 0 sat in ``MPI_Finalize``)."""
-    if MPI.COMM_WORLD.size > 1:
-        import gc
-        from petsc4py import PETSc
-        gc.collect()
-        PETSc.garbage_cleanup(MPI.COMM_WORLD)
-
-
-def pytest_sessionfinish(session, exitstatus):
-    """The same collective clean-up once more before the ranks exit."""
-    if MPI.COMM_WORLD.size > 1:
-        import gc
-        from petsc4py import PETSc
-        gc.collect()
-        PETSc.garbage_cleanup(MPI.COMM_WORLD)
