@@ -68,7 +68,7 @@ class FuzzyLandau(GenericModel):
     min_degree = 2
 
     def __init__(self, mesh, length, kappa=None, gamma=-3.0, C=1.0, weight=None, transport=True,
-                 collisions=True, degree=2, quadrature_degree=None):
+                 collisions=True, degree=2, quadrature_degree=None, rule="nodal"):
         cls = type(self).__name__
         if weight is None:
             if not (np.isfinite(gamma) and -3.0 <= gamma <= 1.0):
@@ -79,7 +79,7 @@ class FuzzyLandau(GenericModel):
             raise InvalidParameterError(f"{cls}: the kernel constant C must be positive, got {C}")
         if int(degree) == degree and degree < self.min_degree:
             raise InvalidParameterError(f"{cls}: degree {degree} does not contain |v|^2; use degree >= 2")
-        super().__init__(mesh, degree, quadrature_degree)
+        super().__init__(mesh, degree, quadrature_degree, rule)
         _check_periodic_in_x(mesh, length, cls)
         self.length, self.C, self.transport = float(length), float(C), bool(transport)
         self.collisions = bool(collisions)
@@ -91,7 +91,7 @@ class FuzzyLandau(GenericModel):
         self.x = self.coordinates[0]
         self.v = ufl.as_vector([self.coordinates[1], self.coordinates[2]])
         #: the phase-space two-point operator (velocity coordinates 1, 2; κ along x)
-        self.pairs = TwoPointFriction(mesh, self.quadrature_degree, self.dx, weight, mobility=lambda f: f,
+        self.pairs = TwoPointFriction(mesh, self.rule, self.dx, weight, mobility=lambda f: f,
                                       coupling=C_param, velocity=(1, 2), spatial_weight=self.kappa)
 
     # ------------------------------------------------------------------ GENERIC data
@@ -127,7 +127,7 @@ class FuzzyLandau(GenericModel):
         ``v``) and ``v_1, v_2, |v|²``."""
         if getattr(self, "_kernel", None) is None:
             V = self.V
-            X = fd.Function(fd.VectorFunctionSpace(self.mesh, V.ufl_element().family(), self.degree)) \
+            X = fd.Function(self.rule.unknown_space(dim=self.mesh.coordinates.ufl_shape[0])) \
                 .interpolate(ufl.SpatialCoordinate(self.mesh))
             xd = self.kappa.wrap(np.asarray(X.dat.data_ro)[:, 0])
             key = np.round(xd / (1e-9 * self.length)).astype(np.int64)

@@ -48,8 +48,10 @@ class Landau(GenericModel):
     :arg C: ``C_γ > 0`` (seed 001 uses ``1/(8π)`` with ``γ = −3``; seeds 002–004 use 1).
     :arg degree: Lagrange degree of the entropy variable, ``≥ 2`` (the space must
         contain ``|v|²``).
-    :arg quadrature_degree: degree of the one quadrature rule (default ``2·degree + 2``);
-        ``N_q`` pair sums run over its points.
+    :arg rule: the one quadrature rule, ``"nodal"`` (default: the nodes of ``V_h``) or
+        ``"gauss"`` (:class:`~generic_fem.quadrature.QuadratureRule`); the pair sums run
+        over its ``N_q`` points.
+    :arg quadrature_degree: ``rule="gauss"`` only: its degree (default ``2·degree + 2``).
     :arg weight: another kernel ``a(z) = C A(|z|)Π(z)``: a
         :class:`~generic_fem.pair_weights.PairWeight` with ``A`` in UFL (then ``gamma``
         is ignored), e.g. the exponentially cut-off Coulomb ``PairWeight(lambda r: exp(-r/λ)/r)``.
@@ -58,7 +60,7 @@ class Landau(GenericModel):
     supported_dimensions = (2, 3)
     min_degree = 2
 
-    def __init__(self, mesh, gamma=0.0, C=1.0, degree=2, quadrature_degree=None, weight=None):
+    def __init__(self, mesh, gamma=0.0, C=1.0, degree=2, quadrature_degree=None, weight=None, rule="nodal"):
         name = type(self).__name__
         if is_parameter(gamma):
             raise InvalidParameterError(f"{name}: gamma must be a number (the kernel A = r^(gamma+2) is compiled "
@@ -81,12 +83,12 @@ class Landau(GenericModel):
         if is_periodic(mesh):
             raise InvalidParameterError(f"{name}: a velocity mesh must not be periodic (got a periodic mesh; "
                                         "phase-space models take those)")
-        super().__init__(mesh, degree, quadrature_degree)
+        super().__init__(mesh, degree, quadrature_degree, rule)
         # γ of a power-law kernel (nan for another weight)
         self.gamma, self.C = float(gamma), float(C)
         self.weight = weight if weight is not None else PairWeight.power(self.gamma)
         #: the two-point friction operator: weight ``A``, coupling ``C``, mobility ``m(f)``
-        self.pairs = TwoPointFriction(mesh, self.quadrature_degree, self.dx, self.weight,
+        self.pairs = TwoPointFriction(mesh, self.rule, self.dx, self.weight,
                                       mobility=lambda f: self.mobility(f), coupling=C_param)
 
     def entropy_density(self, f):
@@ -121,7 +123,7 @@ class Landau(GenericModel):
 
     def describe(self):
         return (f"Landau(dim={self.dim}, weight={self.weight.name}, C={self.C:g}, degree={self.degree}, "
-                f"quadrature_degree={self.quadrature_degree}, N_q={self.pairs.n_global})")
+                f"rule={self.rule.describe()}, N_q={self.pairs.n_global})")
 
 
 def maxwellian(v, density=1.0, velocity=None, temperature=1.0):

@@ -46,14 +46,14 @@ class LandauFermiDirac(Landau):
     """
     name = "landau_fermi_dirac"
 
-    def __init__(self, mesh, eps=1.0, gamma=-3.0, C=1.0 / (8 * np.pi), degree=2, quadrature_degree=None):
+    def __init__(self, mesh, eps=1.0, gamma=-3.0, C=1.0 / (8 * np.pi), degree=2, quadrature_degree=None, rule="nodal"):
         eps_param, eps = eps, value(eps)     # ε may be a Real-space Function (a control)
         if not (np.isfinite(eps) and eps > 0):
             raise InvalidParameterError(f"LandauFermiDirac: eps must be positive, got {eps}")
         #: ``ε`` (its current value); :attr:`eps_ufl` is what the forms use
         self.eps = eps
         self.eps_ufl = eps_param if is_parameter(eps_param) else eps
-        super().__init__(mesh, gamma=gamma, C=C, degree=degree, quadrature_degree=quadrature_degree)
+        super().__init__(mesh, gamma=gamma, C=C, degree=degree, quadrature_degree=quadrature_degree, rule=rule)
 
     def check_parameters(self):
         e = value(self.eps_ufl)

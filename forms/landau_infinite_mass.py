@@ -44,13 +44,13 @@ class LandauInfiniteMass(Landau):
     """
     name = "landau_infinite_mass"
 
-    def __init__(self, mesh, gamma=-3.0, C=1.0, c_ei=1.0, a=1.0, R=1.0, degree=2, quadrature_degree=None):
+    def __init__(self, mesh, gamma=-3.0, C=1.0, c_ei=1.0, a=1.0, R=1.0, degree=2, quadrature_degree=None, rule="nodal"):
         for label, x in (("c_ei", c_ei), ("a", a), ("R", R)):
             if not (np.isfinite(x) and x > 0):
                 raise InvalidParameterError(f"LandauInfiniteMass: {label} must be positive, got {x}")
         if not (np.isfinite(gamma) and -3.0 <= gamma <= 1.0):
             raise InvalidParameterError(f"LandauInfiniteMass: gamma must lie in [-3, 1], got {gamma}")
-        super().__init__(mesh, gamma=gamma, C=C, degree=degree, quadrature_degree=quadrature_degree)
+        super().__init__(mesh, gamma=gamma, C=C, degree=degree, quadrature_degree=quadrature_degree, rule=rule)
         self.c_ei, self.a, self.R = float(c_ei), float(a), float(R)
         #: the local electron–ion operator ``M_L``
         self.ion_scattering = LocalFriction(self._ion_form)

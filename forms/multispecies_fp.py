@@ -46,7 +46,6 @@ import firedrake as fd
 from mpi4py import MPI
 
 from generic_fem.model import GenericModel
-from generic_fem.quadrature import quadrature_space
 from generic_fem.operators import FrictionOperator
 from generic_fem.two_point import _interpolation
 from generic_fem.errors import InvalidParameterError, InvalidStateError
@@ -154,7 +153,7 @@ class MultispeciesFokkerPlanck(GenericModel):
     min_degree = 2
 
     def __init__(self, mesh, masses, charges, scales=None, gamma=0.0, log_lambda=1.0, eps0=1.0,
-                 degree=2, quadrature_degree=None):
+                 degree=2, quadrature_degree=None, rule="nodal"):
         masses = np.atleast_1d(np.asarray(masses, float))
         charges = np.atleast_1d(np.asarray(charges, float))
         s = len(masses)
@@ -175,19 +174,19 @@ class MultispeciesFokkerPlanck(GenericModel):
         if int(degree) == degree and degree < self.min_degree:
             raise InvalidParameterError(
                 f"MultispeciesFokkerPlanck: degree {degree} does not contain |v|^2; use degree >= 2")
-        super().__init__(mesh, degree, quadrature_degree)
+        super().__init__(mesh, degree, quadrature_degree, rule)
         self.s, self.m, self.q, self.sigma = s, masses, charges, scales
         self.gamma = float(gamma)
         d = self.dim
-        self.V = fd.VectorFunctionSpace(mesh, "CG", self.degree, dim=s)
+        self.V = self.rule.unknown_space(dim=s)
         self.K = np.array([[log_lambda * charges[i] ** 2 * charges[j] ** 2 / (8 * np.pi * eps0 ** 2 * masses[i] ** 2)
                             for j in range(s)] for i in range(s)])
         self.pairs = [(i, j) for i in range(s) for j in range(i, s)]
         self._entries = {}
         # points and weights of the model's rule: moments as sums (one Allreduce)
-        self._Qf = quadrature_space(mesh, self.quadrature_degree, (s,))
-        self._Qg = quadrature_space(mesh, self.quadrature_degree, (s, d))
-        X = fd.Function(quadrature_space(mesh, self.quadrature_degree, (d,))).interpolate(ufl.SpatialCoordinate(mesh))
+        self._Qf = self.quadrature_space((s,))
+        self._Qg = self.quadrature_space((s, d))
+        X = fd.Function(self.quadrature_space((d,))).interpolate(ufl.SpatialCoordinate(mesh))
         self._points = np.array(X.dat.data_ro).reshape(-1, d)
         self._weights = np.array(fd.assemble(fd.TestFunction(self.Q) * self.dx).dat.data_ro)
         # c[l][k] = c_lk: the coefficient of partner l in the equation of species k

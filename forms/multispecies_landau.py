@@ -80,7 +80,7 @@ class MultispeciesLandau(GenericModel):
     min_degree = 2
 
     def __init__(self, mesh, masses, coupling=1.0, gamma=-3.0, scales=None, weight=None,
-                 degree=2, quadrature_degree=None):
+                 degree=2, quadrature_degree=None, rule="nodal"):
         cls = type(self).__name__
         m = np.atleast_1d(np.asarray(masses, float))
         n = len(m)
@@ -109,15 +109,15 @@ class MultispeciesLandau(GenericModel):
         if is_periodic(mesh):
             raise InvalidParameterError(f"{cls}: a velocity mesh must not be periodic (got a periodic mesh; "
                                         "phase-space models take those)")
-        super().__init__(mesh, degree, quadrature_degree)
+        super().__init__(mesh, degree, quadrature_degree, rule)
         self.n_species, self.masses, self.scales = n, m, sig
         self.gamma = weight.gamma
-        self.V = fd.VectorFunctionSpace(mesh, "CG", self.degree, dim=n)
+        self.V = self.rule.unknown_space(dim=n)
         xi = self.coordinates
         #: physical velocity of each species, ``v = σ_i ξ`` (UFL)
         self.v = [float(s) * xi for s in sig]
         #: the two-point operator over the ``N`` species' point sets
-        self.pairs = TwoPointFriction(mesh, self.quadrature_degree, self.dx, weight, mobility=lambda f: f,
+        self.pairs = TwoPointFriction(mesh, self.rule, self.dx, weight, mobility=lambda f: f,
                                       coupling=spec, scales=sig, masses=m)
 
     @property

@@ -45,11 +45,11 @@ class VlasovLBD(GenericModel):
     supported_dimensions = (2,)
     min_degree = 2
 
-    def __init__(self, mesh, nu=1.0, degree=2, quadrature_degree=None, transport=True):
+    def __init__(self, mesh, nu=1.0, degree=2, quadrature_degree=None, transport=True, rule="nodal"):
         if not getattr(mesh, "extruded", False):
             raise InvalidParameterError(
                 "VlasovLBD needs an extruded phase-space mesh (generic_fem.phase_space_mesh)")
-        super().__init__(mesh, degree, quadrature_degree)
+        super().__init__(mesh, degree, quadrature_degree, rule)
         if not (nu > 0 and nu < float("inf")):
             raise InvalidParameterError(
                 f"VlasovLBD: nu must be positive and finite, got {nu} (with nu = 0 the "

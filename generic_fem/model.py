@@ -32,7 +32,7 @@ import ufl
 import firedrake as fd
 
 from .errors import InvalidParameterError, InvalidStateError
-from .quadrature import measure, quadrature_space
+from .quadrature import QuadratureRule
 
 __all__ = ["GenericModel"]
 
@@ -44,8 +44,11 @@ class GenericModel:
     :arg degree: polynomial degree of the continuous space of the entropy variable.
         Degree 2 contains ``1, v, |v|²``, so mass, momentum and energy are exact
         test functions.
-    :arg quadrature_degree: degree of the single quadrature rule used by every
-        integral (default ``2*degree + 2``).
+    :arg rule: the single quadrature rule used by every integral
+        (:class:`~generic_fem.quadrature.QuadratureRule`): ``"nodal"`` (default; the
+        points are the nodes of ``V_h``, Gauss–Lobatto on tensor-product cells, KMV on
+        simplices) or ``"gauss"`` (the former Gauss rule, for comparisons).
+    :arg quadrature_degree: ``rule="gauss"`` only: its degree (default ``2*degree + 2``).
     """
 
     #: short name used in file names and tables
@@ -55,7 +58,7 @@ class GenericModel:
     #: smallest polynomial degree the model supports
     min_degree = 1
 
-    def __init__(self, mesh, degree=2, quadrature_degree=None):
+    def __init__(self, mesh, degree=2, quadrature_degree=None, rule="nodal"):
         dim = mesh.geometric_dimension() if callable(getattr(mesh, "geometric_dimension", None)) \
             else mesh.geometric_dimension
         if dim not in self.supported_dimensions:
@@ -68,10 +71,11 @@ class GenericModel:
         self.mesh = mesh
         self.dim = dim
         self.degree = int(degree)
-        self.quadrature_degree = int(quadrature_degree or 2 * degree + 2)
-        self.V = fd.FunctionSpace(mesh, "CG", self.degree)
+        self.rule = QuadratureRule(mesh, self.degree, rule, quadrature_degree)
+        self.quadrature_degree = self.rule.quadrature_degree
+        self.V = self.rule.unknown_space()
         self._Q = None
-        self.dx = measure(mesh, self.quadrature_degree)
+        self.dx = self.rule.measure
         self.coordinates = ufl.SpatialCoordinate(mesh)
 
     @property
@@ -83,7 +87,7 @@ class GenericModel:
 
     def quadrature_space(self, shape=()):
         """Values (of the given shape) at the points of the model's rule ``self.dx``."""
-        return quadrature_space(self.mesh, self.quadrature_degree, shape)
+        return self.rule.space(shape)
 
     # ------------------------------------------------------------------ stated by a model
     def entropy_density(self, f):
@@ -283,5 +287,4 @@ class GenericModel:
 
     def describe(self):
         """One line for logs and history files."""
-        return f"{type(self).__name__}(dim={self.dim}, degree={self.degree}, " \
-               f"quadrature_degree={self.quadrature_degree})"
+        return f"{type(self).__name__}(dim={self.dim}, degree={self.degree}, rule={self.rule.describe()})"

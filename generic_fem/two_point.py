@@ -80,7 +80,7 @@ from .errors import InvalidParameterError
 from .operators import FrictionOperator
 from .pair_kernels import (pair_sums, moment_sums, local_moments, as_weight, pair_contractions,
                            tensor_moments, tensor_moment_contractions)
-from .quadrature import quadrature_space
+from .quadrature import as_rule
 from .adjoint import annotating
 from .parameters import is_parameter, is_real_function, value, parameter_matrix
 
@@ -156,8 +156,9 @@ class TwoPointFriction(FrictionOperator):
     """The two-point operator above on one (reference) mesh and quadrature rule.
 
     :arg mesh: the (reference) velocity mesh, ``d = 2`` or ``3``.
-    :arg quadrature_degree: the degree of the model's quadrature rule.
-    :arg dx: the model's measure (must be the rule of ``quadrature_degree``).
+    :arg rule: the model's quadrature rule (:class:`~generic_fem.quadrature.QuadratureRule`;
+        a number is the degree of a Gauss rule).
+    :arg dx: the model's measure (must be ``rule.measure``).
     :arg weight: the kernel weight ``A``: a :class:`~generic_fem.pair_weights.PairWeight`,
         or a number ``γ`` for ``A = r^{γ+2}``.
     :arg mobility: ``f ↦ m(f)``, a UFL scalar for one set or a UFL vector of length
@@ -179,7 +180,7 @@ class TwoPointFriction(FrictionOperator):
 
     is_nonlocal = True
 
-    def __init__(self, mesh, quadrature_degree, dx, weight, mobility=None, coupling=1.0,
+    def __init__(self, mesh, rule, dx, weight, mobility=None, coupling=1.0,
                  scales=None, masses=None, velocity=None, spatial_weight=None):
         gdim = mesh.geometric_dimension() if callable(mesh.geometric_dimension) else mesh.geometric_dimension
         vel = tuple(range(gdim)) if velocity is None else tuple(int(k) for k in velocity)
@@ -225,10 +226,11 @@ class TwoPointFriction(FrictionOperator):
         self.weight = as_weight(weight)
         self.mobility = mobility if mobility is not None else (lambda f: f)
         self.dx = dx
-        self.Q = quadrature_space(mesh, quadrature_degree)
-        self.Qv = quadrature_space(mesh, quadrature_degree, (dim,))
-        self.Qt = quadrature_space(mesh, quadrature_degree, (dim, dim))
-        X = fd.Function(quadrature_space(mesh, quadrature_degree, (gdim,))).interpolate(ufl.SpatialCoordinate(mesh))
+        self.rule = as_rule(mesh, rule)
+        self.Q = self.rule.space()
+        self.Qv = self.rule.space((dim,))
+        self.Qt = self.rule.space((dim, dim))
+        X = fd.Function(self.rule.space((gdim,))).interpolate(ufl.SpatialCoordinate(mesh))
         X = np.array(X.dat.data_ro).reshape(-1, gdim)
         self.reference_points = np.ascontiguousarray(X[:, list(vel)])   # owned points of this rank
         #: this rank's space coordinates of the points (phase space), or None
@@ -249,12 +251,38 @@ class TwoPointFriction(FrictionOperator):
         self.weight.check(1e-6 * diam, diam)
         if self.spatial is not None:
             self._phase_space_structure()
+        else:
+            self._snap_coincident(diam)
         self._entries = {}
         #: pair interactions evaluated by this rank; operator evaluations done / skipped;
         #: linearised evaluations (exact Jacobian actions, two pair-sum passes each)
         self.stats = {"pairs": 0, "evaluations": 0, "skipped": 0, "linearized": 0}
 
     # ---------------------------------------------------------------------------
+    def _snap_coincident(self, diam):
+        """Give points that coincide up to rounding (a node shared by neighbouring
+        cells under the nodal rule: each cell computes its position) one position, so
+        that every such pair is left out as coincident (``r = 0``) on every rank alike,
+        instead of being weighted by ``A(r)/r²`` at ``r ~ 1e-16``.  Collective."""
+        from scipy.spatial import cKDTree
+        allp = self.gather(self.reference_points)
+        if len(allp) == 0:
+            return
+        tol = 1e-10 * max(diam, 1e-300)
+        pairs = cKDTree(allp).query_pairs(tol, output_type="ndarray")
+        if len(pairs) == 0:
+            return
+        # each point takes the position of the smallest index in its cluster
+        rep = np.arange(len(allp))
+        for _ in range(8):   # clusters are tiny (≤ 8 points): a few sweeps settle them
+            lo = np.minimum(rep[pairs[:, 0]], rep[pairs[:, 1]])
+            np.minimum.at(rep, pairs[:, 0], lo)
+            np.minimum.at(rep, pairs[:, 1], lo)
+        start = int(self.counts[:self.comm.rank].sum())
+        mine = rep[start:start + len(self.weights)]
+        self.reference_points = np.ascontiguousarray(allp[mine])
+        self.points = [s * self.reference_points for s in self.scales]
+
     def _component(self, g, i):
         """Set ``i``'s component of ``g`` (``g`` itself for one set on a scalar space)."""
         return g if ufl.as_ufl(g).ufl_shape == () else g[i]
@@ -283,7 +311,7 @@ class TwoPointFriction(FrictionOperator):
         ix, iv = ix.ravel(), iv.ravel()
         nx, nv = len(xs_key), len(vs_key)
         pairs = np.unique(ix * nv + iv)
-        if nx * nv != self.n_global or len(pairs) != self.n_global:
+        if len(pairs) != nx * nv:
             raise InvalidParameterError(
                 "two-point operator with a spatial weight: the quadrature points must be a tensor product "
                 f"of x and v points (a box mesh, e.g. generic_fem.phase_space_box); found {nx} x-values and "
@@ -441,8 +469,8 @@ class TwoPointFriction(FrictionOperator):
         src = self.gather(np.column_stack([coeff, coeff[:, None] * vectors]))
         Cm = np.zeros((nx, nv))
         Bm = np.zeros((nx, nv, d))
-        Cm[self._ix, self._iv] = src[:, 0]
-        Bm[self._ix, self._iv] = src[:, 1:]
+        np.add.at(Cm, (self._ix, self._iv), src[:, 0])     # (coincident points add up)
+        np.add.at(Bm, (self._ix, self._iv), src[:, 1:])
         K = self.kappa if kappa is None else kappa
         Ct = c * (K @ Cm)
         Bt = c * np.einsum("ab,bpk->apk", K, Bm)
@@ -472,7 +500,7 @@ class TwoPointFriction(FrictionOperator):
             nx, nv = len(self._xs), len(self._vs)
             src = self.gather(T[0].reshape(len(self.weights), d * d))
             Tm = np.zeros((nx, nv, d * d))
-            Tm[self._ix, self._iv] = src
+            np.add.at(Tm, (self._ix, self._iv), src)
             Tt = cpl[0, 0] * np.einsum("ab,bpk->apk", self.kappa, Tm)
             vs = self.scales[0] * self._vs
             out = np.empty(len(self.weights))
