@@ -10,7 +10,6 @@ box with backward Euler, and every scheme on the R = 6 box with the first data s
 
     ./gfem run python benchmarks/robustness.py                 # the whole matrix
     ./gfem run python benchmarks/robustness.py --models landau_g-3 --steps 5
-    ./gfem run python benchmarks/robustness.py --deep-tails   # density_updates, tail_iterations=5
     ./gfem run mpiexec -n 2 python benchmarks/robustness.py --main-demo
 """
 import argparse
@@ -42,8 +41,8 @@ def cases(models):
     return out
 
 
-def one(case, steps, dt, **options):
-    model, f0 = build(*case[:3])
+def one(case, steps, dt, rule="nodal", **options):
+    model, f0 = build(*case[:3], rule=rule)
     t0 = time.time()
     pairs = getattr(model, "pairs", None)
     try:
@@ -64,14 +63,14 @@ def one(case, steps, dt, **options):
 
 def main_demo(options):
     """The run of ``demos/landau_relaxation.py`` (Coulomb, 12x12 Q2, R = 6, two beams,
-    30 backward-Euler steps of 0.2, adaptive): Newton iterations and operator
+    30 backward-Euler steps of 0.2): Newton iterations and operator
     evaluations per step."""
     from generic_fem import velocity_box
     from forms.landau import Landau
     model = Landau(velocity_box(2, 6.0, 12), gamma=-3.0, C=1.0)
     f0 = model.maxwellian(1.0, (1.0, 0.0), 0.5) + model.maxwellian(0.5, (-1.0, 0.5), 0.8)
     t0 = time.time()
-    h = run(model, f0, t_end=6.0, dt=0.2, adaptive=True, **options)
+    h = run(model, f0, t_end=6.0, dt=0.2, **options)
     n = len(h) - 1
     fd.PETSc.Sys.Print(f"main demo: {n} steps, {sum(h.column('snes_its')[1:]) / n:.1f} Newton iterations "
                        f"and {model.pairs.passes() / n:.1f} operator evaluations per step, "
@@ -83,22 +82,17 @@ def main():
     p.add_argument("--models", nargs="*", default=MODELS)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--dt", type=float, default=0.1)
-    p.add_argument("--tail-iterations", type=int, default=None,
-                   help="accept a step after this many extra iterations without the tail nodes")
-    p.add_argument("--deep-tails", action="store_true",
-                   help="the options for data with deep tails: density_updates=True, tail_iterations=5")
+    p.add_argument("--rule", default="nodal", help="the models' quadrature rule (nodal or gauss)")
     p.add_argument("--main-demo", action="store_true",
                    help="only the main demo's run (operator evaluations per step)")
     args, _ = p.parse_known_args()
-    options = {} if args.tail_iterations is None else {"tail_iterations": args.tail_iterations}
-    if args.deep_tails:
-        options = {"density_updates": True, "tail_iterations": 5}
+    options = {}
     if args.main_demo:
         main_demo(options)
         return
     ok = total = 0
     for case in cases(args.models):
-        line, passed = one(case, args.steps, args.dt, **options)
+        line, passed = one(case, args.steps, args.dt, args.rule, **options)
         ok += passed
         total += 1
         fd.PETSc.Sys.Print(line, flush=True)

@@ -45,7 +45,7 @@ def record(stepper, rec):
     rec["relative_entropy"] = relative_entropy(model, stepper.density(), M)
 
 
-history = run(model, f0, t_end=args.t_end, dt=args.dt, adaptive=True, output=args.output,
+history = run(model, f0, t_end=args.t_end, dt=args.dt, output=args.output,
               progress=True, keep_trajectory=True, callback=record)
 
 xs = np.linspace(-5, 5, 241)

@@ -15,7 +15,7 @@ from .history import History  # noqa: E402
 __all__ = ["plot_history", "main"]
 
 _NOT_INVARIANT = {"step", "t", "dt", "E", "S", "H", "dissipation", "dH", "snes_its", "ksp_its",
-                  "rejected", "alpha", "edi_lhs", "edi_rhs"}
+                  "rejected", "substeps", "alpha", "edi_lhs", "edi_rhs"}
 
 
 def plot_history(history, path, title=None):

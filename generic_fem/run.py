@@ -107,7 +107,7 @@ def restore_state(path, model):
 
 def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_parameters=None,
         output=None, vtk_every=0, checkpoint_every=0, keep_trajectory=False,
-        progress=False, options_prefix="gfem_", adaptive=False, forcing=None,
+        progress=False, options_prefix="gfem_", forcing=None,
         w0=None, t0=0.0, step0=0, max_rejections=6, callback=None, nonlocal_jacobian="picard",
         **stepper_options):
     """Integrate ``model`` from ``t0`` to ``t_end``.
@@ -128,7 +128,7 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
     """
     stepper = Stepper(model, f0=f0, dt=dt, t0=t0, scheme=scheme,
                       solver_parameters=solver_parameters, options_prefix=options_prefix,
-                      max_rejections=max_rejections, adaptive=adaptive, forcing=forcing, w0=w0,
+                      max_rejections=max_rejections, forcing=forcing, w0=w0,
                       nonlocal_jacobian=nonlocal_jacobian, **stepper_options)
     stepper.step_count = step0
     comm = model.mesh.comm
@@ -169,7 +169,8 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
             rec["alpha"] = stats["alpha"]
         if "chain_rule_defect" in stats:
             rec["chain_rule_defect"] = stats["chain_rule_defect"]
-        rec.update(snes_its=stats["snes_its"], ksp_its=stats["ksp_its"], rejected=stats["rejected"])
+        rec.update(snes_its=stats["snes_its"], ksp_its=stats["ksp_its"], rejected=stats["rejected"],
+                   substeps=stats["substeps"])
         if callback is not None:   # may add its own columns to the record
             callback(stepper, rec)
         history.append(rec)

@@ -40,10 +40,11 @@ Every scheme conserves ``∫ φ f`` for the test functions ``φ`` in the kernel 
 and of ``L``'s action (mass, momentum, energy) up to the SNES residual, since
 ``F(w)`` and the invariants use one quadrature rule.
 
-A failed solve (PETSc's converged reason < 0, a non-finite state) rejects the step;
-it is retried with ``Δt/2`` up to ``max_rejections`` times and then
-:class:`~generic_fem.errors.StepFailedError` is raised.  With ``adaptive=True`` the
-step grows back (×1.5 per accepted step) towards the requested ``dt``.
+A failed solve (PETSc's converged reason < 0, a non-finite state) rejects the
+sub-step; it is retried with half its size up to ``max_rejections`` times and then
+:class:`~generic_fem.errors.StepFailedError` is raised.  :meth:`Stepper.advance`
+always covers its ``Δt``: the sub-steps after a rejection double again until the
+step is covered.
 """
 import math
 import numpy as np
@@ -104,21 +105,20 @@ class Stepper:
         :data:`DEFAULT_SOLVER_PARAMETERS`.
     :arg options_prefix: PETSc options prefix (command-line options such as
         ``-gfem_snes_monitor`` apply).
-    :arg max_rejections: retries with halved ``Δt`` before giving up.
-    :arg adaptive: let ``Δt`` grow back after rejections.
+    :arg max_rejections: retries of a sub-step with halved size before giving up
+        (:meth:`advance` always covers its ``Δt``; failed solves become sub-steps).
     :arg forcing: optional UFL expression ``ψ``: solve ``∂_t f = L dE + M(dS + ψ)``
         instead (the perturbed curves of MODELS.md §1).
     :arg max_update: largest change of the entropy variable at a node in one Newton
         iteration (``0``: no limit; larger updates are clipped so that a step cannot
         overflow ``F(w)``).
     :arg update_tol: a Newton iteration converges only when, besides the residual
-        test, the last change of the density at every quadrature point is below
-        ``update_tol`` times the peak density (per component) and, by default, the last
-        update of ``w`` at every node is below ``update_tol``.
+        test, the last change of the density at every point of the rule is below
+        ``update_tol`` times the peak density (per component).
     :arg predictor: initial guess of each step: ``"previous"`` (``w^n``, the default)
         or ``"extrapolate"`` (linear extrapolation from the last two states, in the
         bulk; a restarted run then differs from the uninterrupted one in its first step).
-    :arg min_dt: a failed step is halved and retried, at most ``max_rejections``
+    :arg min_dt: a failed sub-step is halved and retried, at most ``max_rejections``
         times and never below ``min_dt`` (default ``1e-6 dt``); then
         :class:`~generic_fem.errors.StepFailedError` names the nodes that had not
         settled.
@@ -134,12 +134,6 @@ class Stepper:
         (``w ← w + Σ c_k ψ_k``; docs/theory.rst, "Convergence criterion").
     :arg safeguard: halve a step at most this many times while the residual would grow
         more than tenfold (0: off).
-    :arg tail_iterations: ``None`` (default): converge only when ``max |Δw| ≤
-        update_tol`` at every node as well; ``k``: accept at most ``k`` iterations after
-        the density and residual tests passed (for data with deep tails).
-    :arg tail_cutoff: nodes whose Jacobian diagonal is below this fraction of the
-        largest (rows far below round-off, e.g. ``f ~ 1e-100`` at a box corner) are left
-        out of the ``max |Δw|`` test.
     :arg density_updates: apply Newton steps in density space
         (:class:`~generic_fem.newton.EntropyNewtonControl`; off by default).
     :arg alpha_tol: ``"discrete-gradient"``: accept ``α`` when the chain-rule defect
@@ -160,11 +154,11 @@ class Stepper:
 
     def __init__(self, model, f0=None, dt=0.1, t0=0.0, scheme="backward-euler",
                  solver_parameters=None, options_prefix="gfem_", max_rejections=6,
-                 adaptive=False, forcing=None, w0=None, max_update=5.0, update_tol=1e-9,
+                 forcing=None, w0=None, max_update=5.0, update_tol=1e-9,
                  nonlocal_jacobian="picard", predictor="previous", min_dt=None,
                  anderson_depth=0, inactive_tol=0.0, floor_rtol=1e-10, structure_tol=1e-12,
-                 project_invariants=True, safeguard=4, tail_iterations=None,
-                 density_updates=False, tail_cutoff=1e-20, alpha_tol=1e-14, alpha_rounds=12,
+                 project_invariants=True, safeguard=4,
+                 density_updates=False, alpha_tol=1e-14, alpha_rounds=12,
                  adjoint_solver_parameters=None):
         if scheme not in SCHEMES:
             raise InvalidParameterError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
@@ -176,7 +170,6 @@ class Stepper:
         self.t = float(t0)
         self.step_count = 0
         self.max_rejections = int(max_rejections)
-        self.adaptive = adaptive
         self.alpha_tol, self.alpha_rounds = float(alpha_tol), int(alpha_rounds)
         V = model.V
         if w0 is not None:
@@ -190,7 +183,7 @@ class Stepper:
         # α on the Real space (not a Constant): the adjoint of the discrete-gradient
         # scheme differentiates the residual with respect to it
         self.alpha = fd.Function(fd.FunctionSpace(model.mesh, "R", 0), name="alpha").assign(0.5)
-        self._dt_now = self.dt_target
+        self._dt_next = self.dt_target   # the first sub-step of the next advance()
 
         W = model.friction_auxiliary_space()
         if W is None:
@@ -261,8 +254,6 @@ class Stepper:
         self.project_invariants = bool(project_invariants)
         self.safeguard = int(safeguard)
         self.safeguard_growth = 10.0
-        self.tail_iterations = np.inf if tail_iterations is None else int(tail_iterations)
-        self.tail_cutoff = float(tail_cutoff)
         self._trial = None
         self._psi_targets = None
         self.structure_tol = float(structure_tol)
@@ -412,21 +403,23 @@ class Stepper:
         self.solver.snes.setConvergenceTest(self._converged)
 
     def _converged(self, snes, it, norms):
-        """SNES convergence test (docs/theory.rst, "Convergence criterion").
+        """SNES convergence test (docs/theory.rst, "Convergence criterion"), on what the
+        discrete equations determine.
 
-        After at least one iteration, the last change of the density at the quadrature
-        points must be below ``update_tol`` times its peak (per component,
-        :meth:`~generic_fem.newton.EntropyNewtonControl.update_measure`), and either
+        After at least one iteration, the last change of the density at the rule's
+        points (the nodes, for the nodal rule) must be below ``update_tol`` times its
+        peak (per component, :meth:`~generic_fem.newton.EntropyNewtonControl.update_measure`),
+        and either
 
         * the residual passes ``snes_atol`` / ``snes_rtol`` (its entries are increments
           of ``∫ φ_i f``), or
         * the residual has reached its round-off floor: below ``floor_rtol`` (1e-10)
           times the mass and not halving over three iterations, while for backward
           Euler and the minimizing movement the entropy balance
-          ``⟨w, R⟩ ≤ ½ Δt ⟨w, M w⟩ + structure_tol ∫|w^n| f^n`` holds;
+          ``⟨w, R⟩ ≤ ½ Δt ⟨w, M w⟩ + structure_tol ∫|w^n| f^n`` holds.
 
-        then, by default, also ``max |Δw| ≤ update_tol`` at every node; with
-        ``tail_iterations=k`` at most ``k`` further iterations wait for it."""
+        There is no test on the nodal change of ``w``: where ``f`` is far below the
+        round-off of the coupled system that change is noise and never settles."""
         R = PETSc.SNES.ConvergedReason
         _, _, fnorm = norms
         rtol, atol, _, max_it = snes.getTolerances()[:4]   # petsc4py order: rtol, atol, stol, max_it
@@ -436,32 +429,18 @@ class Stepper:
         if it == 0:
             self._fnorm0 = fnorm
             self._fnorms = [fnorm]
-            self._grace = 0
             self.control.start(snes.getSolution())
             return R.ITERATING
         self._fnorms.append(fnorm)
         change = self.control.update_measure(snes.getSolution())
         self._last_change = change
         if change <= self.update_tol:
-            reason = None
             if fnorm <= atol:
-                reason = R.CONVERGED_FNORM_ABS
-            elif fnorm <= rtol * self._fnorm0:
-                reason = R.CONVERGED_FNORM_RELATIVE
-            elif self._at_floor(fnorm) and self._entropy_balance_holds(snes):
-                reason = R.CONVERGED_FNORM_ABS
-            if reason is not None:
-                # the nodes in the tails settle too, when they can: a few more
-                # iterations for max |Δw| <= update_tol, then accept without them
-                y = np.abs(snes.getSolutionUpdate().getArray(readonly=True)[:self.control.n])
-                w_rel = self.control.diagonal_weight
-                if w_rel is not None:   # nodes whose rows are below round-off do not count
-                    y = np.where(w_rel >= self.tail_cutoff, y, 0.0)
-                dw = self.model.mesh.comm.allreduce(float(np.max(y)) if y.size else 0.0,
-                                                    op=_mpi_max())
-                self._grace += 1
-                if dw <= self.update_tol or self._grace > self.tail_iterations:
-                    return reason
+                return R.CONVERGED_FNORM_ABS
+            if fnorm <= rtol * self._fnorm0:
+                return R.CONVERGED_FNORM_RELATIVE
+            if self._at_floor(fnorm) and self._entropy_balance_holds(snes):
+                return R.CONVERGED_FNORM_ABS
         if it >= max_it:
             return R.DIVERGED_MAX_IT
         if fnorm > 1e30 * max(self._fnorm0, atol):
@@ -681,29 +660,76 @@ class Stepper:
         return dt, text
 
     def advance(self, dt_max=None):
-        """Take one accepted step (retrying with smaller ``Δt`` on failure).
+        """Advance by exactly ``Δt = min(dt, dt_max)``.
+
+        A sub-step whose solve fails is rejected and retried with half its size; after
+        an accepted sub-step the next one doubles again (up to what is left of
+        ``Δt``), so rejections change the sub-steps inside ``Δt``, never the time that
+        is covered (docs/theory.rst, "Failed solves").  Under pyadjoint's annotation
+        every accepted sub-step is one block, replayed with its own size.
 
         :arg dt_max: an upper bound for this step (to land on an output time).
-        :returns: a dict of step statistics (also kept in ``self.last``)."""
+        :returns: a dict of step statistics (also kept in ``self.last``): ``dt`` (the
+            step covered), ``substeps``, ``rejected`` (failed attempts), Newton and
+            Krylov iterations, ``H_old``, ``H_new``, ``dissipation`` (the sub-steps'
+            ``⟨θ, M θ⟩`` averaged over ``Δt``), ``alpha`` (the last sub-step's)."""
+        self.model.check_parameters()
+        span = self.dt_target if dt_max is None else min(self.dt_target, float(dt_max))
+        if not span > 0:
+            raise InvalidParameterError(f"advance: the step must be positive, got {span}")
+        t_start = self.t
+        H_old = float(fd.assemble(self._H_new))
+        done, h = 0.0, min(self._dt_next, span)
+        totals = {"snes_its": 0, "ksp_its": 0, "rejected": 0, "substeps": 0}
+        weighted_diss = 0.0
+        while done < span:
+            h = min(h, span - done)
+            if span - done - h < 1e-9 * span:   # no sliver at the end
+                h = span - done
+            sub = self._annotated_substep(h)
+            done = span if sub["dt"] == span - done else done + sub["dt"]
+            self.t = t_start + done
+            for k in totals:
+                totals[k] += sub[k]
+            weighted_diss += sub["dt"] * sub["dissipation"]
+            h = 2.0 * sub["dt"]
+        self.t = t_start + span
+        self._dt_next = min(h, self.dt_target)
+        self.step_count += 1
+        dissipation = weighted_diss / span
+        self.last = {
+            "step": self.step_count, "t": self.t, "dt": span,
+            "H_old": H_old, "H_new": sub["H_new"], "dissipation": dissipation,
+            "alpha": sub["alpha"], **totals,
+        }
+        if self.scheme == "discrete-gradient":
+            self.last["chain_rule_defect"] = sub["chain_rule_defect"]
+        if self.scheme == "minimizing-movement":
+            self.last["edi_lhs"] = sub["H_new"] + 0.5 * weighted_diss
+            self.last["edi_rhs"] = H_old
+        return self.last
+
+    def _annotated_substep(self, dt):
+        """One accepted sub-step of at most ``dt`` (one pyadjoint block when taping)."""
         if annotating():
             block = step_block(self)       # its inputs: w^n and the parameters, now
             with _no_annotation():
-                out = self._advance(dt_max)
+                out = self._substep(dt)
                 block.record(out["dt"], out["alpha"])
             from pyadjoint.tape import get_working_tape
             get_working_tape().add_block(block)     # (a failed step leaves no block)
             block.add_output(self.w.create_block_variable())
             return out
-        return self._advance(dt_max)
+        return self._substep(dt)
 
-    def _advance(self, dt_max):
-        self.model.check_parameters()
+    def _substep(self, dt):
+        """Solve one step from ``w`` of size ``dt``, halving it on failure (at most
+        ``max_rejections`` times, never below ``min_dt``); returns its statistics."""
         rejections = 0
         self.w_old.assign(self.w)
         self._scales = None
         self._psi_targets = None
         H_old = float(fd.assemble(self._H_old))
-        dt = self._dt_now if dt_max is None else min(self._dt_now, dt_max)
         total_its = total_lits = 0
         failures = []
         while True:
@@ -754,25 +780,12 @@ class Stepper:
             self._w_prev = fd.Function(self.w_old.function_space())
         self._w_prev.assign(self.w_old)
         self._dt_prev = dt
-        self.t += dt
-        self.step_count += 1
-        if self.adaptive:
-            self._dt_now = min(self.dt_target, dt * 1.5)
-        else:
-            self._dt_now = self.dt_target if rejections == 0 else dt
-        self.last = {
-            "step": self.step_count, "t": self.t, "dt": dt,
-            "H_old": H_old, "H_new": H_new,
-            "dissipation": dissipation,
-            "snes_its": total_its, "ksp_its": total_lits, "rejected": rejections,
-            "alpha": float(self.alpha),
-        }
+        out = {"dt": dt, "H_old": H_old, "H_new": H_new, "dissipation": dissipation,
+               "snes_its": total_its, "ksp_its": total_lits, "rejected": rejections, "substeps": 1,
+               "alpha": float(self.alpha)}
         if self.scheme == "discrete-gradient":
-            self.last["chain_rule_defect"] = self._last_chain_defect
-        if self.scheme == "minimizing-movement":
-            self.last["edi_lhs"] = H_new + 0.5 * dt * dissipation
-            self.last["edi_rhs"] = H_old
-        return self.last
+            out["chain_rule_defect"] = self._last_chain_defect
+        return out
 
     def density(self):
         """UFL expression of the current density ``F(w)``."""

@@ -152,6 +152,28 @@ class _Linearization:
             [_interpolation(fd.interpolate(dG[i], owner.Qv), self.dgq[i]) for i in range(n)]
 
 
+def coincidence_representatives(points, tol):
+    """For points (rows), the index of one representative per cluster of points
+    closer than about ``tol`` in every coordinate (the smallest index in the cluster).
+
+    Points are binned on ``2^d`` grids of spacing ``4 tol`` shifted by half a bin per
+    coordinate, so two points within ``tol`` share a bin in at least one grid whatever
+    their position relative to the bin edges; clusters are merged across grids."""
+    import itertools
+    n, d = points.shape
+    rep = np.arange(n)
+    scaled = points / (4.0 * tol)
+    for _ in range(2):      # a second sweep makes the merge across grids transitive
+        for shift in itertools.product((0.0, 0.5), repeat=d):
+            keys = np.floor(scaled + np.array(shift)).astype(np.int64)
+            _, inv = np.unique(keys, axis=0, return_inverse=True)
+            inv = inv.ravel()
+            low = np.full(inv.max() + 1, n, dtype=rep.dtype)
+            np.minimum.at(low, inv, rep)
+            rep = low[inv]
+    return rep
+
+
 class TwoPointFriction(FrictionOperator):
     """The two-point operator above on one (reference) mesh and quadrature rule.
 
@@ -264,20 +286,10 @@ class TwoPointFriction(FrictionOperator):
         cells under the nodal rule: each cell computes its position) one position, so
         that every such pair is left out as coincident (``r = 0``) on every rank alike,
         instead of being weighted by ``A(r)/r²`` at ``r ~ 1e-16``.  Collective."""
-        from scipy.spatial import cKDTree
         allp = self.gather(self.reference_points)
         if len(allp) == 0:
             return
-        tol = 1e-10 * max(diam, 1e-300)
-        pairs = cKDTree(allp).query_pairs(tol, output_type="ndarray")
-        if len(pairs) == 0:
-            return
-        # each point takes the position of the smallest index in its cluster
-        rep = np.arange(len(allp))
-        for _ in range(8):   # clusters are tiny (≤ 8 points): a few sweeps settle them
-            lo = np.minimum(rep[pairs[:, 0]], rep[pairs[:, 1]])
-            np.minimum.at(rep, pairs[:, 0], lo)
-            np.minimum.at(rep, pairs[:, 1], lo)
+        rep = coincidence_representatives(allp, 1e-10 * max(diam, 1e-300))
         start = int(self.counts[:self.comm.rank].sum())
         mine = rep[start:start + len(self.weights)]
         self.reference_points = np.ascontiguousarray(allp[mine])

@@ -75,16 +75,16 @@ MESHES = {
 }
 
 
-def build(model_name, mesh_name, data_name):
-    """``(model, f0)`` for one case."""
+def build(model_name, mesh_name, data_name, rule="nodal"):
+    """``(model, f0)`` for one case (``rule``: the models' quadrature rule)."""
     mesh = MESHES[mesh_name]()
     if model_name.startswith("landau_g"):
         gamma = float(model_name[len("landau_g"):])
-        model = Landau(mesh, gamma=gamma, C=1.0)
+        model = Landau(mesh, gamma=gamma, C=1.0, rule=rule)
         return model, LANDAU_DATA[data_name](model.coordinates, model.dim)
     if model_name == "fermi_dirac":
         eps = 0.3
-        model = LandauFermiDirac(mesh, eps=eps, gamma=-3.0, C=1.0)
+        model = LandauFermiDirac(mesh, eps=eps, gamma=-3.0, C=1.0, rule=rule)
         v, d = model.coordinates, model.dim
         if data_name == "near_saturated":
             # a flat-topped core at eps f = 0.99 with Gaussian flanks (no underflow)
@@ -102,7 +102,7 @@ def build(model_name, mesh_name, data_name):
         T_cold, T_hot = (0.5, 2.5) if data_name == "heating3" else (0.5, 2.17)
         sigma = np.sqrt(0.5 * (T_cold + T_hot))   # the final temperature's thermal speed
         model = MultispeciesFokkerPlanck(mesh, masses=[1.0, 1.0], charges=[1.0, 1.0],
-                                         scales=[sigma, sigma], gamma=0.0, log_lambda=10.0)
+                                         scales=[sigma, sigma], gamma=0.0, log_lambda=10.0, rule=rule)
         f0 = ufl.as_vector([model.maxwellian(0, 0.5, None, T_cold),
                             model.maxwellian(1, 0.5, [0.3] + [0.0] * (d - 1), T_hot)])
         return model, f0
