@@ -184,6 +184,7 @@ class Stepper:
         # scheme differentiates the residual with respect to it
         self.alpha = fd.Function(fd.FunctionSpace(model.mesh, "R", 0), name="alpha").assign(0.5)
         self._dt_next = self.dt_target   # the first sub-step of the next advance()
+        self._w_start = None
 
         W = model.friction_auxiliary_space()
         if W is None:
@@ -682,11 +683,20 @@ class Stepper:
         done, h = 0.0, min(self._dt_next, span)
         totals = {"snes_its": 0, "ksp_its": 0, "rejected": 0, "substeps": 0}
         weighted_diss = 0.0
+        if self._w_start is None:
+            self._w_start = fd.Function(self.w.function_space())
+        self._w_start.assign(self.w)
         while done < span:
             h = min(h, span - done)
             if span - done - h < 1e-9 * span:   # no sliver at the end
                 h = span - done
-            sub = self._annotated_substep(h)
+            try:
+                sub = self._annotated_substep(h)
+            except StepFailedError:      # the state at the start of the step, as it was
+                self.w.assign(self._w_start)
+                self.z_w.assign(self._w_start)
+                self.t = t_start
+                raise
             done = span if sub["dt"] == span - done else done + sub["dt"]
             self.t = t_start + done
             for k in totals:

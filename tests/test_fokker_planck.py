@@ -144,7 +144,8 @@ def test_failed_solve_is_rejected_then_stops():
 
 def test_rejected_step_is_retried_with_smaller_dt():
     """A solve that fails (injected: SNES stopped after one iteration) is rejected and
-    retried with Δt/2; the accepted step reports the rejection."""
+    retried with Δt/2; the step still covers Δt (two sub-steps) and reports the
+    rejection; three advance() calls end at 3Δt."""
     model = make(2, cells=8)
     f0 = gaussian(model.coordinates, 1.0, [-1.0, 0.0], np.diag([0.6, 0.8]))
     st = Stepper(model, f0, dt=0.4, scheme="backward-euler")
@@ -161,5 +162,10 @@ def test_rejected_step_is_retried_with_smaller_dt():
         return real_solve(*a, **k)
     st.solver.solve = flaky_solve
     stats = st.advance()
-    assert calls[:2] == [0.4, 0.2]
-    assert stats["rejected"] == 1 and stats["dt"] == 0.2 and abs(st.t - 0.2) < 1e-15
+    assert calls[:3] == [0.4, 0.2, 0.2]
+    assert stats["rejected"] == 1 and stats["substeps"] == 2 and stats["dt"] == 0.4
+    assert st.t == 0.4
+    st.advance()
+    st.advance()
+    assert st.t == pytest.approx(1.2, abs=1e-15) and st.step_count == 3
+    assert calls[3:] == [0.4, 0.4]     # the step size is back to dt
