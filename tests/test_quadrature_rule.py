@@ -1,0 +1,88 @@
+"""The one quadrature rule of a model (generic_fem.quadrature.QuadratureRule).
+
+The nodal rule's points are the nodes of ``V_h`` on every cell type: the mass matrix
+with the rule is diagonal (each unknown owns the density at its node), the rule
+integrates the polynomials it should exactly, the point spaces hold one value per
+point and cell, and coincident points of neighbouring cells are found whatever their
+rounding.  Unsupported combinations are refused with a clear error."""
+import numpy as np
+import pytest
+import ufl
+import firedrake as fd
+
+from generic_fem import velocity_box, velocity_ball, InvalidParameterError
+from generic_fem.quadrature import QuadratureRule
+from generic_fem.two_point import coincidence_representatives
+
+
+def _mass_offdiagonal(rule):
+    V = rule.unknown_space()
+    M = fd.assemble(fd.TrialFunction(V) * fd.TestFunction(V) * rule.measure).M.handle
+    _, _, vals = M.getValuesCSR()
+    diag = M.getDiagonal().getArray()
+    return (np.abs(vals).sum() - np.abs(diag).sum()) / np.abs(diag).sum()
+
+
+MESHES = {
+    "quadrilateral": lambda: velocity_box(2, 3.0, 3),
+    "hexahedron": lambda: velocity_box(3, 3.0, 2),
+    "triangle": lambda: velocity_box(2, 3.0, 3, quadrilateral=False),
+    "tetrahedron": lambda: velocity_ball(3, 3.0, 0),
+}
+
+
+@pytest.mark.parametrize("cell", list(MESHES))
+@pytest.mark.parametrize("degree", [2, 3])
+def test_nodal_rule_is_nodal_and_exact(cell, degree):
+    mesh = MESHES[cell]()
+    rule = QuadratureRule(mesh, degree)
+    assert rule.kind == "nodal"
+    assert _mass_offdiagonal(rule) < 1e-13
+    x = ufl.SpatialCoordinate(mesh)
+    # |v|² and v_1 v_2² are integrated as by a high-order rule (degree ≤ 2k − 1 per
+    # direction on tensor cells; the KMV rules are exact for degree 2k − 1 as well)
+    for g in (ufl.dot(x, x), x[0] * x[1] ** 2 + 1.0):
+        exact = fd.assemble(g * fd.dx(domain=mesh, degree=10))
+        assert fd.assemble(g * rule.measure) == pytest.approx(exact, rel=1e-12, abs=1e-12)
+    # one value per point and cell: the weights sum to the volume, all positive
+    w = rule.weights().dat.data_ro
+    assert np.all(w > 0)
+    assert w.sum() == pytest.approx(fd.assemble(fd.Constant(1.0) * fd.dx(domain=mesh)), rel=1e-12)
+
+
+def test_nodal_density_is_the_nodal_value():
+    """``F(w_h)`` at the rule's points is ``F`` of the nodal values (no mixing)."""
+    mesh = velocity_box(2, 4.0, 2)
+    rule = QuadratureRule(mesh, 2)
+    V = rule.unknown_space()
+    x = ufl.SpatialCoordinate(mesh)
+    w = fd.Function(V).interpolate(-ufl.dot(x, x))
+    fq = fd.Function(rule.space()).interpolate(ufl.exp(w))
+    assert np.allclose(np.sort(np.unique(np.round(fq.dat.data_ro, 12))),
+                       np.sort(np.unique(np.round(np.exp(w.dat.data_ro), 12))))
+
+
+def test_gauss_rule_kept_and_options_checked():
+    mesh = velocity_box(2, 3.0, 2)
+    g = QuadratureRule(mesh, 2, "gauss")
+    assert g.quadrature_degree == 6 and _mass_offdiagonal(g) > 1e-3
+    with pytest.raises(InvalidParameterError, match="gauss"):
+        QuadratureRule(mesh, 2, "nodal", quadrature_degree=6)
+    with pytest.raises(InvalidParameterError, match="unknown quadrature rule"):
+        QuadratureRule(mesh, 2, "lobatto")
+    with pytest.raises(InvalidParameterError, match="KMV"):
+        QuadratureRule(velocity_ball(3, 3.0, 0), 4)
+
+
+def test_coincident_points_found_whatever_their_rounding():
+    rng = np.random.default_rng(1)
+    base = rng.uniform(-5, 5, size=(200, 3))
+    # each point three times, perturbed by a few ulps, some of them right at a bin edge
+    tol = 1e-10
+    base[:10, 0] = 4 * tol * np.arange(10) * 1e3
+    pts = np.concatenate([base, base * (1 + 2e-16), base - 3e-16])
+    order = rng.permutation(len(pts))
+    pts = pts[order]
+    rep = coincidence_representatives(pts, tol)
+    assert len(np.unique(rep)) == 200
+    assert np.allclose(pts[rep], pts, rtol=0, atol=1e-14)
