@@ -289,11 +289,15 @@ class TwoPointFriction(FrictionOperator):
         allp = self.gather(self.reference_points)
         if len(allp) == 0:
             return
-        rep = coincidence_representatives(allp, 1e-10 * max(diam, 1e-300))
+        # every set's points together: points of two species with different velocity
+        # scales coincide too (σ_0 ξ_p = σ_1 ξ_q on a uniform mesh), up to rounding
+        scaled = np.concatenate([s * allp for s in self.scales])
+        rep = coincidence_representatives(scaled, 1e-10 * max(diam, 1e-300))
+        n = len(allp)
         start = int(self.counts[:self.comm.rank].sum())
-        mine = rep[start:start + len(self.weights)]
-        self.reference_points = np.ascontiguousarray(allp[mine])
-        self.points = [s * self.reference_points for s in self.scales]
+        mine = slice(start, start + len(self.weights))
+        self.points = [np.ascontiguousarray(scaled[rep[i * n:(i + 1) * n][mine]]) for i in range(self.n_sets)]
+        self.reference_points = np.ascontiguousarray(self.points[0] / self.scales[0])
 
     def _component(self, g, i):
         """Set ``i``'s component of ``g`` (``g`` itself for one set on a scalar space)."""
