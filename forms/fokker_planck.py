@@ -39,7 +39,7 @@ class FokkerPlanck(GenericModel):
     supported_dimensions = (1, 2, 3)
     min_degree = 1
 
-    def __init__(self, mesh, temperature=1.0, drift=None, degree=2, quadrature_degree=None, rule="nodal"):
+    def __init__(self, mesh, temperature=1.0, drift=None, degree=2, quadrature_degree=None, rule=None):
         super().__init__(mesh, degree, quadrature_degree, rule)
         #: ``T`` in the forms: the Real-space Function given as ``temperature`` (a control
         #: for ``firedrake.adjoint``) or the number

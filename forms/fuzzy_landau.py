@@ -68,7 +68,7 @@ class FuzzyLandau(GenericModel):
     min_degree = 2
 
     def __init__(self, mesh, length, kappa=None, gamma=-3.0, C=1.0, weight=None, transport=True,
-                 collisions=True, degree=2, quadrature_degree=None, rule="nodal"):
+                 collisions=True, degree=2, quadrature_degree=None, rule=None):
         cls = type(self).__name__
         if weight is None:
             if not (np.isfinite(gamma) and -3.0 <= gamma <= 1.0):

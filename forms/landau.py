@@ -60,7 +60,7 @@ class Landau(GenericModel):
     supported_dimensions = (2, 3)
     min_degree = 2
 
-    def __init__(self, mesh, gamma=0.0, C=1.0, degree=2, quadrature_degree=None, weight=None, rule="nodal"):
+    def __init__(self, mesh, gamma=0.0, C=1.0, degree=2, quadrature_degree=None, weight=None, rule=None):
         name = type(self).__name__
         if is_parameter(gamma):
             raise InvalidParameterError(f"{name}: gamma must be a number (the kernel A = r^(gamma+2) is compiled "

@@ -46,7 +46,7 @@ class LandauFermiDirac(Landau):
     """
     name = "landau_fermi_dirac"
 
-    def __init__(self, mesh, eps=1.0, gamma=-3.0, C=1.0 / (8 * np.pi), degree=2, quadrature_degree=None, rule="nodal"):
+    def __init__(self, mesh, eps=1.0, gamma=-3.0, C=1.0 / (8 * np.pi), degree=2, quadrature_degree=None, rule=None):
         eps_param, eps = eps, value(eps)     # ε may be a Real-space Function (a control)
         if not (np.isfinite(eps) and eps > 0):
             raise InvalidParameterError(f"LandauFermiDirac: eps must be positive, got {eps}")

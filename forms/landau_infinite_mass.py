@@ -41,15 +41,14 @@ class LandauInfiniteMass(Landau):
     :arg c_ei: ``c_ei > 0``, the electron–ion coupling.
     :arg a: the weight of ``J`` in ``Λ = I + aJ + R H(f|M_{T°})`` (seed (1.12)), ``> 0``.
     :arg R: the weight of ``H(f|M_{T°})`` in ``Λ``, ``> 0``.
-    :arg rule: the quadrature rule; this model defaults to ``"gauss"``: under the nodal
-        rule a mesh with a node at ``v = 0`` (where ``|v|^{2+γ}Π(v)`` is not smooth for
-        ``γ = −3``) makes the Picard iteration cycle (residual 4e-6 at any ``Δt``,
-        measured on a 3×3 box of radius 4; docs/theory.rst, "The nodal rule"), not
-        resolved yet.  ``rule="nodal"`` is accepted.
+    :arg rule: the quadrature rule.  Under the nodal rule a mesh with a node at
+        ``v = 0`` (where ``|v|^{2+γ}Π(v)`` is not smooth for ``γ = −3``) makes the Picard
+        iteration cycle (residual 4e-6 at any ``Δt``, measured on a 3×3 box of radius
+        4; docs/theory.rst, "The nodal rule"), not resolved yet.
     """
     name = "landau_infinite_mass"
 
-    def __init__(self, mesh, gamma=-3.0, C=1.0, c_ei=1.0, a=1.0, R=1.0, degree=2, quadrature_degree=None, rule="gauss"):
+    def __init__(self, mesh, gamma=-3.0, C=1.0, c_ei=1.0, a=1.0, R=1.0, degree=2, quadrature_degree=None, rule=None):
         for label, x in (("c_ei", c_ei), ("a", a), ("R", R)):
             if not (np.isfinite(x) and x > 0):
                 raise InvalidParameterError(f"LandauInfiniteMass: {label} must be positive, got {x}")

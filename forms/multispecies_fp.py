@@ -153,7 +153,7 @@ class MultispeciesFokkerPlanck(GenericModel):
     min_degree = 2
 
     def __init__(self, mesh, masses, charges, scales=None, gamma=0.0, log_lambda=1.0, eps0=1.0,
-                 degree=2, quadrature_degree=None, rule="nodal"):
+                 degree=2, quadrature_degree=None, rule=None):
         masses = np.atleast_1d(np.asarray(masses, float))
         charges = np.atleast_1d(np.asarray(charges, float))
         s = len(masses)

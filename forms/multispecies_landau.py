@@ -80,7 +80,7 @@ class MultispeciesLandau(GenericModel):
     min_degree = 2
 
     def __init__(self, mesh, masses, coupling=1.0, gamma=-3.0, scales=None, weight=None,
-                 degree=2, quadrature_degree=None, rule="nodal"):
+                 degree=2, quadrature_degree=None, rule=None):
         cls = type(self).__name__
         m = np.atleast_1d(np.asarray(masses, float))
         n = len(m)

@@ -45,7 +45,7 @@ class VlasovLBD(GenericModel):
     supported_dimensions = (2,)
     min_degree = 2
 
-    def __init__(self, mesh, nu=1.0, degree=2, quadrature_degree=None, transport=True, rule="nodal"):
+    def __init__(self, mesh, nu=1.0, degree=2, quadrature_degree=None, transport=True, rule=None):
         if not getattr(mesh, "extruded", False):
             raise InvalidParameterError(
                 "VlasovLBD needs an extruded phase-space mesh (generic_fem.phase_space_mesh)")

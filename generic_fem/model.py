@@ -45,9 +45,9 @@ class GenericModel:
         Degree 2 contains ``1, v, |v|²``, so mass, momentum and energy are exact
         test functions.
     :arg rule: the single quadrature rule used by every integral
-        (:class:`~generic_fem.quadrature.QuadratureRule`): ``"nodal"`` (default; the
-        points are the nodes of ``V_h``, Gauss–Lobatto on tensor-product cells, KMV on
-        simplices) or ``"gauss"`` (the former Gauss rule, for comparisons).
+        (:class:`~generic_fem.quadrature.QuadratureRule`): ``"nodal"`` (the points are
+        the nodes of ``V_h``, Gauss–Lobatto on tensor-product cells, KMV on simplices) or
+        ``"gauss"``; ``None`` (default): :data:`~generic_fem.quadrature.DEFAULT_RULE`.
     :arg quadrature_degree: ``rule="gauss"`` only: its degree (default ``2*degree + 2``).
     """
 
@@ -58,7 +58,7 @@ class GenericModel:
     #: smallest polynomial degree the model supports
     min_degree = 1
 
-    def __init__(self, mesh, degree=2, quadrature_degree=None, rule="nodal"):
+    def __init__(self, mesh, degree=2, quadrature_degree=None, rule=None):
         dim = mesh.geometric_dimension() if callable(getattr(mesh, "geometric_dimension", None)) \
             else mesh.geometric_dimension
         if dim not in self.supported_dimensions:

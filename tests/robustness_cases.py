@@ -75,7 +75,7 @@ MESHES = {
 }
 
 
-def build(model_name, mesh_name, data_name, rule="nodal"):
+def build(model_name, mesh_name, data_name, rule=None):
     """``(model, f0)`` for one case (``rule``: the models' quadrature rule)."""
     mesh = MESHES[mesh_name]()
     if model_name.startswith("landau_g"):

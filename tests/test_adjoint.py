@@ -429,7 +429,7 @@ def test_gradient_of_a_run_with_rejected_steps_matches_fresh_runs():
         tape.clear_tape()
         mesh = velocity_box(2, 5.0, 3)
         eps = real_parameter(mesh, eps_value)
-        m = LandauFermiDirac(mesh, eps=eps, gamma=-3.0)
+        m = LandauFermiDirac(mesh, eps=eps, gamma=-3.0, rule="nodal")
         v = m.coordinates
         if annotate:
             fa.continue_annotation()

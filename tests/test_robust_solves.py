@@ -41,7 +41,7 @@ CASES = [
 
 
 def check_case(model_name, mesh_name, data_name, scheme, steps, dt, **options):
-    model, f0 = build(model_name, mesh_name, data_name)
+    model, f0 = build(model_name, mesh_name, data_name, rule="nodal")
     bound = 1.0 / model.eps if hasattr(model, "eps") else np.inf
     Q = model.quadrature_space(model.V.value_shape)
     fq = fd.Function(Q)
