@@ -48,9 +48,10 @@ class Landau(GenericModel):
     :arg C: ``C_γ > 0`` (seed 001 uses ``1/(8π)`` with ``γ = −3``; seeds 002–004 use 1).
     :arg degree: Lagrange degree of the entropy variable, ``≥ 2`` (the space must
         contain ``|v|²``).
-    :arg rule: the one quadrature rule, ``"nodal"`` (default: the nodes of ``V_h``) or
-        ``"gauss"`` (:class:`~generic_fem.quadrature.QuadratureRule`); the pair sums run
-        over its ``N_q`` points.
+    :arg rule: the one quadrature rule, ``"nodal"`` (the nodes of ``V_h``) or ``"gauss"``
+        (:class:`~generic_fem.quadrature.QuadratureRule`; default ``None``:
+        :data:`~generic_fem.quadrature.DEFAULT_RULE`); the pair sums run over its ``N_q``
+        points.
     :arg quadrature_degree: ``rule="gauss"`` only: its degree (default ``2·degree + 2``).
     :arg weight: another kernel ``a(z) = C A(|z|)Π(z)``: a
         :class:`~generic_fem.pair_weights.PairWeight` with ``A`` in UFL (then ``gamma``

@@ -67,7 +67,6 @@ class QuadratureRule:
         self.mesh, self.degree, self.kind = mesh, int(degree), kind
         cell = mesh.ufl_cell()
         name = cell.cellname() if callable(cell.cellname) else cell.cellname
-        self.cellname = name
         self._hex = name == "hexahedron"
         if kind == "nodal":
             if quadrature_degree is not None:

@@ -274,7 +274,7 @@ class Stepper:
         # ⟨θ, M(θ − ψ)⟩ (ψ = 0 without forcing): the rate that enters the entropy balance
         self._dissipation_form = model.friction_with_auxiliary(fstar, g_d, theta, q)
         self._dissipation_pair = (fstar, g_d)
-        self._H_new, self._H_old = -model.S(self.f_new), -model.S(self.f_old)
+        self._H_new = -model.S(self.f_new)
         self.last = {}
         #: PETSc options of the adjoint (transposed) solves of taped steps, merged over
         #: :data:`~generic_fem.adjoint.DEFAULT_ADJOINT_PARAMETERS` (prefix ``<prefix>adjoint_``)
@@ -755,7 +755,6 @@ class Stepper:
         self.w_old.assign(self.w)
         self._scales = None
         self._psi_targets = None
-        H_old = float(fd.assemble(self._H_old))
         total_its = total_lits = 0
         failures = []
         while True:
@@ -806,7 +805,7 @@ class Stepper:
             self._w_prev = fd.Function(self.w_old.function_space())
         self._w_prev.assign(self.w_old)
         self._dt_prev = dt
-        out = {"dt": dt, "H_old": H_old, "H_new": H_new, "dissipation": dissipation,
+        out = {"dt": dt, "H_new": H_new, "dissipation": dissipation,
                "snes_its": total_its, "ksp_its": total_lits, "rejected": rejections, "substeps": 1,
                "alpha": float(self.alpha)}
         if self.scheme == "discrete-gradient":

@@ -337,7 +337,7 @@ class TwoPointFriction(FrictionOperator):
         vs = np.zeros((nv, d))
         vs[iv] = allp[:, 1:]
         start = int(self.counts[:self.comm.rank].sum())
-        self._ix, self._iv = ix, iv
+        self._ixv = ix * nv + iv        # flat (x, v) index of every point (coincident points share it)
         self._ix_local = ix[start:start + len(self.weights)]
         self._xs, self._vs = xs, vs
         # one velocity per v-point: the same v in two x-columns must be *equal* (their
@@ -481,12 +481,10 @@ class TwoPointFriction(FrictionOperator):
         ``C̃ = κ * (k)``, ``B̃ = κ * (k g)`` along ``x`` (``k = coeff``): ``O(N_x N_v²)`` pair
         work plus ``O(N_x² N_v)`` for the convolution.  Collective."""
         d = self.dim
-        nx, nv = len(self._xs), len(self._vs)
+        nv = len(self._vs)
         src = self.gather(np.column_stack([coeff, coeff[:, None] * vectors]))
-        Cm = np.zeros((nx, nv))
-        Bm = np.zeros((nx, nv, d))
-        np.add.at(Cm, (self._ix, self._iv), src[:, 0])     # (coincident points add up)
-        np.add.at(Bm, (self._ix, self._iv), src[:, 1:])
+        Cm = self._on_grid(src[:, :1])[..., 0]      # (coincident points add up)
+        Bm = self._on_grid(src[:, 1:])
         K = self.kappa if kappa is None else kappa
         Ct = c * (K @ Cm)
         Bt = c * np.einsum("ab,bpk->apk", K, Bm)
@@ -505,6 +503,13 @@ class TwoPointFriction(FrictionOperator):
             G[sel], H[sel] = Ga, Ha
         return G, H
 
+    def _on_grid(self, rows):
+        """Point rows (``N_global × k``) summed onto the ``(x, v)`` grid (``n_x × n_v × k``):
+        a node shared by neighbouring cells is one grid point."""
+        nx, nv = len(self._xs), len(self._vs)
+        return np.stack([np.bincount(self._ixv, weights=rows[:, j], minlength=nx * nv)
+                         for j in range(rows.shape[1])], axis=-1).reshape(nx, nv, rows.shape[1])
+
     def _contractions(self, tensors, coupling=None):
         """Per target set ``i``: ``K_iq = Σ_j c_ij Σ_p κ a(v_iq − v_jp) : T_jp`` at this
         rank's points, for symmetric tensors ``T`` (``N × n_local × d × d``, weights
@@ -513,10 +518,9 @@ class TwoPointFriction(FrictionOperator):
         cpl = self.coupling if coupling is None else coupling
         T = 0.5 * (tensors + np.swapaxes(tensors, -1, -2))
         if self.spatial is not None:
-            nx, nv = len(self._xs), len(self._vs)
+            nv = len(self._vs)
             src = self.gather(T[0].reshape(len(self.weights), d * d))
-            Tm = np.zeros((nx, nv, d * d))
-            np.add.at(Tm, (self._ix, self._iv), src)
+            Tm = self._on_grid(src)
             Tt = cpl[0, 0] * np.einsum("ab,bpk->apk", self.kappa, Tm)
             vs = self.scales[0] * self._vs
             out = np.empty(len(self.weights))

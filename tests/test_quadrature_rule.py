@@ -86,3 +86,24 @@ def test_coincident_points_found_whatever_their_rounding():
     rep = coincidence_representatives(pts, tol)
     assert len(np.unique(rep)) == 200
     assert np.allclose(pts[rep], pts, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_nodal_rule_same_run_on_one_and_two_ranks():
+    """Multispecies Coulomb Landau (two velocity scales: points of both species coincide)
+    under the nodal rule: the run on 2 ranks equals the run on each rank alone."""
+    from mpi4py import MPI
+    from generic_fem import run
+    from forms.multispecies_landau import MultispeciesLandau
+
+    def one(comm):
+        m = MultispeciesLandau(velocity_box(2, 5.0, 4, comm=comm), masses=[1.0, 4.0], gamma=-3.0,
+                               scales=[1.0, 0.5], rule="nodal")
+        f0 = ufl.as_vector([m.maxwellian(0, 1.0, (0.5, 0.0), 1.0), m.maxwellian(1, 0.5, None, 0.6)])
+        h = run(m, f0, t_end=0.2, dt=0.1)
+        return np.array(h.column("H")), np.array(h.column("energy"))
+
+    H2, E2 = one(MPI.COMM_WORLD)
+    H1, E1 = one(MPI.COMM_SELF)
+    assert np.all(np.diff(H1) < 0)
+    assert np.allclose(H2, H1, rtol=1e-11, atol=0) and np.allclose(E2, E1, rtol=1e-11, atol=0)
