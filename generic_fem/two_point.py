@@ -337,6 +337,7 @@ class TwoPointFriction(FrictionOperator):
         vs = np.zeros((nv, d))
         vs[iv] = allp[:, 1:]
         start = int(self.counts[:self.comm.rank].sum())
+        self._ix, self._iv = ix, iv
         self._ixv = ix * nv + iv        # flat (x, v) index of every point (coincident points share it)
         self._ix_local = ix[start:start + len(self.weights)]
         self._xs, self._vs = xs, vs
