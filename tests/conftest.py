@@ -7,7 +7,9 @@ would believe they are an outer parallel run and collect differently.  Share the
 flag across all ranks (a collective at import time, on every rank alike).
 """
 import os
+import sys
 
+import pytest
 from mpi4py import MPI
 
 _FLAG = "_PYTEST_MPI_CHILD_PROCESS"
@@ -31,3 +33,30 @@ def _run_with_clean_env(cmd, *args, **kwargs):
 
 
 _plugin.subprocess = _types.SimpleNamespace(run=_run_with_clean_env)
+
+
+# A parallel child process ends without PETSc's finalisation.  PetscFinalize cleans
+# PETSc's deferred garbage (objects Python's collector freed on a parallel
+# communicator) communicator by communicator, collectively; the collector frees in a
+# different order on each rank, so one rank could wait in that clean-up on a
+# communicator the other had no garbage on, while the other sat in MPI_Finalize: a
+# deadlock at exit after the test had passed (seen in
+# test_grazing.py::test_multispecies_pair_rates_on_two_ranks, gdb: rank 1 in
+# PetscFinalize -> PetscGarbageCleanup -> MPI_Allreduce, rank 0 in MPI_Finalize).  The
+# process is about to exit, so nothing needs freeing: agree on the exit status,
+# finalise MPI and leave.
+_exit_status = [0]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _exit_status[0] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    if os.environ.get(_FLAG) and MPI.COMM_WORLD.size > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        status = MPI.COMM_WORLD.allreduce(_exit_status[0], op=MPI.MAX)
+        MPI.Finalize()
+        os._exit(status)
