@@ -75,9 +75,32 @@ class History:
             for row in csv.DictReader(fh):
                 rec = {}
                 for k, v in row.items():
+                    if v == "":          # a column this row does not have (e.g. step 0)
+                        rec[k] = math.nan
+                        continue
                     try:
                         rec[k] = float(v)
                     except (TypeError, ValueError):
                         rec[k] = v
                 h.append(rec)
+        meta = os.path.splitext(path)[0] + ".json"
+        if os.path.exists(meta):     # written beside the CSV by History.write
+            with open(meta) as fh:
+                h.metadata = json.load(fh).get("metadata", {})
         return h
+
+    def numeric_columns(self):
+        """The columns whose every value is a number (``nan`` for a missing cell), at
+        least one of them not ``nan``."""
+        def numeric(vals):
+            return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals) \
+                and any(not math.isnan(v) for v in vals)
+        return [c for c in self.columns if numeric(self.column(c))]
+
+    def invariant_columns(self):
+        """The columns of the model's invariants: from the metadata ``run`` writes, else
+        the columns named ``mass*``, ``momentum*``, ``energy*``."""
+        names = self.metadata.get("invariants")
+        if names is None:
+            names = [c for c in self.columns if c.startswith(("mass", "momentum", "energy"))]
+        return [c for c in names if c in self.numeric_columns()]

@@ -247,6 +247,13 @@ class GenericModel:
         """Evaluate ``f`` at the quadrature points; raise :class:`InvalidStateError`
         if it is not finite or not admissible.  Collective."""
         shape = ufl.as_ufl(f).ufl_shape if not isinstance(f, (int, float)) else ()
+        expected = tuple(self.V.value_shape)
+        if shape != expected:
+            def says(s):
+                return "a scalar density" if s == () else f"a density with {s[0]} components (shape {s})"
+            raise InvalidParameterError(
+                f"{what}: {type(self).__name__} expects {says(expected)}, got {says(shape)}"
+                + ("; give one density per species, e.g. ufl.as_vector([f_1, f_2])" if expected else ""))
         Q = self.Q if shape == () else self.quadrature_space(shape)
         fq = fd.Function(Q)
         try:

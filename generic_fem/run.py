@@ -105,6 +105,34 @@ def restore_state(path, model):
     return w, float(t), int(step)
 
 
+def _check_run_arguments(t0, t_end, dt, stepper_options):
+    """Clear errors for the arguments of :func:`run` a user gets wrong most often."""
+    import inspect
+    import math
+    from .errors import InvalidParameterError
+    for name, value in (("t0", t0), ("t_end", t_end), ("dt", dt)):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise InvalidParameterError(f"run: {name} must be a number, got {value!r}") from None
+        if not math.isfinite(value):
+            raise InvalidParameterError(f"run: {name} must be finite, got {value}")
+    if float(t_end) < float(t0):
+        raise InvalidParameterError(f"run: t_end = {t_end} is before the initial time t0 = {t0}")
+    if not float(dt) > 0:
+        raise InvalidParameterError(f"run: the time step dt must be positive, got {dt}")
+    known = set(inspect.signature(Stepper.__init__).parameters) - {"self", "model"}
+    unknown = sorted(set(stepper_options) - known)
+    if unknown:
+        import difflib
+        hints = []
+        for k in unknown:
+            close = difflib.get_close_matches(k, sorted(known | set(inspect.signature(run).parameters)), n=1)
+            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise TypeError(f"run() got unexpected keyword argument(s) {', '.join(hints)}; the options of "
+                        "run and generic_fem.Stepper are listed in their docstrings")
+
+
 def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_parameters=None,
         output=None, vtk_every=0, checkpoint_every=0, keep_trajectory=False,
         progress=False, options_prefix="gfem_", forcing=None,
@@ -126,6 +154,7 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
     Other arguments (``max_update``, ``update_tol``, ``predictor``, ``min_dt``,
     ``anderson_depth``, ...) are passed to :class:`~generic_fem.steppers.Stepper`.
     """
+    _check_run_arguments(t0, t_end, dt, stepper_options)
     stepper = Stepper(model, f0=f0, dt=dt, t0=t0, scheme=scheme,
                       solver_parameters=solver_parameters, options_prefix=options_prefix,
                       max_rejections=max_rejections, forcing=forcing, w0=w0,
@@ -133,7 +162,8 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
     stepper.step_count = step0
     comm = model.mesh.comm
     history = History({"model": model.describe(), "scheme": scheme, "dt": dt,
-                       "t0": t0, "t_end": t_end, "ranks": comm.size})
+                       "t0": t0, "t_end": t_end, "ranks": comm.size,
+                       "invariants": list(model.invariant_densities())})
     f = stepper.density()
     rec = {"step": step0, "t": stepper.t, "dt": 0.0}
     rec.update(state_diagnostics(model, f, stepper.w, stepper.t))
@@ -170,7 +200,7 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
         if "chain_rule_defect" in stats:
             rec["chain_rule_defect"] = stats["chain_rule_defect"]
         rec.update(snes_its=stats["snes_its"], ksp_its=stats["ksp_its"], rejected=stats["rejected"],
-                   substeps=stats["substeps"])
+                   substeps=stats["substeps"], rejections=stats["rejections"])
         if callback is not None:   # may add its own columns to the record
             callback(stepper, rec)
         history.append(rec)

@@ -185,6 +185,7 @@ class Stepper:
         self.alpha = fd.Function(fd.FunctionSpace(model.mesh, "R", 0), name="alpha").assign(0.5)
         self._dt_next = self.dt_target   # the first sub-step of the next advance()
         self._w_start = None
+        self._rejection_log = []   # why each attempt of the current advance() was rejected
 
         W = model.friction_auxiliary_space()
         if W is None:
@@ -661,6 +662,16 @@ class Stepper:
         guess = w0 + np.where(rel > 1e-6, r * np.clip(dw, -0.5, 0.5), 0.0)
         self.z_w.dat.data_wo[...] = guess.reshape(self.z_w.dat.data_ro.shape)
 
+    def _rejection_reason(self, dt, reason, its):
+        """One short line for the history: the size of the rejected attempt and why."""
+        if isinstance(self._last_error, PETSc.Error):
+            why = "PETSc error " + str(self._last_error).splitlines()[-1].strip()[:60]
+        elif reason > 0:   # the solve converged; the scheme's own condition failed
+            why = {"midpoint": "alpha iteration", "discrete-gradient": "chain rule"}.get(self.scheme, "not finite")
+        else:
+            why = _reason_name(reason)
+        return f"dt={dt:.3g} {why} its={its} res={self._last_fnorm:.1e}"
+
     def _failure_summary(self, dt, reason, its):
         """``(dt, text)``: why the last solve failed and where (collective)."""
         if isinstance(self._last_error, PETSc.Error):
@@ -698,6 +709,7 @@ class Stepper:
         H_old = float(fd.assemble(self._H_new))
         done, h = 0.0, min(self._dt_next, span)
         totals = {"snes_its": 0, "ksp_its": 0, "rejected": 0, "substeps": 0}
+        self._rejection_log = []
         weighted_diss = 0.0
         if self._w_start is None:
             self._w_start = fd.Function(self.w.function_space())
@@ -727,6 +739,7 @@ class Stepper:
             "step": self.step_count, "t": self.t, "dt": span,
             "H_old": H_old, "H_new": sub["H_new"], "dissipation": dissipation,
             "alpha": sub["alpha"], **totals,
+            "rejections": "; ".join(self._rejection_log),
         }
         if self.scheme == "discrete-gradient":
             self.last["chain_rule_defect"] = sub["chain_rule_defect"]
@@ -785,6 +798,7 @@ class Stepper:
                 break
             rejections += 1
             failures.append(self._failure_summary(dt, reason, its))
+            self._rejection_log.append(self._rejection_reason(dt, reason, its))
             if rejections > self.max_rejections or dt / 2 < self.min_dt:
                 self.w.assign(self.w_old)
                 self.z_w.assign(self.w_old)

@@ -1,0 +1,81 @@
+"""What a user meets first (issue 24): arguments checked where they are made, the
+history records why an attempt was rejected, and the history plot works on the
+history of every scheme and of a run with callback columns."""
+import os
+
+import numpy as np
+import pytest
+import ufl
+
+from generic_fem import run, velocity_box, History, InvalidParameterError, SCHEMES
+from generic_fem.plot import main as plot_main, plot_history
+from forms.fokker_planck import FokkerPlanck, gaussian
+from forms.landau import Landau
+from forms.multispecies_landau import MultispeciesLandau
+
+
+@pytest.fixture(scope="module")
+def fp():
+    model = FokkerPlanck(velocity_box(2, 6.0, 4))
+    return model, gaussian(model.coordinates, 1.0, [-1.0, 0.5], np.diag([0.6, 1.5]))
+
+
+def test_run_arguments_are_checked(fp):
+    model, f0 = fp
+    with pytest.raises(InvalidParameterError, match="t_end = 0.5 is before the initial time t0 = 1"):
+        run(model, f0, t_end=0.5, t0=1.0)
+    with pytest.raises(InvalidParameterError, match="t_end must be finite"):
+        run(model, f0, t_end=float("nan"))
+    with pytest.raises(InvalidParameterError, match="dt must be positive"):
+        run(model, f0, t_end=1.0, dt=-0.1)
+    with pytest.raises(TypeError, match=r"run\(\) got unexpected keyword argument.*'max_updat'.*did you mean 'max_update'"):
+        run(model, f0, t_end=1.0, max_updat=2.0)
+
+
+def test_density_of_the_wrong_shape_is_named():
+    mesh = velocity_box(2, 5.0, 2)
+    two = MultispeciesLandau(mesh, masses=[1.0, 2.0])
+    with pytest.raises(InvalidParameterError, match="expects a density with 2 components.*got a scalar density"):
+        run(two, two.maxwellian(0), t_end=0.1)
+    three = ufl.as_vector([two.maxwellian(0), two.maxwellian(1), two.maxwellian(0)])
+    with pytest.raises(InvalidParameterError, match="expects a density with 2 components.*got a density with 3"):
+        run(two, three, t_end=0.1)
+    one = Landau(mesh)
+    with pytest.raises(InvalidParameterError, match="expects a scalar density, got a density with 2 components"):
+        run(one, ufl.as_vector([one.maxwellian(1.0, (0, 0), 1.0)] * 2), t_end=0.1)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_history_plot_for_every_scheme_and_callback_columns(fp, scheme, tmp_path):
+    model, f0 = fp
+    out = str(tmp_path / scheme)
+
+    def callback(stepper, record):
+        record["peak"] = float(stepper.w.dat.data_ro.max())
+        record["note"] = "text"
+
+    h = run(model, f0, t_end=0.2, dt=0.1, scheme=scheme, output=out, callback=callback)
+    csv = os.path.join(out, "history.csv")
+    back = History.read_csv(csv)
+    assert back.metadata["invariants"] == list(model.invariant_densities())
+    assert back.invariant_columns() == list(model.invariant_densities())
+    assert np.isnan(back.column("peak")[0]) and back.column("peak")[1:] == h.column("peak")[1:]
+    assert "note" not in back.numeric_columns() and "rejections" not in back.numeric_columns()
+    png = os.path.join(out, "h.png")
+    plot_main([csv, "-o", png, "--columns", "peak", "dissipation"])
+    assert os.path.getsize(png) > 1000
+    with pytest.raises(ValueError, match="no numeric column"):
+        plot_history(back, png, columns=["note"])
+
+
+def test_rejected_attempts_are_recorded_with_their_reason(fp):
+    model, f0 = fp
+    # six Newton iterations are too few for the whole step: it is covered by sub-steps
+    h = run(model, f0, t_end=0.2, dt=0.2, solver_parameters={"snes_max_it": 6})
+    rejected = h.column("rejected")[1:]
+    reasons = h.column("rejections")[1:]
+    assert sum(rejected) > 0
+    for n, text in zip(rejected, reasons):
+        assert len([x for x in text.split("; ") if x]) == n
+        if n:
+            assert text.startswith("dt=0.2 DIVERGED_MAX_IT its=6 res=")
