@@ -57,8 +57,10 @@ cov = np.array([[fd.assemble((v[i] - mean[i]) * (v[j] - mean[j]) * f * model.dx)
                  for j in range(2)] for i in range(2)])
 mean_ex, cov_ex = exact_moments(history.stepper.t, mean0, cov0, model.u, model.T)
 
-# The energy-dissipation functional of the computed curve: ``J_T ≥ 0``, and small for
-# an accurate solution (it vanishes exactly only for the exact solution).
+# The energy-dissipation functional of the computed curve.  The exact J_T is ≥ 0 and
+# vanishes only on solutions; its discrete sum for a backward-Euler curve is ≤ 0 (the
+# discrete chain rule's defect has one sign: docs/theory.rst) and small for an accurate
+# solution.  ``square_term`` (the completed square) is ≥ 0 for every curve.
 J = energy_dissipation_functional(model, history)
 
 png = os.path.join(args.output, "history.png")

@@ -396,7 +396,11 @@ def energy_dissipation_functional(model, states=None, times=None, mobility="righ
         ``dS`` of each interval are evaluated).
     :arg m_inverse: how ``‖·‖_{M⁻¹}`` is computed for nonlocal operators
         (:func:`inverse_norm_squared`'s ``method``).
-    :returns: :class:`EnergyDissipationResult`.
+    :returns: :class:`EnergyDissipationResult`.  Its ``total`` is the discrete sum of
+        the three terms, *whose sign is not guaranteed*: it is ``≤ 0`` for a
+        backward-Euler run (up to the solver tolerance; the discrete
+        energy-dissipation inequality) and may have either sign for other schemes and
+        curves; its ``square_term`` is ``≥ 0`` for every curve (module docstring).
     """
     from .taping import refuse_annotation
     refuse_annotation("J_T")
