@@ -290,7 +290,26 @@ class GenericModel:
         if not np.all(np.isfinite(w.dat.data_ro)):
             raise InvalidStateError(f"{what}: entropy variable is not finite at some nodes "
                                     "(density zero or out of range at a mesh node)")
+        self._warn_if_mass_is_not_resolved(f, w, what)
         return w
+
+    def _warn_if_mass_is_not_resolved(self, f, w, what, rtol=1e-3):
+        """Warn when the discrete state ``F(w_h)`` holds a mass (per component) that
+        differs from the datum's integral over the mesh, computed with a high-degree
+        Gauss rule, by more than ``rtol``: the mesh does not resolve the datum."""
+        fh = self.density(w)
+        shape = ufl.as_ufl(f).ufl_shape
+        comps = [(None, f, fh)] if shape == () else [(i, f[i], fh[i]) for i in range(shape[0])]
+        fine = ufl.dx(domain=self.mesh, degree=max(4 * self.degree + 4, 10))
+        for i, fi, fhi in comps:
+            m_exact = float(fd.assemble(fi * fine))
+            m_h = float(fd.assemble(fhi * self.dx))
+            if m_exact != 0 and abs(m_h - m_exact) > rtol * abs(m_exact) and self.mesh.comm.rank == 0:
+                import warnings
+                which = "" if i is None else f" (component {i})"
+                warnings.warn(f"{what}{which}: the discrete state holds {m_h / m_exact:.4f} of the datum's "
+                              f"mass on this mesh ({m_h:.6g} against {m_exact:.6g}): the mesh does not resolve "
+                              "the datum; refine it where the datum varies", stacklevel=3)
 
     def describe(self):
         """One line for logs and history files."""

@@ -79,3 +79,14 @@ def test_rejected_attempts_are_recorded_with_their_reason(fp):
         assert len([x for x in text.split("; ") if x]) == n
         if n:
             assert text.startswith("dt=0.2 DIVERGED_MAX_IT its=6 res=")
+
+
+def test_a_datum_the_mesh_does_not_resolve_is_warned_about():
+    model = Landau(velocity_box(2, 6.0, 2))
+    with pytest.warns(UserWarning, match=r"initial data: the discrete state holds 1\.5\d* of the datum's mass"):
+        model.state_from_density(model.maxwellian(1.0, (0.3, 0.0), 0.1))
+    fine = Landau(velocity_box(2, 6.0, 12))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")     # the main demo's datum on its mesh: resolved
+        fine.state_from_density(fine.maxwellian(1.0, (1.0, 0.0), 0.5) + fine.maxwellian(0.5, (-1.0, 0.5), 0.8))
