@@ -69,6 +69,12 @@ class MomentProjectionFriction(FrictionOperator):
     def refresh(self, f, g):
         self.model._refresh_projection(f, g)
 
+    def share_coefficients(self, f_alias, f, g):
+        """``form(f_alias, g, φ)`` uses the projections of ``(f, g)`` (the ``c_lk`` are
+        global already)."""
+        self.model._entries[(f_alias, g)] = self.model._entry(f, g)
+        return True
+
     def adjoint_pullback(self, psi, f, g):
         """The pull-back of a 0-form's cotangents through the moment coefficients
         (:class:`MomentPullBack`): exact gradients of taped runs."""

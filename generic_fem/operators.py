@@ -37,6 +37,15 @@ class FrictionOperator:
         """Recompute the nonlocal coefficients of :meth:`form` for the current values
         of the UFL expressions ``f`` (mobility state) and ``g`` (argument).  Collective."""
 
+    def share_coefficients(self, f_alias, f, g):
+        """Let ``form(f_alias, g, φ)`` use the nonlocal coefficients of ``(f, g)`` (refreshed
+        with them, no pair sums of its own): the form with the mobility ``f_alias`` in
+        place of ``f`` and the same coefficients, whose derivative is the Jacobian with
+        the mobility lagged (:class:`~generic_fem.steppers.Stepper`).  Returns whether
+        the operator can: a local operator has nothing to share (``True``); a nonlocal
+        one must override this."""
+        return not self.is_nonlocal
+
     def linearization(self, f, g, df, dg):
         """``[(c, δc), ...]``: every nonlocal coefficient ``c`` of ``form(f, g, φ)`` with a
         Function ``δc`` that :meth:`refresh_linearization` fills with its derivative in

@@ -227,14 +227,37 @@ class Stepper:
         Lterm = None if dE is None else model.poisson(fL, dE, phi)
         if Lterm is not None:
             rate = rate - Lterm
-        rate = rate + model.friction_with_auxiliary(fstar, theta, phi, q)
-        if forcing is not None:
-            rate = rate - model.friction_with_auxiliary(fstar, forcing, phi, q)
-        if W is not None:
-            g = theta if forcing is None else theta - forcing
-            rate = rate + model.friction_auxiliary_equation(fstar, g, q, r)
-        F = ufl.inner(phi, f_new_unknown - self.f_old) * model.dx + self.dt * rate
+
+        def residual(fM):
+            """The residual with the friction's mobility state ``fM``."""
+            out = rate + model.friction_with_auxiliary(fM, theta, phi, q)
+            if forcing is not None:
+                out = out - model.friction_with_auxiliary(fM, forcing, phi, q)
+            if W is not None:
+                g = theta if forcing is None else theta - forcing
+                out = out + model.friction_auxiliary_equation(fM, g, q, r)
+            return ufl.inner(phi, f_new_unknown - self.f_old) * model.dx + self.dt * out
+        F = residual(fstar)
         self.residual = F
+
+        # The Picard Jacobian with the mobility lagged (docs/theory.rst, "Globalisation"):
+        # the derivative of the residual with the friction's mobility state f* = F(θ) held
+        # at the current iterate (a Function refreshed before every Jacobian) and the
+        # nonlocal coefficients frozen.  It is symmetric positive definite (the
+        # time-derivative term plus Δt times a frozen diffusion), so its scaled LU stays
+        # accurate; the derivative of the local mobility makes it nonsymmetric and, in
+        # under-resolved tails, nearly singular.
+        self._theta_lagged = None
+        self._jacobian_form = None
+        # (a model with local friction only keeps Newton's exact Jacobian)
+        lag = nonlocal_jacobian == "picard" and scheme != "minimizing-movement" and model.nonlocal_friction
+        if lag:
+            theta_lagged = fd.Function(V, name="theta_lagged")
+            f_lagged = model.density(theta_lagged)
+            pairs = [(fstar, theta)] + ([(fstar, forcing)] if forcing is not None else [])
+            if all(op.share_coefficients(f_lagged, f, g) for op in model.friction_operators() for f, g in pairs):
+                self._theta_lagged = theta_lagged
+                self._jacobian_form = fd.derivative(residual(f_lagged), self.z)
 
         if nonlocal_jacobian not in ("picard", "exact"):
             raise InvalidParameterError(f"nonlocal_jacobian must be 'picard' or 'exact', got {nonlocal_jacobian!r}")
@@ -394,7 +417,7 @@ class Stepper:
         set_jacobian(self.solver.snes)
 
     def _build_solver(self):
-        problem = fd.NonlinearVariationalProblem(self.residual, self.z)
+        problem = fd.NonlinearVariationalProblem(self.residual, self.z, J=self._jacobian_form)
         self.solver = fd.NonlinearVariationalSolver(
             problem, solver_parameters=self.solver_parameters,
             options_prefix=self._options_prefix,
@@ -568,6 +591,13 @@ class Stepper:
     def _refresh(self, X=None):
         for f, g in self._nonlocal_pairs:
             self.model.refresh_friction(f, g)
+        if self._theta_lagged is not None:   # θ at the current iterate, for the Jacobian
+            w1 = self.z_w.dat.data_ro
+            if self.scheme == "backward-euler":
+                self._theta_lagged.dat.data[...] = w1
+            else:
+                w0, a = self.w_old.dat.data_ro, float(self.alpha)
+                self._theta_lagged.dat.data[...] = w0 + a * (w1 - w0)
 
     def _solve_once(self):
         """One SNES solve of the current step; returns (ok, reason, its, lin_its)."""

@@ -408,6 +408,12 @@ class TwoPointFriction(FrictionOperator):
             self._entries[key] = e
         return e
 
+    def share_coefficients(self, f_alias, f, g):
+        """``form(f_alias, g, φ)`` uses the coefficients ``Ĝ, Ĵ, ĝ`` of ``(f, g)``
+        (:meth:`FrictionOperator.share_coefficients`)."""
+        self._entries[(f_alias, g)] = self._entry(f, g)
+        return True
+
     def form(self, f, g, phi):
         """``⟨φ, M g⟩ = Σ_i ∫ ∇_ξφ_i/(σ_i μ_i) · m_i (Ĝ_i (G_i − ĝ_i) + Ĵ_i)`` with the
         coefficients of ``(f, g)``: ``ĝ_i`` is ``G_i`` at the points at the last refresh and
