@@ -426,7 +426,7 @@ class Stepper:
         self.solver = fd.NonlinearVariationalSolver(
             problem, solver_parameters=self.solver_parameters,
             options_prefix=self._options_prefix,
-            pre_function_callback=self._refresh, pre_jacobian_callback=self._refresh)
+            pre_function_callback=self._refresh, pre_jacobian_callback=self._refresh_jacobian)
         if self._exact is not None:
             self._install_exact_jacobian()
         self.solver.snes.setLineSearchPreCheck(self._precheck)
@@ -596,7 +596,12 @@ class Stepper:
     def _refresh(self, X=None):
         for f, g in self._nonlocal_pairs:
             self.model.refresh_friction(f, g)
-        if self._theta_lagged is not None:   # θ at the current iterate, for the Jacobian
+
+    def _refresh_jacobian(self, X=None):
+        """Before a Jacobian: the nonlocal coefficients and, for the lagged-mobility
+        Jacobian, ``θ`` at the current iterate."""
+        self._refresh(X)
+        if self._theta_lagged is not None:
             w1 = self.z_w.dat.data_ro
             if self.scheme == "backward-euler":
                 self._theta_lagged.dat.data[...] = w1
