@@ -22,6 +22,7 @@ relative entropy ``H(f|M_{T°})`` to the centred Maxwellian of the same mass and
 and ``Λ = I + aJ + R H(f|M_{T°})`` (seed (1.12); ``a, R`` are the model's parameters).
 """
 import numpy as np
+from mpi4py import MPI
 import ufl
 import firedrake as fd
 
@@ -41,10 +42,12 @@ class LandauInfiniteMass(Landau):
     :arg c_ei: ``c_ei > 0``, the electron–ion coupling.
     :arg a: the weight of ``J`` in ``Λ = I + aJ + R H(f|M_{T°})`` (seed (1.12)), ``> 0``.
     :arg R: the weight of ``H(f|M_{T°})`` in ``Λ``, ``> 0``.
-    :arg rule: the quadrature rule.  Under the nodal rule a mesh with a node at
-        ``v = 0`` (where ``|v|^{2+γ}Π(v)`` is not smooth for ``γ = −3``) makes the Picard
-        iteration cycle (residual 4e-6 at any ``Δt``, measured on a 3×3 box of radius
-        4; docs/theory.rst, "The nodal rule"), not resolved yet.
+    :arg rule: the quadrature rule.  A quadrature point at the origin (a node of the
+        nodal rule, the centroid of a simplex rule) gets the tensor ``0`` there: for
+        ``γ < −2`` ``|v|^{2+γ}Π(v)`` is unbounded at ``v = 0`` (integrably so), and a
+        point counts as the origin when ``|v|`` is below ``1e-10`` of the mesh's extent,
+        since a node computed as the midpoint of ``[−R, R]`` lies at ``|v| ≈ 1e-16``, not
+        ``0`` (where the tensor is ``1e16``).
     """
     name = "landau_infinite_mass"
 
@@ -56,6 +59,9 @@ class LandauInfiniteMass(Landau):
             raise InvalidParameterError(f"LandauInfiniteMass: gamma must lie in [-3, 1], got {gamma}")
         super().__init__(mesh, gamma=gamma, C=C, degree=degree, quadrature_degree=quadrature_degree, rule=rule)
         self.c_ei, self.a, self.R = float(c_ei), float(a), float(R)
+        extent = mesh.comm.allreduce(float(np.abs(mesh.coordinates.dat.data_ro).max(initial=0.0)), op=MPI.MAX)
+        #: ``|v|²`` below which a point counts as the origin (class docstring)
+        self.origin_tol2 = (1e-10 * extent) ** 2
         #: the local electron–ion operator ``M_L``
         self.ion_scattering = LocalFriction(self._ion_form)
 
@@ -63,9 +69,10 @@ class LandauInfiniteMass(Landau):
         """``c_ei |v|^{2+γ} Π(v) = c_ei |v|^γ (|v|² I − v ⊗ v)`` (UFL)."""
         v = self.coordinates
         r2 = ufl.dot(v, v)
-        # |v|^γ(|v|²I − v⊗v) → 0 at v = 0 for γ > −2; a quadrature point at the origin
-        # (a simplex rule with a centroid) gets 0 instead of 0·∞
-        scale = ufl.conditional(ufl.gt(r2, 0), r2 ** (0.5 * self.gamma), 0.0)
+        # |v|^γ(|v|²I − v⊗v) → 0 at v = 0 for γ > −2 and is unbounded for γ < −2; a
+        # quadrature point at the origin (up to round-off) gets 0 (class docstring)
+        off = ufl.gt(r2, self.origin_tol2)
+        scale = ufl.conditional(off, ufl.conditional(off, r2, 1.0) ** (0.5 * self.gamma), 0.0)
         return self.c_ei * scale * (r2 * ufl.Identity(self.dim) - ufl.outer(v, v))
 
     def _ion_form(self, f, g, phi):
@@ -92,10 +99,11 @@ class LandauInfiniteMass(Landau):
         v = self.coordinates
         r2 = ufl.dot(v, v)
         gw = ufl.grad(w)
-        safe = ufl.conditional(ufl.gt(r2, 0), r2, 1.0)      # a point at v = 0 contributes 0 to J
+        off = ufl.gt(r2, self.origin_tol2)
+        safe = ufl.conditional(off, r2, 1.0)      # a point at v = 0 contributes 0 to J
         Pg = gw - ufl.dot(v, gw) / safe * v
         I = float(fd.assemble(ufl.dot(gw, gw) * f * self.dx))
-        J = float(fd.assemble(ufl.conditional(ufl.gt(r2, 0), ufl.dot(Pg, Pg) * f / ufl.sqrt(safe), 0.0) * self.dx))
+        J = float(fd.assemble(ufl.conditional(off, ufl.dot(Pg, Pg) * f / ufl.sqrt(safe), 0.0) * self.dx))
         rho = float(fd.assemble(f * self.dx))
         E = float(fd.assemble(0.5 * r2 * f * self.dx))
         T = 2 * E / (self.dim * rho)
