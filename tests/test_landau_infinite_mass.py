@@ -51,7 +51,7 @@ def test_mass_energy_exact_momentum_decays(gamma):
     c_ei, dt = 0.5, 0.1
     # 12 cells: the closed form needs ∫ |v|²Π(v)∇f = (d−1)∫ v f (integration by parts)
     # to hold under the rule; its error (nodal rule) is 2.0e-3, 2.8e-4, 5.5e-5 on 6, 9, 12 cells
-    model = LandauInfiniteMass(velocity_box(2, 6.0, 12), gamma=gamma, c_ei=c_ei)
+    model = LandauInfiniteMass(velocity_box(2, 6.0, 12), gamma=gamma, c_ei=c_ei, rule="nodal")
     f0 = model.maxwellian(1.0, (0.5, -0.2), 1.0)
     p = []
     h = run(model, f0, t_end=0.3, dt=dt, callback=lambda st, rec: p.append(model.momentum(st.density())))
@@ -71,7 +71,7 @@ def test_mass_energy_exact_momentum_decays(gamma):
 def test_centred_maxwellian_is_steady_and_diagnostics():
     # 8 cells: I of the Maxwellian under the nodal rule is off by 0.30, 0.027, 3.4e-4 on
     # 4, 6, 8 cells (thermal speed 0.95, cells 1.25 wide at 8)
-    model = LandauInfiniteMass(velocity_box(2, 5.0, 8), gamma=-3.0, c_ei=1.0)
+    model = LandauInfiniteMass(velocity_box(2, 5.0, 8), gamma=-3.0, c_ei=1.0, rule="nodal")
     f0 = model.maxwellian(1.0, None, 0.9)
     h = run(model, f0, t_end=0.2, dt=0.1)
     assert np.max(np.abs(h.column("dissipation")[1:])) < 1e-12

@@ -12,16 +12,21 @@ from forms.multispecies_fp import MultispeciesFokkerPlanck, moment_odes
 INV = ("momentum_0", "momentum_1", "energy")
 
 
-def two_species(mesh, gamma=0.0, **kw):
+# the nodal rule (the coming default; issue 21): the meshes below resolve its moment
+# integrals (measured errors in the tests)
+RULE = "nodal"
+
+
+def two_species(mesh, gamma=0.0, rule=RULE, **kw):
     model = MultispeciesFokkerPlanck(mesh, masses=[1.0, 4.0], charges=[1.0, 1.0], scales=[1.0, 0.6],
-                                     gamma=gamma, **kw)
+                                     gamma=gamma, rule=rule, **kw)
     f0 = ufl.as_vector([model.maxwellian(0, 1.0, (0.5, 0.0), 1.0), model.maxwellian(1, 0.5, (-0.3, 0.2), 2.0)])
     return model, f0
 
 
-def three_species(mesh, gamma=0.0, bumps=False, **kw):
+def three_species(mesh, gamma=0.0, bumps=False, rule=RULE, **kw):
     model = MultispeciesFokkerPlanck(mesh, masses=[1.0, 2.0, 4.0], charges=[1.0, -1.0, 2.0],
-                                     scales=[1.0, 0.8, 0.6], gamma=gamma, **kw)
+                                     scales=[1.0, 0.8, 0.6], gamma=gamma, rule=rule, **kw)
     f1 = model.maxwellian(0, 1.0, (0.5, 0.0), 1.0)
     if bumps:
         f1 = model.maxwellian(0, 0.6, (1.0, 0.0), 0.6) + model.maxwellian(0, 0.4, (-0.5, 0.3), 0.8)
@@ -180,7 +185,7 @@ def test_electron_ion_mass_ratio_on_scaled_meshes():
     mesh = velocity_box(2, 6.0, 12)
     me, mi = 1.0, 1836.0
     model = MultispeciesFokkerPlanck(mesh, masses=[me, mi], charges=[-1.0, 1.0],
-                                     scales=[np.sqrt(1.0 / me), np.sqrt(1.5 / mi)], log_lambda=10.0)
+                                     scales=[np.sqrt(1.0 / me), np.sqrt(1.5 / mi)], log_lambda=10.0, rule=RULE)
     f0 = ufl.as_vector([model.maxwellian(0, 1.0, (0.3, 0.0), 1.0),
                         model.maxwellian(1, 1.0, (0.0, 0.01), 1.5)])
     h = run(model, f0, t_end=0.5, dt=0.05, scheme="midpoint", keep_trajectory=True)
@@ -214,7 +219,7 @@ def test_same_results_on_one_and_two_ranks():
 def test_three_dimensions_conservation_and_moment_odes():
     mesh = velocity_box(3, 5.0, 6)
     model = MultispeciesFokkerPlanck(mesh, masses=[1.0, 4.0], charges=[1.0, 1.0], scales=[1.0, 0.6],
-                                     gamma=-1.0, log_lambda=10.0)
+                                     gamma=-1.0, log_lambda=10.0, rule=RULE)
     f0 = ufl.as_vector([model.maxwellian(0, 1.0, (0.4, 0.0, -0.2), 1.0),
                         model.maxwellian(1, 0.5, (-0.2, 0.1, 0.0), 2.0)])
     h = run(model, f0, t_end=0.3, dt=0.1, scheme="midpoint", keep_trajectory=True)
