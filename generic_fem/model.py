@@ -29,6 +29,7 @@ refresh before each residual and Jacobian evaluation with the current ``(f, g)``
 """
 import numpy as np
 import ufl
+from mpi4py import MPI
 import firedrake as fd
 
 from .errors import InvalidParameterError, InvalidStateError
@@ -291,6 +292,7 @@ class GenericModel:
             raise InvalidStateError(f"{what}: entropy variable is not finite at some nodes "
                                     "(density zero or out of range at a mesh node)")
         self._warn_if_mass_is_not_resolved(f, w, what)
+        self._warn_if_the_box_truncates(f, what)
         return w
 
     def _warn_if_mass_is_not_resolved(self, f, w, what, rtol=1e-3):
@@ -310,6 +312,54 @@ class GenericModel:
                 warnings.warn(f"{what}{which}: the discrete state holds {m_h / m_exact:.4f} of the datum's "
                               f"mass on this mesh ({m_h:.6g} against {m_exact:.6g}): the mesh does not resolve "
                               "the datum; refine it where the datum varies", stacklevel=3)
+
+    def _warn_if_the_box_truncates(self, f, what, level=1e-6, factor=100.0, cut=1e-4):
+        """Velocity meshes (not periodic, not extruded): warn when the datum at a boundary
+        node is above ``level`` times its peak and ``factor`` times the Maxwellian
+        ``ρ(2πT)^{−d/2} exp(−|v − u|²/2T)`` with its own moments (a tail the box cuts off:
+        a bump near the edge, a heavy tail), or above ``cut`` times its peak whatever its
+        shape (the box cuts the datum well above round-off).  Per component; moments
+        with a high-degree Gauss rule in the mesh coordinates.  Collective."""
+        from .meshes import is_periodic
+        mesh = self.mesh
+        if getattr(mesh, "extruded", False) or is_periodic(mesh):
+            return
+        shape = ufl.as_ufl(f).ufl_shape
+        comps = [(None, f)] if shape == () else [(i, f[i]) for i in range(shape[0])]
+        X = ufl.SpatialCoordinate(mesh)
+        d = mesh.geometric_dimension
+        d = d() if callable(d) else d
+        fine = ufl.dx(domain=mesh, degree=max(4 * self.degree + 4, 10))
+        Vs = fd.FunctionSpace(mesh, "CG", max(self.degree, 1))
+        edge = fd.DirichletBC(Vs, 0.0, "on_boundary").nodes
+        xs = fd.Function(fd.VectorFunctionSpace(mesh, "CG", max(self.degree, 1))).interpolate(X).dat.data_ro_with_halos
+        comm = mesh.comm
+        for i, fi in comps:
+            rho = float(fd.assemble(fi * fine))
+            if not rho > 0:
+                continue
+            u = [float(fd.assemble(X[k] * fi * fine)) / rho for k in range(d)]
+            uu = ufl.as_vector(u)
+            T = float(fd.assemble(ufl.dot(X - uu, X - uu) * fi * fine)) / (d * rho)
+            if not T > 0:
+                continue
+            M = rho * (2 * np.pi * T) ** (-0.5 * d) * ufl.exp(-ufl.dot(X - uu, X - uu) / (2 * T))
+            fv = fd.Function(Vs).interpolate(fi).dat.data_ro_with_halos
+            Mv = fd.Function(Vs).interpolate(M).dat.data_ro_with_halos
+            peak = comm.allreduce(float(np.max(fv, initial=-np.inf)), op=MPI.MAX)
+            fe, Me = fv[edge], Mv[edge]
+            bad = (fe > level * peak) & (fe > factor * Me) | (fe > cut * peak)
+            k = int(np.argmax(np.where(bad, fe, -np.inf))) if np.any(bad) else -1
+            local = (float(fe[k]), float(fe[k] / Me[k]) if Me[k] > 0 else np.inf, tuple(xs[edge][k])) if k >= 0 \
+                else (-np.inf, 0.0, ())
+            worst = max(comm.allgather(local), key=lambda t: t[0])
+            if worst[0] > -np.inf and comm.rank == 0:
+                import warnings
+                which = "" if i is None else f" (component {i})"
+                where = ", ".join(f"{x:.3g}" for x in worst[2])
+                warnings.warn(f"{what}{which}: at the box edge (v = ({where})) the datum is {worst[0] / peak:.2e} "
+                              f"of its peak and {worst[1]:.3g} times the Maxwellian with its moments (T = {T:.3g}): "
+                              "the box truncates it; enlarge the box", stacklevel=3)
 
     def describe(self):
         """One line for logs and history files."""

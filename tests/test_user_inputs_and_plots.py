@@ -90,3 +90,38 @@ def test_a_datum_the_mesh_does_not_resolve_is_warned_about():
     with warnings.catch_warnings():
         warnings.simplefilter("error")     # the main demo's datum on its mesh: resolved
         fine.state_from_density(fine.maxwellian(1.0, (1.0, 0.0), 0.5) + fine.maxwellian(0.5, (-1.0, 0.5), 0.8))
+
+
+def _truncation_warnings(model, f):
+    import warnings
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter("always")
+        model.state_from_density(f)
+    return [str(w.message) for w in ws if "truncates" in str(w.message)]
+
+
+def test_a_datum_the_box_truncates_is_warned_about():
+    """A bump near the edge (far above the Maxwellian with the same moments) and a
+    Maxwellian on a box too small for its temperature are named; the same Maxwellian
+    on a box that holds it, and a phase-space mesh, are not."""
+    model = Landau(velocity_box(2, 5.0, 6))
+    f = model.maxwellian(1.0, (0.0, 0.0), 1.0) + 0.01 * model.maxwellian(1.0, (4.5, 0.0), 0.3)
+    msgs = _truncation_warnings(model, f)
+    assert len(msgs) == 1 and "v = (5, 0)" in msgs[0] and "times the Maxwellian" in msgs[0], msgs
+    small = Landau(velocity_box(2, 4.0, 6))
+    assert len(_truncation_warnings(small, small.maxwellian(1.0, (0.0, 0.0), 1.0))) == 1
+    wide = Landau(velocity_box(2, 6.0, 6))
+    assert _truncation_warnings(wide, wide.maxwellian(1.0, (0.3, 0.0), 1.0)) == []
+    # per species, in the reference coordinates of a multispecies model (3D here)
+    ms = MultispeciesLandau(velocity_box(3, 4.0, 2), masses=[1.0, 4.0])
+    hot = ufl.as_vector([ms.maxwellian(0, 1.0, (0.0, 0.0, 0.0), 1.0), ms.maxwellian(1, 1.0, (0.0, 0.0, 0.0), 8.0)])
+    msgs = _truncation_warnings(ms, hot)
+    assert any("(component 1)" in m for m in msgs), msgs
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_the_truncation_warning_on_two_ranks():
+    model = Landau(velocity_box(2, 5.0, 6))
+    f = model.maxwellian(1.0, (0.0, 0.0), 1.0) + 0.01 * model.maxwellian(1.0, (4.5, 0.0), 0.3)
+    msgs = _truncation_warnings(model, f)
+    assert len(msgs) == (1 if model.mesh.comm.rank == 0 else 0)
