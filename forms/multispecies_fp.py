@@ -206,6 +206,12 @@ class MultispeciesFokkerPlanck(GenericModel):
     def entropy_density(self, f):
         return -sum(f[k] * ufl.ln(f[k]) - f[k] for k in range(self.s))
 
+    def output_fields(self, f):
+        """Species ``k`` as ``f_k`` per ``dv`` (``f_k(ξ)/σ_k^d``) on the mesh scaled to its
+        physical velocity ``v = σ_k ξ`` (:mod:`generic_fem.output`)."""
+        d = self.dim
+        return [(f"f_{k}", f[k] / float(self.sigma[k]) ** d, float(self.sigma[k])) for k in range(self.s)]
+
     def density(self, w):
         return ufl.as_vector([ufl.exp(w[k]) for k in range(self.s)])
 

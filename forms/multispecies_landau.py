@@ -133,6 +133,12 @@ class MultispeciesLandau(GenericModel):
     def energy_density(self, f):
         return sum(0.5 * float(self.masses[i]) * ufl.dot(self.v[i], self.v[i]) * f[i] for i in range(self.n_species))
 
+    def output_fields(self, f):
+        """Species ``k`` as ``f_k`` per ``dv`` (``f_k(ξ)/σ_k^d``) on the mesh scaled to its
+        physical velocity ``v = σ_k ξ`` (:mod:`generic_fem.output`)."""
+        d = self.dim
+        return [(f"f_{k}", f[k] / float(self.scales[k]) ** d, float(self.scales[k])) for k in range(self.n_species)]
+
     def density(self, w):
         d = self.dim
         return ufl.as_vector([float(self.scales[i]) ** d * ufl.exp(w[i] - 1.0) for i in range(self.n_species)])

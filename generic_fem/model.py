@@ -243,6 +243,17 @@ class GenericModel:
         self.refresh_friction(f, g)
         return form
 
+    def output_fields(self, f):
+        """``[(name, density, scale)]``: what :class:`~generic_fem.output.VTKOutput`
+        writes for the density ``f``: ``"f"`` (scalar) or ``"f_0", "f_1", …`` (one per
+        component), on the model's mesh (``scale`` ``None``).  A model whose components
+        live in scaled coordinates ``v = σ_k X`` returns ``σ_k`` and the density per
+        ``dv`` (:mod:`generic_fem.output`)."""
+        shape = ufl.as_ufl(f).ufl_shape
+        if shape == ():
+            return [("f", f, None)]
+        return [(f"f_{i}", f[i], None) for i in range(shape[0])]
+
     # ------------------------------------------------------------------ states
     def check_density(self, f, what="initial data"):
         """Evaluate ``f`` at the quadrature points; raise :class:`InvalidStateError`

@@ -10,7 +10,9 @@ import os
 
 import firedrake as fd
 
+from .errors import InvalidParameterError
 from .history import History
+from .output import VTKOutput, VTK_FIELDS
 from .steppers import Stepper
 
 __all__ = ["run", "state_diagnostics", "save_checkpoint", "load_checkpoint", "restore_state"]
@@ -134,7 +136,7 @@ def _check_run_arguments(t0, t_end, dt, stepper_options):
 
 
 def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_parameters=None,
-        output=None, vtk_every=0, checkpoint_every=0, keep_trajectory=False,
+        output=None, vtk_every=0, vtk_fields=("f",), checkpoint_every=0, keep_trajectory=False,
         progress=False, options_prefix="gfem_", forcing=None,
         w0=None, t0=0.0, step0=0, max_rejections=6, callback=None, nonlocal_jacobian="picard",
         **stepper_options):
@@ -145,6 +147,11 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
         there (rewritten every step, so a stopped run keeps its history), VTK files
         every ``vtk_every`` steps and a checkpoint every ``checkpoint_every`` steps
         (``checkpoint.h5``, always also at the end).
+    :arg vtk_every: write VTK files every this many steps (and the initial state); ``0``
+        (the default): none.
+    :arg vtk_fields: what the VTK files hold (:class:`~generic_fem.output.VTKOutput`):
+        ``"f"``, the densities (``f.pvd``; one file ``f_k.pvd`` per species, each in its
+        physical velocity), and ``"w"``, the entropy variable.
     :arg keep_trajectory: store ``(t, w)`` of every step in ``history.trajectory``
         (for :func:`~generic_fem.functional.energy_dissipation_functional`).
     :arg progress: show Firedrake's ``ProgressBar``.
@@ -155,6 +162,8 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
     ``anderson_depth``, ...) are passed to :class:`~generic_fem.steppers.Stepper`.
     """
     _check_run_arguments(t0, t_end, dt, stepper_options)
+    if isinstance(vtk_fields, str) or not vtk_fields or any(v not in VTK_FIELDS for v in vtk_fields):
+        raise InvalidParameterError(f"run: vtk_fields must be a sequence of {VTK_FIELDS}, got {vtk_fields!r}")
     stepper = Stepper(model, f0=f0, dt=dt, t0=t0, scheme=scheme,
                       solver_parameters=solver_parameters, options_prefix=options_prefix,
                       max_rejections=max_rejections, forcing=forcing, w0=w0,
@@ -170,11 +179,10 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
     history.append(rec)
     if keep_trajectory:
         history.trajectory.append((stepper.t, stepper.w.copy(deepcopy=True)))
-    vtk = vis = None
+    vtk = None
     if output and vtk_every:
-        vis = fd.Function(model.V, name="f")
-        vtk = fd.VTKFile(os.path.join(output, "f.pvd"), comm=comm)
-        vtk.write(vis.interpolate(f), time=stepper.t)
+        vtk = VTKOutput(model, output, vtk_fields)
+        vtk.write(stepper.w, stepper.t)
     n_est = max(1, int(round((t_end - t0) / dt)))
     bar = None
     if progress:
@@ -207,7 +215,7 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
         if keep_trajectory:
             history.trajectory.append((stepper.t, stepper.w.copy(deepcopy=True)))
         if vtk is not None and stats["step"] % vtk_every == 0:
-            vtk.write(vis.interpolate(f), time=stepper.t)
+            vtk.write(stepper.w, stepper.t)
         if output:
             history.write(os.path.join(output, "history"), comm)
             if checkpoint_every and stats["step"] % checkpoint_every == 0:

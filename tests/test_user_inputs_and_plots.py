@@ -125,3 +125,34 @@ def test_the_truncation_warning_on_two_ranks():
     f = model.maxwellian(1.0, (0.0, 0.0), 1.0) + 0.01 * model.maxwellian(1.0, (4.5, 0.0), 0.3)
     msgs = _truncation_warnings(model, f)
     assert len(msgs) == (1 if model.mesh.comm.rank == 0 else 0)
+
+
+def test_vtk_output_one_named_field_per_species_in_physical_velocity(tmp_path):
+    """Multispecies output: ``f_0.pvd``, ``f_1.pvd`` (each on the mesh scaled to its
+    species' velocity ``v = σ_k ξ``, per ``dv``), ``w_k`` on request; a scalar model
+    writes ``f.pvd``; unknown fields are refused."""
+    import glob
+    import firedrake as fd
+    ms = MultispeciesLandau(velocity_box(2, 5.0, 3), masses=[1.0, 4.0], scales=[1.0, 0.5])
+    f0 = ufl.as_vector([ms.maxwellian(0, 1.0, (0.3, 0.0), 1.0), ms.maxwellian(1, 1.0, (0.0, 0.0), 1.0)])
+    out = tmp_path / "ms"
+    run(ms, f0, t_end=0.1, dt=0.1, output=str(out), vtk_every=1, vtk_fields=("f", "w"))
+    names = sorted(os.path.basename(p) for p in glob.glob(str(out / "*.pvd")))
+    assert names == ["f_0.pvd", "f_1.pvd", "w_0.pvd", "w_1.pvd"], names
+    # species 1 in physical velocity: coordinates scaled by 1/2, density per dv (mass 1)
+    vtus = sorted(glob.glob(str(out / "f_1" / "*.vtu")))
+    assert len(vtus) == 2
+    from generic_fem.output import VTKOutput
+    vo = VTKOutput(ms, str(tmp_path / "check"))
+    vo.write(ms.state_from_density(f0), 0.0)
+    g = vo._out["f_1"]
+    assert np.isclose(np.abs(g.function_space().mesh().coordinates.dat.data_ro).max(), 2.5)
+    # ∫ f_1 dv on the scaled mesh = ∫ f_1 dξ on the reference mesh (the same interpolant)
+    ref = fd.Function(vo.P).interpolate(ms.density(ms.state_from_density(f0))[1])
+    assert abs(fd.assemble(g * fd.dx(degree=8)) - fd.assemble(ref * fd.dx(degree=8))) < 1e-12
+    fp = FokkerPlanck(velocity_box(2, 5.0, 3))
+    run(fp, gaussian(fp.coordinates, 1.0, [0.0, 0.0], np.eye(2)), t_end=0.1, dt=0.1, output=str(tmp_path / "fp"),
+        vtk_every=1)
+    assert sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "fp" / "*.pvd"))) == ["f.pvd"]
+    with pytest.raises(InvalidParameterError, match="vtk_fields"):
+        run(fp, gaussian(fp.coordinates, 1.0, [0.0, 0.0], np.eye(2)), t_end=0.1, dt=0.1, vtk_fields=("density",))
