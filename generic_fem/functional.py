@@ -386,7 +386,14 @@ def _inverse_norm_dense(model, fstar, s_of, ks, violation, compatibility_tol, rh
 
 def energy_dissipation_functional(model, states=None, times=None, mobility="right",
                                   compatibility_tol=1e-8, solver_parameters=None, m_inverse="auto"):
-    """``J_T`` of a discrete curve and each of its terms.
+    """The ``M⁻¹`` variant of ``J_T`` of a discrete curve and each of its terms.
+
+    For ``J_T`` of a curve with a sign guarantee use
+    :func:`~generic_fem.grazing.pair_energy_dissipation` (the entry point: ``J_T^h``
+    of pairs ``(f, U)``, ``≥`` its reported chain-rule, transport and residual terms for
+    every curve).  This variant evaluates the three terms of the formula above with
+    one mobility state per interval; it is what the analysis states for smooth curves,
+    and its completed square is the scheme-consistent test.
 
     :arg states: a :class:`~generic_fem.history.History` recorded with
         ``keep_trajectory=True`` (then ``times`` is taken from it and ``dS = −w``

@@ -340,6 +340,23 @@ def test_violations_are_reported_not_given_a_number():
         pair_energy_dissipation(fp, [w, w], times=[0, 1], rates=[PairRate(np.zeros((4, 4, 2)))])
 
 
+def test_an_inexact_least_action_solve_gives_a_number_with_an_error_estimate():
+    """The least-action rate is computed by an ``M⁻¹`` solve: when its TGRE residual is
+    above ``tgre_tol`` (forced here with ``tgre_tol=1e-300``) the action is reported,
+    with the first-order estimate of its error and a warning, not ``+∞``; the sign
+    guarantee is stated and holds."""
+    model, f0 = landau()
+    h = run(model, f0, t_end=0.2, dt=0.1, scheme="discrete-gradient", keep_trajectory=True)
+    ref = pair_energy_dissipation(model, h)
+    assert ref.action_error == 0.0
+    with pytest.warns(UserWarning, match="least-action rate solves its TGRE only to"):
+        r = pair_energy_dissipation(model, h, tgre_tol=1e-300)
+    assert math.isfinite(r.total) and r.total == ref.total
+    assert 0 < r.action_error <= 1e-8 * ref.dissipation_term
+    assert "square >= 0" in r.sign_guarantee
+    assert r.total >= r.lower_bound - r.action_error - 1e-12 * scale_of(r)
+
+
 def test_steady_curves():
     """A Maxwellian does not move: a discrete-gradient run's ``J_T^h`` is zero, with its
     recorded ``α``; the same states as a list take ``α = ½`` ("steady"), not a ratio of
