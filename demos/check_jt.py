@@ -1,7 +1,7 @@
 # Checking the energy–dissipation functional J_T
 # ===============================================
 #
-# Seed 003 characterises solutions of the fuzzy Landau equation variationally: for
+# Duong–He, arXiv:2504.07666 characterises solutions of the fuzzy Landau equation variationally: for
 # every curve of pairs ``(f, U)`` that satisfies the transport–grazing-rate equation
 # ``∂_t f + v·∇_x f + ½∇̃·U = 0``,
 #
@@ -47,7 +47,7 @@ say = PETSc.Sys.Print
 
 # The model and the datum
 # -----------------------
-# Fuzzy Landau on ``T × [−V, V]²`` with seed 003's ``κ``, Coulomb (``γ = −3``); the datum
+# Fuzzy Landau on ``T × [−V, V]²`` with Duong and He's ``κ``, Coulomb (``γ = −3``); the datum
 # is two drifting Maxwellians with a density modulation in ``x``.  ``make(transport)``
 # builds the model with or without free transport (the gradient flow of part 3).
 

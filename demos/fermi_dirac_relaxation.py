@@ -1,7 +1,7 @@
 # Landau–Fermi–Dirac: near-saturated data relaxing to the Fermi–Dirac equilibrium
 # ==============================================================================
 #
-# MODELS.md §3 (seed 001): the Landau operator with mobility ``F F_*``,
+# docs/models.rst, Landau–Fermi–Dirac (Golding–Gualdani–Zamponi): the Landau operator with mobility ``F F_*``,
 # ``F = f(1 − εf)``, solved in the entropy variable ``w = log(εf/(1 − εf))``, so that
 # ``0 < f < 1/ε`` at every quadrature point by construction.  The data are nearly
 # saturated (``max εf ≈ 0.997``); the run conserves mass, momentum and energy, the

@@ -1,12 +1,12 @@
 # Two counter-streaming beams under the fuzzy Landau equation
 # ===========================================================
 #
-# The fuzzy Landau equation (MODELS.md §6; seeds 002 and 003) on the phase space
+# The fuzzy Landau equation (docs/models.rst, Fuzzy Landau; Gualdani–Guillen–Pavlović–Tasković–Zamponi, arXiv:2507.08689; Duong–He, arXiv:2504.07666) on the phase space
 # ``T × [−V, V]²`` (1x2v):
 #
 # .. math::  ∂_t f + v_1 ∂_x f = ∇_v·∫∫ κ(x − x_*) a(v − v_*)(f_* ∇_v f − f ∇_{v_*} f_*)\,dx_*\,dv_*,
 #
-# particles at ``x`` and ``x_*`` collide with the weight ``κ(x − x_*)`` of seed 003 (2.2),
+# particles at ``x`` and ``x_*`` collide with the weight ``κ(x − x_*)`` of Duong–He, arXiv:2504.07666 (2.2),
 # ``κ(s) = k₁ exp(−k₂√(1 + s²))``.  It is a GENERIC system: free transport is the Poisson
 # part, the collisions the toolkit's two-point friction operator over phase-space
 # points, whose ``x``-sums are a convolution (``O(N_x N_v²)`` work per evaluation, split
@@ -18,7 +18,7 @@
 # distribution towards a Maxwellian, and with both the state heads for the global
 # Maxwellian.  The plots: ``f`` in the ``(x, v_1)`` plane (averaged over ``v_2``) at a
 # few times, the local density ``ρ(x)``, ``H(t)``, the Fisher informations
-# ``I_x, I_mix(t)`` (seed 002; ``I_v`` is printed) and the invariants' drift.
+# ``I_x, I_mix(t)`` (Gualdani–Guillen–Pavlović–Tasković–Zamponi, arXiv:2507.08689; ``I_v`` is printed) and the invariants' drift.
 #
 # Run it with ``./gfem run mpiexec -n 2 python demos/fuzzy_landau_two_stream.py``
 # (``--gamma 0`` for Maxwell molecules, ``--kappa one`` for ``κ ≡ 1``).

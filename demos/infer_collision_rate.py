@@ -2,7 +2,7 @@
 # ====================================================================
 #
 # Two species with masses 1 and 4 start at different temperatures and exchange energy
-# through the nonlocal multispecies Landau operator (MODELS.md §4).  How fast they do so
+# through the nonlocal multispecies Landau operator (docs/models.rst, Multispecies Landau and Infinite-mass limit).  How fast they do so
 # is set by the inter-species coupling ``c_12``.  We synthesise "measurements" of both
 # temperatures at ``K`` times from a run with ``c_12 = 1`` and add noise, then forget
 # ``c_12`` and recover it by minimising the misfit

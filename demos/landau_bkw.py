@@ -2,7 +2,7 @@
 # ============================================================
 #
 # For Maxwell molecules (``γ = 0``, ``C = 1``) the Landau equation has the exact
-# Bobylev–Krook–Wu solution (MODELS.md §2), for mass 1, momentum 0, ``∫|v|²f = d``:
+# Bobylev–Krook–Wu solution (docs/models.rst, Homogeneous Landau), for mass 1, momentum 0, ``∫|v|²f = d``:
 #
 # .. math::  f(t, v) = (2πK)^{−d/2} e^{−|v|²/(2K)} [ ((d+2)K − d)/(2K) + (1−K)/(2K²) |v|² ],
 #            K(t) = 1 − (2/(d+2)) e^{−2(d−1)t}.

@@ -1,7 +1,7 @@
 # Coulomb collisions: relaxation of two beams under the Landau operator
 # ====================================================================
 #
-# This demo solves the homogeneous Landau equation (MODELS.md §2)
+# This demo solves the homogeneous Landau equation (docs/models.rst, Homogeneous Landau)
 #
 # .. math::  ∂_t f = ∇·∫ a(v − v_*) (f_* ∇f − f ∇_* f_*) dv_*,
 #            a(z) = C |z|^{γ+2} Π(z),   γ = −3 (Coulomb),

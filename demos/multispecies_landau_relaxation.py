@@ -1,7 +1,7 @@
 # Electron–ion relaxation with the multispecies Landau system
 # ===========================================================
 #
-# The multispecies Landau system of MODELS.md §4 (seed 004 (1.1)–(1.2)): species ``i``
+# The multispecies Landau system of docs/models.rst, Multispecies Landau and Infinite-mass limit (Junné–Winter–Yoldaş, arXiv:2512.17082 (1.1)–(1.2)): species ``i``
 # with mass ``m_i`` collides with species ``j`` through the Coulomb kernel
 # ``A(z) = |z|^{γ+2}Π(z)``, ``γ = −3``, weighted by ``c_ij``,
 #
@@ -20,12 +20,12 @@
 # The drift relaxes on the electron–ion momentum-exchange time; the temperatures
 # equilibrate ``~ m_i/m_e`` times slower (``--mass-ratio 25`` shows the whole way).
 #
-# With ``--infinite-mass`` the demo runs the limit ``m_i → ∞`` instead (seed 004 (1.10):
+# With ``--infinite-mass`` the demo runs the limit ``m_i → ∞`` instead (Junné–Winter–Yoldaş, arXiv:2512.17082 (1.10):
 # electron–electron collisions plus pitch-angle scattering off fixed ions) and plots the
 # Fisher information ``I``, the spherical one ``J`` and ``Λ = I + aJ + R H(f|M_{T°})``.
 #
 # Run it with ``./gfem run mpiexec -n 2 python demos/multispecies_landau_relaxation.py``;
-# ``--dim 3 --gamma -2.5`` checks seed 004 Theorem 1.1 (``𝓘`` non-increasing for
+# ``--dim 3 --gamma -2.5`` checks Junné–Winter–Yoldaş, arXiv:2512.17082 Theorem 1.1 (``𝓘`` non-increasing for
 # ``−√8 ≤ γ ≤ −2`` in 3D) along a run.
 import argparse
 import os

@@ -1,7 +1,7 @@
 # Temperature relaxation in a three-species plasma
 # ================================================
 #
-# The nonlocal multispecies Fokker–Planck–Landau system of MODELS.md §5 (seed 000):
+# The nonlocal multispecies Fokker–Planck–Landau system of docs/models.rst, Nonlocal multispecies Fokker–Planck–Landau (Hu–Jüngel–Zamponi):
 # each species relaxes towards Maxwellians ``M_ij`` whose velocity ``u_ij`` and
 # temperature ``T_ij`` mix its own moments with those of its partner,
 #
@@ -13,7 +13,7 @@
 # conserved to the solver tolerance, and the entropy ``Σ ∫ f_i log f_i`` decreases.
 # Each species lives on the reference mesh scaled to its thermal speed.
 #
-# The moments obey closed ODEs (MODELS.md §5); the demo plots ``T_i(t)`` and
+# The moments obey closed ODEs (docs/models.rst, Nonlocal multispecies Fokker–Planck–Landau); the demo plots ``T_i(t)`` and
 # ``|u_i − u_j|(t)`` of the finite-element solution against the ODE solution (scipy).
 #
 # Run it with ``./gfem run mpiexec -n 2 python demos/multispecies_temperature_relaxation.py``.

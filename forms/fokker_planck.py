@@ -14,7 +14,7 @@ Equilibrium: the Maxwellian with mean ``u`` and temperature ``T``.
 Exact solution (reference for tests): Gaussian data stay Gaussian with mean ``μ`` and
 covariance ``Σ``, ``μ' = −(μ − u)``, ``Σ' = −2Σ + 2T I``, i.e.
 ``μ(t) = u + (μ₀ − u) e^{−t}``, ``Σ(t) = T I + (Σ₀ − T I) e^{−2t}``.
-(Issue 3 §5; MODELS.md §1 with ``L = 0``.)
+(Issue 3 §5; docs/checking_jt.rst with ``L = 0``.)
 """
 import numpy as np
 import ufl

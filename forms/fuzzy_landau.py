@@ -1,4 +1,4 @@
-r"""The fuzzy Landau equation in phase space (MODELS.md §6; seeds 002 and 003), 1x2v.
+r"""The fuzzy Landau equation in phase space (docs/models.rst, Fuzzy Landau; Gualdani–Guillen–Pavlović–Tasković–Zamponi, arXiv:2507.08689; Duong–He, arXiv:2504.07666), 1x2v.
 
 .. math::
 
@@ -6,9 +6,9 @@ r"""The fuzzy Landau equation in phase space (MODELS.md §6; seeds 002 and 003),
    \qquad a(z) = C A(|z|) Π(z),\ A = |z|^{γ+2},
 
 on ``x ∈ T`` (periodic, length ``ℓ``) × ``v ∈ [−V, V]²``: spatial collisions are not
-local, every pair of particles interacts with the weight ``κ(x − x_*)`` (seed 003 (2.2):
-``κ(s) = k₁ exp(−k₂⟨s⟩)``; ``κ ≡ 1`` and ``κ → δ`` are the limits).  GENERIC (seed 003
-App. A; MODELS.md §6):
+local, every pair of particles interacts with the weight ``κ(x − x_*)`` (Duong–He, arXiv:2504.07666 (2.2):
+``κ(s) = k₁ exp(−k₂⟨s⟩)``; ``κ ≡ 1`` and ``κ → δ`` are the limits).  GENERIC (Duong–He, arXiv:2504.07666
+App. A; docs/models.rst, Fuzzy Landau):
 
 * ``E = ½ ∫|v|² f``, ``S = −∫ f log f`` (``H = ∫ f log f``), ``w = log f + 1``;
 * ``⟨φ, L(f) g⟩ = ∫ f (∂_x φ ∂_{v_1} g − ∂_{v_1} φ ∂_x g)`` (free transport,
@@ -25,7 +25,7 @@ function of ``x`` alone is in the kernel of ``M`` (``∇_v ψ(x) = 0``): the col
 the local density ``∫ f dv`` at every ``x`` exactly, but not the local momentum and
 energy (only their ``x``-integrals).  Diagnostics (history columns): the Fisher
 informations ``I_x = ∫|∂_x f|²/f``, ``I_v = ∫|∇_v f|²/f`` and
-``I_mix(t) = ∫ (|t∂_x f + ∂_{v_1} f|² + |∂_{v_2} f|²)/f`` (seed 002 Theorems 4, 5 in 1x2v:
+``I_mix(t) = ∫ (|t∂_x f + ∂_{v_1} f|² + |∂_{v_2} f|²)/f`` (Gualdani–Guillen–Pavlović–Tasković–Zamponi, arXiv:2507.08689 Theorems 4, 5 in 1x2v:
 ``t∇_x + ∇_v`` with ``∇_x`` along ``v_1``; it commutes with free transport).
 """
 import numpy as np
@@ -45,7 +45,7 @@ __all__ = ["FuzzyLandau", "seed003_kappa"]
 
 
 def seed003_kappa(k1=1.0, k2=1.0):
-    """Seed 003 (2.2): ``κ(s) = k₁ exp(−k₂ √(1 + s²))`` (a callable for ``kappa=``)."""
+    """Duong–He, arXiv:2504.07666 (2.2): ``κ(s) = k₁ exp(−k₂ √(1 + s²))`` (a callable for ``kappa=``)."""
     return lambda s: k1 * ufl.exp(-k2 * ufl.sqrt(1 + s * s))
 
 

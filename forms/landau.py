@@ -1,4 +1,4 @@
-r"""Homogeneous Landau equation, one species (MODELS.md §2), ``d = 2, 3``.
+r"""Homogeneous Landau equation, one species (docs/models.rst, Homogeneous Landau), ``d = 2, 3``.
 
 .. math::
 
@@ -7,7 +7,7 @@ r"""Homogeneous Landau equation, one species (MODELS.md §2), ``d = 2, 3``.
 
 as a GENERIC gradient flow (``L = 0``): ``S = −∫ f log f`` (so ``H = ∫ f log f``),
 ``E = ½∫|v|² f``, entropy variable ``w = −dS = log f + 1`` (``f = e^{w−1}``), and the
-two-point friction operator (MODELS.md §2, weak form)
+two-point friction operator (docs/models.rst, Homogeneous Landau, weak form)
 
 .. math::
 
@@ -45,7 +45,7 @@ class Landau(GenericModel):
 
     :arg mesh: velocity mesh, ``d = 2`` or ``3`` (box or ball; natural boundaries).
     :arg gamma: ``γ ∈ [−3, 1]`` (``0`` Maxwell molecules, ``−3`` Coulomb).
-    :arg C: ``C_γ > 0`` (seed 001 uses ``1/(8π)`` with ``γ = −3``; seeds 002–004 use 1).
+    :arg C: ``C_γ > 0`` (Golding–Gualdani–Zamponi uses ``1/(8π)`` with ``γ = −3``; the fuzzy-Landau and multispecies papers use 1).
     :arg degree: Lagrange degree of the entropy variable, ``≥ 2`` (the space must
         contain ``|v|²``).
     :arg rule: the one quadrature rule, ``"nodal"`` (the nodes of ``V_h``) or ``"gauss"``
@@ -144,7 +144,7 @@ def bkw_K(t, d, C=1.0):
 
 
 def bkw(v, t, C=1.0):
-    """The BKW solution (MODELS.md §2; ``γ = 0``, mass 1, momentum 0, ``∫|v|²f = d``):
+    """The BKW solution (docs/models.rst, Homogeneous Landau; ``γ = 0``, mass 1, momentum 0, ``∫|v|²f = d``):
 
     ``f = (2πK)^{−d/2} exp(−|v|²/(2K)) [((d+2)K − d)/(2K) + (1−K)/(2K²) |v|²]``.
 

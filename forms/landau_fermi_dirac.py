@@ -1,4 +1,4 @@
-r"""Landau–Fermi–Dirac equation (MODELS.md §3; seed 001), ``d = 2, 3``.
+r"""Landau–Fermi–Dirac equation (docs/models.rst, Landau–Fermi–Dirac; Golding–Gualdani–Zamponi), ``d = 2, 3``.
 
 .. math::
 
@@ -16,11 +16,11 @@ quadrature point by construction.  The friction is the shared two-point operator
 ``F ∇w = ∇f``, so ``M(f) w`` is the equation.  Mass, momentum and energy are conserved
 to the solver tolerance; ``H_ε`` decreases for every stepper.
 
-Equilibria (seed 001 (1.4)): ``M_ε = a e^{−b|v−u|²}/(1 + εa e^{−b|v−u|²})``, with
+Equilibria (Golding–Gualdani–Zamponi (1.4)): ``M_ε = a e^{−b|v−u|²}/(1 + εa e^{−b|v−u|²})``, with
 ``ρ = −(π/b)^{d/2} Li_{d/2}(−εa)/ε`` and ``∫|v − u|² M_ε = −(d/(2b))(π/b)^{d/2}
-Li_{d/2+1}(−εa)/ε`` (``d = 3``: MODELS.md §3; ``d = 2``: the same with
+Li_{d/2+1}(−εa)/ε`` (``d = 3``: docs/models.rst, Landau–Fermi–Dirac; ``d = 2``: the same with
 ``Li_1(−z) = −log(1 + z)``); :func:`fermi_dirac_equilibrium` inverts them.
-Scaling (seed 001 Corollary 1.2): if ``F`` solves the ``ε = 1`` equation with
+Scaling (Golding–Gualdani–Zamponi Corollary 1.2): if ``F`` solves the ``ε = 1`` equation with
 ``F(0) = ε f_in`` then ``f(t) = F(t/ε)/ε`` solves the ``ε`` equation.
 """
 import numpy as np

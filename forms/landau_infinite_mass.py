@@ -1,4 +1,4 @@
-r"""Landau equation with scattering off infinitely heavy ions (MODELS.md §4; seed 004 (1.9)–(1.12)).
+r"""Landau equation with scattering off infinitely heavy ions (docs/models.rst, Multispecies Landau and Infinite-mass limit; Junné–Winter–Yoldaş, arXiv:2512.17082 (1.9)–(1.12)).
 
 .. math::
 

@@ -1,4 +1,4 @@
-r"""Nonlocal multispecies Fokker–Planck–Landau system (MODELS.md §5; seed 000).
+r"""Nonlocal multispecies Fokker–Planck–Landau system (docs/models.rst, Nonlocal multispecies Fokker–Planck–Landau; Hu–Jüngel–Zamponi).
 
 Species ``i = 1..s`` with masses ``m_i``, charges ``q_i``, velocity dimension ``d = 2, 3``:
 
@@ -8,7 +8,7 @@ Species ``i = 1..s`` with masses ``m_i``, charges ``q_i``, velocity dimension ``
            = Σ_j c_{ji} ∇·\big(f_i ∇ \log(f_i/M_{ij})\big),
 
 ``c_ji = K_ij n_j (T_j/m_j)^{γ/2}``, ``K_ij = |log Λ| q_i² q_j² / (8π ε_0² m_i²)``,
-``T_i = (m_i/(d n_i)) ∫|v − u_i|² f_i`` (MODELS.md §5 with 3 → d).
+``T_i = (m_i/(d n_i)) ∫|v − u_i|² f_i`` (docs/models.rst, Nonlocal multispecies Fokker–Planck–Landau with 3 → d).
 
 Gradient-flow form used here (``L = 0``, ``H = Σ_i ∫ f_i log f_i``, ``w_i = log f_i``):
 for every unordered pair ``{i, j}`` (``i = j`` included) the mixture values are the
@@ -21,7 +21,7 @@ invariants, ``{(m_i (b + c v), m_j (b + c v))}``,
 
 (``l`` the partner of ``k``), and ``⟨φ, M(f) g⟩ = Σ_k Σ_l c_{lk} ∫ f_k (∇g_k − m_k(b_{kl} + c_{kl} v))·∇φ_k``.
 For ``g = log f`` in the continuum, ``c = −1/T_ij`` and ``b = u_ij/T_ij`` with exactly
-the ``u_ji, T_ji`` of MODELS.md §5 (``u_ij = u_ji``, ``T_ij = T_ji`` by construction).
+the ``u_ji, T_ji`` of docs/models.rst, Nonlocal multispecies Fokker–Planck–Landau (``u_ij = u_ji``, ``T_ij = T_ji`` by construction).
 Computed from the *discrete* integrals (an auxiliary field in the global ``R`` space,
 solved together with the entropy variables), the projection residual is orthogonal
 to ``m_k e_l`` and ``m_k v``, so per-species mass, total momentum ``Σ m_i ∫ v f_i`` and
@@ -29,7 +29,7 @@ the mass-weighted energy ``Σ m_i ∫ |v|² f_i`` are conserved to the solver to
 also on a truncated box; ``M(f)`` is symmetric positive semidefinite, so the entropy
 decays for every stepper of the core.
 
-Species scaling (ARCHITECTURE.md): all species live on one reference mesh ``ξ`` with
+Species scaling (docs/two_point.rst): all species live on one reference mesh ``ξ`` with
 ``v = σ_i ξ`` (``σ_i`` ~ the thermal speed ``√(T_i/m_i)``), so a mass ratio 1:1836 is
 resolved.  The unknown is the density per ``dξ``, ``f̂_i = σ_i^d f_i``, so that
 ``∫ f_i dv = ∫ f̂_i dξ`` and ``∇_v = ∇_ξ/σ_i``.
@@ -395,7 +395,7 @@ class MultispeciesFokkerPlanck(GenericModel):
 
 
 def moment_odes(model, n, u0, T0, t_eval):
-    """The closed moment ODEs of MODELS.md §5 solved with scipy (``rtol = atol = 1e-12``):
+    """The closed moment ODEs of docs/models.rst, Nonlocal multispecies Fokker–Planck–Landau solved with scipy (``rtol = atol = 1e-12``):
     ``du_i/dt = −m_i Σ_j (c_ji/T_ji)(u_i − u_ji)``, ``dT_i/dt = −2 m_i Σ_j (c_ji/T_ji)(T_i − T_ji)``,
     with ``c_ji, u_ji, T_ji`` the closed formulas of the moments.  Returns ``(u(t), T(t))``."""
     from scipy.integrate import solve_ivp

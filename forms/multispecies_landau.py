@@ -1,4 +1,4 @@
-r"""Multispecies Landau system with finite masses (MODELS.md §4; seed 004 (1.1)–(1.2)).
+r"""Multispecies Landau system with finite masses (docs/models.rst, Multispecies Landau and Infinite-mass limit; Junné–Winter–Yoldaş, arXiv:2512.17082 (1.1)–(1.2)).
 
 Species ``i = 1..N`` with masses ``m_i``, a symmetric coupling ``c_ij > 0`` and one ``γ``:
 
@@ -13,7 +13,7 @@ Species ``i = 1..N`` with masses ``m_i``, a symmetric coupling ``c_ij > 0`` and 
 ``H = −S = Σ_i ∫ f_i \log f_i``, ``E = Σ_i (m_i/2) ∫|v|² f_i``, entropy variables
 ``w_i = \log f_i + 1``, and the friction is the shared two-point operator
 (:class:`~generic_fem.two_point.TwoPointFriction`) over ``N`` point sets with gradient
-weights ``1/m_i``: MODELS.md §4's weak form
+weights ``1/m_i``, in the weak form
 
 .. math::
 
@@ -25,14 +25,14 @@ momentum ``Σ m_i ∫ v f_i`` and total energy ``Σ (m_i/2) ∫|v|² f_i`` (``c_
 Equilibria: ``f_i = n_i (m_i/(2πT))^{d/2} exp(−m_i|v − u|²/(2T))`` with one ``u, T``
 (``∇w_i/m_i = −(v − u)/T`` for all ``i``, so ``𝕎w ∥ z``).
 
-Species scaling (ARCHITECTURE.md): all species live on one reference mesh ``ξ`` with
+Species scaling (docs/two_point.rst): all species live on one reference mesh ``ξ`` with
 ``v = σ_i ξ`` (``σ_i`` ~ the thermal speed ``√(T/m_i)``), so mass ratios of 1:1836
 are resolved; the unknowns are the densities per ``dξ``, ``f̂_i = σ_i^d f_i``
 (``∫ f_i dv = ∫ f̂_i dξ``).  With ``N = 1``, ``m = σ = 1`` and ``c = C`` this is
 :class:`forms.landau.Landau` to round-off.
 
 Couplings from plasma parameters (seed (1.2), ``f_i`` probability densities):
-:func:`plasma_coupling`.  ``γ = 0``: :func:`temperature_odes` (MODELS.md §4, re-derived
+:func:`plasma_coupling`.  ``γ = 0``: :func:`temperature_odes` (docs/models.rst, Multispecies Landau and Infinite-mass limit, re-derived
 in ``docs/models.rst``).  Weighted Fisher information (seed (1.8)):
 ``𝓘 = Σ_i (1/m_i) ∫ |∇ \log f_i|² f_i`` (history column ``fisher``).
 """
@@ -51,7 +51,7 @@ __all__ = ["MultispeciesLandau", "plasma_coupling", "temperature_odes", "common_
 
 
 def plasma_coupling(charges, densities, log_lambda, eps0=1.0):
-    """Seed 004 (1.2): ``c_ij = |log Λ| q_i² q_j² n_i n_j / (8π ε_0²)`` (for ``f_i``
+    """Junné–Winter–Yoldaş, arXiv:2512.17082 (1.2): ``c_ij = |log Λ| q_i² q_j² n_i n_j / (8π ε_0²)`` (for ``f_i``
     probability densities)."""
     q = np.atleast_1d(np.asarray(charges, float))
     n = np.atleast_1d(np.asarray(densities, float))
@@ -208,7 +208,7 @@ def common_equilibrium(masses, n, u, T):
 
 
 def temperature_odes(masses, coupling, n, T0, t, d):
-    """``γ = 0``, all momenta zero (MODELS.md §4):
+    """``γ = 0``, all momenta zero (docs/models.rst, Multispecies Landau and Infinite-mass limit):
     ``dT_i/dt = 2(d−1) Σ_j c_ij n_j (T_j − T_i)/(m_i m_j)``, a linear system solved
     exactly (matrix exponential).  Returns ``T(t)`` of shape ``(len(t), N)``."""
     from scipy.linalg import expm

@@ -1,6 +1,5 @@
 r"""Free transport with a conservative Lenard–Bernstein/Dougherty collision operator,
-in 1x1v phase space ``(x, v) ∈ T × [−V, V]`` (issue 3 §5; MODELS.md §5 single species,
-§6 for ``L``).
+in 1x1v phase space ``(x, v) ∈ T × [−V, V]`` (the transport ``L`` as in the fuzzy Landau model, docs/models.rst).
 
 .. math::  ∂_t f + v ∂_x f = ν ∂_v ( ∂_v f + (v − u(x)) f / T(x) )
 
@@ -9,7 +8,7 @@ GENERIC structure:
 * ``E = ∫∫ ½ v² f``, ``S = −∫∫ (f log f − f)``, entropy variable ``w = log f``,
   ``f = e^{w}``;
 * ``L(f) g = −∇·(f J ∇g)``, ``J = [[0, 1], [−1, 0]]`` in ``(x, v)``:
-  ``⟨φ, L(f) g⟩ = ∫∫ f ∇φ · J∇g``, so ``L dE = −v ∂_x f`` (MODELS.md §6 in 1x1v);
+  ``⟨φ, L(f) g⟩ = ∫∫ f ∇φ · J∇g``, so ``L dE = −v ∂_x f`` (docs/models.rst, Fuzzy Landau in 1x1v);
 * ``⟨φ, M(f) g⟩ = ∫∫ ν f (∂_v g − P_f ∂_v g)(∂_v φ − P_f ∂_v φ)``, where ``P_f`` is the
   ``f``-weighted ``L²`` projection onto ``{a(x) + b(x) v : a, b ∈ V_x}``, the ``v``-gradients
   of the local collision invariants ``ψ(x)(1, v, ½v²)`` (``V_x``: the ``x``-part of

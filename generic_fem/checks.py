@@ -1,4 +1,4 @@
-r"""Structure checks of a model at a given state (MODELS.md §1).
+r"""Structure checks of a model at a given state (docs/checking_jt.rst).
 
 * ``L`` antisymmetric: ``‖L + Lᵀ‖_F / ‖L‖_F``;
 * ``M`` symmetric positive semidefinite: ``‖M − Mᵀ‖_F / ‖M‖_F``, its smallest

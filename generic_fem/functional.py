@@ -1,4 +1,4 @@
-r"""The energy–dissipation functional ``J_T`` (MODELS.md §1; seed 003 (1.7), seed 002 (5.2)).
+r"""The energy–dissipation functional ``J_T`` (docs/checking_jt.rst; Duong–He, arXiv:2504.07666 (1.7), Gualdani–Guillen–Pavlović–Tasković–Zamponi, arXiv:2507.08689 (5.2)).
 
 .. math::
 

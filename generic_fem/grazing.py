@@ -1,5 +1,5 @@
 r"""Curves as pairs ``(f, U)``: discrete grazing rates, the discrete TGRE and ``J_T^h``
-(MODELS.md §1; seed 003 §1.3, Definition 3.1, Theorem 3.15).
+(docs/checking_jt.rst; Duong–He, arXiv:2504.07666 §1.3, Definition 3.1, Theorem 3.15).
 
 A two-point friction operator (:class:`~generic_fem.two_point.TwoPointFriction`) is a
 weighted Dirichlet form on the *pairs* ``(q, p)`` of its quadrature points:
@@ -20,7 +20,7 @@ pairs are not pairs):
   ``D(f_*) = ⟨m∇̃θ, m∇̃θ⟩ = ⟨θ, M(f_*) θ⟩`` (``θ`` the interval's entropy variable,
   ``log f + 1`` for the Boltzmann entropy);
 * ``J_T^h = H(f_T) − H(f_0) + ½ Σ Δt D + ½ Σ Δt A``   (:func:`pair_energy_dissipation`;
-  seed 003 Theorem 1.1 / 3.15).
+  Duong–He, arXiv:2504.07666 Theorem 1.1 / 3.15).
 
 Rates: :class:`GradientRate` ``U = c m(f_*) ∇̃g`` for a field ``g`` (any size: every
 quantity is an operator evaluation, nothing of size ``N_q²`` is stored),
@@ -432,7 +432,7 @@ def _residual(model, f0, f1, dt, urate, fL):
 def least_action_rate(model, f0, f1, dt, fstar, compatibility_tol=1e-8, m_inverse="auto",
                       solver_parameters=None, fL=None):
     """The rate of least action of an interval, ``U = m(f_*) ∇̃g`` with
-    ``M(f_*) g = s``, ``s = (f¹ − f⁰)/Δt − L(f_L) dE(f_L)`` (seed 003 (1.13); ``f_L``
+    ``M(f_*) g = s``, ``s = (f¹ − f⁰)/Δt − L(f_L) dE(f_L)`` (Duong–He, arXiv:2504.07666 (1.13); ``f_L``
     defaults to ``f_*``); returns
     ``(rate, A, violation)``, ``A = ‖s‖²_{M⁻¹} = ⟨g, M g⟩``.  When ``s`` is not in the
     range of ``M`` (it charges the collision invariants) ``rate`` is ``None`` and ``A = ∞``."""
@@ -651,7 +651,7 @@ def _transport_state(model, rule, k, ws, f0, f1, fstar):
 def pair_energy_dissipation(model, curve, times=None, rates=None, chain_rule="discrete-gradient",
                             transport=None, tgre_tol=1e-8, compatibility_tol=1e-8, m_inverse="auto",
                             solver_parameters=None):
-    """``J_T^h(f, U)`` of a discrete curve of pairs, term by term (seed 003 Theorem 1.1), and
+    """``J_T^h(f, U)`` of a discrete curve of pairs, term by term (Duong–He, arXiv:2504.07666 Theorem 1.1), and
     the parts of its identity (module docstring).
 
     :arg curve: a :class:`~generic_fem.history.History` recorded with

@@ -12,14 +12,14 @@ A model is *data*: it states, for a state ``z`` (a density ``f``),
 and the toolkit derives the rest: ``dE = ∂e/∂f`` and ``dS = ∂s/∂f`` by UFL
 differentiation (:func:`ufl.diff`), the residuals of the time steppers, the
 structure checks and the energy-dissipation functional.  The evolution equation is
-MODELS.md §1 (G):
+docs/checking_jt.rst (G):
 
 .. math::  ∂_t f = L(f)\,dE(f) + M(f)\,dS(f).
 
 The discrete unknown is the entropy variable ``w_h ∈ V_h`` (continuous Lagrange,
 degree ≥ 2); the density ``f = F(w_h)`` is evaluated at the quadrature points of the
 model's one quadrature rule ``self.dx``, so ``f`` stays in the state space (``f > 0``
-for the Boltzmann entropy) by construction (ARCHITECTURE.md).
+for the Boltzmann entropy) by construction (docs/two_point.rst).
 
 ``M`` may be a sum of friction operator objects (:mod:`generic_fem.operators`,
 :meth:`GenericModel.friction_operators`): local ones, and nonlocal (two-point) ones

@@ -3,7 +3,7 @@ r"""Safeguards of the Newton iteration in entropy variables (docs/theory.rst,
 
 The unknown of every stepper is the entropy variable ``w`` (``f = F(w)``).  In the
 tails of a velocity box a node can carry ``f ~ 1e-30`` of the bulk: its row of the
-discrete system is below the round-off of the coupled solve (ARCHITECTURE.md,
+discrete system is below the round-off of the coupled solve (docs/two_point.rst,
 "Tails and round-off").  The pieces here:
 
 :class:`NodalDensity`, :class:`PointDensity`

@@ -1,6 +1,6 @@
 r"""Friction operators as objects: a model's ``M`` is a sum of them.
 
-A friction operator ``M(f)`` (MODELS.md §1: symmetric, positive semidefinite) is stated
+A friction operator ``M(f)`` (docs/checking_jt.rst: symmetric, positive semidefinite) is stated
 by its weak form ``⟨φ, M(f) g⟩``.  A *local* operator is a UFL form and nothing else.
 A *nonlocal* one (a two-point operator, a moment projection) is a local UFL form
 whose coefficients hold sums over all points of the mesh; it knows how to
@@ -14,8 +14,8 @@ whose coefficients hold sums over all points of the mesh; it knows how to
 
 A model returns its operators from :meth:`GenericModel.friction_operators
 <generic_fem.model.GenericModel.friction_operators>`; ``⟨φ, M g⟩`` is the sum of their
-forms, so a two-point operator plus a local one (the infinite-mass limit of seed 004,
-MODELS.md §4) is one line in the model.
+forms, so a two-point operator plus a local one (the infinite-mass limit of Junné–Winter–Yoldaş, arXiv:2512.17082,
+docs/models.rst, Multispecies Landau and Infinite-mass limit) is one line in the model.
 """
 import numpy as np
 import firedrake as fd

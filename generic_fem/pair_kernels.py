@@ -8,7 +8,7 @@ For targets ``(y_q, g_q)`` and sources ``(x_p, c_p, g_p)`` this computes
    \hat J_q = \sum_{p:\,x_p \ne y_q} c_p\, a(y_q − x_p)\, (g_q − g_p), \qquad
    a(z) = \frac{A(|z|)}{|z|^2} (|z|^2 I − z ⊗ z) = A(|z|)\, Π(z),
 
-(MODELS.md §2, §4; constants such as ``C_γ`` or ``c_ij`` are folded into ``c_p``) with
+(docs/models.rst, Homogeneous Landau and Multispecies Landau; constants such as ``C_γ`` or ``c_ij`` are folded into ``c_p``) with
 the weight ``A`` of a :class:`~generic_fem.pair_weights.PairWeight` (``A = r^{γ+2}``
 for the power laws).  The self-pair ``x_p = y_q`` is skipped: its weight vanishes in
 the limit for ``γ > −2`` and for ``γ ≤ −2`` it is the singular term that PETSc's

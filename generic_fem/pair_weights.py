@@ -4,7 +4,7 @@ A two-point friction operator (:mod:`generic_fem.two_point`) has the kernel
 
 .. math::  a(z) = A(|z|)\, Π(z), \qquad Π(z) = I − \frac{z ⊗ z}{|z|^2},
 
-(MODELS.md §2, §4; ``A(r) = r^{γ+2}`` for the power laws of the Landau family).  A model
+(docs/models.rst, Homogeneous Landau and Multispecies Landau; ``A(r) = r^{γ+2}`` for the power laws of the Landau family).  A model
 states ``A`` as a UFL expression of one scalar variable ``r``:
 
 .. code-block:: python

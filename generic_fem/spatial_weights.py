@@ -1,9 +1,9 @@
 r"""The spatial weight ``κ(x − x_*)`` of a two-point operator in phase space.
 
-The fuzzy Landau operator (MODELS.md §6) couples the points ``(x, v)`` and
+The fuzzy Landau operator (docs/models.rst, Fuzzy Landau) couples the points ``(x, v)`` and
 ``(x_*, v_*)`` of phase space with the weight ``κ(x − x_*) a(v − v_*)``.  On a periodic
 interval ``T = ℝ/ℓℤ`` the model states ``κ`` as a UFL expression of one variable ``s``
-(the separation), e.g. seed 003 (2.2) ``κ(s) = k₁ exp(−k₂⟨s⟩)``, ``⟨s⟩ = √(1 + s²)``, or
+(the separation), e.g. Duong–He, arXiv:2504.07666 (2.2) ``κ(s) = k₁ exp(−k₂⟨s⟩)``, ``⟨s⟩ = √(1 + s²)``, or
 ``κ ≡ 1``; the toolkit periodises it by the minimum image
 
 .. math::  κ_ℓ(x − x_*) = κ(\operatorname{wrap}(x − x_*)), \qquad

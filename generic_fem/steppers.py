@@ -2,7 +2,7 @@ r"""Structure-preserving time steppers in entropy variables.
 
 All schemes solve for the entropy variable ``w^{n+1} ∈ V_h`` with PETSc SNES
 (``solver_parameters`` and an options prefix are passed through, so ``-snes_monitor``
-etc. work) and share one residual, MODELS.md §1 (G) tested with ``φ ∈ V_h``:
+etc. work) and share one residual, docs/checking_jt.rst (G) tested with ``φ ∈ V_h``:
 
 .. math::
 
@@ -108,7 +108,7 @@ class Stepper:
     :arg max_rejections: retries of a sub-step with halved size before giving up
         (:meth:`advance` always covers its ``Δt``; failed solves become sub-steps).
     :arg forcing: optional UFL expression ``ψ``: solve ``∂_t f = L dE + M(dS + ψ)``
-        instead (the perturbed curves of MODELS.md §1).
+        instead (the perturbed curves of docs/checking_jt.rst).
     :arg max_update: largest change of the entropy variable at a node in one Newton
         iteration (``0``: no limit; larger updates are clipped so that a step cannot
         overflow ``F(w)``).

@@ -1,6 +1,6 @@
 r"""Two-point (nonlocal) friction operators over one or several point sets.
 
-The operator (ARCHITECTURE.md "Two-point operators"; MODELS.md §2 and §4 weak forms)
+The operator (docs/two_point.rst "Two-point operators"; docs/models.rst, Homogeneous Landau and Multispecies Landau: the weak forms)
 
 .. math::
 

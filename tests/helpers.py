@@ -66,7 +66,7 @@ def multispecies_case(comm=None):
 
 
 def fuzzy_case(comm=None):
-    """Fuzzy Landau (seed 003's κ, Coulomb) on 3 × 2² cells, a modulated drifting Maxwellian."""
+    """Fuzzy Landau (Duong and He's κ, Coulomb) on 3 × 2² cells, a modulated drifting Maxwellian."""
     from generic_fem import phase_space_box
     from forms.fuzzy_landau import FuzzyLandau, seed003_kappa
     m = FuzzyLandau(phase_space_box(3, 2, 2 * np.pi, 4.0, comm=comm), 2 * np.pi, kappa=seed003_kappa(), gamma=-3.0)

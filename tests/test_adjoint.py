@@ -222,7 +222,7 @@ def taped_other(which, comm=None, scheme="backward-euler"):
 def test_taylor_other_models(which):
     """The other model families: a mixed unknown (Vlasov–LBD's auxiliary field), a
     two-point plus a local friction operator, the Fermi–Dirac mobility ``f(1 − εf)``
-    (with ``ε``), and the seed-000 moment-projection operator (its coefficients are
+    (with ``ε``), and the Hu–Jüngel–Zamponi moment-projection operator (its coefficients are
     global moments: :class:`forms.multispecies_fp.MomentPullBack`); initial-datum
     direction, entropy."""
     m, J, u, h, extra = taped_other(which)

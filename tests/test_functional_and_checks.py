@@ -1,4 +1,4 @@
-"""J_T (MODELS.md §1) and the structure checks, on the Fokker–Planck model."""
+"""J_T (docs/checking_jt.rst) and the structure checks, on the Fokker–Planck model."""
 import math
 
 import numpy as np
@@ -43,7 +43,7 @@ def test_JT_vanishes_under_refinement():
 
 
 def test_JT_of_perturbed_curves_scales_like_eps_squared():
-    """∂_t f = M(f)(dS + εψ): J_T = (ε²/2) ∫ ‖ψ‖²_M dt + O(ε³) (MODELS.md §1)."""
+    """∂_t f = M(f)(dS + εψ): J_T = (ε²/2) ∫ ‖ψ‖²_M dt + O(ε³) (docs/checking_jt.rst)."""
     model = model_1d(32)
     v = model.coordinates[0]
     psi = fd.Function(model.V).interpolate(ufl.sin(v))   # ψ ∈ V_h
@@ -72,7 +72,7 @@ def test_JT_of_perturbed_curves_scales_like_eps_squared():
 
 
 def test_JT_positive_on_time_rescaled_curve():
-    """f^λ_t = f_{λt}: J_T(f^λ) = ((λ−1)²/(2λ)) ∫_0^{λT} D(f_s) ds (MODELS.md §1)."""
+    """f^λ_t = f_{λt}: J_T(f^λ) = ((λ−1)²/(2λ)) ∫_0^{λT} D(f_s) ds (docs/checking_jt.rst)."""
     model = model_1d(48)
     f0 = gaussian(model.coordinates, 1.0, MEAN0, COV0)
     h = run(model, f0, t_end=1.0, dt=0.01, scheme="midpoint", keep_trajectory=True)

@@ -1,4 +1,4 @@
-"""The fuzzy Landau equation in phase space, 1x2v (MODELS.md §6; seeds 002, 003; issue 12)."""
+"""The fuzzy Landau equation in phase space, 1x2v (docs/models.rst, Fuzzy Landau; Gualdani et al., arXiv:2507.08689; Duong–He, arXiv:2504.07666)."""
 import numpy as np
 import pytest
 import ufl
@@ -218,8 +218,8 @@ def test_relaxation_to_the_global_maxwellian():
 
 # ----------------------------------------------------------------------------- Fisher informations
 def test_fisher_informations():
-    """κ ≡ 1: ``I_x`` non-increasing (seed 002 Thm 4, 3D); free transport alone keeps ``I_x``
-    and ``I_mix`` up to the discretisation error.  κ ≡ 1, γ = 0: seed 002 Thm 5 (3D) has
+    """κ ≡ 1: ``I_x`` non-increasing (Gualdani–Guillen–Pavlović–Tasković–Zamponi, arXiv:2507.08689 Thm 4, 3D); free transport alone keeps ``I_x``
+    and ``I_mix`` up to the discretisation error.  κ ≡ 1, γ = 0: Gualdani–Guillen–Pavlović–Tasković–Zamponi, arXiv:2507.08689 Thm 5 (3D) has
     ``I_mix`` non-increasing; in this 1x2v discretisation it falls from 24.0 to a minimum of
     19.12 near t = 0.2 and then rises slowly (19.14 at t = 0.4, 1.4e-2 per step of 0.1;
     midpoint and backward Euler alike; 8x larger than what free transport alone does to

@@ -1,5 +1,4 @@
-"""Curves as pairs ``(f, U)``: the discrete TGRE, ``J_T^h`` and its identity (issue 13
-§1, §2; MODELS.md §1; seed 003 §1.3, §3)."""
+"""Curves as pairs ``(f, U)``: the discrete TGRE, ``J_T^h`` and its identity (docs/checking_jt.rst; Duong–He, arXiv:2504.07666 §1.3, §3)."""
 import math
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Homogeneous Landau operator (MODELS.md §2; issue 4).
+"""Homogeneous Landau operator (docs/models.rst, Homogeneous Landau; issue 4).
 
 Orders and errors are printed (``pytest -s``) as well as asserted."""
 import numpy as np

@@ -1,4 +1,4 @@
-"""Landau–Fermi–Dirac (MODELS.md §3; issue 6)."""
+"""Landau–Fermi–Dirac (docs/models.rst, Landau–Fermi–Dirac; issue 6)."""
 import numpy as np
 import pytest
 import ufl
@@ -105,7 +105,7 @@ def test_relaxation_to_the_fermi_dirac_equilibrium():
 
 
 def test_eps_scaling_map():
-    """F solves the eps = 1 equation from eps f_in  =>  f(t) = F(t/eps)/eps (seed 001 Cor. 1.2);
+    """F solves the eps = 1 equation from eps f_in  =>  f(t) = F(t/eps)/eps (Golding–Gualdani–Zamponi Cor. 1.2);
     the discrete schemes map the same way (dt -> dt/eps)."""
     eps, T, dt = 0.5, 1.0, 0.25
     mesh = velocity_box(2, 5.0, 6)

@@ -1,4 +1,4 @@
-"""Landau with scattering off infinitely heavy ions (seed 004 (1.9)–(1.12); issue 11)."""
+"""Landau with scattering off infinitely heavy ions (Junné–Winter–Yoldaş, arXiv:2512.17082 (1.9)–(1.12); issue 11)."""
 import numpy as np
 import pytest
 import ufl
@@ -82,7 +82,7 @@ def test_centred_maxwellian_is_steady_and_diagnostics():
 
 
 def test_even_data_keep_the_fisher_information_non_increasing():
-    """Seed 004 Theorem 1.2, second part (3D; here 2D): even data, ``γ = −3``."""
+    """Junné–Winter–Yoldaş, arXiv:2512.17082 Theorem 1.2, second part (3D; here 2D): even data, ``γ = −3``."""
     model = LandauInfiniteMass(velocity_box(2, 5.0, 4), gamma=-3.0, c_ei=0.5)
     f0 = model.maxwellian(0.5, (1.0, 0.3), 0.6) + model.maxwellian(0.5, (-1.0, -0.3), 0.6)
     h = run(model, f0, t_end=0.4, dt=0.1)

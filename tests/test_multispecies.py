@@ -1,4 +1,4 @@
-"""Nonlocal multispecies Fokker–Planck–Landau system (MODELS.md §5; issue 5)."""
+"""Nonlocal multispecies Fokker–Planck–Landau system (docs/models.rst, Nonlocal multispecies Fokker–Planck–Landau; issue 5)."""
 import numpy as np
 import pytest
 import ufl

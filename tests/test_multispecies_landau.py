@@ -1,4 +1,4 @@
-"""Multispecies Landau system (MODELS.md §4; seed 004; issue 11)."""
+"""Multispecies Landau system (docs/models.rst, Multispecies Landau and Infinite-mass limit; Junné–Winter–Yoldaş, arXiv:2512.17082; issue 11)."""
 import numpy as np
 import pytest
 import ufl
@@ -195,7 +195,7 @@ def test_exact_jacobian_of_the_multispecies_operator():
 
 
 def test_weighted_fisher_information_decays_for_soft_potentials():
-    """Seed 004 Theorem 1.1 (3D, ``−√8 ≤ γ ≤ −2``), here in 2D: ``𝓘`` non-increasing."""
+    """Junné–Winter–Yoldaş, arXiv:2512.17082 Theorem 1.1 (3D, ``−√8 ≤ γ ≤ −2``), here in 2D: ``𝓘`` non-increasing."""
     model, f0 = electron_ion(velocity_box(2, 5.0, 4), 4.0, gamma=-2.5, Te=1.0, Ti=0.4)
     h = run(model, f0, t_end=0.4, dt=0.1)
     fi = np.array(h.column("fisher"))
