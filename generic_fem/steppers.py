@@ -849,7 +849,7 @@ class Stepper:
                     f"(dt from {failures[0][0]:.3e} down to {dt:.3e}). Last attempt: {failures[-1][1]}"
                     + ". Try a smaller dt or a finer mesh where those nodes are, a larger "
                     "velocity box if they are at its edge, check the data, or loosen "
-                    "snes_atol/update_tol (solver_parameters).")
+                    "snes_atol/update_tol (solver_parameters); docs/choosing.rst, \"When a step fails\".")
             dt = dt / 2
         H_new = float(fd.assemble(self._H_new))
         if self._dissipation_pair != self._nonlocal_pairs[0]:
