@@ -287,7 +287,7 @@ class GenericModel:
     def state_from_density(self, f, what="initial data"):
         """The entropy variable ``w_h ∈ V_h`` interpolating ``−dS(f)``, after checking
         ``f`` (positivity, finiteness, model bounds) at the quadrature points."""
-        self.check_density(f, what)
+        fq = self.check_density(f, what)
         fn = fd.Function(self.V if not ufl.as_ufl(f).ufl_shape else self.V)
         try:
             fn.interpolate(f)
@@ -303,7 +303,7 @@ class GenericModel:
             raise InvalidStateError(f"{what}: entropy variable is not finite at some nodes "
                                     "(density zero or out of range at a mesh node)")
         self._warn_if_mass_is_not_resolved(f, w, what)
-        self._warn_if_the_box_truncates(f, what)
+        self._warn_if_the_box_truncates(fq, fn, what)
         return w
 
     def _warn_if_mass_is_not_resolved(self, f, w, what, rtol=1e-3):
@@ -324,49 +324,72 @@ class GenericModel:
                               f"mass on this mesh ({m_h:.6g} against {m_exact:.6g}): the mesh does not resolve "
                               "the datum; refine it where the datum varies", stacklevel=3)
 
-    def _warn_if_the_box_truncates(self, f, what, level=1e-6, factor=100.0, cut=1e-4):
+    def _point_layout(self):
+        """``(X_q, ω_q)``: the coordinates and weights of the rule's points (cached; the
+        same compiled kernels for every datum)."""
+        if getattr(self, "_points_weights", None) is None:
+            d = self.mesh.geometric_dimension
+            d = d() if callable(d) else d
+            X = fd.Function(self.quadrature_space((d,))).interpolate(ufl.SpatialCoordinate(self.mesh))
+            w = fd.assemble(fd.TestFunction(self.Q) * self.dx)
+            self._points_weights = (np.array(X.dat.data_ro).reshape(-1, d), np.array(w.dat.data_ro).reshape(-1))
+        return self._points_weights
+
+    def _boundary_nodes(self):
+        """``(indices, coordinates)`` of the nodes of ``V_h`` on the mesh boundary (cached,
+        halo nodes included), or ``None`` for a periodic or extruded mesh."""
+        if getattr(self, "_edge_nodes", None) is None:
+            from .meshes import is_periodic
+            mesh = self.mesh
+            if getattr(mesh, "extruded", False) or is_periodic(mesh):
+                self._edge_nodes = False
+            else:
+                P = self.V if self.V.value_shape == () else self.V.sub(0).collapse()
+                nodes = fd.DirichletBC(P, 0.0, "on_boundary").nodes
+                d = mesh.geometric_dimension
+                d = d() if callable(d) else d
+                X = fd.Function(fd.VectorFunctionSpace(mesh, P.ufl_element())).interpolate(ufl.SpatialCoordinate(mesh))
+                self._edge_nodes = (nodes, np.array(X.dat.data_ro_with_halos).reshape(-1, d)[nodes])
+        return self._edge_nodes or None
+
+    def _warn_if_the_box_truncates(self, fq, fn, what, level=1e-6, factor=100.0, cut=1e-4):
         """Velocity meshes (not periodic, not extruded): warn when the datum at a boundary
         node is above ``level`` times its peak and ``factor`` times the Maxwellian
         ``ρ(2πT)^{−d/2} exp(−|v − u|²/2T)`` with its own moments (a tail the box cuts off:
         a bump near the edge, a heavy tail), or above ``cut`` times its peak whatever its
-        shape (the box cuts the datum well above round-off).  Per component; moments
-        with a high-degree Gauss rule in the mesh coordinates.  Collective."""
-        from .meshes import is_periodic
-        mesh = self.mesh
-        if getattr(mesh, "extruded", False) or is_periodic(mesh):
+        shape (the box cuts the datum well above round-off).  Per component.  ``fq``: the
+        datum at the rule's points (moments by the rule), ``fn``: its ``V_h`` interpolant
+        (values at the boundary nodes).  Collective; no new compiled kernels per datum."""
+        edge = self._boundary_nodes()
+        if edge is None or fn is None:
             return
-        shape = ufl.as_ufl(f).ufl_shape
-        comps = [(None, f)] if shape == () else [(i, f[i]) for i in range(shape[0])]
-        X = ufl.SpatialCoordinate(mesh)
-        d = mesh.geometric_dimension
-        d = d() if callable(d) else d
-        fine = ufl.dx(domain=mesh, degree=max(4 * self.degree + 4, 10))
-        Vs = fd.FunctionSpace(mesh, "CG", max(self.degree, 1))
-        edge = fd.DirichletBC(Vs, 0.0, "on_boundary").nodes
-        xs = fd.Function(fd.VectorFunctionSpace(mesh, "CG", max(self.degree, 1))).interpolate(X).dat.data_ro_with_halos
-        comm = mesh.comm
-        for i, fi in comps:
-            rho = float(fd.assemble(fi * fine))
+        nodes, xe = edge
+        Xq, wq = self._point_layout()
+        comm = self.mesh.comm
+        d = Xq.shape[1]
+        vals_q = np.array(fq.dat.data_ro).reshape(len(wq), -1)
+        vals_n = np.array(fn.dat.data_ro_with_halos).reshape(-1, vals_q.shape[1])[nodes]
+        for i in range(vals_q.shape[1]):
+            f = vals_q[:, i]
+            rho = comm.allreduce(float(wq @ f))
             if not rho > 0:
                 continue
-            u = [float(fd.assemble(X[k] * fi * fine)) / rho for k in range(d)]
-            uu = ufl.as_vector(u)
-            T = float(fd.assemble(ufl.dot(X - uu, X - uu) * fi * fine)) / (d * rho)
+            u = np.array(comm.allreduce((wq * f) @ Xq)) / rho
+            T = comm.allreduce(float((wq * f) @ np.sum((Xq - u) ** 2, axis=1))) / (d * rho)
             if not T > 0:
                 continue
-            M = rho * (2 * np.pi * T) ** (-0.5 * d) * ufl.exp(-ufl.dot(X - uu, X - uu) / (2 * T))
-            fv = fd.Function(Vs).interpolate(fi).dat.data_ro_with_halos
-            Mv = fd.Function(Vs).interpolate(M).dat.data_ro_with_halos
-            peak = comm.allreduce(float(np.max(fv, initial=-np.inf)), op=MPI.MAX)
-            fe, Me = fv[edge], Mv[edge]
-            bad = (fe > level * peak) & (fe > factor * Me) | (fe > cut * peak)
+            peak = comm.allreduce(float(np.max(f, initial=-np.inf)), op=MPI.MAX)
+            fe = vals_n[:, i]
+            Me = rho * (2 * np.pi * T) ** (-0.5 * d) * np.exp(-np.sum((xe - u) ** 2, axis=1) / (2 * T))
+            with np.errstate(divide="ignore"):
+                ratio = np.where(Me > 0, fe / np.where(Me > 0, Me, 1.0), np.inf)
+            bad = ((fe > level * peak) & (ratio > factor)) | (fe > cut * peak)
             k = int(np.argmax(np.where(bad, fe, -np.inf))) if np.any(bad) else -1
-            local = (float(fe[k]), float(fe[k] / Me[k]) if Me[k] > 0 else np.inf, tuple(xs[edge][k])) if k >= 0 \
-                else (-np.inf, 0.0, ())
+            local = (float(fe[k]), float(ratio[k]), tuple(xe[k])) if k >= 0 else (-np.inf, 0.0, ())
             worst = max(comm.allgather(local), key=lambda t: t[0])
             if worst[0] > -np.inf and comm.rank == 0:
                 import warnings
-                which = "" if i is None else f" (component {i})"
+                which = "" if vals_q.shape[1] == 1 and not self.V.value_shape else f" (component {i})"
                 where = ", ".join(f"{x:.3g}" for x in worst[2])
                 warnings.warn(f"{what}{which}: at the box edge (v = ({where})) the datum is {worst[0] / peak:.2e} "
                               f"of its peak and {worst[1]:.3g} times the Maxwellian with its moments (T = {T:.3g}): "
