@@ -16,7 +16,7 @@ Each runs the midpoint scheme on the box ``R = 6`` with ``n`` cells per directio
 from the discrete initial moments (relative to the largest temperature), for the nodal
 and the Gauss rule, and the same on the finest mesh with ``Δt`` halved (the time error).
 
-    ./gfem run python benchmarks/temperature_odes.py [--cells 8 12 16] [--dt 0.05]
+    ./gfem run python benchmarks/temperature_odes.py [--cells 8 12 16 24] [--dt 0.05]
 """
 import argparse
 
@@ -72,7 +72,7 @@ def error(case, n, rule, dt, t_end):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cells", type=int, nargs="+", default=[8, 12, 16])
+    p.add_argument("--cells", type=int, nargs="+", default=[8, 12, 16, 24])
     p.add_argument("--dt", type=float, default=0.05)
     p.add_argument("--t-end", type=float, default=0.4)
     p.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))

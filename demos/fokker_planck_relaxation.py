@@ -60,7 +60,9 @@ mean_ex, cov_ex = exact_moments(history.stepper.t, mean0, cov0, model.u, model.T
 # The energy-dissipation functional of the computed curve.  The exact J_T is ≥ 0 and
 # vanishes only on solutions; its discrete sum for a backward-Euler curve is ≤ 0 (the
 # discrete chain rule's defect has one sign: docs/theory.rst) and small for an accurate
-# solution.  ``square_term`` (the completed square) is ≥ 0 for every curve.
+# solution.  ``square_term`` (the completed square) is ≥ 0 for every curve.  This is
+# the ``M⁻¹`` variant; ``pair_energy_dissipation`` is the entry point for ``J_T`` whose
+# sign is guaranteed (docs "Checking J_T").
 J = energy_dissipation_functional(model, history)
 
 png = os.path.join(args.output, "history.png")
