@@ -354,8 +354,9 @@ class GenericModel:
 
     def _warn_if_the_box_truncates(self, fq, fn, what, level=1e-6, factor=100.0, cut=1e-4):
         """Velocity meshes (not periodic, not extruded): warn when the datum at a boundary
-        node is above ``level`` times its peak and ``factor`` times the Maxwellian
-        ``ρ(2πT)^{−d/2} exp(−|v − u|²/2T)`` with its own moments (a tail the box cuts off:
+        node is above ``level`` times its peak and ``factor`` times the Gaussian
+        ``ρ Π_a (2πT_a)^{−1/2} exp(−Σ_a (v_a − u_a)²/2T_a)`` with its own mean and per-axis
+        temperatures, in the mesh coordinates (a tail the box cuts off:
         a bump near the edge, a heavy tail), or above ``cut`` times its peak whatever its
         shape (the box cuts the datum well above round-off).  Per component.  ``fq``: the
         datum at the rule's points (moments by the rule), ``fn``: its ``V_h`` interpolant
@@ -375,12 +376,15 @@ class GenericModel:
             if not rho > 0:
                 continue
             u = np.array(comm.allreduce((wq * f) @ Xq)) / rho
-            T = comm.allreduce(float((wq * f) @ np.sum((Xq - u) ** 2, axis=1))) / (d * rho)
-            if not T > 0:
+            # per-axis temperatures: an anisotropic datum is compared with the Gaussian of
+            # its own diagonal covariance, not an isotropic one
+            Ta = np.array(comm.allreduce((wq * f) @ (Xq - u) ** 2)) / rho
+            if not np.all(Ta > 0):
                 continue
+            T = float(Ta.mean())
             peak = comm.allreduce(float(np.max(f, initial=-np.inf)), op=MPI.MAX)
             fe = vals_n[:, i]
-            Me = rho * (2 * np.pi * T) ** (-0.5 * d) * np.exp(-np.sum((xe - u) ** 2, axis=1) / (2 * T))
+            Me = rho * np.prod(2 * np.pi * Ta) ** -0.5 * np.exp(-np.sum((xe - u) ** 2 / (2 * Ta), axis=1))
             with np.errstate(divide="ignore"):
                 ratio = np.where(Me > 0, fe / np.where(Me > 0, Me, 1.0), np.inf)
             bad = ((fe > level * peak) & (ratio > factor)) | (fe > cut * peak)
@@ -391,9 +395,10 @@ class GenericModel:
                 import warnings
                 which = "" if vals_q.shape[1] == 1 and not self.V.value_shape else f" (component {i})"
                 where = ", ".join(f"{x:.3g}" for x in worst[2])
-                warnings.warn(f"{what}{which}: at the box edge (v = ({where})) the datum is {worst[0] / peak:.2e} "
-                              f"of its peak and {worst[1]:.3g} times the Maxwellian with its moments (T = {T:.3g}): "
-                              "the box truncates it; enlarge the box", stacklevel=3)
+                warnings.warn(f"{what}{which}: at the box edge (mesh coordinates ({where})) the datum is "
+                              f"{worst[0] / peak:.2e} of its peak and {worst[1]:.3g} times the Gaussian with its "
+                              f"moments (mean temperature {T:.3g} in mesh units): the box truncates it; "
+                              "enlarge the box", stacklevel=3)
 
     def describe(self):
         """One line for logs and history files."""

@@ -44,7 +44,7 @@ class VTKOutput:
         bad = [f for f in fields if f not in VTK_FIELDS]
         if bad or not fields:
             raise InvalidParameterError(f"vtk_fields: choose from {VTK_FIELDS}, got {tuple(fields)!r}")
-        self.model, self.directory, self.fields = model, directory, tuple(fields)
+        self.model, self.directory, self.fields = model, directory, tuple(dict.fromkeys(fields))
         self.P = _scalar_space(model.V)
         self._tmp = fd.Function(self.P)
         self._meshes = {}

@@ -140,11 +140,14 @@ class Stepper:
         ``|H^{n+1} − H^n − ⟨θ_α, Δf⟩|`` is below ``alpha_tol ⟨Δw, Δf⟩`` or its round-off
         level; ``alpha_rounds``: at most that many solves per step for it (else the step
         is rejected).
-    :arg nonlocal_jacobian: for two-point (nonlocal) friction operators:
-        ``"picard"`` (default) uses the Jacobian with the nonlocal coefficients frozen
-        (linear convergence, one operator evaluation per iteration); ``"exact"`` is
-        Newton with the exact Jacobian applied matrix-free (the frozen-coefficient
-        matrix preconditions GMRES; each Krylov iteration costs two pair-sum passes).
+    :arg nonlocal_jacobian: ``"picard"`` (default) uses the Jacobian with the nonlocal
+        coefficients of two-point operators frozen (linear convergence, one operator
+        evaluation per iteration) and, under the nodal rule, the friction's mobility
+        lagged too, for local friction operators as well (docs/theory.rst,
+        "Globalisation"); ``"exact"`` is Newton with the exact Jacobian, applied
+        matrix-free for two-point operators (the frozen-coefficient matrix preconditions
+        GMRES; each Krylov iteration costs two pair-sum passes) and assembled for local
+        ones.
     :arg adjoint_solver_parameters: PETSc options of the adjoint solves when the run is
         taped by ``firedrake.adjoint`` (merged over
         :data:`~generic_fem.adjoint.DEFAULT_ADJOINT_PARAMETERS`; docs "Gradients").  Under
