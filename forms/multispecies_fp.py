@@ -192,9 +192,7 @@ class MultispeciesFokkerPlanck(GenericModel):
         # points and weights of the model's rule: moments as sums (one Allreduce)
         self._Qf = self.quadrature_space((s,))
         self._Qg = self.quadrature_space((s, d))
-        X = fd.Function(self.quadrature_space((d,))).interpolate(ufl.SpatialCoordinate(mesh))
-        self._points = np.array(X.dat.data_ro).reshape(-1, d)
-        self._weights = np.array(fd.assemble(fd.TestFunction(self.Q) * self.dx).dat.data_ro)
+        self._points, self._weights = self._point_layout()
         # c[l][k] = c_lk: the coefficient of partner l in the equation of species k
         self._R0 = fd.FunctionSpace(mesh, "R", 0)
         self.c = [[fd.Function(self._R0, name=f"c_{l}{k}") for k in range(s)] for l in range(s)]
