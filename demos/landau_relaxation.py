@@ -41,8 +41,8 @@ parser.add_argument("--output", default="output/landau_relaxation")
 args, _ = parser.parse_known_args()   # unknown arguments are left to PETSc
 
 # The velocity box and the model.  ``C = 1``; any ``γ ∈ [−3, 1]`` works
-# (``γ = 0`` switches to the exact moment reduction of the pair sums).  ``--rule nodal``
-# puts the quadrature points at the nodes (docs/theory.rst, "The nodal rule").
+# (``γ = 0`` switches to the exact moment reduction of the pair sums).  ``--rule gauss``
+# uses Gauss points instead of the nodes (docs/theory.rst, "The nodal rule").
 mesh = velocity_box(dim=2, radius=args.radius, cells=args.cells)
 model = Landau(mesh, gamma=args.gamma, C=1.0, degree=2, rule=args.rule)
 v = model.coordinates

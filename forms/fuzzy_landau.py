@@ -66,6 +66,10 @@ class FuzzyLandau(GenericModel):
     name = "fuzzy_landau"
     supported_dimensions = (3,)
     min_degree = 2
+    #: the Gauss rule: the nodal rule lumps the time-derivative term, and lumped-mass
+    #: Galerkin transport is dispersive; in the tails the free streaming then drives
+    #: nodal densities towards 0 (docs/theory.rst, "The nodal rule")
+    default_rule = "gauss"
 
     def __init__(self, mesh, length, kappa=None, gamma=-3.0, C=1.0, weight=None, transport=True,
                  collisions=True, degree=2, quadrature_degree=None, rule=None):

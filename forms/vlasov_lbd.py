@@ -43,6 +43,10 @@ class VlasovLBD(GenericModel):
     name = "vlasov_lbd"
     supported_dimensions = (2,)
     min_degree = 2
+    #: the Gauss rule: the nodal rule lumps the time-derivative term, and lumped-mass
+    #: Galerkin transport is dispersive; in the tails the free streaming then drives
+    #: nodal densities towards 0 (docs/theory.rst, "The nodal rule")
+    default_rule = "gauss"
 
     def __init__(self, mesh, nu=1.0, degree=2, quadrature_degree=None, transport=True, rule=None):
         if not getattr(mesh, "extruded", False):

@@ -48,7 +48,9 @@ class GenericModel:
     :arg rule: the single quadrature rule used by every integral
         (:class:`~generic_fem.quadrature.QuadratureRule`): ``"nodal"`` (the points are
         the nodes of ``V_h``, Gauss–Lobatto on tensor-product cells, KMV on simplices) or
-        ``"gauss"``; ``None`` (default): :data:`~generic_fem.quadrature.DEFAULT_RULE`.
+        ``"gauss"``; ``None`` (default): the class's :attr:`default_rule`, which is
+        :data:`~generic_fem.quadrature.DEFAULT_RULE` (``"nodal"``) unless the model
+        declares another; ``"gauss"`` when ``quadrature_degree`` is given.
     :arg quadrature_degree: ``rule="gauss"`` only: its degree (default ``2*degree + 2``).
     """
 
@@ -58,6 +60,11 @@ class GenericModel:
     supported_dimensions = (1, 2, 3)
     #: smallest polynomial degree the model supports
     min_degree = 1
+    #: the rule used when ``rule=None``; ``None``: :data:`~generic_fem.quadrature.DEFAULT_RULE`.
+    #: A model whose Poisson part transports the density in phase space declares
+    #: ``"gauss"``: the nodal rule lumps the time-derivative term, and lumped-mass
+    #: Galerkin transport is dispersive (docs/theory.rst, "The nodal rule").
+    default_rule = None
 
     def __init__(self, mesh, degree=2, quadrature_degree=None, rule=None):
         dim = mesh.geometric_dimension() if callable(getattr(mesh, "geometric_dimension", None)) \
@@ -72,6 +79,8 @@ class GenericModel:
         self.mesh = mesh
         self.dim = dim
         self.degree = int(degree)
+        if rule is None:
+            rule = "gauss" if quadrature_degree is not None else self.default_rule
         self.rule = QuadratureRule(mesh, self.degree, rule, quadrature_degree)
         self.quadrature_degree = self.rule.quadrature_degree
         self.V = self.rule.unknown_space()

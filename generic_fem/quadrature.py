@@ -7,7 +7,8 @@ weights everywhere is what makes the discrete conservation laws exact.
 Two rules are offered (:class:`QuadratureRule`):
 
 ``"nodal"``
-    the points are the nodes of the unknown's space ``V_h``: the tensor
+    (the default, :data:`DEFAULT_RULE`) the points are the nodes of the unknown's
+    space ``V_h``: the tensor
     ``(k+1)``-point Gauss–Lobatto–Legendre rule on intervals, quadrilaterals,
     hexahedra and extruded cells, with ``V_h`` the continuous ``Q_k`` element on the
     Gauss–Lobatto nodes (Firedrake's ``variant="spectral"``); the
@@ -19,7 +20,7 @@ Two rules are offered (:class:`QuadratureRule`):
     is invisible to the rule (docs/theory.rst, "The nodal rule").  Points of
     neighbouring cells that coincide (a shared node) are distinct quadrature points
     of the broken point space, at equal positions.
-``"gauss"`` (the default for now, :data:`DEFAULT_RULE`)
+``"gauss"``
     the tensor Gauss–Legendre (or default simplex) rule of degree
     ``quadrature_degree`` (default ``2k + 2``) with continuous Lagrange ``V_h``: the
     rule of versions ≤ 0.1, kept for comparisons (BKW accuracy side by side).
@@ -35,10 +36,10 @@ __all__ = ["QuadratureRule", "RULES", "quadrature_element", "quadrature_space", 
 #: the rules a model can use
 RULES = ("nodal", "gauss")
 
-#: the rule of a model that does not choose one (``rule=None``).  Still ``"gauss"``:
-#: under the nodal rule some tests of the suite fail (docs/theory.rst, "The nodal
-#: rule", "Robustness"); it becomes ``"nodal"`` when they pass.
-DEFAULT_RULE = "gauss"
+#: the rule of a model that does not choose one (``rule=None``) and whose class does not
+#: declare another (:attr:`generic_fem.model.GenericModel.default_rule`: the phase-space
+#: transport models keep ``"gauss"``, docs/theory.rst, "The nodal rule").
+DEFAULT_RULE = "nodal"
 
 #: largest KMV degree Firedrake provides per simplex dimension
 _KMV_MAX_DEGREE = {2: 5, 3: 3}

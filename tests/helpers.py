@@ -49,19 +49,20 @@ def jacobian_action_errors(stepper, seed=0, eps=1e-6):
 
 
 # ----------------------------------------------------------------------------- small cases
-def landau_case(comm=None, gamma=-3.0, cells=3):
+def landau_case(comm=None, gamma=-3.0, cells=3, rule=None):
     """Coulomb (or ``gamma``) Landau on ``[−5, 5]²`` and two offset Maxwellians."""
     from generic_fem import velocity_box
     from forms.landau import Landau
-    m = Landau(velocity_box(2, 5.0, cells, comm=comm), gamma=gamma)
+    m = Landau(velocity_box(2, 5.0, cells, comm=comm), gamma=gamma, rule=rule)
     return m, m.maxwellian(1.0, (0.5, 0.0), 1.0) + m.maxwellian(0.5, (-1.0, 0.3), 0.6)
 
 
-def multispecies_case(comm=None):
-    """Two species (masses 1 and 4, scales 1 and ½), Coulomb, on 3² cells."""
+def multispecies_case(comm=None, cells=3, rule=None):
+    """Two species (masses 1 and 4, scales 1 and ½), Coulomb, on ``cells``² cells."""
     from generic_fem import velocity_box
     from forms.multispecies_landau import MultispeciesLandau
-    m = MultispeciesLandau(velocity_box(2, 5.0, 3, comm=comm), masses=[1.0, 4.0], gamma=-3.0, scales=[1.0, 0.5])
+    m = MultispeciesLandau(velocity_box(2, 5.0, cells, comm=comm), masses=[1.0, 4.0], gamma=-3.0, scales=[1.0, 0.5],
+                           rule=rule)
     return m, ufl.as_vector([m.maxwellian(0, 1.0, (0.3, 0.0), 1.0), m.maxwellian(1, 0.5, None, 0.8)])
 
 

@@ -136,7 +136,7 @@ def test_x_independent_data_follow_homogeneous_landau():
     ``C ℓ`` (the x-sum of κ), here the shipped Landau model on the same velocity mesh."""
     nv = 4
     model = make(nx=3, nv=nv, gamma=-3.0, transport=True)
-    hom = Landau(velocity_box(2, VMAX, nv), gamma=-3.0, C=ELL)
+    hom = Landau(velocity_box(2, VMAX, nv), gamma=-3.0, C=ELL, rule=model.rule.kind)
     v = model.v
     g = lambda u: ufl.exp(-ufl.dot(u, u) / 2) * (1 + 0.4 * u[0] ** 2 / (1 + ufl.dot(u, u)))  # noqa: E731
     h = run(model, g(v), t_end=0.2, dt=0.1)
@@ -167,7 +167,7 @@ def test_x_independent_data_with_a_decaying_kappa():
     print(f"\nx-sum of kappa varies by {spread:.2e}; |w_x|/|grad w| = {dwdx / dwdv:.2e}")
     assert dwdx / dwdv < 10 * spread + 1e-12
     # ... and follow homogeneous Landau with the time scaled by ∫κ (C = the mean x-sum)
-    hom = Landau(velocity_box(2, VMAX, 3), gamma=-3.0, C=float(row.mean()))
+    hom = Landau(velocity_box(2, VMAX, 3), gamma=-3.0, C=float(row.mean()), rule=model.rule.kind)
     u = hom.coordinates
     hh = run(hom, hom.maxwellian(1.0, (0.5, 0.0), 0.6) + hom.maxwellian(0.5, (-1.0, 0.0), 0.8),
              t_end=0.2, dt=0.1)
@@ -186,7 +186,7 @@ def test_kappa_one_marginal_follows_homogeneous_landau():
     f0 = beams(model, amplitude=0.5)
     h = run(model, f0, t_end=0.4, dt=0.1)
     # the marginal F(0) = ∫ f0 dx = ℓ (M_1 + 0.6 M_2), run through homogeneous Landau
-    hom = Landau(velocity_box(2, VMAX, 4), gamma=0.0, C=1.0)
+    hom = Landau(velocity_box(2, VMAX, 4), gamma=0.0, C=1.0, rule=model.rule.kind)
     u = hom.coordinates
     F0 = ELL * (hom.maxwellian(1.0, (0.8, 0.0), 0.6) + hom.maxwellian(0.6, (-1.0, 0.4), 0.8))
     hh = run(hom, F0, t_end=0.4, dt=0.1)

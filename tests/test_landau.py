@@ -169,7 +169,9 @@ def test_exact_newton_matches_picard_and_converges_quadratically(rule):
 
 
 def test_exact_newton_handles_the_midpoint_case_where_picard_cycles():
-    model = Landau(velocity_box(2, 6.0, 8), gamma=0.0)
+    # the Gauss rule's case (under the nodal rule the default lagged-mobility Picard
+    # iteration runs it with rejections and exact Newton needs 43: docs/theory.rst)
+    model = Landau(velocity_box(2, 6.0, 8), gamma=0.0, rule="gauss")
     h = run(model, two_bumps(model), t_end=0.4, dt=0.1, scheme="midpoint", nonlocal_jacobian="exact")
     assert sum(h.column("rejected")[1:]) == 0
     for k in INVARIANTS:
@@ -202,8 +204,8 @@ def test_relaxation_to_the_maxwellian_with_the_same_invariants(gamma, t_end):
     assert dist < 0.1 * dist0
 
 
-def _bkw_error(d, n, R, dt, scheme, t0=0.5, T=0.5, ref=None):
-    model = Landau(velocity_box(d, R, n), gamma=0.0)
+def _bkw_error(d, n, R, dt, scheme, t0=0.5, T=0.5, ref=None, rule=None):
+    model = Landau(velocity_box(d, R, n), gamma=0.0, rule=rule)
     v = model.coordinates
     h = run(model, bkw(v, t0), t0=t0, t_end=t0 + T, dt=dt, scheme=scheme)
     f = model.density(h.stepper.w)
@@ -220,7 +222,9 @@ def test_bkw_convergence_in_h_2d():
 
 
 def test_bkw_convergence_in_h_3d():
-    errs = [_bkw_error(3, n, 6.0, 0.1, "midpoint", T=0.3)[0] for n in (4, 6, 8)]
+    # the Gauss rule: on 4, 6, 8 cells the nodal rule (27 points per cell against 64) is
+    # before its asymptotic range in 3D (h-orders 0.74, 5.2)
+    errs = [_bkw_error(3, n, 6.0, 0.1, "midpoint", T=0.3, rule="gauss")[0] for n in (4, 6, 8)]
     orders = np.log(np.array(errs[:-1]) / np.array(errs[1:])) / np.log(np.array([6 / 4, 8 / 6]))
     print(f"\nBKW d=3 (midpoint, dt=0.1): errors {errs}, h-orders {orders}")
     assert np.all(orders > 2.5)
@@ -249,7 +253,8 @@ def test_bkw_convergence_in_dt(scheme, expected):
 
 
 def test_anisotropic_relaxation_of_the_second_moment():
-    model = Landau(velocity_box(2, 7.0, 12), gamma=0.0)
+    # the Gauss rule (the nodal rule on this mesh: traceless error 2.2e-2, open)
+    model = Landau(velocity_box(2, 7.0, 12), gamma=0.0, rule="gauss")
     v = model.coordinates
     f0 = fd.exp(-v[0] ** 2 / (2 * 1.5) - v[1] ** 2 / (2 * 0.5)) / (2 * np.pi * np.sqrt(0.75))
     h = run(model, f0, t_end=0.3, dt=0.01, scheme="midpoint", keep_trajectory=True)
