@@ -91,11 +91,14 @@ def test_equilibrium_moments_on_a_mesh_and_steadiness():
     r = fd.assemble(model.apply_friction(model.density(w), w, phi))
     ref = fd.assemble(model.apply_friction(model.density(w), w + 0.1 * v[0] ** 2, phi))
     with r.dat.vec_ro as rv, ref.dat.vec_ro as fv:
-        assert rv.norm() < 1e-13 * fv.norm()
+        # (round-off: 1.4e-16 against 1.4e-3 under the nodal rule, so 1e-11 keeps a margin
+        # of 100 both ways: a non-steady w gives a ratio of order 1)
+        assert rv.norm() < 1e-11 * fv.norm()
 
 
 def test_relaxation_to_the_fermi_dirac_equilibrium():
-    # the Gauss rule (the nodal rule on this mesh: H[f|M] 0.155 -> 0.032 only, open)
+    # the Gauss rule (the nodal rule resolves the near-saturated datum on finer meshes:
+    # H[f|M] falls to 0.21, 0.15, 0.011 of its start on 8², 12², 16² cells; docs/theory.rst)
     model = LandauFermiDirac(velocity_box(2, 5.0, 8), eps=1.0, C=1.0, rule="gauss")
     f0 = near_saturated(model)
     f0h = model.density(model.state_from_density(f0))
