@@ -107,3 +107,17 @@ def test_nodal_rule_same_run_on_one_and_two_ranks():
     H1, E1 = one(MPI.COMM_SELF)
     assert np.all(np.diff(H1) < 0)
     assert np.allclose(H2, H1, rtol=1e-11, atol=0) and np.allclose(E2, E1, rtol=1e-11, atol=0)
+
+
+def test_default_rule_per_model():
+    """``rule=None``: the nodal rule, Gauss for the phase-space transport models and
+    whenever ``quadrature_degree`` is given."""
+    from forms.landau import Landau
+    from forms.vlasov_lbd import VlasovLBD
+    from generic_fem import velocity_box, phase_space_mesh
+    mesh = velocity_box(2, 4.0, 2)
+    assert Landau(mesh).rule.kind == "nodal"
+    assert Landau(mesh, quadrature_degree=6).rule.kind == "gauss"
+    assert Landau(mesh, rule="gauss").rule.kind == "gauss"
+    assert VlasovLBD(phase_space_mesh(2, 2, 1.0, 3.0)).rule.kind == "gauss"
+    assert VlasovLBD(phase_space_mesh(2, 2, 1.0, 3.0), rule="nodal").rule.kind == "nodal"
