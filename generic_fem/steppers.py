@@ -122,14 +122,18 @@ class Stepper:
         times and never below ``min_dt`` (default ``1e-6 dt``); then
         :class:`~generic_fem.errors.StepFailedError` names the nodes that had not
         settled.
-    :arg anderson_depth: Anderson acceleration of the Picard iteration
-        (:class:`~generic_fem.newton.AndersonMixing`); 0 (off) by default.
+    :arg anderson_depth: depth of the Anderson acceleration of the Picard iteration
+        (:class:`~generic_fem.newton.AndersonMixing`); ``None``: 5 with the Picard
+        Jacobian, 0 (off) with the exact one (docs/theory.rst, "Globalisation").
     :arg inactive_tol: hold nodes whose Jacobian diagonal is below this fraction of the
         largest fixed within a solve (0: off, the default).
     :arg floor_rtol: accept a residual that stopped decreasing below ``floor_rtol``
         times the mass (its round-off floor) when the density has settled and the
         entropy balance holds.
     :arg structure_tol: tolerance of that entropy-balance check (relative).
+    :arg stall_window: reject a solve as soon as its residual, still above the round-off
+        floor, has not halved over this many iterations (an iteration that cycles or
+        crawls: the halved sub-step is cheaper than the rest of ``snes_max_it``); 0: off.
     :arg project_invariants: make the invariants exact after every solve
         (``w ← w + Σ c_k ψ_k``; docs/theory.rst, "Convergence criterion").
     :arg safeguard: halve a step at most this many times while the residual would grow
@@ -159,10 +163,10 @@ class Stepper:
                  solver_parameters=None, options_prefix="gfem_", max_rejections=6,
                  forcing=None, w0=None, max_update=5.0, update_tol=1e-9,
                  nonlocal_jacobian="picard", predictor="previous", min_dt=None,
-                 anderson_depth=0, inactive_tol=0.0, floor_rtol=1e-10, structure_tol=1e-12,
+                 anderson_depth=None, inactive_tol=0.0, floor_rtol=1e-10, structure_tol=1e-12,
                  project_invariants=True, safeguard=4,
                  density_updates=False, alpha_tol=1e-14, alpha_rounds=12,
-                 adjoint_solver_parameters=None):
+                 stall_window=10, adjoint_solver_parameters=None):
         if scheme not in SCHEMES:
             raise InvalidParameterError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
         if not (dt > 0 and math.isfinite(dt)):
@@ -283,9 +287,13 @@ class Stepper:
         self._options_prefix = options_prefix
         self.max_update = float(max_update)
         self.update_tol = float(update_tol)
+        if anderson_depth is None:
+            anderson_depth = 0 if nonlocal_jacobian == "exact" else 5
         self.control = EntropyNewtonControl(model, V, self.max_update, anderson_depth, inactive_tol)
         self.control.density_space = bool(density_updates)
         self.floor_rtol = float(floor_rtol)
+        self.stall_window = int(stall_window)
+        self._stalled = False
         self.project_invariants = bool(project_invariants)
         self.safeguard = int(safeguard)
         self.safeguard_growth = 10.0
@@ -481,6 +489,9 @@ class Stepper:
                 return reason
         if it >= max_it:
             return R.DIVERGED_MAX_IT
+        if self._stalls(fnorm):
+            self._stalled = True
+            return R.DIVERGED_MAX_IT
         if fnorm > 1e30 * max(self._fnorm0, atol):
             return R.DIVERGED_DTOL
         return R.ITERATING
@@ -505,6 +516,19 @@ class Stepper:
             return False
         h = self._fnorms
         return len(h) >= 4 and fnorm > 0.5 * min(h[-4:-1])
+
+    def _stalls(self, fnorm):
+        """No halving of the residual over the last ``stall_window`` iterations while it
+        is above ``floor_rtol`` times the mass.  Picard's frozen-coefficient iteration
+        contracts linearly; at a step size too large for it it cycles, and a crawl at a
+        rate above 2^(-1/stall_window) needs more than ``snes_max_it`` anyway (near-saturated
+        Fermi–Dirac data, Gauss rule: 50 iterations at a rate 0.68 still short of
+        ``snes_atol``)."""
+        k = self.stall_window
+        h = self._fnorms
+        if k <= 0 or len(h) <= k or fnorm <= self.floor_rtol * self._mass_scale():
+            return False
+        return min(h[-k:]) > 0.5 * h[-k - 1]
 
     def _mass_scale(self):
         """``∫ |f^n|`` (once per step)."""
@@ -619,6 +643,7 @@ class Stepper:
         self._refresh()
         self._last_error = None
         self._last_change = None
+        self._stalled = False
         self._last_fnorm = float("nan")
         self.control.last_change = None
         try:
@@ -713,6 +738,8 @@ class Stepper:
             why = "PETSc error " + str(self._last_error).splitlines()[-1].strip()[:60]
         elif reason > 0:   # the solve converged; the scheme's own condition failed
             why = {"midpoint": "alpha iteration", "discrete-gradient": "chain rule"}.get(self.scheme, "not finite")
+        elif self._stalled:
+            why = f"STALLED (no halving in {self.stall_window} its)"
         else:
             why = _reason_name(reason)
         return f"dt={dt:.3g} {why} its={its} res={self._last_fnorm:.1e}"
@@ -721,6 +748,8 @@ class Stepper:
         """``(dt, text)``: why the last solve failed and where (collective)."""
         if isinstance(self._last_error, PETSc.Error):
             what = f"error {str(self._last_error).splitlines()[-1]}"
+        elif self._stalled:
+            what = f"the residual did not halve over {self.stall_window} iterations (stall_window) after {its}"
         else:
             what = f"SNES reason {reason} ({_reason_name(reason)}) after {its} iterations"
         fnorm = self._last_fnorm
@@ -737,7 +766,9 @@ class Stepper:
 
         A sub-step whose solve fails is rejected and retried with half its size; after
         an accepted sub-step the next one doubles again (up to what is left of
-        ``Δt``), so rejections change the sub-steps inside ``Δt``, never the time that
+        ``Δt``, and below the smallest size that failed in this step until two
+        sub-steps have passed without a rejection: a size that fails is not retried
+        at once; the next step starts from the last sub-step's size), so rejections change the sub-steps inside ``Δt``, never the time that
         is covered (docs/theory.rst, "Failed solves").  Under pyadjoint's annotation
         every accepted sub-step is one block, replayed with its own size.
 
@@ -759,6 +790,7 @@ class Stepper:
         if self._w_start is None:
             self._w_start = fd.Function(self.w.function_space())
         self._w_start.assign(self.w)
+        smallest_failed, clean = math.inf, 0   # a failed size is retried after two clean sub-steps
         while done < span:
             h = min(h, span - done)
             if span - done - h < 1e-9 * span:   # no sliver at the end
@@ -775,7 +807,13 @@ class Stepper:
             for k in totals:
                 totals[k] += sub[k]
             weighted_diss += sub["dt"] * sub["dissipation"]
-            h = 2.0 * sub["dt"]
+            if sub["rejected"]:
+                smallest_failed, clean = min(smallest_failed, 2.0 * sub["dt"]), 0
+            else:
+                clean += 1
+                if clean == 2:    # two clean sub-steps below it: try the failed size again
+                    smallest_failed, clean = 2.0 * smallest_failed, 0
+            h = min(2.0 * sub["dt"], 0.5 * smallest_failed)
         self.t = t_start + span
         self._dt_next = min(h, self.dt_target)
         self.step_count += 1

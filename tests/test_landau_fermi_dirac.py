@@ -103,7 +103,9 @@ def test_relaxation_to_the_fermi_dirac_equilibrium():
     f0 = near_saturated(model)
     f0h = model.density(model.state_from_density(f0))
     M, _ = model.equilibrium(f0h)
-    h = run(model, f0, t_end=24.0, dt=2.0)
+    # (H[f|M]/H0 = 1.7e-3, 1.5e-3, 1.3e-3 at t = 18, 20, 24; the steps near equilibrium
+    # are the costly ones under the Gauss rule: residuals stall at ~1e-9, docs/theory.rst)
+    h = run(model, f0, t_end=20.0, dt=2.0)
     H0, H1 = relative_entropy(model, f0h, M), relative_entropy(model, h.stepper.density(), M)
     print(f"\nrelative entropy H_eps[f|M_eps]: {H0:.3e} -> {H1:.3e}")
     H = np.array(h.column("H"))
