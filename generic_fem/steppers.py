@@ -768,8 +768,9 @@ class Stepper:
         an accepted sub-step the next one doubles again (up to what is left of
         ``Δt``, and below the smallest size that failed in this step until two
         sub-steps have passed without a rejection: a size that fails is not retried
-        at once; the next step starts from the last sub-step's size), so rejections change the sub-steps inside ``Δt``, never the time that
-        is covered (docs/theory.rst, "Failed solves").  Under pyadjoint's annotation
+        at once; the next step starts at twice the last sub-step), so rejections
+        change the sub-steps inside ``Δt``, never the time that is covered
+        (docs/theory.rst, "Failed solves").  Under pyadjoint's annotation
         every accepted sub-step is one block, replayed with its own size.
 
         :arg dt_max: an upper bound for this step (to land on an output time).
@@ -815,7 +816,7 @@ class Stepper:
                     smallest_failed, clean = 2.0 * smallest_failed, 0
             h = min(2.0 * sub["dt"], 0.5 * smallest_failed)
         self.t = t_start + span
-        self._dt_next = min(h, self.dt_target)
+        self._dt_next = min(2.0 * sub["dt"], self.dt_target)   # the memory of failed sizes is per step
         self.step_count += 1
         dissipation = weighted_diss / span
         self.last = {
