@@ -305,15 +305,7 @@ def _parallel_case(comm, gamma, scheme, jacobian):
 def test_same_results_on_one_and_two_ranks(gamma, scheme, jacobian):
     h2 = _parallel_case(MPI.COMM_WORLD, gamma, scheme, jacobian)
     h1 = _parallel_case(MPI.COMM_SELF, gamma, scheme, jacobian)
-    # The invariants are exact on both (projection); H and the dissipation agree to the
-    # solve's tolerance: the Anderson-mixed iteration of γ = 0 stops one or two iterations
-    # apart on 1 and 2 ranks (round-off in the least squares), measured H 4.7e-11 and
-    # dissipation 3.0e-8 apart (update_tol is 1e-9 of the peak density); γ = −3, 1 and
-    # the exact Jacobian take the same iterations and agree to 1e-15.
-    tols = {"H": 1e-9, "mass": 1e-12, "momentum_0": 1e-12, "energy": 1e-12, "dissipation": 1e-6}
-    for col, tol in tols.items():
+    for col in ("H", "mass", "momentum_0", "energy", "dissipation"):
         a, b = np.array(h1.column(col)), np.array(h2.column(col))
         rel = np.abs(a - b) / np.maximum(np.abs(a), 1e-300)
-        assert np.all(np.nan_to_num(rel) <= tol), (col, a, b)
-    assert h1.column("rejected") == h2.column("rejected") or np.array_equal(
-        np.nan_to_num(h1.column("rejected")), np.nan_to_num(h2.column("rejected")))
+        assert np.all(np.nan_to_num(rel) <= 1e-10), (col, a, b)
