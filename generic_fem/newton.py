@@ -304,14 +304,14 @@ class AndersonMixing:
     where ``D`` weighs each node by its relative Jacobian diagonal (which scales like
     the density there): the least-squares problem is posed on the change of ``f``, so
     nodes below round-off (whose ``w`` the equations do not determine) take no part in
-    the mixing.  The Picard iteration of
-    a two-point operator converges slowly only in a few smooth modes (those the
-    local, frozen part of the Jacobian represents worst); Anderson mixing removes
-    them at no cost in operator evaluations.  ``γ`` is Tikhonov-regularised (``regularisation`` times the trace of the normal
-    equations, 1e-6: with 1e-10 the mixing amplified round-off until 1 and 2 ranks took
-    different iterations) and the
-    history is dropped (plain steps) once the weighted step is below ``noise``
-    relative to the peak density, where differences of iterates are round-off."""
+    the mixing.  The Picard iteration of a two-point operator converges slowly only
+    in a few smooth modes (those the local, frozen part of the Jacobian represents
+    worst); Anderson mixing removes them at no cost in operator evaluations.  ``γ`` is
+    Tikhonov-regularised (``regularisation`` times the trace of the normal equations,
+    1e-6: with 1e-10 the mixing amplified round-off until 1 and 2 ranks took different
+    iterations) and the history is dropped (plain steps) once the weighted step is
+    below ``noise`` relative to the peak density, where differences of iterates are
+    round-off."""
 
     def __init__(self, comm, depth=5, regularisation=1e-6, noise=1e-9):
         self.comm = comm
