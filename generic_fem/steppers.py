@@ -56,6 +56,7 @@ from petsc4py import PETSc
 
 from .errors import InvalidParameterError, StepFailedError
 from .newton import EntropyNewtonControl
+from .substeps import SubstepSizes
 from .adjoint import annotating, step_block, _no_annotation
 from .chain_rule import chain_rule_terms, chain_rule_defect_form
 from .invariants import match_invariants
@@ -291,6 +292,8 @@ class Stepper:
         self.control = EntropyNewtonControl(model, V, self.max_update, anderson_depth, inactive_tol)
         self.control.density_space = bool(density_updates)
         self.floor_rtol = float(floor_rtol)
+        if not (isinstance(stall_window, (int, np.integer)) and stall_window >= 0):
+            raise InvalidParameterError(f"stall_window must be a non-negative integer (0: off), got {stall_window!r}")
         self.stall_window = int(stall_window)
         self._stalled = False
         self.project_invariants = bool(project_invariants)
@@ -518,11 +521,11 @@ class Stepper:
 
     def _stalls(self, fnorm):
         """No halving of the residual over the last ``stall_window`` iterations while it
-        is above ``floor_rtol`` times the mass.  Picard's frozen-coefficient iteration
-        contracts linearly; at a step size too large for it it cycles, and a crawl at a
-        rate above 2^(-1/stall_window) needs more than ``snes_max_it`` anyway (near-saturated
-        Fermi–Dirac data, Gauss rule: 50 iterations at a rate 0.68 still short of
-        ``snes_atol``)."""
+        is above ``floor_rtol`` times the mass.  At a step size too large for it the
+        Picard iteration cycles (near-saturated Fermi–Dirac data, Gauss rule, ``Δt = 2``:
+        the residual wandered between 2.7 and 4.2 with clipped updates for 50 iterations);
+        a crawl slower than a halving per ``stall_window`` iterations would not reach
+        the tolerance within ``snes_max_it`` either."""
         k = self.stall_window
         h = self._fnorms
         if k <= 0 or len(h) <= k or fnorm <= self.floor_rtol * self._mass_scale():
@@ -790,7 +793,7 @@ class Stepper:
         if self._w_start is None:
             self._w_start = fd.Function(self.w.function_space())
         self._w_start.assign(self.w)
-        smallest_failed, clean = math.inf, 0   # a failed size is retried after two clean sub-steps
+        sizes = SubstepSizes()
         while done < span:
             h = min(h, span - done)
             if span - done - h < 1e-9 * span:   # no sliver at the end
@@ -807,13 +810,7 @@ class Stepper:
             for k in totals:
                 totals[k] += sub[k]
             weighted_diss += sub["dt"] * sub["dissipation"]
-            if sub["rejected"]:
-                smallest_failed, clean = min(smallest_failed, 2.0 * sub["dt"]), 0
-            else:
-                clean += 1
-                if clean == 2:    # two clean sub-steps below it: try the failed size again
-                    smallest_failed, clean = 2.0 * smallest_failed, 0
-            h = min(2.0 * sub["dt"], 0.5 * smallest_failed)
+            h = sizes.next_after(sub["dt"], sub["rejected"])
         self.t = t_start + span
         self._dt_next = min(2.0 * sub["dt"], self.dt_target)   # the memory of failed sizes is per step
         self.step_count += 1

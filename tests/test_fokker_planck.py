@@ -185,3 +185,22 @@ def test_rejected_step_is_retried_with_smaller_dt():
     st.advance()
     assert st.t == pytest.approx(1.2, abs=1e-15) and st.step_count == 3
     assert calls[3:] == [0.4, 0.4]     # the step size is back to dt
+
+
+def test_substep_sizes_do_not_retry_a_failed_size_at_once():
+    """After a rejection at 0.4 (accepted 0.2) the next sub-steps stay at 0.2 until two
+    of them pass without a rejection; then 0.4 is tried again, and so on upwards."""
+    from generic_fem.substeps import SubstepSizes
+    s = SubstepSizes()
+    assert s.next_after(0.1, 0) == 0.2                  # no failure yet: doubling
+    assert s.next_after(0.2, 1) == 0.2                  # 0.4 failed: not tried at once
+    assert s.next_after(0.2, 0) == 0.2
+    assert s.next_after(0.2, 0) == 0.4                  # two clean sub-steps: 0.4 again
+    assert s.next_after(0.05, 2) == 0.05                # 0.1 failed: at most 0.05
+    assert [s.next_after(0.05, 0), s.next_after(0.05, 0)] == [0.05, 0.1]
+
+
+def test_stall_window_is_checked():
+    model = make(2, cells=2)
+    with pytest.raises(InvalidParameterError, match="stall_window"):
+        Stepper(model, model.maxwellian(), dt=0.1, stall_window=-1)
