@@ -11,6 +11,13 @@ box with backward Euler, and every scheme on the R = 6 box with the first data s
     ./gfem run python benchmarks/robustness.py                 # the whole matrix
     ./gfem run python benchmarks/robustness.py --models landau_g-3 --steps 5
     ./gfem run mpiexec -n 2 python benchmarks/robustness.py --main-demo
+    ./gfem run python benchmarks/robustness.py --long 100      # the hardest cases, 100 steps
+
+``--long N`` runs the hardest cases of the matrix for ``N`` steps and follows the
+entropy variable at the box edge: ``e = max_edge w − max w`` (the log of the largest
+edge density relative to the peak) at every step, against the value of the Maxwellian
+with the run's invariants (Landau models).  A tail mode that grows shows as ``e``
+ending above both its initial and its equilibrium value.
 """
 import argparse
 import os
@@ -19,6 +26,7 @@ import time
 
 import numpy as np
 import firedrake as fd
+from mpi4py import MPI
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 from robustness_cases import build, MESHES, LANDAU_DATA  # noqa: E402
@@ -61,6 +69,74 @@ def one(case, steps, dt, rule="nodal", **options):
             f"max dH {dH:.1e} ({time.time() - t0:.1f} s)"), True
 
 
+#: the hardest cases of the matrix (most rejections and iterations per step)
+LONG_CASES = [("landau_g1", "box10", "two_gaussians", "backward-euler"),
+              ("landau_g1", "box6", "two_gaussians", "midpoint"),
+              ("landau_g1", "box6", "two_gaussians", "discrete-gradient"),
+              ("landau_g0", "box6", "two_gaussians", "discrete-gradient"),
+              ("landau_g1", "box3d6", "two_gaussians", "backward-euler"),
+              ("fermi_dirac", "box6", "near_saturated", "backward-euler"),
+              ("multispecies", "box6", "heating3", "backward-euler")]
+
+
+def edge_log_ratio(model):
+    """``callback`` for :func:`~generic_fem.run` recording ``max_edge w − max w`` per
+    component (columns ``edge_k``), and the box half-width and shape for the
+    equilibrium value."""
+    mesh = model.mesh
+    X = fd.Function(fd.VectorFunctionSpace(mesh, model.V.ufl_element().sub_elements[0]
+                                           if model.V.value_shape else model.V.ufl_element()))
+    X.interpolate(fd.SpatialCoordinate(mesh))
+    x = X.dat.data_ro
+    comm = mesh.comm
+    radius = np.linalg.norm(x, axis=1)
+    box = comm.allreduce(float(np.max(np.abs(x))) if x.size else 0.0, op=MPI.MAX)
+    corner = comm.allreduce(float(radius.max()) if x.size else 0.0, op=MPI.MAX)
+    is_ball = corner < box * 1.01
+    R = corner if is_ball else box
+    edge = (radius >= R * (1 - 1e-8)) if is_ball else (np.max(np.abs(x), axis=1) >= R * (1 - 1e-8))
+
+    def callback(stepper, record):
+        w = np.array(stepper.w.dat.data_ro).reshape(len(x), -1)
+        for k in range(w.shape[1]):
+            top = comm.allreduce(float(w[:, k].max()), op=MPI.MAX)
+            e = comm.allreduce(float(w[edge, k].max()) if np.any(edge) else -np.inf, op=MPI.MAX)
+            record[f"edge_{k}"] = e - top
+    return callback, R, is_ball
+
+
+def long_runs(steps, dt, rule, options):
+    """The hardest cases for ``steps`` steps: rejections, iterations, and the edge
+    values of ``w`` (start, largest over the run, end, and the equilibrium's)."""
+    for case in LONG_CASES:
+        model, f0 = build(*case[:3], rule=rule)
+        callback, R, is_ball = edge_log_ratio(model)
+        t0 = time.time()
+        try:
+            h = run(model, f0, t_end=steps * dt, dt=dt, scheme=case[3], callback=callback, **options)
+        except StepFailedError as exc:
+            fd.PETSc.Sys.Print(f"FAIL {' '.join(case)}: {str(exc)[:300]} ({time.time() - t0:.1f} s)", flush=True)
+            continue
+        n = len(h) - 1
+        e = np.array(h.column("edge_0")[1:])
+        eq = ""
+        if case[0].startswith("landau"):
+            d = model.dim
+            m = h.column("mass")[-1]
+            u = np.array([h.column(f"momentum_{i}")[-1] for i in range(d)]) / m
+            T = (2 * h.column("energy")[-1] / m - u @ u) / d
+            gap = R - (np.linalg.norm(u) if is_ball else np.max(np.abs(u)))
+            e_eq = -gap ** 2 / (2 * T)
+            # a tail mode that grew: the edge value ends above both its start and the
+            # equilibrium's (a transient rise while the data relax is not one)
+            grows = e[-1] > max(e[0], e_eq) + 0.5
+            eq = f", equilibrium {e_eq:.1f}: {'GROWS' if grows else 'no growth'}"
+        fd.PETSc.Sys.Print(
+            f"{' '.join(case)}: {n} steps, {sum(h.column('rejected')[1:])} rejected, "
+            f"{sum(h.column('snes_its')[1:]) / n:.1f} its/step; edge w - max w: "
+            f"start {e[0]:.1f}, largest {e.max():.1f}, end {e[-1]:.1f}{eq} ({time.time() - t0:.0f} s)", flush=True)
+
+
 def main_demo(options):
     """The run of ``demos/landau_relaxation.py`` (Coulomb, 12x12 Q2, R = 6, two beams,
     30 backward-Euler steps of 0.2): Newton iterations and operator
@@ -83,12 +159,17 @@ def main():
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--dt", type=float, default=0.1)
     p.add_argument("--rule", default="nodal", help="the models' quadrature rule (nodal or gauss)")
+    p.add_argument("--long", type=int, default=0, metavar="N",
+                   help="only the hardest cases, for N steps, following w at the box edge")
     p.add_argument("--main-demo", action="store_true",
                    help="only the main demo's run (operator evaluations per step)")
     args, _ = p.parse_known_args()
     options = {}
     if args.main_demo:
         main_demo(options)
+        return
+    if args.long:
+        long_runs(args.long, args.dt, args.rule, options)
         return
     ok = total = 0
     for case in cases(args.models):

@@ -10,18 +10,9 @@ discrete system is below the round-off of the coupled solve (docs/two_point.rst,
     ``F(w)`` (and ``F(w) + F'(w) δ``) at the nodes, ``F(w_h)`` at the quadrature
     points (compiled interpolations).
 :meth:`EntropyNewtonControl.update`
-    the safeguarded step: clipping to ``±s`` and, with ``density_space``, the
-    *density-space* update: the Newton step ``δ`` predicts the density
-    ``f_i + F'(w_i) δ_i`` at node ``i`` and the new ``w_i`` is the model's entropy
-    variable of that prediction,
-
-    .. math::  w_i^{new} = \operatorname{clip}\big(W(f_i + F'(w_i) δ_i),\ w_i − s,\ w_i + s\big)
-
-    (``W = F^{-1}``; a prediction outside the state space is clipped).  For
-    ``F = e^w`` this is ``w + \log(1 + δ)``: exact for the pointwise nonlinearity,
-    so no overshoot (``δ ≫ 1``) and no crawl (``δ → −1``); near convergence it
-    differs from the Newton step by ``O(δ²)``.  Optionally nodes with a negligible
-    Jacobian diagonal are held fixed, and the step is Anderson-mixed.
+    the limited step: clipping to ``±s``, except that under the nodal rule a node of
+    negligible density (below 1e-14 of the peak) may rise freely as long as its
+    density stays negligible; optionally the step is Anderson-mixed.
 :meth:`EntropyNewtonControl.update_measure`
     the density test: the largest change of ``f`` at a quadrature point over the
     last iteration relative to the peak of ``f`` (per component).
@@ -141,25 +132,44 @@ class PointDensity:
 
 
 class EntropyNewtonControl:
-    """Safeguards of the Newton iteration for the entropy variable ``w`` (the leading
+    r"""Safeguards of the Newton iteration for the entropy variable ``w`` (the leading
     ``n`` local entries of the SNES vectors; an auxiliary field after them is left
-    alone): clipping, optional density-space updates, inactive tail nodes and
-    Anderson mixing, the density test and failure reports.
+    alone): the step limit, Anderson mixing, the density test and failure reports.
+
+    The step limit (:meth:`update`): an update of ``w_i`` is clipped to ``±s``, so a
+    step cannot overflow ``F(w)``, except that under the nodal rule a node whose
+    density is *negligible*, below ``negligible`` (1e-14) times the peak density of its
+    component, may *rise* freely up to that level,
+
+    .. math::  w_i − s \le w_i^{new} \le \max(w_i + s,\ w_{cap}), \qquad
+               w_{cap} = W(\mathrm{negligible}\cdot f_{peak}),
+
+    where its row is determined (Jacobian diagonal at least ``determined`` = 1e-16 of
+    the largest): its density changes by less than ``negligible · f_peak`` whatever
+    the step.  The row of such a node is dominated by the fluxes at its neighbours'
+    points, and the value of ``w_i`` that balances them can lie hundreds of units
+    above it (Landau ``γ = 1``, midpoint, ``R = 6``: a tail node at ``w = −206`` had to
+    rise by 343, and with the clip alone the iteration crawled ``s`` per iteration
+    and stalled even at ``Δt = 5·10⁻⁵``).  Downward moves keep the clip, and so do
+    rows at round-off: free moves there (measured) made the tail values depend on
+    round-off, and 1 and 2 ranks then differed by 4e-8 in the dissipation.  Under the
+    Gauss rule the density at a point is ``F`` of a combination of nodal values, so a
+    large nodal move could overflow it there: the clip alone applies.
 
     :arg model: the model (its ``density`` and ``entropy_variable``).
     :arg V: the space of ``w``.
     :arg max_update: the largest change of ``w`` at a node in one iteration (``s``).
     :arg anderson_depth: depth of :class:`AndersonMixing` (0: off).
-    :arg inactive_tol: a node whose Jacobian diagonal is below ``inactive_tol`` times
-        the largest one (per component) is held fixed during the iteration.
     """
 
-    #: apply large Newton steps in density space (see the module docstring)
-    density_space = False
-    #: steps ``|δ|`` above this are applied in density space, smaller ones as they are
-    density_space_step = 0.0
+    #: a node whose density is below this fraction of its component's peak may rise
+    #: freely up to it
+    negligible = 1e-14
+    #: ... where its Jacobian diagonal is at least this fraction of the largest (per
+    #: component): below, the row is round-off and so is its step
+    determined = 1e-16
 
-    def __init__(self, model, V, max_update, anderson_depth=0, inactive_tol=0.0):
+    def __init__(self, model, V, max_update, anderson_depth=0):
         self.model = model
         self.V = V
         self.comm = model.mesh.comm
@@ -168,69 +178,75 @@ class EntropyNewtonControl:
         self.points = PointDensity(model, V)
         self.n = self.nodal.w.dat.data_ro.size
         self.max_update = float(max_update)
-        self.inactive_tol = float(inactive_tol)
+        self.free_tails = model.rule.kind == "nodal"
 
         self._fq_prev = None
         #: diagnostics of the last iteration (for failure messages)
         self.last_change = None
-        self.inactive = 0
         #: the relative Jacobian diagonal of the last step (per component)
         self.diagonal_weight = None
+        #: nodes moved beyond ``+s`` by the last update (negligible densities)
+        self.free_moves = 0
 
         self.anderson = AndersonMixing(self.comm, anderson_depth)
 
-    def _per_component_relative(self, values):
-        """``values / max(values)`` per component (global maximum)."""
+    def _component_peak(self, values):
+        """The global maximum of ``values`` per component, repeated for every entry."""
         k = self.ncomp
         vk = values.reshape(-1, k)
         peak = np.max(vk, axis=0) if vk.size else np.full(k, -np.inf)
-        peak = _global_max(self.comm, peak)
+        return np.tile(_global_max(self.comm, peak), vk.shape[0])
+
+    def _per_component_relative(self, values):
+        """``values / max(values)`` per component (global maximum)."""
+        peak = self._component_peak(values)
         with np.errstate(all="ignore"):
-            return (vk / np.where(peak > 0, peak, 1.0)).reshape(-1)
+            return values / np.where(peak > 0, peak, 1.0)
+
+    def _bounds(self, xa, weight=None):
+        """Lower and upper bounds of ``w^{new}`` at the owned nodes (class docstring);
+        ``weight``: the relative Jacobian diagonal."""
+        s = self.max_update
+        lo, hi = xa - s, xa + s
+        if not self.free_tails:
+            return lo, hi
+        peak = self._component_peak(self.nodal.density(xa))
+        w_cap = self.nodal.entropy_variable(self.negligible * peak)
+        free = np.isfinite(w_cap) & (peak > 0) & (xa < w_cap)
+        if weight is not None:
+            free &= weight >= self.determined
+        return lo, np.where(free, np.maximum(hi, w_cap), hi)
 
     # ----------------------------------------------------------------- update map
     def update(self, x, y, diagonal=None, first=False):
         """Replace the Newton step ``x − y`` (SNES convention, ``y`` = −δ) in place by
-        the safeguarded step; ``diagonal`` is the Jacobian's diagonal (owned entries of
-        ``w``), ``first`` starts a new Anderson history."""
+        the limited (and, with ``anderson_depth``, mixed) step; ``diagonal`` is the
+        Jacobian's diagonal (owned entries of ``w``), ``first`` starts a new Anderson
+        history."""
         n = self.n
         xa = x.getArray(readonly=True)[:n]
         ya = y.getArray()
         delta = -ya[:n]
-        s = self.max_update
-        w_new = xa + delta
-        if self.density_space:
-            # only large steps: there the pointwise nonlinearity matters, while for small
-            # ones W(f + F'δ) loses digits (Fermi-Dirac near saturation: 1 - εf cancels)
-            big = np.abs(delta) > self.density_space_step
-            f, f_lin = self.nodal.predicted(xa, delta)
-            w_map = self.nodal.entropy_variable(f_lin)
-            bad = ~np.isfinite(w_map)
-            if np.any(bad):   # prediction outside the state space: below 0 or above the bound
-                w_map[bad] = np.where(f_lin[bad] > 0, np.inf, -np.inf) if s > 0 else xa[bad] + delta[bad]
-            # and only where the round trip W(F(w)) = w holds (not where F saturates)
-            exact = np.abs(self.nodal.entropy_variable(f) - xa) <= 1e-8 * np.maximum(1.0, np.abs(xa))
-            w_new = np.where(big & exact, w_map, w_new)
-        if s > 0:
-            w_new = np.clip(w_new, xa - s, xa + s)
-        step = w_new - xa
         weight = None
         if diagonal is not None:
             weight = self._per_component_relative(np.abs(diagonal))
             self.diagonal_weight = weight
-            frozen = ~(weight >= self.inactive_tol) if self.inactive_tol > 0 else np.zeros(n, bool)
-            step[frozen] = 0.0
-            self.inactive = self.comm.allreduce(int(np.count_nonzero(frozen)))
+        if self.max_update > 0:
+            lo, hi = self._bounds(xa, weight)
+            step = np.clip(xa + delta, lo, hi) - xa
+            beyond = np.abs(step) > self.max_update
+            self.free_moves = self.comm.allreduce(int(np.count_nonzero(beyond)))
+        else:
+            lo = hi = None
+            step = delta.copy()
         if self.anderson.depth > 0:
             if first:
                 self.anderson.reset()
             if weight is None:
                 weight = self._per_component_relative(self.nodal.density(xa))
             step = self.anderson.step(xa, step, weight)
-            if s > 0:
-                step = np.clip(step, -s, s)
-            if diagonal is not None:
-                step[frozen] = 0.0
+            if lo is not None:
+                step = np.clip(xa + step, lo, hi) - xa
         ya[:n] = -step
         y.setArray(ya)
         return True
@@ -286,8 +302,7 @@ class EntropyNewtonControl:
             comp_s = f", component {comp}" if k > 1 else ""
             lines.append(f"v = {where}{comp_s}: f = {fv:.3e}, w = {wv:.4g}, "
                          f"last change of f = {change:.2e} of the peak")
-        extra = f" ({self.inactive} tail nodes held fixed)" if self.inactive else ""
-        return "; ".join(lines) + extra
+        return "; ".join(lines)
 
 
 class AndersonMixing:
