@@ -180,8 +180,12 @@ def test_discrete_gradient_solutions_have_zero_JT(make):
     # (1e-9: the nodal Fermi–Dirac run's identity closes at 2.7e-10 of its terms)
     assert abs(r.total - r.transport_term - r.residual_term) <= 1e-9 * s
     assert abs(r.residual_term) <= 1e-9 * s
+    # the chain-rule defect: the round-off of H, or α is accepted below what the solve
+    # determines (Stepper._solve_noise; Landau: 2e-13 against 1.2e-13 for the round-off of
+    # H), bounded then like the square term
     H = np.abs(h.column("H"))
-    assert abs(r.square_term) <= 1e-10 * s and abs(r.chain_rule_term) <= 1e-14 * len(H) * H.max()
+    assert abs(r.square_term) <= 1e-10 * s
+    assert abs(r.chain_rule_term) <= max(1e-14 * len(H) * H.max(), 1e-10 * s)
     assert abs(r.transport_term) <= 1e-3 * s     # a quadrature defect (fuzzy), else 0
     if model.poisson(f0, f0, f0) is None:
         assert r.transport_term == 0.0
