@@ -7,7 +7,7 @@ discrete system is below the round-off of the coupled solve (docs/two_point.rst,
 "Tails and round-off").  The pieces here:
 
 :class:`NodalDensity`, :class:`PointDensity`
-    ``F(w)`` (and ``F(w) + F'(w) δ``) at the nodes, ``F(w_h)`` at the quadrature
+    ``F(w)`` at the nodes, ``F(w_h)`` at the quadrature
     points (compiled interpolations).
 :meth:`EntropyNewtonControl.update`
     the limited step: clipping to ``±s``; optionally the step is Anderson-mixed.
@@ -23,7 +23,6 @@ discrete system is below the round-off of the coupled solve (docs/two_point.rst,
 """
 import numpy as np
 import ufl
-import ufl.algorithms
 import firedrake as fd
 from mpi4py import MPI
 
@@ -47,45 +46,19 @@ def _global_max(comm, a):
 
 
 class NodalDensity:
-    """``F(w)`` (and its linearisation ``F(w) + F'(w) δ``) at the nodes of ``V``.
-
-    ``w`` and ``δ`` are scratch Functions on ``V`` filled from PETSc vectors."""
+    """``F(w)`` at the nodes of ``V``; ``w`` is a scratch Function filled from PETSc
+    vectors."""
 
     def __init__(self, model, V):
         self.w = fd.Function(V, name="w_nodes")
-        self.delta = fd.Function(V, name="newton_step")
         self.f = fd.Function(V, name="f_nodes")
-        self.f_lin = fd.Function(V, name="f_predicted")
-        self.f_in = fd.Function(V, name="f_given")
-        self.w_of_f = fd.Function(V, name="w_of_f")
-        F = model.density(self.w)
-        dF = ufl.algorithms.expand_derivatives(ufl.derivative(F, self.w, self.delta))
-        self._density = _compiled_interpolation(F, self.f)
-        self._linear = _compiled_interpolation(F + dF, self.f_lin)
-        self._inverse = _compiled_interpolation(model.entropy_variable(self.f_in), self.w_of_f)
+        self._density = _compiled_interpolation(model.density(self.w), self.f)
 
     def density(self, w_values):
         """``F(w)`` at the (owned) nodes for the given owned nodal values of ``w``."""
         self.w.dat.data_wo[...] = w_values.reshape(self.w.dat.data_ro.shape)
         self._density()
         return np.array(self.f.dat.data_ro).reshape(-1)
-
-    def predicted(self, w_values, delta_values):
-        """``(F(w), F(w) + F'(w) δ)`` at the owned nodes."""
-        shape = self.w.dat.data_ro.shape
-        self.w.dat.data_wo[...] = w_values.reshape(shape)
-        self.delta.dat.data_wo[...] = delta_values.reshape(shape)
-        self._density()
-        self._linear()
-        return np.array(self.f.dat.data_ro).reshape(-1), np.array(self.f_lin.dat.data_ro).reshape(-1)
-
-    def entropy_variable(self, f_values):
-        """``W(f)`` (the model's ``−dS``) at the owned nodes; non-finite where ``f`` is
-        outside the state space."""
-        self.f_in.dat.data_wo[...] = f_values.reshape(self.f_in.dat.data_ro.shape)
-        with np.errstate(all="ignore"):
-            self._inverse()
-        return np.array(self.w_of_f.dat.data_ro).reshape(-1)
 
 
 class PointDensity:
@@ -141,7 +114,7 @@ class EntropyNewtonControl:
     7e-12 of the peak, 1e12 times the equilibrium's, where the clip alone brings it
     down to it; docs/theory.rst, "Robustness".)
 
-    :arg model: the model (its ``density`` and ``entropy_variable``).
+    :arg model: the model (its ``density``).
     :arg V: the space of ``w``.
     :arg max_update: the largest change of ``w`` at a node in one iteration (``s``).
     :arg anderson_depth: depth of :class:`AndersonMixing` (0: off).
@@ -165,18 +138,14 @@ class EntropyNewtonControl:
 
         self.anderson = AndersonMixing(self.comm, anderson_depth)
 
-    def _component_peak(self, values):
-        """The global maximum of ``values`` per component, repeated for every entry."""
+    def _per_component_relative(self, values):
+        """``values / max(values)`` per component (global maximum)."""
         k = self.ncomp
         vk = values.reshape(-1, k)
         peak = np.max(vk, axis=0) if vk.size else np.full(k, -np.inf)
-        return np.tile(_global_max(self.comm, peak), vk.shape[0])
-
-    def _per_component_relative(self, values):
-        """``values / max(values)`` per component (global maximum)."""
-        peak = self._component_peak(values)
+        peak = _global_max(self.comm, peak)
         with np.errstate(all="ignore"):
-            return values / np.where(peak > 0, peak, 1.0)
+            return (vk / np.where(peak > 0, peak, 1.0)).reshape(-1)
 
     # ----------------------------------------------------------------- update map
     def update(self, x, y, diagonal=None, first=False):

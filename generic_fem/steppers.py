@@ -141,8 +141,9 @@ class Stepper:
         more than tenfold (0: off).
     :arg alpha_tol: ``"discrete-gradient"``: accept ``α`` when the chain-rule defect
         ``|H^{n+1} − H^n − ⟨θ_α, Δf⟩|`` is below ``alpha_tol ⟨Δw, Δf⟩`` or the level the
-        solve determines it to (round-off of ``H``, or what the residual leaves); ``alpha_rounds``: at most that many solves per step for it (else the step
-        is rejected).
+        solve determines it to (round-off of ``H``, or what the residual leaves);
+        ``alpha_rounds``: at most that many solves per step for it (else the step is
+        rejected).
     :arg nonlocal_jacobian: ``"picard"`` (default) uses the Jacobian with the nonlocal
         coefficients of two-point operators frozen (linear convergence, one operator
         evaluation per iteration) and, under the nodal rule, the friction's mobility
