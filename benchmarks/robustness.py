@@ -12,6 +12,7 @@ box with backward Euler, and every scheme on the R = 6 box with the first data s
     ./gfem run python benchmarks/robustness.py --models landau_g-3 --steps 5
     ./gfem run mpiexec -n 2 python benchmarks/robustness.py --main-demo
     ./gfem run python benchmarks/robustness.py --long 100      # the hardest cases, 100 steps
+    ./gfem run python benchmarks/robustness.py --resolution    # hard cases on refined boxes
 
 ``--long N`` runs the hardest cases of the matrix for ``N`` steps and follows the
 entropy variable at the box edge: ``e = max_edge w − max w`` (the log of the largest
@@ -49,8 +50,8 @@ def cases(models):
     return out
 
 
-def one(case, steps, dt, rule="nodal", **options):
-    model, f0 = build(*case[:3], rule=rule)
+def one(case, steps, dt, rule="nodal", refine=1.0, **options):
+    model, f0 = build(*case[:3], rule=rule, refine=refine)
     t0 = time.time()
     ops = model.friction_operators()
     try:
@@ -137,6 +138,28 @@ def long_runs(steps, dt, rule, options):
             f"start {e[0]:.1f}, largest {e.max():.1f}, end {e[-1]:.1f}{eq} ({time.time() - t0:.0f} s)", flush=True)
 
 
+#: cases whose solves are hard on the matrix's meshes, run again on refined boxes
+RESOLUTION_CASES = [("landau_g1", "box6", "two_gaussians", "midpoint"),
+                    ("landau_g1", "box6", "anisotropic", "midpoint"),
+                    ("landau_g1", "box8", "two_gaussians", "backward-euler"),
+                    ("landau_g1", "box10", "two_gaussians", "backward-euler"),
+                    ("landau_g1", "box3d6", "two_gaussians", "backward-euler"),
+                    ("landau_g0", "box8", "two_gaussians", "backward-euler"),
+                    ("landau_g0", "box10", "two_gaussians", "backward-euler")]
+
+
+def resolution(steps, dt, rule, options, factors=(1.0, 1.5, 2.0)):
+    """The cases of :data:`RESOLUTION_CASES` with ``factors`` times the cells per
+    direction: rejections and iterations per step against the node spacing."""
+    from robustness_cases import BOXES
+    for case in RESOLUTION_CASES:
+        dim, R, cells = BOXES[case[1]]
+        for k in factors:
+            n = int(round(cells * k))
+            line, _ = one(case, steps, dt, rule, refine=k, **options)
+            fd.PETSc.Sys.Print(f"{n:3d} cells (node spacing {R / n:.2f}) {line}", flush=True)
+
+
 def main_demo(options):
     """The run of ``demos/landau_relaxation.py`` (Coulomb, 12x12 Q2, R = 6, two beams,
     30 backward-Euler steps of 0.2): Newton iterations and operator
@@ -161,12 +184,17 @@ def main():
     p.add_argument("--rule", default="nodal", help="the models' quadrature rule (nodal or gauss)")
     p.add_argument("--long", type=int, default=0, metavar="N",
                    help="only the hardest cases, for N steps, following w at the box edge")
+    p.add_argument("--resolution", action="store_true",
+                   help="only the hard cases, on the matrix's boxes and refined ones")
     p.add_argument("--main-demo", action="store_true",
                    help="only the main demo's run (operator evaluations per step)")
     args, _ = p.parse_known_args()
     options = {}
     if args.main_demo:
         main_demo(options)
+        return
+    if args.resolution:
+        resolution(args.steps, args.dt, args.rule, options)
         return
     if args.long:
         long_runs(args.long, args.dt, args.rule, options)

@@ -16,9 +16,9 @@ discrete system is below the round-off of the coupled solve (docs/two_point.rst,
     last iteration relative to the peak of ``f`` (per component).
 :meth:`EntropyNewtonControl.entropy_defect`
     ``⟨θ, R⟩``: what a residual ``R`` does to the entropy balance.
-:meth:`EntropyNewtonControl.report`
-    on failure, the points where the iteration had not settled: coordinates, ``f``,
-    ``w`` and the last change (the stepper retries with ``Δt/2`` down to ``min_dt``
+:meth:`EntropyNewtonControl.report_residual`
+    on failure, the nodes where the iteration had not settled (largest residual rows
+    against their own scale): coordinates, ``f``, ``w`` and the correction they ask for (the stepper retries with ``Δt/2`` down to ``min_dt``
     and then raises :class:`~generic_fem.errors.StepFailedError` with it).
 """
 import numpy as np
@@ -71,35 +71,12 @@ class PointDensity:
         self.f = fd.Function(self.Q, name="f_points")
         self._density = _compiled_interpolation(model.density(self.w), self.f)
         self.model = model
-        self._coords = None
-        self._wq = None
 
     def __call__(self, w_values):
         """``F(w_h)`` at the owned points (flat array) for owned nodal values of ``w``."""
         self.w.dat.data_wo[...] = w_values.reshape(self.w.dat.data_ro.shape)
         self._density()
         return np.array(self.f.dat.data_ro).reshape(-1)
-
-    def coordinates(self):
-        """Coordinates of the owned points, one row per point (``None`` if unavailable)."""
-        if self._coords is None:
-            mesh = self.model.mesh
-            gd = mesh.geometric_dimension() if callable(mesh.geometric_dimension) else mesh.geometric_dimension
-            try:
-                X = fd.Function(self.model.quadrature_space((gd,)))
-                X.interpolate(ufl.SpatialCoordinate(mesh))
-                self._coords = np.array(X.dat.data_ro).reshape(-1, gd)
-            except Exception:   # e.g. no vector quadrature space on this mesh
-                self._coords = False
-        return self._coords if self._coords is not False else None
-
-    def entropy_variable(self):
-        """``w_h`` at the owned points of the last call (flat array)."""
-        if self._wq is None:
-            self._wq = fd.Function(self.Q)
-            self._interp_w = _compiled_interpolation(self.w, self._wq)
-        self._interp_w()
-        return np.array(self._wq.dat.data_ro).reshape(-1)
 
 
 class EntropyNewtonControl:
@@ -131,10 +108,13 @@ class EntropyNewtonControl:
         self.max_update = float(max_update)
 
         self._fq_prev = None
-        #: diagnostics of the last iteration (for failure messages)
-        self.last_change = None
         #: the relative Jacobian diagonal of the last step (per component)
         self.diagonal_weight = None
+        #: the largest f/peak among the nodes of the last :meth:`report_residual`
+        self.reported_fraction = None
+        #: |diagonal| of the last Newton matrix (owned entries of w)
+        self.diagonal = None
+        self._node_coords = None
 
         self.anderson = AndersonMixing(self.comm, anderson_depth)
 
@@ -166,6 +146,7 @@ class EntropyNewtonControl:
         if diagonal is not None:
             weight = self._per_component_relative(np.abs(diagonal))
             self.diagonal_weight = weight
+            self.diagonal = np.abs(diagonal)
         if self.anderson.depth > 0:
             if first:
                 self.anderson.reset()
@@ -180,9 +161,7 @@ class EntropyNewtonControl:
 
     # ----------------------------------------------------------------- convergence
     def start(self, x):
-        """Record the densities at the points of the initial iterate (and forget the
-        last solve's diagnostics)."""
-        self.last_change = None
+        """Record the densities at the points of the initial iterate."""
         self._fq_prev = self.points(x.getArray(readonly=True)[:self.n])
 
     def update_measure(self, x):
@@ -196,7 +175,6 @@ class EntropyNewtonControl:
         with np.errstate(all="ignore"):
             rel = (np.abs(fq - prev).reshape(-1, k) / np.where(peak > 0, peak, 1.0)).reshape(-1)
         rel[~np.isfinite(rel)] = np.inf
-        self.last_change = (rel, fq)
         self._fq_prev = fq
         local = float(rel.max()) if rel.size else 0.0
         return self.comm.allreduce(local, op=MPI.MAX)
@@ -209,26 +187,51 @@ class EntropyNewtonControl:
         return self.comm.allreduce(float(np.dot(theta[:n], residual[:n])), op=MPI.SUM)
 
     # ----------------------------------------------------------------- failure report
-    def report(self, count=3):
-        """The quadrature points with the largest last change of ``f``: coordinates,
-        ``f``, ``w`` and the change relative to the peak (collective)."""
-        if self.last_change is None:
+    def node_coordinates(self):
+        """Coordinates of the owned nodes of ``V``, one row per entry of ``w``."""
+        if self._node_coords is None:
+            mesh = self.model.mesh
+            gd = mesh.geometric_dimension() if callable(mesh.geometric_dimension) else mesh.geometric_dimension
+            elem = self.V.ufl_element()
+            scalar = elem.sub_elements[0] if self.V.value_shape else elem
+            X = fd.Function(fd.VectorFunctionSpace(mesh, scalar, dim=gd))
+            X.interpolate(ufl.SpatialCoordinate(mesh))
+            self._node_coords = np.repeat(np.array(X.dat.data_ro).reshape(-1, gd), self.ncomp, axis=0)
+        return self._node_coords
+
+    def report_residual(self, residual, w, count=3):
+        """The nodes with the largest rows of the residual ``|r_i|`` (the increments of
+        ``∫ φ_i f`` the solve had not settled): coordinates, ``f`` (and relative to its
+        peak), ``w``, ``r_i`` and the Newton correction ``r_i / J_ii`` it asks for
+        (collective).  :attr:`reported_fraction` is then the largest ``f``/peak among
+        them."""
+        self.reported_fraction = None
+        n = self.n
+        r = np.abs(np.asarray(residual)[:n])
+        d = self.diagonal
+        if d is None or d.shape != r.shape:
             return ""
-        rel, fq = self.last_change
+        with np.errstate(all="ignore"):
+            scaled = np.where(d > 0, r / d, np.inf)
+        scaled[~np.isfinite(scaled)] = np.inf
+        w = np.asarray(w).reshape(-1)[:n]
+        fn = self.nodal.density(w)
+        frac = self._per_component_relative(fn)
+        X = self.node_coordinates()
         k = self.ncomp
-        X = self.points.coordinates()
-        wq = self.points.entropy_variable()
-        order = np.argsort(-rel)[:count]
-        rows = [(float(rel[j]), X[j // k].tolist() if X is not None else None, j % k,
-                 float(fq[j]), float(wq[j])) for j in order]
-        rows = [r for part in self.comm.allgather(rows) for r in part]
-        rows.sort(key=lambda r: -r[0])
+        order = np.argsort(-r)[:count]
+        rows = [(float(scaled[j]), X[j].tolist(), j % k, float(fn[j]), float(frac[j]), float(w[j]), float(r[j]))
+                for j in order]
+        rows = [x for part in self.comm.allgather(rows) for x in part]
+        rows.sort(key=lambda x: -x[6])
         lines = []
-        for change, xy, comp, fv, wv in rows[:count]:
-            where = "(" + ", ".join(f"{c:.3g}" for c in xy) + ")" if xy is not None else "?"
+        for corr, xy, comp, fv, fr, wv, rv in rows[:count]:
+            where = "(" + ", ".join(f"{c:.3g}" for c in xy) + ")"
             comp_s = f", component {comp}" if k > 1 else ""
-            lines.append(f"v = {where}{comp_s}: f = {fv:.3e}, w = {wv:.4g}, "
-                         f"last change of f = {change:.2e} of the peak")
+            lines.append(f"v = {where}{comp_s}: f = {fv:.2e} ({fr:.1e} of the peak), w = {wv:.4g}, "
+                         f"residual {rv:.1e} (a correction of w of {corr:.1e})")
+        fracs = [x[4] for x in rows[:count] if np.isfinite(x[4])]
+        self.reported_fraction = max(fracs) if fracs else None
         return "; ".join(lines)
 
 

@@ -83,6 +83,11 @@ DEFAULT_SOLVER_PARAMETERS = {
 }
 
 
+#: a failure whose unsettled nodes all lie below this fraction of the peak density is
+#: reported as one of unresolved tails (:meth:`Stepper._failure_summary`)
+TAIL_FRACTION = 1e-6
+
+
 #: Krylov settings of the exact (matrix-free) Jacobian of two-point operators
 EXACT_JACOBIAN_PARAMETERS = {
     "ksp_type": "gmres",
@@ -644,7 +649,6 @@ class Stepper:
         self._last_change = None
         self._stalled = False
         self._last_fnorm = float("nan")
-        self.control.last_change = None
         try:
             self.solver.solve()
         except ConvergenceError as exc:
@@ -777,9 +781,21 @@ class Stepper:
         text = f"dt = {dt:.3e}, {what}, residual {fnorm:.2e}"
         if self._last_change is not None:
             text += f", last density change {self._last_change:.2e} of the peak (update_tol {self.update_tol:g})"
-        nodes = self.control.report()
+        try:
+            residual = self.solver.snes.getFunction()[0].getArray(readonly=True)
+        except Exception:     # no residual vector (the solver was rebuilt after an error)
+            residual = None
+        nodes = self.control.report_residual(residual, self.z_w.dat.data_ro) if residual is not None else ""
         if nodes:
-            text += f"; nodes with the largest last change: {nodes}"
+            text += f"; the rows that had not settled: {nodes}"
+            frac = self.control.reported_fraction
+            if frac is not None and frac < TAIL_FRACTION:
+                text += (f". They are all in the tails (f below {TAIL_FRACTION:g} of the peak): where the "
+                         "velocity mesh does not resolve how fast w falls there (more than a few units "
+                         "of w per node spacing), the discrete tails are not monotone and can collapse "
+                         "by tens of units of w in one step, which no iteration settles: refine the mesh "
+                         "(more cells per thermal speed of the coldest part of the datum) before "
+                         "shrinking dt (docs/theory.rst, \"Robustness\")")
         return dt, text
 
     def advance(self, dt_max=None):

@@ -64,20 +64,26 @@ LANDAU_DATA = {"two_gaussians": two_gaussians, "two_bumps": two_bumps,
 
 
 # --------------------------------------------------------------------------- meshes
-MESHES = {
-    "box5": lambda: velocity_box(2, 5.0, 6),
-    "box6": lambda: velocity_box(2, 6.0, 8),
-    "box8": lambda: velocity_box(2, 8.0, 8),
-    "box10": lambda: velocity_box(2, 10.0, 10),
-    "ball6": lambda: velocity_ball(2, 6.0, 2),
-    "box3d5": lambda: velocity_box(3, 5.0, 4),
-    "box3d6": lambda: velocity_box(3, 6.0, 4),
-}
+#: ``name: (dimension, half-width R, cells per direction)`` of the boxes
+BOXES = {"box5": (2, 5.0, 6), "box6": (2, 6.0, 8), "box8": (2, 8.0, 8), "box10": (2, 10.0, 10),
+         "box3d5": (3, 5.0, 4), "box3d6": (3, 6.0, 4)}
 
 
-def build(model_name, mesh_name, data_name, rule=None):
-    """``(model, f0)`` for one case (``rule``: the models' quadrature rule)."""
-    mesh = MESHES[mesh_name]()
+def _box(name, refine=1.0):
+    dim, R, cells = BOXES[name]
+    return lambda: velocity_box(dim, R, int(round(cells * refine)))
+
+
+MESHES = {k: _box(k) for k in BOXES}
+MESHES["ball6"] = lambda: velocity_ball(2, 6.0, 2)
+# (insertion order: the 2D boxes, the ball, the 3D boxes)
+MESHES = {k: MESHES[k] for k in ("box5", "box6", "box8", "box10", "ball6", "box3d5", "box3d6")}
+
+
+def build(model_name, mesh_name, data_name, rule=None, refine=1.0):
+    """``(model, f0)`` for one case (``rule``: the models' quadrature rule; ``refine``:
+    a factor on the cells per direction of a box)."""
+    mesh = MESHES[mesh_name]() if refine == 1.0 else _box(mesh_name, refine)()
     if model_name.startswith("landau_g"):
         gamma = float(model_name[len("landau_g"):])
         model = Landau(mesh, gamma=gamma, C=1.0, rule=rule)
