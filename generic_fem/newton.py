@@ -112,7 +112,7 @@ class EntropyNewtonControl:
         self.diagonal_weight = None
         #: the largest f/peak among the nodes of the last :meth:`report_residual`
         self.reported_fraction = None
-        #: |diagonal| of the last Newton matrix (owned entries of w)
+        #: the absolute values of the diagonal of the last Newton matrix (owned entries of w)
         self.diagonal = None
         self._node_coords = None
 
