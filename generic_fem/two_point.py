@@ -271,10 +271,14 @@ class TwoPointFriction(FrictionOperator):
         comm.Allreduce(ext, ext_global, op=MPI.MAX)
         diam = 2 * sig.max() * np.linalg.norm(ext_global)
         self.weight.check(1e-6 * diam, diam)
+        #: sum over unique point positions (coincident points merged: a node shared by
+        #: neighbouring cells under the nodal rule); ``False``: over every point, per cell
+        self.merge_coincident = True
         if self.spatial is not None:
             self._phase_space_structure()
         else:
             self._snap_coincident(diam)
+            self._unique_layout()
         self._entries = {}
         #: pair interactions evaluated by this rank; operator evaluations done / skipped;
         #: linearised evaluations (exact Jacobian actions, two pair-sum passes each)
@@ -298,6 +302,43 @@ class TwoPointFriction(FrictionOperator):
         mine = slice(start, start + len(self.weights))
         self.points = [np.ascontiguousarray(scaled[rep[i * n:(i + 1) * n][mine]]) for i in range(self.n_sets)]
         self.reference_points = np.ascontiguousarray(self.points[0] / self.scales[0])
+
+    def _unique_layout(self):
+        """Per set ``i``: the distinct positions among all ranks' points (sources,
+        ``_src_pts[i]``, with ``_src_inv[i]`` mapping every global point to its position)
+        and among this rank's points (targets: ``_tgt_first[i]`` one point per position,
+        ``_tgt_inv[i]`` every local point's position).  Collective."""
+        self._src_pts, self._src_inv, self._tgt_first, self._tgt_inv = [], [], [], []
+        for i in range(self.n_sets):
+            allp = self.gather(self.points[i])
+            if len(allp):
+                pts, inv = np.unique(allp, axis=0, return_inverse=True)
+            else:
+                pts, inv = allp, np.zeros(0, dtype=np.int64)
+            self._src_pts.append(np.ascontiguousarray(pts))
+            self._src_inv.append(inv.ravel())
+            if len(self.points[i]):
+                _, first, tinv = np.unique(self.points[i], axis=0, return_index=True, return_inverse=True)
+            else:
+                first, tinv = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+            self._tgt_first.append(first)
+            self._tgt_inv.append(tinv.ravel())
+
+    def unique_points(self):
+        """``(targets, sources)``: this rank's distinct point positions and all ranks'
+        (per set, summed over the sets), i.e. the pairs per evaluation are their product
+        (``merge_coincident``); the point counts otherwise."""
+        if self.spatial is not None or not self.merge_coincident:
+            return self.n_sets * len(self.weights), self.n_sets * self.n_global
+        return sum(len(f) for f in self._tgt_first), sum(len(p) for p in self._src_pts)
+
+    def _merged_sources(self, j, c, b):
+        """Set ``j``'s global per-point coefficients ``c`` (``(N,)``) and vectors ``b``
+        (``(N, k)``) summed over coincident points."""
+        inv, U = self._src_inv[j], len(self._src_pts[j])
+        cm = np.bincount(inv, weights=c, minlength=U)
+        bm = np.stack([np.bincount(inv, weights=b[:, k], minlength=U) for k in range(b.shape[1])], axis=1)
+        return cm, bm
 
     def _component(self, g, i):
         """Set ``i``'s component of ``g`` (``g`` itself for one set on a scalar space)."""
@@ -468,6 +509,8 @@ class TwoPointFriction(FrictionOperator):
             glob = np.empty_like(mom)
             self.comm.Allreduce(mom, glob, op=MPI.SUM)
             return [moment_sums(self.points[i], target_vectors[i], cpl[i] @ glob) for i in range(n)]
+        if self.merge_coincident:
+            return self._unique_sums(target_vectors, coeff, vectors, cpl)
         local = np.concatenate([np.column_stack([self.points[j], coeff[j], vectors[j]]) for j in range(n)], axis=1)
         src = self.gather(local).reshape(self.n_global, n, 2 * d + 1)
         out = []
@@ -480,6 +523,41 @@ class TwoPointFriction(FrictionOperator):
             c = (cpl[i, js][:, None] * src[:, js, d].T).ravel()
             self.stats["pairs"] += len(self.weights) * s.shape[0]
             out.append(pair_sums(self.weight, self.points[i], target_vectors[i], s[:, :d], c, s[:, d + 1:]))
+        return out
+
+    def _unique_sums(self, target_vectors, coeff, vectors, cpl):
+        r""":meth:`_sums` over distinct positions.  The sources at one position are merged
+        (``C = Σ k_p``, ``B = Σ k_p g_p`` over the cells that share it: ``a(y − x_p)`` is the
+        same for all of them), and the targets at one position share ``Ĝ``; with ``t̄``
+        the vector of one of them, ``Ĵ_q = Σ_p a(y − x_p)(C_p t̄ − B_p) + Ĝ (t_q − t̄)``: the
+        first sum still cancels pair by pair near equilibrium, the correction is the
+        jump of ``t`` between the cells at the node.  Coincident pairs are left out as
+        before (every point at a position skips every source there).  Collective."""
+        n, d = self.n_sets, self.dim
+        local = np.concatenate([np.column_stack([coeff[j], coeff[j][:, None] * vectors[j]]) for j in range(n)],
+                               axis=1)
+        src = self.gather(local).reshape(self.n_global, n, d + 1)
+        merged = {}
+        out = []
+        for i in range(n):
+            js = [j for j in range(n) if cpl[i, j] != 0]
+            if not js:
+                out.append((np.zeros((len(self.weights), d, d)), np.zeros((len(self.weights), d))))
+                continue
+            for j in js:
+                if j not in merged:
+                    merged[j] = self._merged_sources(j, src[:, j, 0], src[:, j, 1:])
+            pts = np.concatenate([self._src_pts[j] for j in js])
+            c = np.concatenate([cpl[i, j] * merged[j][0] for j in js])
+            b = np.concatenate([cpl[i, j] * merged[j][1] for j in js])
+            first, inv = self._tgt_first[i], self._tgt_inv[i]
+            t = np.asarray(target_vectors[i], dtype=float).reshape(-1, d)
+            tbar = t[first]
+            self.stats["pairs"] += len(first) * len(c)
+            Gu, Hu = pair_sums(self.weight, self.points[i][first], tbar, pts, c, b, split=True)
+            G = Gu[inv]
+            H = Hu[inv] + np.einsum("qab,qb->qa", G, t - tbar[inv])
+            out.append((G, H))
         return out
 
     def _sums_phase_space(self, target_vectors, coeff, vectors, c, kappa=None):
@@ -547,6 +625,19 @@ class TwoPointFriction(FrictionOperator):
             return [tensor_moment_contractions(self.points[i], cpl[i] @ glob) for i in range(n)]
         local = np.concatenate([np.column_stack([self.points[j], T[j].reshape(-1, d * d)]) for j in range(n)], axis=1)
         src = self.gather(local).reshape(self.n_global, n, d + d * d)
+        if self.merge_coincident:       # sources merged, one target per position
+            out = []
+            for i in range(n):
+                first, inv = self._tgt_first[i], self._tgt_inv[i]
+                acc = np.zeros(len(first))
+                for j in (j for j in range(n) if cpl[i, j] != 0):
+                    inv_j, U = self._src_inv[j], len(self._src_pts[j])
+                    Tm = np.stack([np.bincount(inv_j, weights=src[:, j, d + k], minlength=U)
+                                   for k in range(d * d)], axis=1).reshape(-1, d, d)
+                    acc += cpl[i, j] * pair_contractions(self.weight, self.points[i][first], self._src_pts[j], Tm)
+                    self.stats["pairs"] += len(first) * U
+                out.append(acc[inv])
+            return out
         out = []
         for i in range(n):
             js = [j for j in range(n) if cpl[i, j] != 0]
