@@ -3,8 +3,11 @@
 Times, for each mesh size,
 
 * one operator evaluation (``TwoPointFriction.refresh``: point values of ``f`` and
-  ``∇w``, ``MPI_Allgatherv``, the compiled pair sums, writing ``Ĝ, Ĵ``), and the pair
-  interactions per second per core ``N_q² / (t · ranks)``;
+  ``∇w``, ``MPI_Allgatherv``, the compiled pair sums, writing ``Ĝ, Ĵ``), the pairs it
+  sums (over distinct point positions: a node shared by neighbouring cells is one
+  source and one target) and the pair interactions per second per core; side by side,
+  the same evaluation summed over every point of every cell (``merge_coincident=False``,
+  ``N_q²`` pairs) and the ratio of the two times;
 * one Picard iteration of a backward-Euler step (residual with a fresh operator
   evaluation, Jacobian assembly, MUMPS solve), up to ``--step-max`` points;
 * for ``γ = 0``, the moment reduction (``O(N_q)``).
@@ -62,16 +65,22 @@ def measure(args):
         w = model.state_from_density(f0)
         f = model.density(w)
         pairs = model.pairs
-        t_eval, _ = operator_time(pairs, f, w, args.repeat, comm)
+        t_eval, n_pairs = operator_time(pairs, f, w, args.repeat, comm)
+        pairs.merge_coincident = False
+        t_cell, n_pairs_cell = operator_time(pairs, f, w, args.repeat, comm)
+        pairs.merge_coincident = True
         N = pairs.n_global
         row = {"dim": args.dim, "gamma": args.gamma, "cells": n, "N_q": N, "ranks": comm.size,
-               "t_eval": t_eval, "pairs_per_s_per_core": N * N / (t_eval * comm.size)}
+               "t_eval": t_eval, "pairs": n_pairs, "pairs_per_s_per_core": n_pairs / (t_eval * comm.size),
+               "t_eval_per_cell_sums": t_cell, "pairs_per_cell_sums": n_pairs_cell}
         if N <= args.step_max:
             row["t_picard_iteration"] = picard_time(model, f0, args.repeat, comm)
         rows.append(row)
         if comm.rank == 0:
             msg = (f"d={args.dim} gamma={args.gamma:g} ranks={comm.size} N_q={N:7d}: operator "
-                   f"{t_eval * 1e3:9.2f} ms, {row['pairs_per_s_per_core']:.3e} pairs/s/core")
+                   f"{t_eval * 1e3:9.2f} ms ({n_pairs:.3e} pairs, {row['pairs_per_s_per_core']:.3e} "
+                   f"pairs/s/core); per-cell sums {t_cell * 1e3:9.2f} ms ({n_pairs_cell:.3e} pairs): "
+                   f"{t_cell / t_eval:5.1f}x")
             if "t_picard_iteration" in row:
                 msg += f", Picard iteration {row['t_picard_iteration'] * 1e3:9.2f} ms"
             print(msg, flush=True)

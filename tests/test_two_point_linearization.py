@@ -69,3 +69,60 @@ def test_phase_space_points_with_a_spatial_weight(gamma):
     eG, eJ = _check(op, F, G, dF, dG)
     print(f"\ngamma={gamma}: relative errors dG {eG:.1e}, dJ {eJ:.1e}")
     assert eG < 1e-8 and eJ < 1e-8
+
+
+def _coefficients(op, F, G, dF, dG, T):
+    """``Ĝ, Ĵ``, their linearisation ``δĜ, δĴ`` and the adjoint contractions of ``T``."""
+    op.refresh(F, G)
+    op._entry(F, G).last_input = None            # (the next refresh is not skipped)
+    op.linearization(F, G, dF, dG)
+    op.refresh(F, G)
+    op.refresh_linearization(F, G)
+    e = op._entry(F, G)
+    L = e.linearization
+    out = [np.array([a.dat.data_ro.copy() for a in x]) for x in (e.G, e.J, L.dG, L.dJ)]
+    return out + [np.array(op._contractions(T))]
+
+
+@pytest.mark.parametrize("case", ["2d-two-sets", "3d"])
+def test_sums_over_distinct_positions_match_per_point_sums(case):
+    """Under the nodal rule the sums run over distinct point positions (a node shared
+    by neighbouring cells merged as a source, one target per position): the same
+    coefficients, linearisation and adjoint contractions as the per-point sums, to
+    round-off, with fewer pairs (docs/two_point.rst, "Sums over distinct positions")."""
+    from generic_fem.quadrature import QuadratureRule
+    dim = 2 if case.startswith("2d") else 3
+    mesh = velocity_box(dim, 3.0, 3 if dim == 2 else 2)
+    rule = QuadratureRule(mesh, 2, "nodal")
+    x = ufl.SpatialCoordinate(mesh)
+    r2 = ufl.dot(x, x)
+    if case == "2d-two-sets":
+        V = fd.VectorFunctionSpace(mesh, "CG", 2, dim=2)
+        F = fd.Function(V).interpolate(ufl.as_vector([ufl.exp(-r2 / 2) * (1 + 0.2 * x[0]), 0.5 * ufl.exp(-r2)]))
+        G = fd.Function(V).interpolate(ufl.as_vector([x[0] ** 2 + x[1], ufl.sin(x[0]) * x[1]]))
+        dF = fd.Function(V).interpolate(ufl.as_vector([0.1 * ufl.cos(x[1]), 0.05 * x[0]]))
+        dG = fd.Function(V).interpolate(ufl.as_vector([x[1] ** 2, x[0] * x[1]]))
+        op = TwoPointFriction(mesh, rule, rule.measure, -3.0,
+                              mobility=lambda f: ufl.as_vector([f[0] * (1 + f[1]), f[1] * (1 + f[0] ** 2)]),
+                              coupling=[[1.0, 0.4], [0.4, 2.0]], scales=[1.0, 0.6], masses=[1.0, 3.0])
+    else:
+        V = fd.FunctionSpace(mesh, "CG", 2)
+        F = fd.Function(V).interpolate(ufl.exp(-r2 / 2) * (1 + 0.2 * x[0]))
+        G = fd.Function(V).interpolate(x[0] ** 2 + x[1] * x[2] + ufl.sin(x[2]))
+        dF = fd.Function(V).interpolate(0.1 * ufl.cos(x[1]))
+        dG = fd.Function(V).interpolate(x[1] ** 2 - x[0])
+        op = TwoPointFriction(mesh, rule, rule.measure, -3.0)
+    rng = np.random.default_rng(1)
+    T = rng.standard_normal((op.n_sets, len(op.weights), dim, dim))
+    merged = _coefficients(op, F, G, dF, dG, T)
+    pairs = op.stats["pairs"]
+    op.merge_coincident = False
+    per_point = _coefficients(op, F, G, dF, dG, T)
+    pairs_per_point = op.stats["pairs"] - pairs
+    errors = [np.abs(a - b).max() / np.abs(b).max() for a, b in zip(merged, per_point)]
+    op.merge_coincident = True
+    targets, sources = op.unique_points()
+    print(f"\n{case}: relative differences {['%.1e' % e for e in errors]}; pairs {pairs} against "
+          f"{pairs_per_point} ({op.n_sets * len(op.weights)} points, distinct {targets})")
+    assert max(errors) < 1e-13
+    assert targets < op.n_sets * len(op.weights) and pairs < pairs_per_point / 2
