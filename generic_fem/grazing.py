@@ -65,7 +65,7 @@ from .model import GenericModel
 from .two_point import TwoPointFriction
 from .taping import refuse_annotation
 from .chain_rule import chain_rule_terms
-from .invariants import match_invariants
+from .invariants import InvariantMoments, match_invariants
 from .functional import _abs, inverse_norm_squared, compatibility_weights
 
 __all__ = ["GrazingRate", "GradientRate", "PairRate", "PairPoints", "tgre_residual", "least_action_rate",
@@ -515,13 +515,10 @@ def sample_curve(model, densities, tol=1e-14, max_it=20):
     ws = [model.state_from_density(f, what=f"sample {k} of the curve") for k, f in enumerate(densities)]
     if not psi:
         return ws
-    target = np.array([float(fd.assemble(ufl.inner(p, model.density(ws[0])) * model.dx)) for p in psi])
-    scale = np.array([float(fd.assemble(abs(ufl.inner(p, model.density(ws[0]))) * model.dx)) for p in psi])
+    first = InvariantMoments(model, psi, ws[0])
+    target, scale = first.values(), first.absolute()
     for k, w in enumerate(ws[1:], start=1):
-        f = model.density(w)
-        forms = [ufl.inner(p, f) * model.dx for p in psi]
-        jac = [[ufl.algorithms.expand_derivatives(ufl.derivative(a, w, q)) for q in psi] for a in forms]
-        ok, rel = match_invariants(w, psi, forms, jac, target, scale, tol, max_it)
+        ok, rel = match_invariants(InvariantMoments(model, psi, w), target, scale, tol, max_it)
         if not ok:
             raise RuntimeError(f"sample_curve: the invariants of sample {k} could not be matched "
                                f"(residual {rel:.1e})")

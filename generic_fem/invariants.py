@@ -1,34 +1,110 @@
-"""Matching the discrete invariants of a state (used by the steppers after each solve and by
-:func:`~generic_fem.grazing.sample_curve`)."""
+r"""The invariants ``∫ ψ_j F(w)`` of a state and their matching (used by the steppers after
+each solve and by :func:`~generic_fem.grazing.sample_curve`).
+
+:class:`InvariantMoments` evaluates ``m_j(w) = ∫ ψ_j F(w)`` and ``∂m_j/∂w · ψ_k =
+∫ ψ_j F'(w) ψ_k`` for the invariant densities ``ψ_j ∈ V_h`` (e.g. ``1, v, |v|²``).  Under
+the nodal rule (docs/theory.rst, "The nodal rule") every point of the rule is a node,
+so with the lumped weights ``W_i = ∫ φ_i`` of the rule
+
+.. math::  ∫ ψ_j F(w_h) = Σ_i W_i\, ψ_{j,i}\, F(w_i), \qquad
+           ∫ ψ_j F'(w_h) ψ_k = Σ_i W_i\, ψ_{j,i}\, F'(w_i) ψ_{k,i}
+
+exactly (the same sums in another order): nodal values and dot products, no form
+assembly; under a Gauss rule the forms are assembled.
+"""
 import numpy as np
+import ufl
+import ufl.algorithms
 import firedrake as fd
+from mpi4py import MPI
 
-__all__ = ["match_invariants"]
+__all__ = ["InvariantMoments", "match_invariants"]
 
 
-def match_invariants(w, psi, forms, jacobian, target, scale, tol, max_it):
-    """Newton on ``c`` for ``∫ ψ_j F(w + Σ_k c_k ψ_k) = target_j``, updating ``w`` in place.
+class InvariantMoments:
+    """``∫ ψ_j F(w)``, ``∫ |ψ_j F(w)|`` and ``∫ ψ_j F'(w) ψ_k`` on the Function ``w``.
 
-    :arg psi: the invariant densities ``ψ_k`` as Functions on ``w``'s space.
-    :arg forms: the 0-forms ``∫ ψ_j F(w)``; ``jacobian[j][k]`` their derivatives along ``ψ_k``.
+    :arg model: the model (its ``density``, ``dx`` and rule).
+    :arg psi: the invariant densities as Functions on ``w``'s space.
+    :arg w: the Function the moments are taken of (read at each call).
+    """
+
+    def __init__(self, model, psi, w):
+        self.model, self.psi, self.w = model, list(psi), w
+        self.comm = model.mesh.comm
+        f = model.density(w)
+        self.nodal = getattr(getattr(model, "rule", None), "kind", None) == "nodal"
+        if self.nodal:
+            from .newton import _compiled_interpolation
+            V = w.function_space()
+            shape = V.value_shape
+            ones = ufl.as_vector([1.0] * int(np.prod(shape))) if shape else 1.0
+            phi = fd.TestFunction(V)
+            self.W = np.array(fd.assemble(ufl.inner(phi, ones) * model.dx).dat.data_ro).reshape(-1)
+            self.P = np.array([np.asarray(p.dat.data_ro).reshape(-1) for p in self.psi])
+            self.f = fd.Function(V)
+            self._f = _compiled_interpolation(f, self.f)
+            self.df = [fd.Function(V) for _ in self.psi]
+            self._df = [_compiled_interpolation(ufl.algorithms.expand_derivatives(ufl.derivative(f, w, p)), d)
+                        for p, d in zip(self.psi, self.df)]
+        else:
+            self.forms = [ufl.inner(p, f) * model.dx for p in self.psi]
+            self.abs_forms = [abs(ufl.inner(p, f)) * model.dx for p in self.psi]
+            self.jac = [[ufl.algorithms.expand_derivatives(ufl.derivative(a, w, q)) for q in self.psi]
+                        for a in self.forms]
+
+    def _sum(self, a):
+        out = np.empty_like(a)
+        self.comm.Allreduce(np.ascontiguousarray(a), out, op=MPI.SUM)
+        return out
+
+    def values(self):
+        """``[∫ ψ_j F(w)]_j`` (collective)."""
+        if not self.nodal:
+            return np.array([float(fd.assemble(a)) for a in self.forms])
+        self._f()
+        return self._sum(self.P @ (self.W * np.asarray(self.f.dat.data_ro).reshape(-1)))
+
+    def absolute(self):
+        """``[∫ |ψ_j F(w)|]_j`` (collective): the sizes the invariants are measured against."""
+        if not self.nodal:
+            return np.array([float(fd.assemble(a)) for a in self.abs_forms])
+        self._f()
+        return self._sum(np.abs(self.P) @ (self.W * np.abs(np.asarray(self.f.dat.data_ro).reshape(-1))))
+
+    def jacobian(self):
+        """``[∫ ψ_j F'(w) ψ_k]_{jk}`` (collective)."""
+        if not self.nodal:
+            return np.array([[float(fd.assemble(b)) for b in row] for row in self.jac])
+        for op in self._df:
+            op()
+        D = np.array([np.asarray(d.dat.data_ro).reshape(-1) for d in self.df])
+        return self._sum((self.P * self.W) @ D.T)
+
+
+def match_invariants(moments, target, scale, tol, max_it):
+    """Newton on ``c`` for ``∫ ψ_j F(w + Σ_k c_k ψ_k) = target_j``, updating ``w`` (the
+    :class:`InvariantMoments`' Function) in place.
+
     :arg scale: per invariant, the size the residual is relative to.
     :returns: ``(converged, relative residual)``: converged when every
         ``|r_j| ≤ tol scale_j`` within ``max_it`` iterations (``w`` is left alone when it is
         already); a singular or non-finite Newton system stops the iteration."""
     scale = np.maximum(np.asarray(scale, dtype=float), 1e-300)
+    w = moments.w
     rel = np.inf
     for _ in range(max_it):
-        r = np.array([float(fd.assemble(a)) for a in forms]) - target
+        r = moments.values() - target
         rel = float(np.max(np.abs(r) / scale)) if len(r) else 0.0
         if rel <= tol:
             return True, rel
-        J = np.array([[float(fd.assemble(b)) for b in row] for row in jacobian])
+        J = moments.jacobian()
         try:
             c = -np.linalg.solve(J, r)
         except np.linalg.LinAlgError:
             return False, rel
         if not np.all(np.isfinite(c)):
             return False, rel
-        for ck, pk in zip(c, psi):
+        for ck, pk in zip(c, moments.psi):
             w.dat.data[:] += ck * pk.dat.data_ro
     return False, rel

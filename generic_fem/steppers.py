@@ -60,7 +60,7 @@ from .newton import EntropyNewtonControl
 from .substeps import SubstepSizes
 from .adjoint import annotating, step_block, _no_annotation
 from .chain_rule import chain_rule_terms, chain_rule_defect_form
-from .invariants import match_invariants
+from .invariants import InvariantMoments, match_invariants
 
 __all__ = ["Stepper", "SCHEMES", "DEFAULT_SOLVER_PARAMETERS"]
 
@@ -567,11 +567,11 @@ class Stepper:
         residual; it removes the conservation error the nonlinear tolerance leaves."""
         psi = self._psi_functions()
         if psi:   # (exact to 1e-13 already: w is left alone, its pair sums stay current)
-            match_invariants(self.z_w, psi, self._psi_forms, self._psi_jac, self._psi_targets,
-                             self._psi_scales, tol=1e-13, max_it=4)
+            match_invariants(self._moments, self._psi_targets, self._psi_scales, tol=1e-13, max_it=4)
 
     def _psi_functions(self):
-        """The invariant densities as Functions of ``V`` with their forms (built once)."""
+        """The invariant densities as Functions of ``V`` and their moments (built once);
+        the targets ``∫ ψ_j f^n`` once per step."""
         if getattr(self, "_psi", None) is None:
             m = self.model
             psi = []
@@ -584,15 +584,12 @@ class Stepper:
                     break
                 psi.append(g)
             self._psi = psi
-            wv = self.z_w
-            f = m.density(wv)
-            self._psi_forms = [ufl.inner(p, f) * m.dx for p in psi]
-            self._psi_jac = [[ufl.algorithms.expand_derivatives(ufl.derivative(ufl.inner(pj, f) * m.dx, wv, pk))
-                              for pk in psi] for pj in psi]
+            if psi:
+                self._moments = InvariantMoments(m, psi, self.z_w)
+                self._old_moments = InvariantMoments(m, psi, self.w_old)
         if self._psi and self._psi_targets is None:
-            f0 = self.f_old
-            self._psi_targets = np.array([float(fd.assemble(ufl.inner(p, f0) * self.model.dx)) for p in self._psi])
-            self._psi_scales = [float(fd.assemble(abs(ufl.inner(p, f0)) * self.model.dx)) for p in self._psi]
+            self._psi_targets = self._old_moments.values()
+            self._psi_scales = self._old_moments.absolute()
         return self._psi
 
     def _precheck(self, x, y, *args):
