@@ -27,13 +27,16 @@ class InvariantMoments:
     :arg model: the model (its ``density``, ``dx`` and rule).
     :arg psi: the invariant densities as Functions on ``w``'s space.
     :arg w: the Function the moments are taken of (read at each call).
+    :arg nodal: sums over the nodes (``None``: when the model's rule is nodal) or, with
+        ``False``, assembled forms (the same values; for checks).
     """
 
-    def __init__(self, model, psi, w):
+    def __init__(self, model, psi, w, nodal=None):
         self.model, self.psi, self.w = model, list(psi), w
         self.comm = model.mesh.comm
         f = model.density(w)
-        self.nodal = getattr(getattr(model, "rule", None), "kind", None) == "nodal"
+        is_nodal = getattr(getattr(model, "rule", None), "kind", None) == "nodal"
+        self.nodal = is_nodal if nodal is None else bool(nodal) and is_nodal
         if self.nodal:
             from .newton import _compiled_interpolation
             V = w.function_space()
