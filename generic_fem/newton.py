@@ -161,7 +161,9 @@ class EntropyNewtonControl:
 
     # ----------------------------------------------------------------- convergence
     def start(self, x):
-        """Record the densities at the points of the initial iterate."""
+        """Record the densities at the points of the initial iterate (and forget the
+        last solve's Jacobian diagonal)."""
+        self.diagonal = None
         self._fq_prev = self.points(x.getArray(readonly=True)[:self.n])
 
     def update_measure(self, x):
