@@ -41,7 +41,8 @@ class InvariantMoments:
             from .newton import _compiled_interpolation
             V = w.function_space()
             shape = V.value_shape
-            ones = ufl.as_vector([1.0] * int(np.prod(shape))) if shape else 1.0
+            self.ncomp = int(np.prod(shape)) if shape else 1
+            ones = ufl.as_vector([1.0] * self.ncomp) if shape else 1.0
             phi = fd.TestFunction(V)
             self.W = np.array(fd.assemble(ufl.inner(phi, ones) * model.dx).dat.data_ro).reshape(-1)
             self.P = np.array([np.asarray(p.dat.data_ro).reshape(-1) for p in self.psi])
@@ -73,7 +74,10 @@ class InvariantMoments:
         if not self.nodal:
             return np.array([float(fd.assemble(a)) for a in self.abs_forms])
         self._f()
-        return self._sum(np.abs(self.P) @ (self.W * np.abs(np.asarray(self.f.dat.data_ro).reshape(-1))))
+        k = self.ncomp
+        # per node |Σ_c ψ_{j,c} f_c| (the components share the node's weight)
+        terms = (self.P * np.asarray(self.f.dat.data_ro).reshape(-1)).reshape(len(self.P), -1, k).sum(axis=2)
+        return self._sum(np.abs(terms) @ self.W.reshape(-1, k)[:, 0])
 
     def jacobian(self):
         """``[∫ ψ_j F'(w) ψ_k]_{jk}`` (collective)."""

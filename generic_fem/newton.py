@@ -17,8 +17,8 @@ discrete system is below the round-off of the coupled solve (docs/two_point.rst,
 :meth:`EntropyNewtonControl.entropy_defect`
     ``⟨θ, R⟩``: what a residual ``R`` does to the entropy balance.
 :meth:`EntropyNewtonControl.report_residual`
-    on failure, the nodes where the iteration had not settled (largest residual rows
-    against their own scale): coordinates, ``f``, ``w`` and the correction they ask for (the stepper retries with ``Δt/2`` down to ``min_dt``
+    on failure, the nodes where the iteration had not settled (the largest rows of the
+    residual): coordinates, ``f``, ``w`` and the correction of ``w`` they ask for (the stepper retries with ``Δt/2`` down to ``min_dt``
     and then raises :class:`~generic_fem.errors.StepFailedError` with it).
 """
 import numpy as np

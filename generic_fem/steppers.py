@@ -778,10 +778,12 @@ class Stepper:
         text = f"dt = {dt:.3e}, {what}, residual {fnorm:.2e}"
         if self._last_change is not None:
             text += f", last density change {self._last_change:.2e} of the peak (update_tol {self.update_tol:g})"
-        try:
+        residual = None
+        # the rows of the failed solve's residual: not after a PETSc error (the solver
+        # was rebuilt, its vectors are new) nor after a converged solve that the scheme
+        # rejected (the midpoint α rounds)
+        if not isinstance(self._last_error, PETSc.Error) and reason <= 0:
             residual = self.solver.snes.getFunction()[0].getArray(readonly=True)
-        except Exception:     # no residual vector (the solver was rebuilt after an error)
-            residual = None
         nodes = self.control.report_residual(residual, self.z_w.dat.data_ro) if residual is not None else ""
         if nodes:
             text += f"; the rows that had not settled: {nodes}"

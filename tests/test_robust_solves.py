@@ -53,7 +53,8 @@ def check_case(model_name, mesh_name, data_name, scheme, steps, dt, refine=1.0, 
     def positivity(stepper, record):
         w = np.array(stepper.w.dat.data_ro)
         if w_prev:
-            drops.append(model.mesh.comm.allreduce(float(np.max(w_prev[-1] - w)), op=_max()))
+            drops.append(model.mesh.comm.allreduce(float(np.max(w_prev[-1] - w)) if w.size else -np.inf,
+                                                   op=_max()))
         w_prev[:] = [w]
         fq.interpolate(stepper.density())
         vals = fq.dat.data_ro
