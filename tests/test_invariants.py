@@ -12,6 +12,16 @@ from robustness_cases import build
                                   ("fermi_dirac", "box5", "near_saturated"),
                                   ("multispecies", "box5", "heating")])
 def test_nodal_moments_match_assembled_forms(case):
+    _check_moments(case)
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_nodal_moments_two_ranks():
+    """The same on two ranks (owned nodes summed over the ranks)."""
+    _check_moments(("multispecies", "box5", "heating"))
+
+
+def _check_moments(case):
     model, f0 = build(*case)
     assert model.rule.kind == "nodal"
     w = model.state_from_density(f0)
