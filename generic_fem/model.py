@@ -355,11 +355,20 @@ class GenericModel:
             else:
                 P = self.V if self.V.value_shape == () else self.V.sub(0).collapse()
                 nodes = fd.DirichletBC(P, 0.0, "on_boundary").nodes
-                d = mesh.geometric_dimension
-                d = d() if callable(d) else d
-                X = fd.Function(fd.VectorFunctionSpace(mesh, P.ufl_element())).interpolate(ufl.SpatialCoordinate(mesh))
-                self._edge_nodes = (nodes, np.array(X.dat.data_ro_with_halos).reshape(-1, d)[nodes])
+                self._edge_nodes = (nodes, self.node_coordinates(halos=True)[nodes])
         return self._edge_nodes or None
+
+    def node_coordinates(self, halos=False):
+        """Coordinates of the nodes of ``V_h`` (of one component), one row per node:
+        this rank's owned nodes, or with ``halos`` its halo nodes too (cached)."""
+        if getattr(self, "_node_X", None) is None:
+            mesh = self.mesh
+            P = self.V if self.V.value_shape == () else self.V.sub(0).collapse()
+            self._node_X = fd.Function(fd.VectorFunctionSpace(mesh, P.ufl_element())).interpolate(
+                ufl.SpatialCoordinate(mesh))
+        d = self._node_X.function_space().value_shape[0]
+        data = self._node_X.dat.data_ro_with_halos if halos else self._node_X.dat.data_ro
+        return np.array(data).reshape(-1, d)
 
     def _warn_if_the_box_truncates(self, fq, fn, what, level=1e-6, factor=100.0, cut=1e-4):
         """Velocity meshes (not periodic, not extruded): warn when the datum at a boundary

@@ -22,7 +22,6 @@ discrete system is below the round-off of the coupled solve (docs/two_point.rst,
     and then raises :class:`~generic_fem.errors.StepFailedError` with it).
 """
 import numpy as np
-import ufl
 import firedrake as fd
 from mpi4py import MPI
 
@@ -70,7 +69,6 @@ class PointDensity:
         self.w = fd.Function(V, name="w_iterate")
         self.f = fd.Function(self.Q, name="f_points")
         self._density = _compiled_interpolation(model.density(self.w), self.f)
-        self.model = model
 
     def __call__(self, w_values):
         """``F(w_h)`` at the owned points (flat array) for owned nodal values of ``w``."""
@@ -192,13 +190,7 @@ class EntropyNewtonControl:
     def node_coordinates(self):
         """Coordinates of the owned nodes of ``V``, one row per entry of ``w``."""
         if self._node_coords is None:
-            mesh = self.model.mesh
-            gd = mesh.geometric_dimension() if callable(mesh.geometric_dimension) else mesh.geometric_dimension
-            elem = self.V.ufl_element()
-            scalar = elem.sub_elements[0] if self.V.value_shape else elem
-            X = fd.Function(fd.VectorFunctionSpace(mesh, scalar, dim=gd))
-            X.interpolate(ufl.SpatialCoordinate(mesh))
-            self._node_coords = np.repeat(np.array(X.dat.data_ro).reshape(-1, gd), self.ncomp, axis=0)
+            self._node_coords = np.repeat(self.model.node_coordinates(), self.ncomp, axis=0)
         return self._node_coords
 
     def report_residual(self, residual, w, count=3):

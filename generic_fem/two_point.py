@@ -516,7 +516,7 @@ class TwoPointFriction(FrictionOperator):
         out = []
         for i in range(n):
             js = [j for j in range(n) if cpl[i, j] != 0]
-            if not js:
+            if not js:       # set i couples to no set
                 out.append((np.zeros((len(self.weights), d, d)), np.zeros((len(self.weights), d))))
                 continue
             s = src[:, js, :].transpose(1, 0, 2).reshape(-1, 2 * d + 1)   # set-major sources
