@@ -9,25 +9,40 @@ makes ``H(f¹) − H(f⁰) = ⟨w⁰ + α^*Δw, Δf⟩`` exact.  Used by the mid
 discrete-gradient steppers and by ``J_T^h``."""
 import numpy as np
 import ufl
-import firedrake as fd
 
-__all__ = ["chain_rule_terms", "chain_rule_defect_form"]
+from .assembly import CompiledForms
+
+__all__ = ["chain_rule_terms", "ChainRuleTerms", "chain_rule_defect_form"]
+
+
+class ChainRuleTerms:
+    """:func:`chain_rule_terms` for fixed Functions ``w0, w1`` (and densities ``f0, f1``),
+    its forms compiled once (:class:`~generic_fem.assembly.CompiledForms`): calling it
+    returns ``(num, den, noise)`` for their current values."""
+
+    def __init__(self, model, w0, w1, f0=None, f1=None):
+        f0 = model.density(w0) if f0 is None else f0
+        f1 = model.density(w1) if f1 is None else f1
+        dx = model.dx
+        df = f1 - f0
+        self._forms = CompiledForms({
+            "H0": -model.S(f0), "H1": -model.S(f1),
+            "lin0": ufl.inner(w0, df) * dx, "den": ufl.inner(w1 - w0, df) * dx,
+            "abs_lin0": abs(ufl.inner(w0, df)) * dx,
+        })
+
+    def __call__(self):
+        v = self._forms()
+        H0, H1, den = v["H0"], v["H1"], v["den"]
+        noise = 64 * np.finfo(float).eps * (abs(H0) + abs(H1) + v["abs_lin0"] + abs(den))
+        return H1 - H0 - v["lin0"], den, noise
 
 
 def chain_rule_terms(model, w0, w1, f0=None, f1=None):
     """``(num, den, noise)``: ``num = H(f¹) − H(f⁰) − ⟨w⁰, Δf⟩``, ``den = ⟨Δw, Δf⟩``
     (``α* = num/den``) and the rounding level of ``num`` (``64 ε`` times the sizes of its
     terms), all with the model's quadrature rule.  ``f0, f1`` default to ``F(w0), F(w1)``."""
-    f0 = model.density(w0) if f0 is None else f0
-    f1 = model.density(w1) if f1 is None else f1
-    dx = model.dx
-    df = f1 - f0
-    H0, H1 = -float(fd.assemble(model.S(f0))), -float(fd.assemble(model.S(f1)))
-    lin0 = float(fd.assemble(ufl.inner(w0, df) * dx))
-    den = float(fd.assemble(ufl.inner(w1 - w0, df) * dx))
-    noise = 64 * np.finfo(float).eps * (abs(H0) + abs(H1) + float(fd.assemble(abs(ufl.inner(w0, df)) * dx))
-                                        + abs(den))
-    return H1 - H0 - lin0, den, noise
+    return ChainRuleTerms(model, w0, w1, f0, f1)()
 
 
 def chain_rule_defect_form(model, w0, theta, f0, f1):

@@ -18,6 +18,8 @@ import ufl.algorithms
 import firedrake as fd
 from mpi4py import MPI
 
+from .assembly import CompiledForms
+
 __all__ = ["InvariantMoments", "match_invariants"]
 
 
@@ -52,10 +54,12 @@ class InvariantMoments:
             self._df = [_compiled_interpolation(ufl.algorithms.expand_derivatives(ufl.derivative(f, w, p)), d)
                         for p, d in zip(self.psi, self.df)]
         else:
-            self.forms = [ufl.inner(p, f) * model.dx for p in self.psi]
-            self.abs_forms = [abs(ufl.inner(p, f)) * model.dx for p in self.psi]
-            self.jac = [[ufl.algorithms.expand_derivatives(ufl.derivative(a, w, q)) for q in self.psi]
-                        for a in self.forms]
+            forms = [ufl.inner(p, f) * model.dx for p in self.psi]
+            K = range(len(forms))
+            self.forms = CompiledForms({j: forms[j] for j in K})
+            self.abs_forms = CompiledForms({j: abs(ufl.inner(p, f)) * model.dx for j, p in enumerate(self.psi)})
+            self.jac = CompiledForms({(j, k): ufl.algorithms.expand_derivatives(ufl.derivative(forms[j], w, q))
+                                      for j in K for k, q in enumerate(self.psi)})
 
     def _sum(self, a):
         out = np.empty_like(a)
@@ -65,14 +69,16 @@ class InvariantMoments:
     def values(self):
         """``[∫ ψ_j F(w)]_j`` (collective)."""
         if not self.nodal:
-            return np.array([float(fd.assemble(a)) for a in self.forms])
+            v = self.forms()
+            return np.array([v[j] for j in range(len(self.psi))])
         self._f()
         return self._sum(self.P @ (self.W * np.asarray(self.f.dat.data_ro).reshape(-1)))
 
     def absolute(self):
         """``[∫ |ψ_j F(w)|]_j`` (collective): the sizes the invariants are measured against."""
         if not self.nodal:
-            return np.array([float(fd.assemble(a)) for a in self.abs_forms])
+            v = self.abs_forms()
+            return np.array([v[j] for j in range(len(self.psi))])
         self._f()
         k = self.ncomp
         # per node |Σ_c ψ_{j,c} f_c| (the components share the node's weight)
@@ -82,7 +88,8 @@ class InvariantMoments:
     def jacobian(self):
         """``[∫ ψ_j F'(w) ψ_k]_{jk}`` (collective)."""
         if not self.nodal:
-            return np.array([[float(fd.assemble(b)) for b in row] for row in self.jac])
+            v, K = self.jac(), range(len(self.psi))
+            return np.array([[v[j, k] for k in K] for j in K])
         for op in self._df:
             op()
         D = np.array([np.asarray(d.dat.data_ro).reshape(-1) for d in self.df])

@@ -11,6 +11,7 @@ import os
 import firedrake as fd
 
 from .errors import InvalidParameterError
+from .assembly import CompiledForms
 from .history import History
 from .output import VTKOutput, VTK_FIELDS
 from .steppers import Stepper
@@ -18,23 +19,36 @@ from .steppers import Stepper
 __all__ = ["run", "state_diagnostics", "save_checkpoint", "load_checkpoint", "restore_state"]
 
 
+class StateDiagnostics:
+    """:func:`state_diagnostics` of a fixed density expression ``f`` (of Functions that
+    change in place, e.g. ``stepper.density()``), its forms compiled once
+    (:class:`~generic_fem.assembly.CompiledForms`): ``diagnostics(w, t)`` is a dict."""
+
+    def __init__(self, model, f):
+        self.model = model
+        self._forms = CompiledForms({"E": model.E(f), "S": model.S(f), **model.invariants(f)})
+        self._invariants = list(model.invariants(f))
+
+    def __call__(self, w=None, t=None):
+        v = self._forms()
+        out = {}
+        if "E" in v:
+            out["E"] = v["E"]
+        out["S"] = v["S"]
+        out["H"] = -v["S"]
+        for k in self._invariants:
+            out[k] = v[k]
+        if w is not None:
+            out.update(self.model.diagnostics(w, t))
+        return out
+
+
 def state_diagnostics(model, f, w=None, t=None):
     """``{E, S, H, invariants...}`` of the density expression ``f`` and, given the
     entropy variable ``w`` (``f = F(w)``) and the time ``t``, the model's own columns
     (:meth:`~generic_fem.model.GenericModel.diagnostics`, e.g. Fisher informations).
-    Collective."""
-    out = {}
-    E = model.E(f)
-    if E is not None:
-        out["E"] = float(fd.assemble(E))
-    S = float(fd.assemble(model.S(f)))
-    out["S"] = S
-    out["H"] = -S
-    for k, form in model.invariants(f).items():
-        out[k] = float(fd.assemble(form))
-    if w is not None:
-        out.update(model.diagnostics(w, t))
-    return out
+    Collective.  (Evaluated at every step? Build a :class:`StateDiagnostics` once.)"""
+    return StateDiagnostics(model, f)(w, t)
 
 
 def save_checkpoint(path, model, w, t, step):
@@ -173,9 +187,9 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
     history = History({"model": model.describe(), "scheme": scheme, "dt": dt,
                        "t0": t0, "t_end": t_end, "ranks": comm.size,
                        "invariants": list(model.invariant_densities())})
-    f = stepper.density()
+    diagnostics = StateDiagnostics(model, stepper.density())
     rec = {"step": step0, "t": stepper.t, "dt": 0.0}
-    rec.update(state_diagnostics(model, f, stepper.w, stepper.t))
+    rec.update(diagnostics(stepper.w, stepper.t))
     history.append(rec)
     if keep_trajectory:
         history.trajectory.append((stepper.t, stepper.w.copy(deepcopy=True)))
@@ -197,7 +211,7 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
         stats = stepper.advance(dt_max=None if remaining >= stepper.dt_target * (1 - 1e-9)
                                 else remaining)
         rec = {"step": stats["step"], "t": stats["t"], "dt": stats["dt"]}
-        rec.update(state_diagnostics(model, f, stepper.w, stepper.t))
+        rec.update(diagnostics(stepper.w, stepper.t))
         rec["dissipation"] = stats["dissipation"]
         rec["dH"] = stats["H_new"] - stats["H_old"]
         for k in ("edi_lhs", "edi_rhs"):

@@ -59,8 +59,9 @@ from .errors import InvalidParameterError, StepFailedError
 from .newton import EntropyNewtonControl
 from .substeps import SubstepSizes
 from .adjoint import annotating, step_block, _no_annotation
-from .chain_rule import chain_rule_terms, chain_rule_defect_form
+from .chain_rule import ChainRuleTerms, chain_rule_defect_form
 from .invariants import InvariantMoments, match_invariants
+from .assembly import CompiledForms
 
 __all__ = ["Stepper", "SCHEMES", "DEFAULT_SOLVER_PARAMETERS"]
 
@@ -321,6 +322,14 @@ class Stepper:
         self._dissipation_form = model.friction_with_auxiliary(fstar, g_d, theta, q)
         self._dissipation_pair = (fstar, g_d)
         self._H_new = -model.S(self.f_new)
+        # the scalars of every step and iteration, compiled once (generic_fem.assembly)
+        self._scalars = CompiledForms({
+            "H": self._H_new,
+            "dissipation": self._dissipation_form,
+            "mass": abs(ufl.inner(self.f_old, self.f_old)) ** 0.5 * model.dx,
+            "entropy": abs(ufl.inner(self.w_old, self.f_old)) * model.dx,
+        })
+        self._chain_rule = None
         self.last = {}
         #: PETSc options of the adjoint (transposed) solves of taped steps, merged over
         #: :data:`~generic_fem.adjoint.DEFAULT_ADJOINT_PARAMETERS` (prefix ``<prefix>adjoint_``)
@@ -537,10 +546,7 @@ class Stepper:
     def _mass_scale(self):
         """``∫ |f^n|`` (once per step)."""
         if self._scales is None:
-            self._scales = {"mass": float(fd.assemble(abs(ufl.inner(self.f_old, self.f_old)) ** 0.5
-                                                      * self.model.dx)),
-                            "entropy": float(fd.assemble(abs(ufl.inner(self.w_old, self.f_old))
-                                                         * self.model.dx))}
+            self._scales = {k: self._scalars.value(k) for k in ("mass", "entropy")}
         return self._scales["mass"]
 
     def _entropy_balance_holds(self, snes):
@@ -555,7 +561,7 @@ class Stepper:
         self._mass_scale()
         # the residual's own (f*, θ) coefficients are current; with forcing the
         # dissipation pair differs: no credit for it
-        diss = float(fd.assemble(self._dissipation_form)) \
+        diss = self._scalars.value("dissipation") \
             if self._dissipation_pair == self._nonlocal_pairs[0] else 0.0
         return val <= 0.5 * float(self.dt) * max(diss, 0.0) + self.structure_tol * self._scales["entropy"]
 
@@ -665,13 +671,19 @@ class Stepper:
         self.w.assign(self.z_w)
         return ok, reason, its, lits
 
+    def _chain_rule_terms(self):
+        """:func:`~generic_fem.chain_rule.chain_rule_terms` of ``(w^n, w)``, compiled once."""
+        if self._chain_rule is None:
+            self._chain_rule = ChainRuleTerms(self.model, self.w_old, self.w, self.f_old, self.f_new)
+        return self._chain_rule()
+
     def _alpha_star(self):
         """The smallest ``α`` with ``H(f¹) − H(f⁰) ≤ ⟨θ_α, f¹ − f⁰⟩`` (midpoint).
 
         With ``θ_α = w⁰ + α Δw``: ``α* = (H¹ − H⁰ − ⟨w⁰, Δf⟩) / ⟨Δw, Δf⟩``, which
         convexity of ``H`` puts in ``[0, 1]`` (``⟨w⁰, Δf⟩ ≤ H¹ − H⁰ ≤ ⟨w¹, Δf⟩``); all
         integrals with the model's quadrature rule."""
-        num, den, noise = chain_rule_terms(self.model, self.w_old, self.w, self.f_old, self.f_new)
+        num, den, noise = self._chain_rule_terms()
         # a step that hardly moves (⟨Δw, Δf⟩ at the rounding level of H): any α will do
         return num / den if den > noise else 0.5
 
@@ -680,7 +692,7 @@ class Stepper:
         ``den = ⟨Δw, Δf⟩`` and the level below which ``δ`` is not determined: the
         round-off of ``H`` or what the accepted residual leaves in it
         (:meth:`_solve_noise`), whichever is larger."""
-        num, den, noise = chain_rule_terms(self.model, self.w_old, self.w, self.f_old, self.f_new)
+        num, den, noise = self._chain_rule_terms()
         return num - float(self.alpha) * den, den, max(noise, self._solve_noise())
 
     def _solve_noise(self):
@@ -819,7 +831,7 @@ class Stepper:
         if not span > 0:
             raise InvalidParameterError(f"advance: the step must be positive, got {span}")
         t_start = self.t
-        H_old = float(fd.assemble(self._H_new))
+        H_old = self._scalars.value("H")
         done, h = 0.0, min(self._dt_next, span)
         totals = {"snes_its": 0, "ksp_its": 0, "rejected": 0, "substeps": 0}
         self._rejection_log = []
@@ -923,12 +935,12 @@ class Stepper:
                     "velocity box if they are at its edge, check the data, or loosen "
                     "snes_atol/update_tol (solver_parameters); docs/choosing.rst, \"When a step fails\".")
             dt = dt / 2
-        H_new = float(fd.assemble(self._H_new))
+        H_new = self._scalars.value("H")
         if self._dissipation_pair != self._nonlocal_pairs[0]:
             self.model.refresh_friction(*self._dissipation_pair)
         # else the coefficients are those of the converged iterate; the invariant
         # projection moved w only by O(residual) along ker M: no new pair sums for it
-        dissipation = float(fd.assemble(self._dissipation_form))
+        dissipation = self._scalars.value("dissipation")
         if self._w_prev is None:
             self._w_prev = fd.Function(self.w_old.function_space())
         self._w_prev.assign(self.w_old)
