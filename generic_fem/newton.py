@@ -106,6 +106,7 @@ class EntropyNewtonControl:
         self.max_update = float(max_update)
 
         self._fq_prev = None
+        self._fq_pred = None
         #: the relative Jacobian diagonal of the last step (per component)
         self.diagonal_weight = None
         #: the largest f/peak among the nodes of the last :meth:`report_residual`
@@ -163,6 +164,25 @@ class EntropyNewtonControl:
         last solve's Jacobian diagonal)."""
         self.diagonal = None
         self._fq_prev = self.points(x.getArray(readonly=True)[:self.n])
+
+    def set_prediction(self, w_values):
+        """The step's predicted owned nodal values of ``w`` (``None``: no prediction), for
+        :meth:`prediction_distance`."""
+        self._fq_pred = None if w_values is None else self.points(w_values)
+
+    def prediction_distance(self):
+        """``max_q |f_q − f_q^pred| / max_q f_q`` for the last iterate measured by
+        :meth:`update_measure` (per component, the largest; global): the step's
+        local-error estimate.  0 without a prediction."""
+        if self._fq_pred is None:
+            return 0.0
+        fq, k = self._fq_prev, self.ncomp
+        peak = np.max(fq.reshape(-1, k), axis=0) if fq.size else np.full(k, -np.inf)
+        peak = _global_max(self.comm, peak)
+        with np.errstate(all="ignore"):
+            rel = (np.abs(fq - self._fq_pred).reshape(-1, k) / np.where(peak > 0, peak, 1.0)).reshape(-1)
+        rel[~np.isfinite(rel)] = np.inf
+        return self.comm.allreduce(float(rel.max()) if rel.size else 0.0, op=MPI.MAX)
 
     def update_measure(self, x):
         """``max_q |f_q^{k+1} − f_q^k| / max_q f_q^{k+1}`` over the quadrature points

@@ -16,7 +16,8 @@ from .history import History
 from .output import VTKOutput, VTK_FIELDS
 from .steppers import Stepper
 
-__all__ = ["run", "state_diagnostics", "save_checkpoint", "load_checkpoint", "restore_state"]
+__all__ = ["run", "state_diagnostics", "StateDiagnostics", "save_checkpoint", "load_checkpoint",
+           "restore_state", "Restart"]
 
 
 class StateDiagnostics:
@@ -51,13 +52,38 @@ def state_diagnostics(model, f, w=None, t=None):
     return StateDiagnostics(model, f)(w, t)
 
 
-def save_checkpoint(path, model, w, t, step):
+class Restart(tuple):
+    """What :func:`restore_state` / :func:`load_checkpoint` return: the tuple as before
+    (it unpacks the same way), with ``previous``, the predictor's past states
+    ``[(t, w)]`` (oldest first; empty for checkpoints without them), to pass on as
+    ``run(..., previous=restart.previous)`` so that the resumed run takes the same
+    first steps as the uninterrupted one."""
+
+    def __new__(cls, items, previous):
+        out = tuple.__new__(cls, items)
+        out.previous = list(previous)
+        return out
+
+
+def _raw_dataset(cf, name, f):
+    """Store the owned dofs of ``f`` in PETSc's global ordering as ``generic_fem/<name>``."""
+    with f.dat.vec_ro as vec:
+        r0, r1 = vec.getOwnershipRange()
+        ds = cf.h5pyfile.create_dataset(f"generic_fem/{name}", (vec.getSize(),), dtype="f8")
+        ds[r0:r1] = vec.array_r
+        del ds   # an open h5py handle would make PETSc's H5Fclose fail
+
+
+def save_checkpoint(path, model, w, t, step, previous=()):
     """Write mesh, entropy variable, time and step to a Firedrake ``CheckpointFile``.
 
     Besides Firedrake's portable records (mesh and function, reloadable on any number
     of ranks with :func:`load_checkpoint`), the raw dof vector of ``w`` is stored in
     PETSc's global ordering, for :func:`restore_state`: resuming on a model rebuilt
-    the same way on the same number of ranks is then bit-for-bit."""
+    the same way on the same number of ranks is then bit-for-bit.
+
+    :arg previous: the predictor's past states ``[(t, w)]``
+        (:meth:`~generic_fem.steppers.Stepper.predictor_states`), stored beside ``w``."""
     d = os.path.dirname(path)
     if d and model.mesh.comm.rank == 0:
         os.makedirs(d, exist_ok=True)
@@ -69,25 +95,37 @@ def save_checkpoint(path, model, w, t, step):
         cf.set_attr("/generic_fem", "t", float(t))
         cf.set_attr("/generic_fem", "step", int(step))
         cf.set_attr("/generic_fem", "mesh_name", model.mesh.name)
-        with w.dat.vec_ro as vec:
-            r0, r1 = vec.getOwnershipRange()
-            ds = cf.h5pyfile.create_dataset("generic_fem/w_global", (vec.getSize(),), dtype="f8")
-            ds[r0:r1] = vec.array_r
-            del ds   # an open h5py handle would make PETSc's H5Fclose fail
+        _raw_dataset(cf, "w_global", w)
+        for k, (_, wk) in enumerate(previous):
+            cf.save_function(wk, name=f"w_past_{k}")
+            _raw_dataset(cf, f"w_past_{k}_global", wk)
+        cf.set_attr("/generic_fem", "past_times", [float(tk) for tk, _ in previous] or [float("nan")])
         cf.set_attr("/generic_fem", "ranks", model.mesh.comm.size)
 
 
-def load_checkpoint(path, comm=None):
-    """Read ``(mesh, w, t, step)`` written by :func:`save_checkpoint`.
+def _past_times(cf):
+    """The times of the stored past states (none in older checkpoints)."""
+    try:
+        times = cf.get_attr("/generic_fem", "past_times")
+    except (KeyError, AttributeError):
+        return []
+    return [float(x) for x in times if x == x]
 
-    Build the model on the returned mesh, then ``run(model, w0=w, t0=t, ...)``."""
+
+def load_checkpoint(path, comm=None):
+    """Read ``(mesh, w, t, step)`` written by :func:`save_checkpoint` (a :class:`Restart`:
+    its ``previous`` holds the predictor's past states).
+
+    Build the model on the returned mesh, then
+    ``run(model, w0=w, t0=t, step0=step, previous=restart.previous, ...)``."""
     kw = {} if comm is None else {"comm": comm}
     with fd.CheckpointFile(path, "r", **kw) as cf:
         mesh = cf.load_mesh(cf.get_attr("/generic_fem", "mesh_name"))
         w = cf.load_function(mesh, "w")
         t = cf.get_attr("/generic_fem", "t")
         step = cf.get_attr("/generic_fem", "step")
-    return mesh, w, float(t), int(step)
+        previous = [(tk, cf.load_function(mesh, f"w_past_{k}")) for k, tk in enumerate(_past_times(cf))]
+    return Restart((mesh, w, float(t), int(step)), previous)
 
 
 def restore_state(path, model):
@@ -96,16 +134,18 @@ def restore_state(path, model):
     For a model built exactly as the one that wrote the checkpoint (same mesh
     construction, degree, number of MPI ranks): the dof vector is restored in PETSc's
     global ordering, so in serial the resumed run is bit-for-bit the uninterrupted one
-    (in parallel, to round-off: parallel MUMPS is not bitwise reproducible).  Raises
-    :class:`~generic_fem.errors.InvalidParameterError` when sizes or rank counts differ
-    (use :func:`load_checkpoint` then)."""
+    (in parallel, to round-off: parallel MUMPS is not bitwise reproducible) when it is
+    given the predictor's past states too:
+    ``run(model, w0=w, t0=t, step0=step, previous=restart.previous)``.  Returns a
+    :class:`Restart`.  Raises :class:`~generic_fem.errors.InvalidParameterError` when
+    sizes or rank counts differ (use :func:`load_checkpoint` then)."""
     from .errors import InvalidParameterError
     comm = model.mesh.comm
-    w = fd.Function(model.V, name="w")
-    with fd.CheckpointFile(path, "r", comm=comm) as cf:
-        ranks = cf.get_attr("/generic_fem", "ranks")
-        ds = cf.h5pyfile["generic_fem/w_global"]
-        with w.dat.vec_ro as vec:
+
+    def raw(cf, name):
+        f = fd.Function(model.V, name=name)
+        ds = cf.h5pyfile[f"generic_fem/{name}_global"]
+        with f.dat.vec_ro as vec:
             if ranks != comm.size or ds.shape[0] != vec.getSize():
                 n = ds.shape[0]
                 del ds
@@ -114,11 +154,17 @@ def restore_state(path, model):
                     f"the model {vec.getSize()} dofs on {comm.size} ranks; rebuild the model as "
                     "it was, or use load_checkpoint (reloads the mesh, any rank count)")
             r0, r1 = vec.getOwnershipRange()
-        w.dat.data[:] = ds[r0:r1]   # owned dofs, PETSc order; marks the halos stale
+        f.dat.data[:] = ds[r0:r1]   # owned dofs, PETSc order; marks the halos stale
         del ds   # an open h5py handle would make PETSc's H5Fclose fail
+        return f
+
+    with fd.CheckpointFile(path, "r", comm=comm) as cf:
+        ranks = cf.get_attr("/generic_fem", "ranks")
+        w = raw(cf, "w")
         t = cf.get_attr("/generic_fem", "t")
         step = cf.get_attr("/generic_fem", "step")
-    return w, float(t), int(step)
+        previous = [(tk, raw(cf, f"w_past_{k}")) for k, tk in enumerate(_past_times(cf))]
+    return Restart((w, float(t), int(step)), previous)
 
 
 def _check_run_arguments(t0, t_end, dt, stepper_options):
@@ -234,7 +280,7 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
             history.write(os.path.join(output, "history"), comm)
             if checkpoint_every and stats["step"] % checkpoint_every == 0:
                 save_checkpoint(os.path.join(output, "checkpoint.h5"), model, stepper.w,
-                                stepper.t, stats["step"])
+                                stepper.t, stats["step"], stepper.predictor_states())
         if bar is not None:
             bar.next()
     if bar is not None:
@@ -242,6 +288,6 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
     if output:
         history.write(os.path.join(output, "history"), comm)
         save_checkpoint(os.path.join(output, "checkpoint.h5"), model, stepper.w,
-                        stepper.t, stepper.step_count)
+                        stepper.t, stepper.step_count, stepper.predictor_states())
     history.stepper = stepper
     return history

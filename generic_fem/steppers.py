@@ -61,6 +61,7 @@ from .substeps import SubstepSizes
 from .adjoint import annotating, step_block, _no_annotation
 from .chain_rule import ChainRuleTerms, chain_rule_defect_form
 from .invariants import InvariantMoments, match_invariants
+from .predictor import Extrapolation
 from .assembly import CompiledForms
 
 __all__ = ["Stepper", "SCHEMES", "DEFAULT_SOLVER_PARAMETERS"]
@@ -120,12 +121,26 @@ class Stepper:
     :arg max_update: largest change of the entropy variable at a node in one Newton
         iteration (``0``: no limit; larger updates are clipped so that a step cannot
         overflow ``F(w)``).
-    :arg update_tol: a Newton iteration converges only when, besides the residual
-        test, the last change of the density at every point of the rule is below
-        ``update_tol`` times the peak density (per component).
-    :arg predictor: initial guess of each step: ``"previous"`` (``w^n``, the default)
-        or ``"extrapolate"`` (linear extrapolation from the last two states, in the
-        bulk; a restarted run then differs from the uninterrupted one in its first step).
+    :arg update_tol: a Newton iteration converges on the tight tests only when, besides
+        the residual test, the last change of the density at every point of the rule is
+        below ``update_tol`` times the peak density (per component).
+    :arg local_error_fraction: ``κ``; a Newton iteration also stops once its last change
+        of the density is below ``κ`` times the step's local-error estimate
+        ``max|F(w) − F(w_pred)|`` (the distance from the extrapolated prediction,
+        ``O(Δt^{p+1})`` for a scheme of order ``p``), with the residual reduced by ``κ``
+        from the prediction's and the entropy balance holding (docs/theory.rst,
+        "Convergence criterion").  Default 1e-2; 0: the tight tests only.  Only with the
+        nodal rule, a prediction of the scheme's order (not on the first steps of a run,
+        nor after a rejection), and not in a run taped by pyadjoint (its adjoint
+        differentiates the discrete equations, so a taped step is solved to the tight
+        tests).
+    :arg predictor: initial guess of each step: ``"extrapolate"`` (the default:
+        :class:`~generic_fem.predictor.Extrapolation` through the last states, of the
+        scheme's order, in the bulk) or ``"previous"`` (``w^n``; the local-error test is
+        then off).
+    :arg previous: ``[(t, w)]``, past states for the predictor (oldest first), as
+        :meth:`predictor_states` returns them (a restart from a checkpoint passes them:
+        the resumed run is then bit-for-bit the uninterrupted one).
     :arg min_dt: a failed sub-step is halved and retried, at most ``max_rejections``
         times and never below ``min_dt`` (default ``1e-6 dt``); then
         :class:`~generic_fem.errors.StepFailedError` names the nodes that had not
@@ -168,11 +183,12 @@ class Stepper:
     def __init__(self, model, f0=None, dt=0.1, t0=0.0, scheme="backward-euler",
                  solver_parameters=None, options_prefix="gfem_", max_rejections=6,
                  forcing=None, w0=None, max_update=5.0, update_tol=1e-9,
-                 nonlocal_jacobian="picard", predictor="previous", min_dt=None,
+                 nonlocal_jacobian="picard", predictor="extrapolate", min_dt=None,
                  anderson_depth=0, floor_rtol=1e-9, structure_tol=1e-12,
                  project_invariants=True, safeguard=4,
                  alpha_tol=1e-14, alpha_rounds=12,
-                 stall_window=10, adjoint_solver_parameters=None):
+                 stall_window=10, adjoint_solver_parameters=None,
+                 local_error_fraction=1e-2, previous=None):
         if scheme not in SCHEMES:
             raise InvalidParameterError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
         if not (dt > 0 and math.isfinite(dt)):
@@ -309,8 +325,15 @@ class Stepper:
         if predictor not in ("extrapolate", "previous"):
             raise InvalidParameterError(f"predictor must be 'extrapolate' or 'previous', got {predictor!r}")
         self.predictor = predictor
+        self._extrapolation = Extrapolation(self.control, 2 if scheme in ("midpoint", "discrete-gradient") else 1)
+        for t_past, w_past in (previous or []):
+            self._extrapolation.push(t_past, w_past)
+        if not (local_error_fraction >= 0 and math.isfinite(local_error_fraction)):
+            raise InvalidParameterError(f"local_error_fraction must be >= 0 (0: off), got {local_error_fraction!r}")
+        self.local_error_fraction = float(local_error_fraction)
+        self._local_test = False   # this solve may stop on the local-error test
+        self._taping = False
         self.min_dt = float(min_dt) if min_dt is not None else 1e-6 * self.dt_target
-        self._w_prev, self._dt_prev = None, None
         self._last_change = None
         self._build_solver()
 
@@ -490,16 +513,21 @@ class Stepper:
         self._fnorms.append(fnorm)
         change = self.control.update_measure(snes.getSolution())
         self._last_change = change
+        reason = None
         if change <= self.update_tol:
-            reason = None
             if fnorm <= atol:
                 reason = R.CONVERGED_FNORM_ABS
             elif fnorm <= rtol * self._fnorm0:
                 reason = R.CONVERGED_FNORM_RELATIVE
             elif self._at_floor(fnorm) and self._entropy_balance_holds(snes):
                 reason = R.CONVERGED_FNORM_ABS
-            if reason is not None and (self.model.rule.kind == "nodal" or self._nodes_settled(snes)):
-                return reason
+        if reason is None and self._local_test:
+            kappa = self.local_error_fraction
+            if (change <= kappa * self.control.prediction_distance() and fnorm <= kappa * self._fnorm0
+                    and self._entropy_balance_holds(snes, midpoint_too=True)):
+                reason = R.CONVERGED_FNORM_RELATIVE
+        if reason is not None and (self.model.rule.kind == "nodal" or self._nodes_settled(snes)):
+            return reason
         if it >= max_it:
             return R.DIVERGED_MAX_IT
         if self._stalls(fnorm):
@@ -549,14 +577,22 @@ class Stepper:
             self._scales = {k: self._scalars.value(k) for k in ("mass", "entropy")}
         return self._scales["mass"]
 
-    def _entropy_balance_holds(self, snes):
-        """For backward Euler and the minimizing movement: ``⟨w, R⟩ ≤ ½ Δt ⟨w, M w⟩ +
-        structure_tol ∫|w^n| f^n``, so that the entropy inequality survives the residual
-        (the midpoint scheme enforces its inequality through ``α``)."""
-        if self.scheme in ("midpoint", "discrete-gradient"):
+    def _entropy_balance_holds(self, snes, midpoint_too=False):
+        """``⟨θ, R⟩ ≤ ½ Δt ⟨θ, M θ⟩ + structure_tol ∫|w^n| f^n``, so that the entropy
+        inequality ``H^{n+1} − H^n ≤ −Δt ⟨θ, M θ⟩ + ⟨θ, R⟩`` survives the residual ``R``:
+        for backward Euler and the minimizing movement (``θ = w``) and, with
+        ``midpoint_too``, for the midpoint and discrete-gradient schemes
+        (``θ = w^n + α Δw``; at the tight tolerances their inequality is enforced through
+        ``α`` alone)."""
+        midpoint = self.scheme in ("midpoint", "discrete-gradient")
+        if midpoint and not midpoint_too:
             return True
         Rvec = snes.getFunction()[0].getArray(readonly=True)
         x = snes.getSolution().getArray(readonly=True)
+        if midpoint:
+            n = self.control.n
+            w0 = np.asarray(self.w_old.dat.data_ro).reshape(-1)[:n]
+            x = w0 + float(self.alpha) * (x[:n] - w0)
         val = self.control.entropy_defect(Rvec, x)
         self._mass_scale()
         # the residual's own (f*, θ) coefficients are current; with forcing the
@@ -751,20 +787,24 @@ class Stepper:
         return abs(self._last_chain_defect) <= max(self.alpha_tol * abs(den), noise), its, lits
 
     def _initial_guess(self, dt, first):
-        """Start the iteration from ``w^n`` or, for a first attempt after an accepted
-        step, from the linear extrapolation ``w^n + r (w^n − w^{n−1})``,
-        ``r = min(Δt/Δt_prev, 1)``, applied only where the density is above
-        ``1e-6`` of its peak and limited to ``±½`` per node (in the tails ``w`` moves by
-        large amounts from step to step and an extrapolation overshoots)."""
+        """Start the iteration from ``w^n`` or, for a first attempt, from the
+        extrapolation of the past states (:class:`~generic_fem.predictor.Extrapolation`).
+        The local-error test of the solve is on when that prediction has the scheme's
+        order (and the step is not taped, the rule is nodal, ``local_error_fraction > 0``)."""
         self.z_w.assign(self.w_old)
-        if not (first and self.predictor == "extrapolate" and self._w_prev is not None):
+        self._local_test = False
+        if not (first and self.predictor == "extrapolate"):
             return
-        r = min(dt / self._dt_prev, 1.0)
-        w0 = np.array(self.w_old.dat.data_ro).reshape(-1)
-        dw = w0 - np.array(self._w_prev.dat.data_ro).reshape(-1)
-        rel = self.control._per_component_relative(self.control.nodal.density(w0))
-        guess = w0 + np.where(rel > 1e-6, r * np.clip(dw, -0.5, 0.5), 0.0)
+        guess, full = self._extrapolation.guess(self.t, self.w_old, dt)
         self.z_w.dat.data_wo[...] = guess.reshape(self.z_w.dat.data_ro.shape)
+        self._local_test = (full and self.local_error_fraction > 0 and not self._taping
+                            and self.model.rule.kind == "nodal")
+        self.control.set_prediction(guess if self._local_test else None)
+
+    def predictor_states(self):
+        """``[(t, w)]``: the past states the predictor extrapolates from (oldest first;
+        Functions owned by the stepper): saved in checkpoints for a bit-for-bit restart."""
+        return self._extrapolation.states()
 
     def _rejection_reason(self, dt, reason, its):
         """One short line for the history: the size of the rejected attempt and why."""
@@ -876,7 +916,8 @@ class Stepper:
 
     def _annotated_substep(self, dt):
         """One accepted sub-step of at most ``dt`` (one pyadjoint block when taping)."""
-        if annotating():
+        self._taping = annotating()
+        if self._taping:
             block = step_block(self)       # its inputs: w^n and the parameters, now
             with _no_annotation():
                 out = self._substep(dt)
@@ -941,10 +982,7 @@ class Stepper:
         # else the coefficients are those of the converged iterate; the invariant
         # projection moved w only by O(residual) along ker M: no new pair sums for it
         dissipation = self._scalars.value("dissipation")
-        if self._w_prev is None:
-            self._w_prev = fd.Function(self.w_old.function_space())
-        self._w_prev.assign(self.w_old)
-        self._dt_prev = dt
+        self._extrapolation.push(self.t, self.w_old)
         out = {"dt": dt, "H_new": H_new, "dissipation": dissipation,
                "snes_its": total_its, "ksp_its": total_lits, "rejected": rejections, "substeps": 1,
                "alpha": float(self.alpha)}

@@ -58,9 +58,10 @@ def _restart_check(tmp):
     run(model, f0, t_end=0.3, dt=0.1, output=a)
     path = os.path.join(a, "checkpoint.h5")
     model2, _ = build()
-    w, t, step = restore_state(path, model2)
+    restart = restore_state(path, model2)
+    w, t, step = restart
     assert step == 3 and abs(t - 0.3) < 1e-15
-    h_second = run(model2, w0=w, t0=t, step0=step, t_end=0.6, dt=0.1)
+    h_second = run(model2, w0=w, t0=t, step0=step, t_end=0.6, dt=0.1, previous=restart.previous)
     model3, f03 = build()
     h_ref = run(model3, f03, t_end=0.6, dt=0.1)
     if MPI.COMM_WORLD.size == 1:
@@ -74,8 +75,9 @@ def _restart_check(tmp):
         assert np.allclose(h_ref.stepper.w.dat.data_ro, h_second.stepper.w.dat.data_ro,
                            rtol=1e-10, atol=1e-12)
     # portable path: reload mesh and function from the file
-    mesh4, w4, t4, step4 = load_checkpoint(path)
-    h4 = run(FokkerPlanck(mesh4), w0=w4, t0=t4, step0=step4, t_end=0.6, dt=0.1)
+    restart4 = load_checkpoint(path)
+    mesh4, w4, t4, step4 = restart4
+    h4 = run(FokkerPlanck(mesh4), w0=w4, t0=t4, step0=step4, t_end=0.6, dt=0.1, previous=restart4.previous)
     assert np.allclose(h4.column("H"), h_second.column("H"), rtol=1e-13, atol=0)
     # a model of another size is refused with a clear message
     with pytest.raises(InvalidParameterError, match="restore_state"):
