@@ -40,6 +40,7 @@ from petsc4py import PETSc
 
 from .errors import StepFailedError, InvalidParameterError
 from .parameters import is_real_function
+from .assembly import Assembler, no_annotation as _no_annotation
 
 __all__ = ["PullBack", "TwoPointPullBack", "seed_assembler", "AdjointSolveError", "DEFAULT_ADJOINT_PARAMETERS", "annotating"]
 
@@ -72,22 +73,8 @@ def annotating():
     return annotate_tape()
 
 
-class _Assembler:
-    """Assemble one form repeatedly into one tensor (Firedrake's assembler built once:
-    ``fd.assemble`` would preprocess the form, expanding its derivatives, at every call)."""
-
-    def __init__(self, form, **kwargs):
-        from firedrake.assemble import get_assembler
-        self.assembler = get_assembler(form, **kwargs)
-        self.tensor = None
-
-    def __call__(self):
-        self.tensor = self.assembler.assemble(tensor=self.tensor)
-        return self.tensor
-
-
 def _assembler(form):
-    return None if form is None else _Assembler(form)
+    return None if form is None else Assembler(form)
 
 
 def _nonzero(form):
@@ -198,7 +185,7 @@ class _AdjointMachinery:
         self.pull = PullBack(ufl.action(st.residual, self.x), entries)
         self.correction = _assembler(self.pull.gradient_form(st.z, fd.TestFunction(Z), frozen=False))
         AT_form = ufl.adjoint(ufl.derivative(st.residual, st.z, fd.TrialFunction(Z)))
-        self.AT_assemble = _Assembler(AT_form, mat_type="aij")
+        self.AT_assemble = Assembler(AT_form, mat_type="aij")
         self.AT = None
         self.grad_forms = {}
         if st.scheme == "discrete-gradient":
@@ -512,18 +499,3 @@ def _scalar(cof):
     return float(vals[0]) if vals.size else 0.0
 
 
-class _no_annotation:
-    def __enter__(self):
-        try:
-            from pyadjoint.tape import stop_annotating
-        except ImportError:
-            self._cm = None
-            return self
-        self._cm = stop_annotating()
-        self._cm.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        if self._cm is not None:
-            return self._cm.__exit__(*exc)
-        return False

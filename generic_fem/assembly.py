@@ -1,16 +1,52 @@
-"""Scalar forms assembled again and again, compiled and set up once.
+"""Forms assembled again and again, compiled and set up once.
 
 ``firedrake.assemble(form)`` preprocesses the UFL form on every call (derivative
 expansion, form data, a new parallel loop): about 1.3 ms for the entropy of a
-12×12 ``Q2`` box, against 0.14 ms for running its kernel (AMD EPYC).  The steppers
-and :func:`~generic_fem.run.run` evaluate the same few scalars (``H``, the
-dissipation, invariants, scales) at every step and iteration, so they keep an
-assembler per form (:func:`firedrake.assemble.get_assembler`) and only rerun it.
+12×12 ``Q2`` box, against 0.14 ms for running its kernel (AMD EPYC).  The steppers,
+:func:`~generic_fem.run.run` and the adjoint evaluate the same forms at every step and
+iteration, so they keep an assembler per form
+(:func:`firedrake.assemble.get_assembler`) and only rerun it.  These assemblies are
+never taped by pyadjoint (Firedrake refuses to tape explicit assemblers; the values
+are the toolkit's own diagnostics or pieces of its hand-written adjoint).
 """
 import ufl
 from firedrake.assemble import get_assembler
 
-__all__ = ["CompiledForms"]
+__all__ = ["Assembler", "CompiledForms", "no_annotation"]
+
+
+class no_annotation:
+    """Context manager: pyadjoint's ``stop_annotating`` (nothing when pyadjoint is absent)."""
+
+    def __enter__(self):
+        try:
+            from pyadjoint.tape import stop_annotating
+        except ImportError:
+            self._cm = None
+            return self
+        self._cm = stop_annotating()
+        self._cm.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._cm is not None:
+            return self._cm.__exit__(*exc)
+        return False
+
+
+class Assembler:
+    """Assemble a 1- or 2-form repeatedly into one tensor; ``kwargs`` go to
+    :func:`~firedrake.assemble.get_assembler` (e.g. ``mat_type``).  Calling it returns
+    the tensor."""
+
+    def __init__(self, form, **kwargs):
+        self.assembler = get_assembler(form, **kwargs)
+        self.tensor = None
+
+    def __call__(self):
+        with no_annotation():
+            self.tensor = self.assembler.assemble(tensor=self.tensor)
+        return self.tensor
 
 
 class CompiledForms:
@@ -20,17 +56,19 @@ class CompiledForms:
 
     Calling the object returns ``{name: float}`` for the current values of the forms'
     coefficients (collective: every rank gets the global values); ``value(name)`` one
-    of them.  Nothing is taped by pyadjoint (the values are plain floats)."""
+    of them."""
 
     def __init__(self, forms):
         self._assemblers = {k: (_Zero() if isinstance(form, ufl.Form) and form.empty() else get_assembler(form))
                             for k, form in forms.items() if form is not None}
 
     def value(self, name):
-        return float(self._assemblers[name].assemble())
+        with no_annotation():
+            return float(self._assemblers[name].assemble())
 
     def __call__(self):
-        return {k: float(a.assemble()) for k, a in self._assemblers.items()}
+        with no_annotation():
+            return {k: float(a.assemble()) for k, a in self._assemblers.items()}
 
     def __contains__(self, name):
         return name in self._assemblers

@@ -58,11 +58,11 @@ from petsc4py import PETSc
 from .errors import InvalidParameterError, StepFailedError
 from .newton import EntropyNewtonControl
 from .substeps import SubstepSizes
-from .adjoint import annotating, step_block, _no_annotation
+from .adjoint import annotating, step_block
 from .chain_rule import ChainRuleTerms, chain_rule_defect_form
 from .invariants import InvariantMoments, match_invariants
 from .predictor import Extrapolation
-from .assembly import CompiledForms
+from .assembly import CompiledForms, no_annotation
 
 __all__ = ["Stepper", "SCHEMES", "DEFAULT_SOLVER_PARAMETERS"]
 
@@ -319,6 +319,7 @@ class Stepper:
         self.safeguard = int(safeguard)
         self.safeguard_growth = 10.0
         self._trial = None
+        self._trial_state = None
         self._psi_targets = None
         self.structure_tol = float(structure_tol)
         self._scales = None
@@ -478,8 +479,34 @@ class Stepper:
             pre_function_callback=self._refresh, pre_jacobian_callback=self._refresh_jacobian)
         if self._exact is not None:
             self._install_exact_jacobian()
+        self._install_trial_reuse()
         self.solver.snes.setLineSearchPreCheck(self._precheck)
         self.solver.snes.setConvergenceTest(self._converged)
+
+    def _install_trial_reuse(self):
+        """Let SNES take the residual of the step the safeguard accepted from the
+        safeguard's trial (:meth:`_safeguard`) instead of assembling it again: the
+        residual function becomes Firedrake's, short-cut when the state is bitwise the
+        last trial's (whose residual, pair sums and iterate Function are then current)."""
+        ctx = self.solver._ctx
+        form_function = type(ctx).form_function
+        stepper = self
+
+        def function(snes, X, F):
+            trial = stepper._trial_state
+            if trial is not None and np.array_equal(trial[0].getArray(readonly=True), X.getArray(readonly=True)):
+                trial[1].copy(F)
+                stepper._trial_state = None
+                return
+            stepper._trial_state = None
+            form_function(snes, X, F)
+
+        def set_function(snes):
+            with ctx._F.dat.vec_wo as v:
+                snes.setFunction(function, v)
+
+        ctx.set_function = set_function   # Firedrake re-installs its function at every solve
+        set_function(self.solver.snes)
 
     def _converged(self, snes, it, norms):
         """SNES convergence test (docs/theory.rst, "Convergence criterion"), on what the
@@ -659,9 +686,11 @@ class Stepper:
         W, F = self._trial
         for _ in range(self.safeguard):
             W.waxpy(-1.0, y, x)
+            self._trial_state = None
             snes.computeFunction(W, F)
             fn = F.norm()
             if np.isfinite(fn) and fn <= self.safeguard_growth * f0:
+                self._trial_state = (W, F)   # SNES evaluates the residual here next: reuse it
                 return
             y.scale(0.5)
 
@@ -683,6 +712,7 @@ class Stepper:
 
     def _solve_once(self):
         """One SNES solve of the current step; returns (ok, reason, its, lin_its)."""
+        self._trial_state = None
         self._refresh()
         self._last_error = None
         self._last_change = None
@@ -787,13 +817,18 @@ class Stepper:
         return abs(self._last_chain_defect) <= max(self.alpha_tol * abs(den), noise), its, lits
 
     def _initial_guess(self, dt, first):
-        """Start the iteration from ``w^n`` or, for a first attempt, from the
-        extrapolation of the past states (:class:`~generic_fem.predictor.Extrapolation`).
-        The local-error test of the solve is on when that prediction has the scheme's
-        order (and the step is not taped, the rule is nodal, ``local_error_fraction > 0``)."""
+        """Start the iteration from ``w^n`` or, for a first attempt of an untaped step,
+        from the extrapolation of the past states
+        (:class:`~generic_fem.predictor.Extrapolation`).  The local-error test of the
+        solve is on when that prediction has the scheme's order (and the rule is nodal,
+        ``local_error_fraction > 0``).  A taped step is solved from ``w^n`` to the tight
+        tests: its adjoint differentiates the discrete equations, and its replays
+        reproduce it."""
         self.z_w.assign(self.w_old)
         self._local_test = False
-        if not (first and self.predictor == "extrapolate"):
+        self.control.set_prediction(None)
+        # a taped step starts from w^n, as its replays do (they have no past states)
+        if not (first and self.predictor == "extrapolate") or self._taping:
             return
         guess, full = self._extrapolation.guess(self.t, self.w_old, dt)
         self.z_w.dat.data_wo[...] = guess.reshape(self.z_w.dat.data_ro.shape)
@@ -919,7 +954,7 @@ class Stepper:
         self._taping = annotating()
         if self._taping:
             block = step_block(self)       # its inputs: w^n and the parameters, now
-            with _no_annotation():
+            with no_annotation():
                 out = self._substep(dt)
                 block.record(out["dt"], out["alpha"])
             from pyadjoint.tape import get_working_tape
