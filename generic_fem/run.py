@@ -213,7 +213,11 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
         ``"f"``, the densities (``f.pvd``; one file ``f_k.pvd`` per species, each in its
         physical velocity), and ``"w"``, the entropy variable.
     :arg keep_trajectory: store ``(t, w)`` of every step in ``history.trajectory``
-        (for :func:`~generic_fem.functional.energy_dissipation_functional`).
+        (for :func:`~generic_fem.functional.energy_dissipation_functional`).  A kept
+        trajectory is a discrete curve to check: ``J_T``'s completed square is the
+        residual of the scheme's equation, so its steps are solved to the tight tests
+        (``local_error_fraction=0`` unless given; docs/theory.rst, "Convergence
+        criterion").
     :arg progress: show Firedrake's ``ProgressBar``.
     :arg callback: ``callback(stepper, record)`` after each step, before the record
         is stored and written: entries it adds to ``record`` become history columns.
@@ -222,6 +226,8 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
     ``anderson_depth``, ...) are passed to :class:`~generic_fem.steppers.Stepper`.
     """
     _check_run_arguments(t0, t_end, dt, stepper_options)
+    if keep_trajectory:
+        stepper_options.setdefault("local_error_fraction", 0.0)
     if isinstance(vtk_fields, str) or not vtk_fields or any(v not in VTK_FIELDS for v in vtk_fields):
         raise InvalidParameterError(f"run: vtk_fields must be a sequence of {VTK_FIELDS}, got {vtk_fields!r}")
     stepper = Stepper(model, f0=f0, dt=dt, t0=t0, scheme=scheme,

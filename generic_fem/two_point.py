@@ -70,6 +70,8 @@ would hide the sparse part from the preconditioner.  What it would give, visibil
 ``firedrake.adjoint``, is had with one pyadjoint block per time step
 (:mod:`generic_fem.adjoint`) and :meth:`TwoPointFriction.coefficient_adjoint`.
 """
+import time
+
 import numpy as np
 import ufl
 import ufl.algorithms
@@ -282,7 +284,9 @@ class TwoPointFriction(FrictionOperator):
         self._entries = {}
         #: pair interactions evaluated by this rank; operator evaluations done / skipped;
         #: linearised evaluations (exact Jacobian actions, two pair-sum passes each)
-        self.stats = {"pairs": 0, "evaluations": 0, "skipped": 0, "linearized": 0}
+        #: ``pairs`` summed, ``evaluations`` and ``linearized`` passes, ``skipped`` refreshes,
+        #: ``seconds`` spent in the evaluations and linearisations (this rank)
+        self.stats = {"pairs": 0, "evaluations": 0, "skipped": 0, "linearized": 0, "seconds": 0.0}
 
     # ---------------------------------------------------------------------------
     def _snap_coincident(self, diam):
@@ -479,6 +483,7 @@ class TwoPointFriction(FrictionOperator):
                 "apply_friction or a structure check): its pair sums are invisible to the tape and the gradient "
                 "would be that of frozen coefficients. Evaluate it with the annotation paused; taped steps are "
                 "differentiated exactly (generic_fem.adjoint).")
+        started = time.perf_counter()
         e = self._entry(f, g)
         mloc, gloc = e.read(self.dim)
         pvals = [value(p) for p in self.parameters()]    # a changed c or κ changes the sums
@@ -494,6 +499,7 @@ class TwoPointFriction(FrictionOperator):
             e.G[i].dat.data_wo[:] = G.reshape(e.G[i].dat.data_ro.shape)
             e.J[i].dat.data_wo[:] = H.reshape(e.J[i].dat.data_ro.shape)
         self.stats["evaluations"] += 1
+        self.stats["seconds"] += time.perf_counter() - started
 
     def _sums(self, target_vectors, coeff, vectors, coupling=None, kappa=None):
         """Per target set ``i``: ``(Σ_j c_ij Σ_p k_jp a_qp, Σ_j c_ij Σ_p k_jp a_qp (t_iq − g_jp))``
@@ -743,6 +749,7 @@ class TwoPointFriction(FrictionOperator):
     def refresh_linearization(self, f, g):
         """Fill ``δĜ, δĝ, δĴ`` for the current direction, at the state of the last
         :meth:`refresh` of ``(f, g)`` (two pair-sum passes; collective)."""
+        started = time.perf_counter()
         e = self._entry(f, g)
         L = e.linearization
         for op in L.interpolations:
@@ -756,6 +763,7 @@ class TwoPointFriction(FrictionOperator):
             L.dG[i].dat.data_wo[:] = A[i][0].reshape(L.dG[i].dat.data_ro.shape)
             L.dJ[i].dat.data_wo[:] = (A[i][1] + B[i][1]).reshape(L.dJ[i].dat.data_ro.shape)
         self.stats["linearized"] += 1
+        self.stats["seconds"] += time.perf_counter() - started
 
     def passes(self):
         """Pair-sum passes so far: one per operator evaluation, two per linearised one
