@@ -222,7 +222,8 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
     :arg callback: ``callback(stepper, record)`` after each step, before the record
         is stored and written: entries it adds to ``record`` become history columns.
 
-    Other arguments (``max_update``, ``update_tol``, ``predictor``, ``min_dt``,
+    Other arguments (``max_update``, ``update_tol``, ``predictor``,
+    ``local_error_fraction``, ``previous`` (a restart's past states), ``min_dt``,
     ``anderson_depth``, ...) are passed to :class:`~generic_fem.steppers.Stepper`.
     """
     _check_run_arguments(t0, t_end, dt, stepper_options)
