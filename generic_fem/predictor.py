@@ -37,14 +37,18 @@ class Extrapolation:
     order (:meth:`guess` returns ``full``) only with ``order`` past states and
     ``Δt ≤ Δt_prev``.
 
+    Increments below ``floor`` (1e-10; a relative change of the density below the
+    solve's tolerance) are dropped: near a steady state the extrapolation is round-off,
+    and a guess bitwise equal to ``w^n`` there lets the operator skip its pair sums.
+
     :arg control: the :class:`~generic_fem.newton.EntropyNewtonControl` (nodal densities).
     :arg order: the degree of the extrapolating polynomial (the scheme's order).
     """
 
-    def __init__(self, control, order, bulk=1e-6, clip=0.5):
+    def __init__(self, control, order, bulk=1e-6, clip=0.5, floor=1e-10):
         self.control = control
         self.order = int(order)
-        self.bulk, self.clip = float(bulk), float(clip)
+        self.bulk, self.clip, self.floor = float(bulk), float(clip), float(floor)
         self.past = []    # [(t, Function)], oldest first
 
     def reset(self):
@@ -77,6 +81,7 @@ class Extrapolation:
         for lj, (_, wj) in zip(ell[:-1], self.past):
             pred = pred + lj * np.asarray(wj.dat.data_ro).reshape(-1)
         rel = self.control._per_component_relative(self.control.nodal.density(w0))
-        guess = w0 + np.where(rel > self.bulk, np.clip(pred - w0, -self.clip, self.clip), 0.0)
+        step = np.where((rel > self.bulk) & (np.abs(pred - w0) > self.floor), pred - w0, 0.0)
+        guess = w0 + np.clip(step, -self.clip, self.clip)
         full = len(self.past) == self.order and dt <= last * (1 + 1e-12)
         return guess, full

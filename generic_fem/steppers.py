@@ -136,10 +136,13 @@ class Stepper:
         taped step is solved to the tight tests).  The second-order schemes always solve
         to the tight tests: their entropy identities (the midpoint inequality, the
         discrete-gradient chain rule) hold to the residual.
-    :arg predictor: initial guess of each step: ``"extrapolate"`` (the default:
-        :class:`~generic_fem.predictor.Extrapolation` through the last states, of the
-        scheme's order, in the bulk) or ``"previous"`` (``w^n``; the local-error test is
-        then off).
+    :arg predictor: initial guess of each step: ``"extrapolate"``
+        (:class:`~generic_fem.predictor.Extrapolation` through the last states, of the
+        scheme's order, in the bulk), ``"previous"`` (``w^n``; the local-error test is
+        then off), or ``"auto"`` (the default): ``"extrapolate"`` where the local-error
+        test applies (backward Euler and the minimizing movement with the Picard
+        iteration), else ``"previous"`` (for the second-order schemes, solved to the
+        tight tests, the extrapolation took 2% more iterations on the robustness matrix).
     :arg previous: ``[(t, w)]``, past states for the predictor (oldest first), as
         :meth:`predictor_states` returns them (a restart from a checkpoint passes them:
         the resumed run is then bit-for-bit the uninterrupted one).
@@ -185,7 +188,7 @@ class Stepper:
     def __init__(self, model, f0=None, dt=0.1, t0=0.0, scheme="backward-euler",
                  solver_parameters=None, options_prefix="gfem_", max_rejections=6,
                  forcing=None, w0=None, max_update=5.0, update_tol=1e-9,
-                 nonlocal_jacobian="picard", predictor="extrapolate", min_dt=None,
+                 nonlocal_jacobian="picard", predictor="auto", min_dt=None,
                  anderson_depth=0, floor_rtol=1e-9, structure_tol=1e-12,
                  project_invariants=True, safeguard=4,
                  alpha_tol=1e-14, alpha_rounds=12,
@@ -325,8 +328,14 @@ class Stepper:
         self._psi_targets = None
         self.structure_tol = float(structure_tol)
         self._scales = None
-        if predictor not in ("extrapolate", "previous"):
-            raise InvalidParameterError(f"predictor must be 'extrapolate' or 'previous', got {predictor!r}")
+        if predictor not in ("extrapolate", "previous", "auto"):
+            raise InvalidParameterError(f"predictor must be 'auto', 'extrapolate' or 'previous', got {predictor!r}")
+        # first-order schemes with the Picard iteration: their entropy statement is an
+        # inequality, and a linearly converging iteration is what stopping early saves
+        self._local_error_scheme = (scheme in ("backward-euler", "minimizing-movement")
+                                    and nonlocal_jacobian == "picard")
+        if predictor == "auto":
+            predictor = "extrapolate" if self._local_error_scheme else "previous"
         self.predictor = predictor
         self._extrapolation = Extrapolation(self.control, 2 if scheme in ("midpoint", "discrete-gradient") else 1)
         for t_past, w_past in (previous or []):
@@ -334,10 +343,6 @@ class Stepper:
         if not (local_error_fraction >= 0 and math.isfinite(local_error_fraction)):
             raise InvalidParameterError(f"local_error_fraction must be >= 0 (0: off), got {local_error_fraction!r}")
         self.local_error_fraction = float(local_error_fraction)
-        # first-order schemes with the Picard iteration: their entropy statement is an
-        # inequality, and a linearly converging iteration is what stopping early saves
-        self._local_error_scheme = (scheme in ("backward-euler", "minimizing-movement")
-                                    and nonlocal_jacobian == "picard")
         self._local_test = False   # this solve may stop on the local-error test
         self._taping = False
         self.min_dt = float(min_dt) if min_dt is not None else 1e-6 * self.dt_target
