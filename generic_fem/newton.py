@@ -170,6 +170,11 @@ class EntropyNewtonControl:
         :meth:`prediction_distance`."""
         self._fq_pred = None if w_values is None else self.points(w_values)
 
+    def set_prediction_to_last(self):
+        """Take the last iterate measured by :meth:`update_measure` as the reference of
+        :meth:`prediction_distance`."""
+        self._fq_pred = None if self._fq_prev is None else self._fq_prev.copy()
+
     def prediction_distance(self):
         """``max_q |f_q − f_q^pred| / max_q f_q`` for the last iterate measured by
         :meth:`update_measure` (per component, the largest; global): the step's

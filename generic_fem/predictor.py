@@ -56,9 +56,14 @@ class Extrapolation:
 
     def push(self, t, w):
         """Remember the accepted state ``w`` (a Function) at time ``t`` (before a step from it)."""
-        keep = fd.Function(w.function_space(), name=f"w_past_{len(self.past)}").assign(w)
+        if self.order < 1:
+            return
+        if len(self.past) < self.order:
+            keep = fd.Function(w.function_space(), name=f"w_past_{len(self.past)}")
+        else:   # reuse the oldest state's Function
+            keep = self.past.pop(0)[1]
+        keep.dat.data[...] = w.dat.data_ro
         self.past.append((float(t), keep))
-        del self.past[:-self.order]
 
     def states(self):
         """``[(t, w)]`` of the past states, oldest first (for checkpoints)."""

@@ -344,10 +344,13 @@ class Stepper:
             raise InvalidParameterError(f"local_error_fraction must be >= 0 (0: off), got {local_error_fraction!r}")
         self.local_error_fraction = float(local_error_fraction)
         self._local_test = False   # this solve may stop on the local-error test
+        self._first_iterate_reference = False   # ... measured from its first iterate
         self._taping = False
         self.min_dt = float(min_dt) if min_dt is not None else 1e-6 * self.dt_target
         self._last_change = None
         self._build_solver()
+        if self.project_invariants:   # the invariant densities and their compiled moments, once
+            self._psi_functions()
 
         # diagnostics: the residual's own expressions, evaluated after the solve (z then
         # holds the accepted state).  For a two-point operator the coefficients of
@@ -544,13 +547,18 @@ class Stepper:
         if not np.isfinite(fnorm):
             return R.DIVERGED_FNORM_NAN
         if it == 0:
-            self._fnorm0 = fnorm
+            self._fnorm0 = self._fnorm_reference = fnorm
             self._fnorms = [fnorm]
             self.control.start(snes.getSolution())
             return R.ITERATING
         self._fnorms.append(fnorm)
         change = self.control.update_measure(snes.getSolution())
         self._last_change = change
+        if it == 1 and self._first_iterate_reference:
+            self.control.set_prediction_to_last()
+            self._fnorm_reference = fnorm
+            self._local_test = True
+            self._first_iterate_reference = False
         reason = None
         if change <= self.update_tol:
             if fnorm <= atol:
@@ -561,7 +569,7 @@ class Stepper:
                 reason = R.CONVERGED_FNORM_ABS
         if reason is None and self._local_test:
             kappa = self.local_error_fraction
-            if (change <= kappa * self.control.prediction_distance() and fnorm <= kappa * self._fnorm0
+            if (change <= kappa * self.control.prediction_distance() and fnorm <= kappa * self._fnorm_reference
                     and self._entropy_balance_holds(snes, fraction=kappa)):
                 reason = R.CONVERGED_FNORM_RELATIVE
         if reason is not None and (self.model.rule.kind == "nodal" or self._nodes_settled(snes)):
@@ -824,21 +832,30 @@ class Stepper:
         """Start the iteration from ``w^n`` or, for a first attempt of an untaped step,
         from the extrapolation of the past states
         (:class:`~generic_fem.predictor.Extrapolation`).  The local-error test of the
-        solve is on when that prediction has the scheme's order (and the rule is nodal,
-        ``local_error_fraction > 0``).  A taped step is solved from ``w^n`` to the tight
-        tests: its adjoint differentiates the discrete equations, and its replays
-        reproduce it."""
+        solve (backward Euler and the minimizing movement with the Picard iteration, the
+        nodal rule, ``local_error_fraction > 0``) measures the local error from that
+        prediction when it has the scheme's order, else from the first Picard iterate
+        (a linearly implicit Euler step: also ``O(Δt²)`` from the step's solution).  A
+        taped step is solved from ``w^n`` to the tight tests: its adjoint differentiates
+        the discrete equations, and its replays reproduce it."""
         self.z_w.assign(self.w_old)
         self._local_test = False
+        self._first_iterate_reference = False
         self.control.set_prediction(None)
         # a taped step starts from w^n, as its replays do (they have no past states)
-        if not (first and self.predictor == "extrapolate") or self._taping:
+        if self.predictor != "extrapolate" or self._taping:
             return
-        guess, full = self._extrapolation.guess(self.t, self.w_old, dt)
-        self.z_w.dat.data_wo[...] = guess.reshape(self.z_w.dat.data_ro.shape)
-        self._local_test = (full and self.local_error_fraction > 0 and not self._taping
-                            and self.model.rule.kind == "nodal" and self._local_error_scheme)
-        self.control.set_prediction(guess if self._local_test else None)
+        full = False
+        if first:
+            guess, full = self._extrapolation.guess(self.t, self.w_old, dt)
+            self.z_w.dat.data_wo[...] = guess.reshape(self.z_w.dat.data_ro.shape)
+        if not (self.local_error_fraction > 0 and self.model.rule.kind == "nodal" and self._local_error_scheme):
+            return
+        if full:
+            self._local_test = True
+            self.control.set_prediction(guess)
+        else:   # no prediction of the step's order: the first Picard iterate serves
+            self._first_iterate_reference = True
 
     def predictor_states(self):
         """``[(t, w)]``: the past states the predictor extrapolates from (oldest first;
