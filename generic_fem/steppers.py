@@ -127,15 +127,15 @@ class Stepper:
     :arg local_error_fraction: ``κ``; for backward Euler and the minimizing movement with
         the Picard iteration, a solve also stops once its last change of the density is
         below ``κ`` times the step's local-error estimate ``max|F(w) − F(w_pred)|`` (the
-        distance from the extrapolated prediction, ``O(Δt²)`` like the step's local
-        truncation error), with the residual reduced by ``κ`` from the prediction's and
-        ``⟨w, R⟩ ≤ κ Δt ⟨w, M w⟩`` (docs/theory.rst, "Convergence criterion").  Default
-        1e-2; 0: the tight tests only.  Only with the nodal rule and a prediction from a
-        past state (not on the first step of a run, nor after a rejection), and not in a
-        run taped by pyadjoint (its adjoint differentiates the discrete equations, so a
-        taped step is solved to the tight tests).  The second-order schemes always solve
-        to the tight tests: their entropy identities (the midpoint inequality, the
-        discrete-gradient chain rule) hold to the residual.
+        distance from the extrapolated prediction, or from the first Picard iterate where
+        there is none: ``O(Δt²)`` like the step's local truncation error), with the
+        residual reduced by ``κ`` from that reference's and ``⟨w, R⟩ ≤ κ Δt ⟨w, M w⟩``
+        (docs/theory.rst, "Convergence criterion").  Default 1e-2; 0: the tight tests
+        only.  Only with the nodal rule and ``predictor="extrapolate"`` (the default for
+        these schemes), and not in a run taped by pyadjoint (its adjoint differentiates
+        the discrete equations, so a taped step is solved to the tight tests).  The
+        second-order schemes always solve to the tight tests: their entropy identities
+        (the midpoint inequality, the discrete-gradient chain rule) hold to the residual.
     :arg predictor: initial guess of each step: ``"extrapolate"``
         (:class:`~generic_fem.predictor.Extrapolation` through the last states, of the
         scheme's order, in the bulk), ``"previous"`` (``w^n``; the local-error test is
