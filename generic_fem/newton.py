@@ -131,15 +131,22 @@ class EntropyNewtonControl:
         """Replace the Newton step ``x − y`` (SNES convention, ``y`` = −δ) in place by
         the limited (and, with ``anderson_depth``, mixed) step; ``diagonal`` is the
         Jacobian's diagonal (owned entries of ``w``), ``first`` starts a new Anderson
-        history."""
+        history.  Returns whether the limit clipped a node whose density is above 1e-6
+        of its peak (the same on every rank)."""
         n = self.n
         xa = x.getArray(readonly=True)[:n]
         ya = y.getArray()
         delta = -ya[:n]
         s_max = self.max_update
         w_new = xa + delta
+        clipped = False
         if s_max > 0:
             w_new = np.clip(w_new, xa - s_max, xa + s_max)
+            # clipped where the density matters (above 1e-6 of its peak)?  (collective)
+            hit = np.abs(delta) > s_max
+            if self.comm.allreduce(bool(np.any(hit)), op=MPI.LOR):
+                rel = self._per_component_relative(self.nodal.density(xa))
+                clipped = self.comm.allreduce(bool(np.any(hit & (rel > 1e-6))), op=MPI.LOR)
         step = w_new - xa
         weight = None
         if diagonal is not None:
@@ -156,7 +163,7 @@ class EntropyNewtonControl:
                 step = np.clip(step, -s_max, s_max)
         ya[:n] = -step
         y.setArray(ya)
-        return True
+        return clipped
 
     # ----------------------------------------------------------------- convergence
     def start(self, x):

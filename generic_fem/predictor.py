@@ -58,6 +58,8 @@ class Extrapolation:
         """Remember the accepted state ``w`` (a Function) at time ``t`` (before a step from it)."""
         if self.order < 1:
             return
+        while self.past and self.past[-1][0] >= t:   # (a state at or after t: superseded)
+            self.past.pop()
         if len(self.past) < self.order:
             keep = fd.Function(w.function_space(), name=f"w_past_{len(self.past)}")
         else:   # reuse the oldest state's Function

@@ -141,8 +141,9 @@ class Stepper:
         scheme's order, in the bulk), ``"previous"`` (``w^n``; the local-error test is
         then off), or ``"auto"`` (the default): ``"extrapolate"`` where the local-error
         test applies (backward Euler and the minimizing movement with the Picard
-        iteration), else ``"previous"`` (for the second-order schemes, solved to the
-        tight tests, the extrapolation took 2% more iterations on the robustness matrix).
+        iteration, the nodal rule, ``local_error_fraction > 0``), else ``"previous"`` (for
+        the second-order schemes, solved to the tight tests, the extrapolation took 2%
+        more iterations on the robustness matrix).
     :arg previous: ``[(t, w)]``, past states for the predictor (oldest first), as
         :meth:`predictor_states` returns them (a restart from a checkpoint passes them:
         the resumed run is then bit-for-bit the uninterrupted one).
@@ -334,8 +335,7 @@ class Stepper:
         # inequality, and a linearly converging iteration is what stopping early saves
         self._local_error_scheme = (scheme in ("backward-euler", "minimizing-movement")
                                     and nonlocal_jacobian == "picard")
-        if predictor == "auto":
-            predictor = "extrapolate" if self._local_error_scheme else "previous"
+        self._predictor_option = predictor
         self.predictor = predictor
         self._extrapolation = Extrapolation(self.control, 2 if scheme in ("midpoint", "discrete-gradient") else 1)
         for t_past, w_past in (previous or []):
@@ -343,6 +343,9 @@ class Stepper:
         if not (local_error_fraction >= 0 and math.isfinite(local_error_fraction)):
             raise InvalidParameterError(f"local_error_fraction must be >= 0 (0: off), got {local_error_fraction!r}")
         self.local_error_fraction = float(local_error_fraction)
+        if self.predictor == "auto":   # extrapolate where the local-error test applies
+            self.predictor = ("extrapolate" if self._local_error_scheme and self.local_error_fraction > 0
+                              and model.rule.kind == "nodal" else "previous")
         self._local_test = False   # this solve may stop on the local-error test
         self._first_iterate_reference = False   # ... measured from its first iterate
         self._taping = False
@@ -415,8 +418,10 @@ class Stepper:
     def _replay(self, dt, alpha):
         """The step from ``w_old`` with the given ``Δt`` (and ``α``; the discrete-gradient
         scheme solves for it again, starting there), for the tape's recompute: no
-        rejection, no statistics; a failed solve raises :class:`StepFailedError`."""
+        rejection, no statistics; a failed solve raises :class:`StepFailedError`.  Like the
+        taped step it replays, it starts from ``w^n`` and is solved to the tight tests."""
         self.model.check_parameters()
+        self._taping = True
         self._scales = None
         self._psi_targets = None
         self.dt.assign(dt)
@@ -508,7 +513,8 @@ class Stepper:
 
         def function(snes, X, F):
             trial = stepper._trial_state
-            if trial is not None and np.array_equal(trial[0].getArray(readonly=True), X.getArray(readonly=True)):
+            same = trial is not None and np.array_equal(trial[0].getArray(readonly=True), X.getArray(readonly=True))
+            if stepper.model.mesh.comm.allreduce(same, op=_mpi_land()):   # (the assembly is collective)
                 trial[1].copy(F)
                 stepper._trial_state = None
                 return
@@ -524,7 +530,8 @@ class Stepper:
 
     def _converged(self, snes, it, norms):
         """SNES convergence test (docs/theory.rst, "Convergence criterion"), on what the
-        discrete equations determine.
+        discrete equations determine.  Besides the tight tests below, the local-error
+        test (``local_error_fraction``, see the class docstring) may stop the iteration.
 
         After at least one iteration, the last change of the density at the rule's
         points (the nodes, for the nodal rule) must be below ``update_tol`` times its
@@ -679,9 +686,12 @@ class Stepper:
         snes = self.solver.snes
         P = snes.getJacobian()[1]
         diag = P.getDiagonal().getArray(readonly=True)[:self.control.n]
-        self.control.update(x, y, diagonal=diag, first=snes.getIterationNumber() == 0)
-        if self.safeguard > 0:
-            self._safeguard(snes, x, y)
+        first = snes.getIterationNumber() == 0
+        clipped = self.control.update(x, y, diagonal=diag, first=first)
+        halved = self._safeguard(snes, x, y) if self.safeguard > 0 else False
+        if first and (clipped or halved):
+            # a damped first step is not a linearly implicit Euler step: no reference
+            self._first_iterate_reference = False
         return True
 
     def _safeguard(self, snes, x, y):
@@ -692,10 +702,11 @@ class Stepper:
         accepted trial is the one SNES evaluates next, so its pair sums are reused."""
         f0 = snes.getFunctionNorm()
         if not np.isfinite(f0) or f0 == 0:
-            return
+            return False
         if self._trial is None:
             self._trial = (x.duplicate(), x.duplicate())
         W, F = self._trial
+        halvings = 0
         for _ in range(self.safeguard):
             W.waxpy(-1.0, y, x)
             self._trial_state = None
@@ -703,8 +714,10 @@ class Stepper:
             fn = F.norm()
             if np.isfinite(fn) and fn <= self.safeguard_growth * f0:
                 self._trial_state = (W, F)   # SNES evaluates the residual here next: reuse it
-                return
+                return halvings > 0
             y.scale(0.5)
+            halvings += 1
+        return True
 
     def _refresh(self, X=None):
         for f, g in self._nonlocal_pairs:
@@ -943,6 +956,7 @@ class Stepper:
             try:
                 sub = self._annotated_substep(h)
             except StepFailedError:      # the state at the start of the step, as it was
+                self._extrapolation.reset()   # (its accepted sub-steps are undone)
                 self.w.assign(self._w_start)
                 self.z_w.assign(self._w_start)
                 self.t = t_start
