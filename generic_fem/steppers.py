@@ -348,6 +348,8 @@ class Stepper:
                               and model.rule.kind == "nodal" else "previous")
         self._local_test = False   # this solve may stop on the local-error test
         self._first_iterate_reference = False   # ... measured from its first iterate
+        self._reference_damped = False          # ... which was damped
+        self._local_kappa = float(local_error_fraction)
         self._taping = False
         self.min_dt = float(min_dt) if min_dt is not None else 1e-6 * self.dt_target
         self._last_change = None
@@ -566,6 +568,8 @@ class Stepper:
             self._fnorm_reference = fnorm
             self._local_test = True
             self._first_iterate_reference = False
+            if self._reference_damped:
+                self._local_kappa = self.local_error_fraction ** 2
         reason = None
         if change <= self.update_tol:
             if fnorm <= atol:
@@ -575,7 +579,7 @@ class Stepper:
             elif self._at_floor(fnorm) and self._entropy_balance_holds(snes):
                 reason = R.CONVERGED_FNORM_ABS
         if reason is None and self._local_test:
-            kappa = self.local_error_fraction
+            kappa = self._local_kappa
             if (change <= kappa * self.control.prediction_distance() and fnorm <= kappa * self._fnorm_reference
                     and self._entropy_balance_holds(snes, fraction=kappa)):
                 reason = R.CONVERGED_FNORM_RELATIVE
@@ -690,8 +694,10 @@ class Stepper:
         clipped = self.control.update(x, y, diagonal=diag, first=first)
         halved = self._safeguard(snes, x, y) if self.safeguard > 0 else False
         if first and (clipped or halved):
-            # a damped first step is not a linearly implicit Euler step: no reference
-            self._first_iterate_reference = False
+            # a damped first step is not a linearly implicit Euler step: its distance from
+            # the solution may be of the order of the whole step, so the test measured
+            # from it asks for κ² instead of κ
+            self._reference_damped = True
         return True
 
     def _safeguard(self, snes, x, y):
@@ -854,6 +860,8 @@ class Stepper:
         self.z_w.assign(self.w_old)
         self._local_test = False
         self._first_iterate_reference = False
+        self._reference_damped = False
+        self._local_kappa = self.local_error_fraction
         self.control.set_prediction(None)
         # a taped step starts from w^n, as its replays do (they have no past states)
         if self.predictor != "extrapolate" or self._taping:
