@@ -11,7 +11,7 @@ fraction of it (docs/theory.rst, "Convergence criterion").
 import numpy as np
 import firedrake as fd
 
-__all__ = ["Extrapolation"]
+__all__ = ["Extrapolation", "lagrange_extrapolation_weights"]
 
 
 def lagrange_extrapolation_weights(times, target):
