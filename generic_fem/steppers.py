@@ -338,7 +338,17 @@ class Stepper:
         self._predictor_option = predictor
         self.predictor = predictor
         self._extrapolation = Extrapolation(self.control, 2 if scheme in ("midpoint", "discrete-gradient") else 1)
-        for t_past, w_past in (previous or []):
+        for item in (previous or []):
+            try:
+                t_past, w_past = item
+                t_past = float(t_past)
+            except (TypeError, ValueError, NotImplementedError):   # (UFL refuses len() of a scalar)
+                raise InvalidParameterError(f"previous: expected (t, w) pairs, got {item!r}") from None
+            if not isinstance(w_past, fd.Function) or w_past.function_space() != V:
+                raise InvalidParameterError("previous: each past state must be a Function on the model's space V "
+                                            "(as restore_state(...).previous holds them)")
+            if not t_past < self.t:
+                raise InvalidParameterError(f"previous: a past state at t = {t_past} is not before t0 = {self.t}")
             self._extrapolation.push(t_past, w_past)
         if not (local_error_fraction >= 0 and math.isfinite(local_error_fraction)):
             raise InvalidParameterError(f"local_error_fraction must be >= 0 (0: off), got {local_error_fraction!r}")

@@ -120,3 +120,15 @@ def test_safeguard_trial_residual_is_reused():
         _SNESContext.form_function = staticmethod(original)
     assert stats["rejected"] == 0
     assert len(calls) == stats["snes_its"] + 1, (len(calls), stats["snes_its"])
+
+
+def test_past_states_are_checked():
+    from generic_fem import InvalidParameterError
+    model = Landau(velocity_box(2, 5.0, 2), gamma=-3.0)
+    w = model.state_from_density(beams(model))
+    with pytest.raises(InvalidParameterError, match="not before t0"):
+        Stepper(model, w0=w, t0=0.0, previous=[(0.5, w)])
+    with pytest.raises(InvalidParameterError, match="pairs"):
+        Stepper(model, w0=w, t0=1.0, previous=[w])
+    with pytest.raises(InvalidParameterError, match="local_error_fraction"):
+        Stepper(model, w0=w, local_error_fraction=-1.0)
