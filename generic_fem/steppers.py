@@ -908,7 +908,7 @@ class Stepper:
     def _failure_summary(self, dt, reason, its):
         """``(dt, text)``: why the last solve failed and where (collective)."""
         if isinstance(self._last_error, PETSc.Error):
-            what = f"error {str(self._last_error).splitlines()[-1]}"
+            what = _petsc_error_summary(self._last_error)
         elif self._stalled:
             what = f"the residual did not halve over {self.stall_window} iterations (stall_window) after {its}"
         else:
@@ -1084,6 +1084,22 @@ class Stepper:
 
     def solver_stats(self):
         return dict(self.last)
+
+
+def _petsc_error_summary(exc):
+    """``"PETSc error <code> in <function>()"`` from a ``petsc4py.PETSc.Error`` (its text is
+    the error code and PETSc's traceback, innermost call last)."""
+    import re
+    text = str(exc)
+    code = getattr(exc, "ierr", None)
+    if code is None:
+        m = re.search(r"error code (\d+)", text)
+        code = m.group(1) if m else "?"
+    calls = re.findall(r"\] (\w+)\(\)", text)
+    where = f" in {calls[-1]}()" if calls else ""
+    hint = " (the linear solve of the Newton step: e.g. a failed factorisation)" \
+        if calls and calls[-1].startswith(("PC", "KSP", "Mat")) else ""
+    return f"PETSc error {code}{where}{hint}"
 
 
 def _mpi_max():

@@ -164,3 +164,19 @@ def test_fermi_dirac_above_bound_refused():
     with pytest.raises(InvalidStateError, match="1/eps"):
         run(model, 1.02 * f0 / 0.99, t_end=0.1, dt=0.1)
 
+
+
+def test_failure_report_after_a_petsc_error():
+    """A PETSc error inside the solve (here every pivot of the factorisation counts as
+    zero) rejects the attempts and ends in a StepFailedError that names the error and
+    where it happened, without a residual-row report (the solver was rebuilt)."""
+    from generic_fem import velocity_box
+    from forms.fokker_planck import FokkerPlanck, gaussian
+    model = FokkerPlanck(velocity_box(2, 6.0, 3))
+    f0 = gaussian(model.coordinates, 1.0, [-1.0, 0.5], np.diag([0.6, 1.5]))
+    params = {"scaled_pc_factor_mat_solver_type": "petsc", "scaled_pc_factor_zeropivot": 1e300}
+    with pytest.raises(StepFailedError) as info:
+        run(model, f0, t_end=0.1, dt=0.1, max_rejections=1, solver_parameters=params)
+    text = str(info.value)
+    assert "PETSc error" in text and "in PCSetUp()" in text and "linear solve" in text, text
+    assert "rows that had not settled" not in text
