@@ -107,6 +107,7 @@ class EntropyNewtonControl:
 
         self._fq_prev = None
         self._fq_pred = None
+        self._peak_prev = None
         #: the relative Jacobian diagonal of the last step (per component)
         self.diagonal_weight = None
         #: the largest f/peak among the nodes of the last :meth:`report_residual`
@@ -188,9 +189,7 @@ class EntropyNewtonControl:
         local-error estimate.  0 without a prediction."""
         if self._fq_pred is None:
             return 0.0
-        fq, k = self._fq_prev, self.ncomp
-        peak = np.max(fq.reshape(-1, k), axis=0) if fq.size else np.full(k, -np.inf)
-        peak = _global_max(self.comm, peak)
+        fq, k, peak = self._fq_prev, self.ncomp, self._peak_prev   # (its peak, from update_measure)
         with np.errstate(all="ignore"):
             rel = (np.abs(fq - self._fq_pred).reshape(-1, k) / np.where(peak > 0, peak, 1.0)).reshape(-1)
         rel[~np.isfinite(rel)] = np.inf
@@ -207,7 +206,7 @@ class EntropyNewtonControl:
         with np.errstate(all="ignore"):
             rel = (np.abs(fq - prev).reshape(-1, k) / np.where(peak > 0, peak, 1.0)).reshape(-1)
         rel[~np.isfinite(rel)] = np.inf
-        self._fq_prev = fq
+        self._fq_prev, self._peak_prev = fq, peak
         local = float(rel.max()) if rel.size else 0.0
         return self.comm.allreduce(local, op=MPI.MAX)
 

@@ -27,8 +27,9 @@ class StateDiagnostics:
 
     def __init__(self, model, f):
         self.model = model
-        self._forms = CompiledForms({"E": model.E(f), "S": model.S(f), **model.invariants(f)})
-        self._invariants = list(model.invariants(f))
+        invariants = model.invariants(f)
+        self._forms = CompiledForms({"E": model.E(f), "S": model.S(f), **invariants})
+        self._invariants = list(invariants)
 
     def __call__(self, w=None, t=None):
         v = self._forms()

@@ -335,7 +335,6 @@ class Stepper:
         # inequality, and a linearly converging iteration is what stopping early saves
         self._local_error_scheme = (scheme in ("backward-euler", "minimizing-movement")
                                     and nonlocal_jacobian == "picard")
-        self._predictor_option = predictor
         self.predictor = predictor
         self._extrapolation = Extrapolation(self.control, 2 if scheme in ("midpoint", "discrete-gradient") else 1)
         for item in (previous or []):
@@ -353,13 +352,14 @@ class Stepper:
         if not (local_error_fraction >= 0 and math.isfinite(local_error_fraction)):
             raise InvalidParameterError(f"local_error_fraction must be >= 0 (0: off), got {local_error_fraction!r}")
         self.local_error_fraction = float(local_error_fraction)
-        if self.predictor == "auto":   # extrapolate where the local-error test applies
-            self.predictor = ("extrapolate" if self._local_error_scheme and self.local_error_fraction > 0
-                              and model.rule.kind == "nodal" else "previous")
+        # where the local-error test may apply (with an extrapolating predictor)
+        self._local_error_on = (self._local_error_scheme and self.local_error_fraction > 0
+                                and model.rule.kind == "nodal")
+        if self.predictor == "auto":
+            self.predictor = "extrapolate" if self._local_error_on else "previous"
         self._local_test = False   # this solve may stop on the local-error test
         self._first_iterate_reference = False   # ... measured from its first iterate
         self._reference_damped = False          # ... which was damped
-        self._local_kappa = float(local_error_fraction)
         self._taping = False
         self.min_dt = float(min_dt) if min_dt is not None else 1e-6 * self.dt_target
         self._last_change = None
@@ -578,8 +578,6 @@ class Stepper:
             self._fnorm_reference = fnorm
             self._local_test = True
             self._first_iterate_reference = False
-            if self._reference_damped:
-                self._local_kappa = self.local_error_fraction ** 2
         reason = None
         if change <= self.update_tol:
             if fnorm <= atol:
@@ -589,7 +587,7 @@ class Stepper:
             elif self._at_floor(fnorm) and self._entropy_balance_holds(snes):
                 reason = R.CONVERGED_FNORM_ABS
         if reason is None and self._local_test:
-            kappa = self._local_kappa
+            kappa = self.local_error_fraction ** (2 if self._reference_damped else 1)
             if (change <= kappa * self.control.prediction_distance() and fnorm <= kappa * self._fnorm_reference
                     and self._entropy_balance_holds(snes, fraction=kappa)):
                 reason = R.CONVERGED_FNORM_RELATIVE
@@ -703,7 +701,7 @@ class Stepper:
         first = snes.getIterationNumber() == 0
         clipped = self.control.update(x, y, diagonal=diag, first=first)
         halved = self._safeguard(snes, x, y) if self.safeguard > 0 else False
-        if first and (clipped or halved):
+        if first and (clipped or halved) and self._first_iterate_reference:
             # a damped first step is not a linearly implicit Euler step: its distance from
             # the solution may be of the order of the whole step, so the test measured
             # from it asks for κ² instead of κ
@@ -871,7 +869,6 @@ class Stepper:
         self._local_test = False
         self._first_iterate_reference = False
         self._reference_damped = False
-        self._local_kappa = self.local_error_fraction
         self.control.set_prediction(None)
         # a taped step starts from w^n, as its replays do (they have no past states)
         if self.predictor != "extrapolate" or self._taping:
@@ -880,7 +877,7 @@ class Stepper:
         if first:
             guess, full = self._extrapolation.guess(self.t, self.w_old, dt)
             self.z_w.dat.data_wo[...] = guess.reshape(self.z_w.dat.data_ro.shape)
-        if not (self.local_error_fraction > 0 and self.model.rule.kind == "nodal" and self._local_error_scheme):
+        if not self._local_error_on:
             return
         if full:
             self._local_test = True

@@ -283,9 +283,8 @@ class TwoPointFriction(FrictionOperator):
             self._unique_layout()
         self._entries = {}
         #: pair interactions evaluated by this rank; operator evaluations done / skipped;
-        #: linearised evaluations (exact Jacobian actions, two pair-sum passes each)
-        #: ``pairs`` summed, ``evaluations`` and ``linearized`` passes, ``skipped`` refreshes,
-        #: ``seconds`` spent in the evaluations and linearisations (this rank)
+        #: linearised evaluations (exact Jacobian actions, two pair-sum passes each);
+        #: seconds spent in the evaluations and linearisations (this rank)
         self.stats = {"pairs": 0, "evaluations": 0, "skipped": 0, "linearized": 0, "seconds": 0.0}
 
     # ---------------------------------------------------------------------------
