@@ -68,7 +68,7 @@ __all__ = ["Stepper", "SCHEMES", "DEFAULT_SOLVER_PARAMETERS"]
 
 SCHEMES = ("backward-euler", "minimizing-movement", "midpoint", "discrete-gradient")
 
-#: Newton with a direct (MUMPS) solve of the Jacobi-scaled Jacobian
+#: Newton with a direct solve of the Jacobi-scaled Jacobian
 #: (:class:`~generic_fem.linear_solvers.DiagonalScaledLU`); converge on the residual
 #: (conservation is only as exact as the nonlinear residual), step-length test off.
 DEFAULT_SOLVER_PARAMETERS = {
@@ -81,7 +81,6 @@ DEFAULT_SOLVER_PARAMETERS = {
     "ksp_type": "preonly",
     "pc_type": "python",
     "pc_python_type": "generic_fem.linear_solvers.DiagonalScaledLU",
-    "scaled_pc_factor_mat_solver_type": "mumps",
 }
 
 
@@ -588,7 +587,8 @@ class Stepper:
                 reason = R.CONVERGED_FNORM_ABS
         if reason is None and self._local_test:
             kappa = self.local_error_fraction ** (2 if self._reference_damped else 1)
-            if (change <= kappa * self.control.prediction_distance() and fnorm <= kappa * self._fnorm_reference
+            if (change <= kappa * self.control.prediction_distance()
+                    and fnorm <= kappa * self._fnorm_reference
                     and self._entropy_balance_holds(snes, fraction=kappa)):
                 reason = R.CONVERGED_FNORM_RELATIVE
         if reason is not None and (self.model.rule.kind == "nodal" or self._nodes_settled(snes)):

@@ -1,0 +1,125 @@
+"""DiagonalScaledLU: the factorization it chooses (Cholesky for a symmetric scaled
+matrix, PETSc's own on one rank and MUMPS on several; MUMPS LU otherwise), the user's
+options taking precedence, the fall-back after a Cholesky breakdown, and the solves."""
+import numpy as np
+import pytest
+import firedrake as fd
+import ufl
+from petsc4py import PETSc
+
+from generic_fem import Stepper, velocity_box
+from forms.landau import Landau
+from generic_fem.linear_solvers import DiagonalScaledLU
+
+
+def _ksp(A, prefix, options=None):
+    """A preonly KSP with the DiagonalScaledLU python PC on ``A`` (options under ``prefix``)."""
+    opts = PETSc.Options()
+    for k, v in (options or {}).items():
+        opts[prefix + k] = v
+    ksp = PETSc.KSP().create(comm=A.getComm())
+    ksp.setOptionsPrefix(prefix)
+    ksp.setOperators(A)
+    ksp.setType("preonly")
+    pc = ksp.getPC()
+    pc.setType("python")
+    pc.setPythonContext(DiagonalScaledLU())
+    ksp.setFromOptions()
+    ksp.setUp()
+    for k in (options or {}):
+        del opts[prefix + k]
+    return ksp
+
+
+def _seq_matrix(rows):
+    a = np.array(rows, dtype=float)
+    n = a.shape[0]
+    A = PETSc.Mat().createAIJ([n, n], comm=PETSc.COMM_SELF)
+    A.setUp()
+    for i in range(n):
+        for j in range(n):
+            if a[i, j] != 0:
+                A.setValue(i, j, a[i, j])
+    A.assemble()
+    return A, a
+
+
+def _solve(ksp, a):
+    """The relative residual of a solve in the Jacobi-scaled norm, ``‖D(b − Ax)‖/‖Db‖``
+    (``D = |diag A|^{-1/2}``, 1 where the diagonal is 0): what a factorization of
+    ``D A D`` controls."""
+    x, b = ksp.getOperators()[0].createVecs()
+    b.setArray(np.arange(1.0, a.shape[0] + 1))
+    ksp.solve(b, x)
+    d = np.abs(np.diag(a))
+    d = np.where(d > 0, d, 1.0) ** -0.5
+    return np.linalg.norm(d * (a @ x.getArray() - b.getArray())) / np.linalg.norm(d * b.getArray())
+
+
+def _badly_scaled_spd(n=6):
+    """A 1D stiffness plus a mass term, rows and columns scaled over 24 orders of magnitude
+    (like the entropy-variable Jacobians: rows scale with f)."""
+    k = 2 * np.eye(n) - np.eye(n, k=1) - np.eye(n, k=-1) + 0.1 * np.eye(n)
+    s = np.logspace(0, -12, n)
+    return s[:, None] * k * s[None, :]
+
+
+def test_symmetric_matrix_is_factored_by_cholesky():
+    A, a = _seq_matrix(_badly_scaled_spd())
+    ksp = _ksp(A, "t_sym_")
+    assert ksp.getPC().getPythonContext().factorization == ("cholesky", "petsc")
+    assert _solve(ksp, a) < 1e-12
+
+
+def test_nonsymmetric_matrix_is_factored_by_mumps_lu():
+    rows = np.eye(4) * 2 + np.eye(4, k=1)   # upper bidiagonal
+    A, a = _seq_matrix(rows)
+    ksp = _ksp(A, "t_nonsym_")
+    assert ksp.getPC().getPythonContext().factorization == ("lu", "mumps")
+    assert _solve(ksp, a) < 1e-14
+
+
+def test_user_factorization_options_win():
+    A, a = _seq_matrix(_badly_scaled_spd())
+    ksp = _ksp(A, "t_user_", {"scaled_pc_type": "lu"})
+    assert ksp.getPC().getPythonContext().factorization == ("lu", "mumps")
+    ksp = _ksp(A, "t_user2_", {"scaled_pc_factor_mat_solver_type": "mumps"})
+    assert ksp.getPC().getPythonContext().factorization == ("cholesky", "mumps")
+    assert _solve(ksp, a) < 1e-12
+
+
+def test_cholesky_breakdown_falls_back_to_lu():
+    """A symmetric scaled matrix with a zero pivot (the zero diagonal entries stay 0 after
+    the scaling): PETSc's Cholesky breaks down, LU with pivoting solves it."""
+    A, a = _seq_matrix([[0.0, 1.0, 0.0], [1.0, 0.0, 2.0], [0.0, 2.0, 3.0]])
+    ksp = _ksp(A, "t_break_")
+    assert ksp.getPC().getPythonContext().factorization == ("lu", "mumps")
+    assert _solve(ksp, a) < 1e-14
+
+
+def test_the_stepper_factors_its_picard_matrix_by_cholesky():
+    model = Landau(velocity_box(2, 5.0, 4), gamma=-3.0)
+    st = Stepper(model, model.maxwellian(1.0, (0.5, 0.0), 0.7) + model.maxwellian(0.5, (-1.0, 0.0), 0.5), dt=0.1)
+    st.advance()
+    ctx = st.solver.snes.getKSP().getPC().getPythonContext()
+    size = model.mesh.comm.size
+    assert ctx.factorization == ("cholesky", "petsc" if size == 1 else "mumps")
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_symmetric_matrix_on_two_ranks_uses_mumps_cholesky():
+    mesh = fd.UnitSquareMesh(6, 6, quadrilateral=True)
+    V = fd.FunctionSpace(mesh, "Q", 2)
+    u, v = fd.TrialFunction(V), fd.TestFunction(V)
+    x = ufl.SpatialCoordinate(mesh)
+    rho = ufl.exp(-30 * (x[0] ** 2 + x[1] ** 2))      # rows scale over 26 orders of magnitude
+    A = fd.assemble((rho * u * v + 0.1 * rho * ufl.inner(ufl.grad(u), ufl.grad(v))) * fd.dx).petscmat
+    ksp = _ksp(A, "t_par_")
+    assert ksp.getPC().getPythonContext().factorization == ("cholesky", "mumps")
+    xv, b = A.createVecs()
+    b.set(1.0)
+    ksp.solve(b, xv)
+    r = b.duplicate()
+    A.mult(xv, r)
+    r.axpy(-1.0, b)
+    assert r.norm() <= 1e-8 * b.norm()
