@@ -110,6 +110,12 @@ class EntropyNewtonControl:
         self._peak_prev = None
         #: the relative Jacobian diagonal of the last step (per component)
         self.diagonal_weight = None
+        #: whether the last update clipped some node in the direction the update before
+        #: it clipped it, with a correction asked that shrank by at least half the
+        #: limit (a node moving at the limit towards a finite target: progress of a
+        #: known size, not a stall)
+        self.crawling = False
+        self._clip_sign = None
         #: the largest f/peak among the nodes of the last :meth:`report_residual`
         self.reported_fraction = None
         #: the absolute values of the diagonal of the last Newton matrix (owned entries of w)
@@ -141,13 +147,24 @@ class EntropyNewtonControl:
         s_max = self.max_update
         w_new = xa + delta
         clipped = False
+        if first:
+            self._clip_sign = None
+        self.crawling = False
         if s_max > 0:
             w_new = np.clip(w_new, xa - s_max, xa + s_max)
             # clipped where the density matters (above 1e-6 of its peak)?  (collective)
             hit = np.abs(delta) > s_max
+            asked = np.where(hit, delta, 0.0)
+            prev, self._clip_sign = self._clip_sign, asked
             if self.comm.allreduce(bool(np.any(hit)), op=MPI.LOR):
                 rel = self._per_component_relative(self.nodal.density(xa))
                 clipped = self.comm.allreduce(bool(np.any(hit & (rel > 1e-6))), op=MPI.LOR)
+                # a node clipped twice in one direction whose asked correction shrank by
+                # at least half the limit: it is approaching a finite target (one that
+                # empties asks for ever more, and does not count)
+                same = prev is not None and prev.shape == asked.shape and bool(np.any(
+                    hit & (asked * prev > 0) & (np.abs(asked) <= np.abs(prev) - 0.5 * s_max)))
+                self.crawling = self.comm.allreduce(same, op=MPI.LOR)
         step = w_new - xa
         weight = None
         if diagonal is not None:

@@ -357,6 +357,7 @@ class Stepper:
         if self.predictor == "auto":
             self.predictor = "extrapolate" if self._local_error_on else "previous"
         self._local_test = False   # this solve may stop on the local-error test
+        self._last_crawl = 0       # the last iteration that moved a node at the limit twice
         self._first_iterate_reference = False   # ... measured from its first iterate
         self._reference_damped = False          # ... which was damped
         self._taping = False
@@ -629,10 +630,19 @@ class Stepper:
         Picard iteration cycles (near-saturated Fermi–Dirac data, Gauss rule, ``Δt = 2``:
         the residual wandered between 2.7 and 4.2 with clipped updates for 50 iterations);
         a crawl slower than a halving per ``stall_window`` iterations would not reach
-        the tolerance within ``snes_max_it`` either."""
+        the tolerance within ``snes_max_it`` either.
+
+        Iterations in which a node is still moving at the update limit, as in the
+        iteration before and towards a target that came closer by at least half the
+        limit (:attr:`~generic_fem.newton.EntropyNewtonControl.crawling`), do not
+        count: a tail node that must rise by tens of units (its row asks for the inflow
+        from its neighbours) climbs ``max_update`` per iteration while the residual
+        stays flat until it arrives; the window counts from the last such iteration
+        (``snes_max_it`` still bounds the solve).  A node that empties asks for ever
+        larger falls and does not count."""
         k = self.stall_window
         h = self._fnorms
-        if k <= 0 or len(h) <= k or fnorm <= self.floor_rtol * self._mass_scale():
+        if k <= 0 or len(h) - self._last_crawl <= k or fnorm <= self.floor_rtol * self._mass_scale():
             return False
         return min(h[-k:]) > 0.5 * h[-k - 1]
 
@@ -700,6 +710,10 @@ class Stepper:
         diag = P.getDiagonal().getArray(readonly=True)[:self.control.n]
         first = snes.getIterationNumber() == 0
         clipped = self.control.update(x, y, diagonal=diag, first=first)
+        if first:
+            self._last_crawl = 0
+        if self.control.crawling:   # (the residual list holds iterations 0..it)
+            self._last_crawl = len(self._fnorms)
         halved = self._safeguard(snes, x, y) if self.safeguard > 0 else False
         if first and (clipped or halved) and self._first_iterate_reference:
             # a damped first step is not a linearly implicit Euler step: its distance from
