@@ -53,6 +53,21 @@ class InvariantMoments:
             self.df = [fd.Function(V) for _ in self.psi]
             self._df = [_compiled_interpolation(ufl.algorithms.expand_derivatives(ufl.derivative(f, w, p)), d)
                         for p, d in zip(self.psi, self.df)]
+            # a pointwise scalar F: F'(w) ψ_k = F'(w)·ψ_k at the nodes, one interpolation
+            # for all k (checked here against the K interpolations)
+            self._dF = None
+            if self.ncomp == 1 and self.psi:
+                one = fd.Function(V).assign(1.0)
+                dF = fd.Function(V)
+                interp = _compiled_interpolation(ufl.algorithms.expand_derivatives(ufl.derivative(f, w, one)), dF)
+                interp()
+                for op in self._df:
+                    op()
+                d = np.asarray(dF.dat.data_ro).reshape(-1)
+                pointwise = all(np.allclose(np.asarray(g.dat.data_ro).reshape(-1), d * p, rtol=1e-12, atol=0.0)
+                                for g, p in zip(self.df, self.P))
+                if self.comm.allreduce(pointwise, op=MPI.LAND):
+                    self._dF, self._dF_values = interp, dF
         else:
             forms = [ufl.inner(p, f) * model.dx for p in self.psi]
             K = range(len(forms))
@@ -90,9 +105,13 @@ class InvariantMoments:
         if not self.nodal:
             v, K = self.jac(), range(len(self.psi))
             return np.array([[v[j, k] for k in K] for j in K])
-        for op in self._df:
-            op()
-        D = np.array([np.asarray(d.dat.data_ro).reshape(-1) for d in self.df])
+        if self._dF is not None:
+            self._dF()
+            D = self.P * np.asarray(self._dF_values.dat.data_ro).reshape(-1)
+        else:
+            for op in self._df:
+                op()
+            D = np.array([np.asarray(d.dat.data_ro).reshape(-1) for d in self.df])
         return self._sum((self.P * self.W) @ D.T)
 
 

@@ -357,6 +357,7 @@ class Stepper:
         if self.predictor == "auto":
             self.predictor = "extrapolate" if self._local_error_on else "previous"
         self._local_test = False   # this solve may stop on the local-error test
+        self._refreshed_at = None  # the solver state of the last refresh of the coefficients
         self._last_crawl = 0       # the last iteration that moved a node at the limit twice
         self._first_iterate_reference = False   # ... measured from its first iterate
         self._reference_damped = False          # ... which was damped
@@ -748,13 +749,21 @@ class Stepper:
         return True
 
     def _refresh(self, X=None):
+        """The nonlocal coefficients at the state ``X`` (the solver's vector; ``None``:
+        at the stepper's Functions, outside a residual evaluation)."""
         for f, g in self._nonlocal_pairs:
             self.model.refresh_friction(f, g)
+        self._refreshed_at = None if X is None else X.getArray(readonly=True).copy()
 
     def _refresh_jacobian(self, X=None):
-        """Before a Jacobian: the nonlocal coefficients and, for the lagged-mobility
-        Jacobian, ``θ`` at the current iterate."""
-        self._refresh(X)
+        """Before a Jacobian: the nonlocal coefficients (unless the last refresh was at
+        this very state, as after the residual Newton evaluates first: then not even
+        the point values are read again) and, for the lagged-mobility Jacobian, ``θ``
+        at the current iterate."""
+        last = self._refreshed_at
+        same = X is not None and last is not None and np.array_equal(last, X.getArray(readonly=True))
+        if not self.model.mesh.comm.allreduce(same, op=_mpi_land()):   # (refresh is collective)
+            self._refresh(X)
         if self._theta_lagged is not None:
             w1 = self.z_w.dat.data_ro
             if self.scheme == "backward-euler":
