@@ -84,7 +84,8 @@ def _coefficients(op, F, G, dF, dG, T):
     return out + [np.array(op._contractions(T))]
 
 
-@pytest.mark.parametrize("case,gamma", [("2d-two-sets", -3.0), ("3d", -3.0), ("3d", 1.0), ("2d-two-sets", 0.0)])
+@pytest.mark.parametrize("case,gamma", [("2d-two-sets", -3.0), ("3d", -3.0), ("3d", 0.0), ("3d", 1.0),
+                                        ("2d-two-sets", 0.0)])
 def test_sums_over_distinct_positions_match_per_point_sums(case, gamma):
     _check_distinct_positions(case, gamma)
 
