@@ -45,6 +45,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 import numpy as np  # noqa: E402
 import firedrake as fd  # noqa: E402
+from mpi4py import MPI  # noqa: E402
 from firedrake.solving_utils import _SNESContext  # noqa: E402
 
 from generic_fem import run, velocity_box, Stepper  # noqa: E402
@@ -127,7 +128,7 @@ def one(case, path, dt_factor=1.0):
     inside = split.get("evaluations", 0.0)
     assembly = split.get("residuals", 0.0) + split.get("jacobians", 0.0) - inside
     solves = split.get("linear solves", 0.0)
-    steps = split["steps"]
+    steps = comm.allreduce(split["steps"], op=MPI.MAX)   # (the same row chosen on every rank)
     rest = steps - inside - assembly - solves
     row = dict(case=case, path=path, steps=n, wall=steps, its=sum(h.column("snes_its")[1:]) / n,
                evals=evals / n, pairs=pairs, t_eval=inside / max(evals, 1), outside=wall - steps,
@@ -166,6 +167,8 @@ def main():
     p.add_argument("--repeat", type=int, default=3,
                    help="timed runs per path, interleaved; the fastest is reported (default 3)")
     args, _ = p.parse_known_args()
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
     cases = list(CASES) if args.case == "all" else [args.case]
     comm = fd.COMM_WORLD
     fd.PETSc.Sys.Print(f"{comm.size} rank(s)")

@@ -18,18 +18,25 @@ factorization options can be passed through (``scaled_pc_type``,
 ``scaled_pc_factor_mat_solver_type``, ...).  Where they are not given, the
 factorization is chosen per matrix:
 
-* a symmetric ``D A D`` (to :attr:`DiagonalScaledLU.symmetry_tol`, checked at every
-  set-up; the frozen-coefficient Newton matrices of the steppers are) is factored by
-  Cholesky, otherwise by LU with MUMPS (partial pivoting);
+* a symmetric ``D A D`` with a positive diagonal (symmetric to
+  :attr:`DiagonalScaledLU.symmetry_tol`, checked at every set-up and agreed on all
+  ranks) is factored by Cholesky, otherwise by LU with MUMPS (partial pivoting).  The
+  Picard matrices of the steppers under the nodal rule (frozen coefficients, lagged
+  mobility) are symmetric positive definite (with ``nonlocal_jacobian="exact"`` that
+  matrix preconditions the exact one); the Gauss rule's (with the mobility
+  derivative) and the transport models' are not, and get LU;
 * the Cholesky factorization is PETSc's own on one rank and MUMPS on several.
 
 Measured on the 2D main demo's matrix (625 unknowns, AMD EPYC): MUMPS LU 0.98 ms per
 numerical factorization and 0.27 ms per solve, PETSc Cholesky 0.15 ms and 0.015 ms;
 on a 3D ``Q2`` box (729 unknowns): 1.9 ms and 0.14 ms against 1.15 ms and 0.04 ms.
-A symmetric positive definite ``D A D`` has unit diagonal and needs no pivoting; should
-a Cholesky factorization break down all the same (a zero or negative pivot of a matrix
-that is symmetric but indefinite), the set-up falls back to MUMPS LU for that matrix.
+PETSc's own Cholesky does not pivot (an ``LDLᵀ`` that takes the pivots as they come):
+a symmetric positive definite ``D A D`` (unit diagonal) needs none.  Should it break
+down all the same (a zero pivot), the set-up falls back to LU (MUMPS, or the user's
+solver type) for as long as the matrix keeps its size.
 """
+import numpy as np
+from mpi4py import MPI
 from petsc4py import PETSc
 
 __all__ = ["DiagonalScaledLU"]
@@ -42,13 +49,17 @@ class DiagonalScaledLU:
         self.inner = None
         self.B = None
         self.d = None
-        #: ``(pc_type, solver type)`` of the inner factorization now set up
+        #: ``(pc_type, solver type)`` of the inner factorization set up last (as PETSc
+        #: has it, the user's options applied)
         self.factorization = None
+        self._requested = None
+        self._broken = False   # a Cholesky broke down on this matrix structure
 
     def setUp(self, pc):
         _, P = pc.getOperators()
         d = P.getDiagonal()
         arr = d.getArray()
+        positive = bool(np.all(arr > 0))
         arr[:] = abs(arr)
         arr[arr == 0] = 1.0
         arr[:] = arr ** -0.5
@@ -56,50 +67,71 @@ class DiagonalScaledLU:
         self.d = d
         if self.B is None or self.B.getSizes() != P.getSizes():
             self.B = P.duplicate(copy=True)
+            self._broken = False
         else:
             P.copy(self.B, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
         self.B.diagonalScale(d, d)
+        comm = self.B.getComm().tompi4py()
         if self.inner is None:
             ksp = PETSc.KSP().create(comm=pc.comm)
             ksp.setOptionsPrefix((pc.getOptionsPrefix() or "") + "scaled_")
             ksp.setType("preonly")
             ksp.setErrorIfNotConverged(True)
             self.inner = ksp
-            self.factorization = None
-        choice = self._choose_factorization(self.B)
+        choice = self._choose_factorization(self.B, comm.allreduce(positive, op=MPI.LAND))
         try:
             self._factor(choice)
         except PETSc.Error:
-            if choice == ("lu", "mumps"):
+            if choice[0] != "cholesky" or self._user("pc_type") is not None:
                 raise
-            self._factor(("lu", "mumps"))   # a Cholesky breakdown: LU with pivoting
+            # a Cholesky breakdown (a zero pivot): LU with pivoting, for as long as the
+            # matrix keeps its structure
+            self._broken = True
+            self._factor(("lu", self._user("pc_factor_mat_solver_type") or "mumps"))
 
-    #: relative size of ``max|B - Bᵀ|`` (of the scaled matrix, unit diagonal) below
-    #: which Cholesky is used
+    #: ``max|B − Bᵀ|`` (entrywise, of the scaled matrix, unit diagonal) below which
+    #: Cholesky is used
     symmetry_tol = 1e-12
 
-    def _choose_factorization(self, B):
-        """``(pc_type, solver)``: the user's options where given, else Cholesky for a
-        symmetric matrix (PETSc's on one rank, MUMPS on several) and MUMPS LU otherwise."""
+    def _user(self, name):
+        """The user's option ``name`` under the inner prefix, or ``None``."""
         opts = PETSc.Options(self.inner.getOptionsPrefix())
-        kind = opts.getString("pc_type") if opts.hasName("pc_type") else None
-        solver = opts.getString("pc_factor_mat_solver_type") if opts.hasName("pc_factor_mat_solver_type") else None
+        return opts.getString(name) if opts.hasName(name) else None
+
+    def _symmetric(self, B):
+        """Whether ``B`` is symmetric to :attr:`symmetry_tol`, agreed on all ranks
+        (PETSc's parallel test is not reduced over every coupling; a matrix type
+        without the test counts as nonsymmetric)."""
+        try:
+            sym = bool(B.isSymmetric(self.symmetry_tol))
+        except PETSc.Error:
+            sym = False
+        return B.getComm().tompi4py().allreduce(sym, op=MPI.LAND)
+
+    def _choose_factorization(self, B, positive_diagonal):
+        """``(pc_type, solver)``: the user's options where given, else Cholesky for a
+        symmetric matrix with a positive diagonal (PETSc's on one rank, MUMPS on
+        several) and MUMPS LU otherwise (and after a Cholesky breakdown)."""
+        kind = self._user("pc_type")
+        solver = self._user("pc_factor_mat_solver_type")
         if kind is None:
-            kind = "cholesky" if B.isSymmetric(self.symmetry_tol) else "lu"
+            cholesky = positive_diagonal and not self._broken and self._symmetric(B)
+            kind = "cholesky" if cholesky else "lu"
         if solver is None:
             solver = "petsc" if (kind == "cholesky" and B.getComm().getSize() == 1) else "mumps"
         return kind, solver
 
     def _factor(self, choice):
         ipc = self.inner.getPC()
-        if choice != self.factorization:
+        if choice != self._requested:
             ipc.reset()
             ipc.setType(choice[0])
             ipc.setFactorSolverType(choice[1])
             if choice[1] == "petsc":
                 ipc.setFactorOrdering("nd")
             self.inner.setFromOptions()
-            self.factorization = choice
+            self._requested = choice
+            self.factorization = (ipc.getType(), ipc.getFactorSolverType())
         self.inner.setOperators(self.B)
         self.inner.setUp()
 

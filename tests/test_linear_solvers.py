@@ -32,16 +32,23 @@ def _ksp(A, prefix, options=None):
 
 
 def _seq_matrix(rows):
+    """A sequential AIJ matrix with every nonzero entry and the whole diagonal stored."""
     a = np.array(rows, dtype=float)
     n = a.shape[0]
     A = PETSc.Mat().createAIJ([n, n], comm=PETSc.COMM_SELF)
     A.setUp()
     for i in range(n):
         for j in range(n):
-            if a[i, j] != 0:
+            if a[i, j] != 0 or i == j:
                 A.setValue(i, j, a[i, j])
     A.assemble()
     return A, a
+
+
+def _inner_pc(ksp):
+    """``(pc_type, solver type)`` of the factorization PETSc actually set up."""
+    ipc = ksp.getPC().getPythonContext().inner.getPC()
+    return ipc.getType(), ipc.getFactorSolverType()
 
 
 def _solve(ksp, a):
@@ -67,7 +74,7 @@ def _badly_scaled_spd(n=6):
 def test_symmetric_matrix_is_factored_by_cholesky():
     A, a = _seq_matrix(_badly_scaled_spd())
     ksp = _ksp(A, "t_sym_")
-    assert ksp.getPC().getPythonContext().factorization == ("cholesky", "petsc")
+    assert _inner_pc(ksp) == ("cholesky", "petsc")
     assert _solve(ksp, a) < 1e-12
 
 
@@ -75,25 +82,42 @@ def test_nonsymmetric_matrix_is_factored_by_mumps_lu():
     rows = np.eye(4) * 2 + np.eye(4, k=1)   # upper bidiagonal
     A, a = _seq_matrix(rows)
     ksp = _ksp(A, "t_nonsym_")
-    assert ksp.getPC().getPythonContext().factorization == ("lu", "mumps")
+    assert _inner_pc(ksp) == ("lu", "mumps")
     assert _solve(ksp, a) < 1e-14
 
 
 def test_user_factorization_options_win():
     A, a = _seq_matrix(_badly_scaled_spd())
     ksp = _ksp(A, "t_user_", {"scaled_pc_type": "lu"})
-    assert ksp.getPC().getPythonContext().factorization == ("lu", "mumps")
+    assert _inner_pc(ksp) == ("lu", "mumps")
     ksp = _ksp(A, "t_user2_", {"scaled_pc_factor_mat_solver_type": "mumps"})
-    assert ksp.getPC().getPythonContext().factorization == ("cholesky", "mumps")
+    assert _inner_pc(ksp) == ("cholesky", "mumps")
     assert _solve(ksp, a) < 1e-12
 
 
 def test_cholesky_breakdown_falls_back_to_lu():
-    """A symmetric scaled matrix with a zero pivot (the zero diagonal entries stay 0 after
-    the scaling): PETSc's Cholesky breaks down, LU with pivoting solves it."""
-    A, a = _seq_matrix([[0.0, 1.0, 0.0], [1.0, 0.0, 2.0], [0.0, 2.0, 3.0]])
-    ksp = _ksp(A, "t_break_")
-    assert ksp.getPC().getPythonContext().factorization == ("lu", "mumps")
+    """A symmetric matrix with a positive diagonal whose Cholesky in the natural order
+    meets a zero pivot (``1 − 1·1``): the set-up falls back to LU with pivoting, which
+    solves it, and keeps LU for the next set-ups of the same matrix."""
+    A, a = _seq_matrix([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 1.0]])
+    ksp = _ksp(A, "t_break_", {"scaled_pc_factor_mat_ordering_type": "natural"})
+    assert ksp.getPC().getPythonContext()._broken     # (Cholesky was tried and broke down)
+    assert _inner_pc(ksp) == ("lu", "mumps")
+    assert _solve(ksp, a) < 1e-14
+    A.setValue(2, 2, 1.5)
+    A.assemble()
+    ksp.setOperators(A)
+    ksp.setUp()
+    assert _inner_pc(ksp) == ("lu", "mumps")
+    assert _solve(ksp, np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 1.5]])) < 1e-14
+
+
+def test_symmetric_matrix_with_a_negative_diagonal_entry_gets_lu():
+    """Symmetric but not positive definite (a negative diagonal entry): LU with pivoting,
+    not a Cholesky without pivoting."""
+    A, a = _seq_matrix([[2.0, 1.0, 0.0], [1.0, -3.0, 1.0], [0.0, 1.0, 2.0]])
+    ksp = _ksp(A, "t_indef_")
+    assert _inner_pc(ksp) == ("lu", "mumps")
     assert _solve(ksp, a) < 1e-14
 
 
@@ -101,9 +125,8 @@ def test_the_stepper_factors_its_picard_matrix_by_cholesky():
     model = Landau(velocity_box(2, 5.0, 4), gamma=-3.0)
     st = Stepper(model, model.maxwellian(1.0, (0.5, 0.0), 0.7) + model.maxwellian(0.5, (-1.0, 0.0), 0.5), dt=0.1)
     st.advance()
-    ctx = st.solver.snes.getKSP().getPC().getPythonContext()
     size = model.mesh.comm.size
-    assert ctx.factorization == ("cholesky", "petsc" if size == 1 else "mumps")
+    assert _inner_pc(st.solver.snes.getKSP()) == ("cholesky", "petsc" if size == 1 else "mumps")
 
 
 @pytest.mark.parallel(nprocs=2)
@@ -115,7 +138,7 @@ def test_symmetric_matrix_on_two_ranks_uses_mumps_cholesky():
     rho = ufl.exp(-30 * (x[0] ** 2 + x[1] ** 2))      # rows scale over 26 orders of magnitude
     A = fd.assemble((rho * u * v + 0.1 * rho * ufl.inner(ufl.grad(u), ufl.grad(v))) * fd.dx).petscmat
     ksp = _ksp(A, "t_par_")
-    assert ksp.getPC().getPythonContext().factorization == ("cholesky", "mumps")
+    assert _inner_pc(ksp) == ("cholesky", "mumps")
     xv, b = A.createVecs()
     b.set(1.0)
     ksp.solve(b, xv)
