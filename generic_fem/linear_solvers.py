@@ -25,7 +25,15 @@ factorization is chosen per matrix:
   mobility) are symmetric positive definite (with ``nonlocal_jacobian="exact"`` that
   matrix preconditions the exact one); the Gauss rule's (with the mobility
   derivative) and the transport models' are not, and get LU;
-* the Cholesky factorization is PETSc's own on one rank and MUMPS on several.
+* the Cholesky factorization is PETSc's own on one rank; on several, a matrix with
+  at most :attr:`DiagonalScaledLU.redundant_max_nonzeros` nonzeros is gathered to
+  every rank and factored there by PETSc's own Cholesky (``PCREDUNDANT``), a larger
+  one by MUMPS.  Measured on 2 ranks (AMD EPYC, backward-Euler steps of the
+  benchmarks' two-beam problems, fastest of three): the main demo's problem (625
+  unknowns, 9.4e3 nonzeros) 12.0 against 28.8 ms per step with MUMPS; 2D with 4225
+  unknowns (6.7e4 nonzeros) 103 against 120 ms; 3D ``velocity_box(3, 5.0, 4)`` (729
+  unknowns, 3.6e4 nonzeros) 24.2 against 28.9 ms; but 3D with 8 cells (4913 unknowns,
+  3.4e5 nonzeros) 642 against 265 ms: 3D factorisations fill in, and MUMPS splits them.
 
 Measured on the 2D main demo's matrix (625 unknowns, AMD EPYC): MUMPS LU 0.98 ms per
 numerical factorization and 0.27 ms per solve, PETSc Cholesky 0.15 ms and 0.015 ms;
@@ -68,6 +76,7 @@ class DiagonalScaledLU:
         if self.B is None or self.B.getSizes() != P.getSizes():
             self.B = P.duplicate(copy=True)
             self._broken = False
+            self._nonzeros = self.B.getInfo(PETSc.Mat.InfoType.GLOBAL_SUM)["nz_used"]
         else:
             P.copy(self.B, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
         self.B.diagonalScale(d, d)
@@ -82,7 +91,7 @@ class DiagonalScaledLU:
         try:
             self._factor(choice)
         except PETSc.Error:
-            if choice[0] != "cholesky" or self._user("pc_type") is not None:
+            if choice[0] not in ("cholesky", "redundant") or self._user("pc_type") is not None:
                 raise
             # a Cholesky breakdown (a zero pivot): LU with pivoting, for as long as the
             # matrix keeps its structure
@@ -118,22 +127,56 @@ class DiagonalScaledLU:
             cholesky = positive_diagonal and not self._broken and self._symmetric(B)
             kind = "cholesky" if cholesky else "lu"
         if solver is None:
+            if kind == "cholesky" and B.getComm().getSize() > 1 and self._nonzeros <= self.redundant_max_nonzeros:
+                return "redundant", "petsc"
             solver = "petsc" if (kind == "cholesky" and B.getComm().getSize() == 1) else "mumps"
         return kind, solver
+
+    #: on several ranks, a symmetric matrix with at most this many nonzeros is gathered
+    #: to every rank and factored there by PETSc's own Cholesky (``PCREDUNDANT``)
+    #: instead of by parallel MUMPS
+    redundant_max_nonzeros = 2e5
+
+    #: the inner solver of ``PCREDUNDANT`` (options under ``<prefix>scaled_redundant_``;
+    #: the user's win)
+    _REDUNDANT = (("pc_type", "cholesky"), ("pc_factor_mat_solver_type", "petsc"),
+                  ("pc_factor_mat_ordering_type", "nd"))
+
+    def _setup_inner(self):
+        """``KSPSetUp`` of the inner solve; for ``PCREDUNDANT`` with its sequential
+        Cholesky options in the options database for the set-up only (PCREDUNDANT
+        reads its inner solver's options when it sets up; petsc4py has no handle on it)."""
+        if self._requested is None or self._requested[0] != "redundant":
+            self.inner.setUp()
+            return
+        opts = PETSc.Options()
+        pre = self.inner.getOptionsPrefix() + "redundant_"
+        added = [pre + k for k, _ in self._REDUNDANT if not opts.hasName(pre + k)]
+        for k, v in self._REDUNDANT:
+            if pre + k in added:
+                opts[pre + k] = v
+        try:
+            self.inner.getPC().setFromOptions()
+            self.inner.setUp()
+        finally:
+            for k in added:
+                del opts[k]
 
     def _factor(self, choice):
         ipc = self.inner.getPC()
         if choice != self._requested:
             ipc.reset()
             ipc.setType(choice[0])
-            ipc.setFactorSolverType(choice[1])
-            if choice[1] == "petsc":
-                ipc.setFactorOrdering("nd")
+            if choice[0] != "redundant":
+                ipc.setFactorSolverType(choice[1])
+                if choice[1] == "petsc":
+                    ipc.setFactorOrdering("nd")
             self.inner.setFromOptions()
             self._requested = choice
-            self.factorization = (ipc.getType(), ipc.getFactorSolverType())
+            self.factorization = (ipc.getType(), "cholesky/petsc" if choice[0] == "redundant"
+                                  else ipc.getFactorSolverType())
         self.inner.setOperators(self.B)
-        self.inner.setUp()
+        self._setup_inner()
 
     def apply(self, pc, x, y):
         xs = x.copy()

@@ -12,8 +12,9 @@ from forms.landau import Landau
 from generic_fem.linear_solvers import DiagonalScaledLU
 
 
-def _ksp(A, prefix, options=None):
-    """A preonly KSP with the DiagonalScaledLU python PC on ``A`` (options under ``prefix``)."""
+def _ksp(A, prefix, options=None, ctx=None):
+    """A preonly KSP with the DiagonalScaledLU python PC (or ``ctx``) on ``A`` (options
+    under ``prefix``)."""
     opts = PETSc.Options()
     for k, v in (options or {}).items():
         opts[prefix + k] = v
@@ -23,7 +24,7 @@ def _ksp(A, prefix, options=None):
     ksp.setType("preonly")
     pc = ksp.getPC()
     pc.setType("python")
-    pc.setPythonContext(DiagonalScaledLU())
+    pc.setPythonContext(ctx or DiagonalScaledLU())
     ksp.setFromOptions()
     ksp.setUp()
     for k in (options or {}):
@@ -125,24 +126,32 @@ def test_the_stepper_factors_its_picard_matrix_by_cholesky():
     model = Landau(velocity_box(2, 5.0, 4), gamma=-3.0)
     st = Stepper(model, model.maxwellian(1.0, (0.5, 0.0), 0.7) + model.maxwellian(0.5, (-1.0, 0.0), 0.5), dt=0.1)
     st.advance()
-    size = model.mesh.comm.size
-    assert _inner_pc(st.solver.snes.getKSP()) == ("cholesky", "petsc" if size == 1 else "mumps")
+    assert _inner_pc(st.solver.snes.getKSP()) == ("cholesky", "petsc")
 
 
 @pytest.mark.parallel(nprocs=2)
-def test_symmetric_matrix_on_two_ranks_uses_mumps_cholesky():
+def test_symmetric_matrix_on_two_ranks():
+    """A small symmetric matrix is gathered to every rank and factored there by PETSc's
+    Cholesky (PCREDUNDANT); above ``redundant_max_nonzeros`` by parallel MUMPS
+    Cholesky.  Both solve a matrix whose rows scale over 26 orders of magnitude."""
     mesh = fd.UnitSquareMesh(6, 6, quadrilateral=True)
     V = fd.FunctionSpace(mesh, "Q", 2)
     u, v = fd.TrialFunction(V), fd.TestFunction(V)
     x = ufl.SpatialCoordinate(mesh)
     rho = ufl.exp(-30 * (x[0] ** 2 + x[1] ** 2))      # rows scale over 26 orders of magnitude
     A = fd.assemble((rho * u * v + 0.1 * rho * ufl.inner(ufl.grad(u), ufl.grad(v))) * fd.dx).petscmat
-    ksp = _ksp(A, "t_par_")
-    assert _inner_pc(ksp) == ("cholesky", "mumps")
-    xv, b = A.createVecs()
-    b.set(1.0)
-    ksp.solve(b, xv)
-    r = b.duplicate()
-    A.mult(xv, r)
-    r.axpy(-1.0, b)
-    assert r.norm() <= 1e-8 * b.norm()
+    large = DiagonalScaledLU()
+    large.redundant_max_nonzeros = 0
+    for prefix, ctx, expected in (("t_par_", None, ("redundant", "cholesky/petsc")),
+                                  ("t_par_big_", large, ("cholesky", "mumps"))):
+        ksp = _ksp(A, prefix, ctx=ctx)
+        ipc = ksp.getPC().getPythonContext().inner.getPC()
+        assert ksp.getPC().getPythonContext().factorization == expected
+        assert ipc.getType() == expected[0]
+        xv, b = A.createVecs()
+        b.set(1.0)
+        ksp.solve(b, xv)
+        r = b.duplicate()
+        A.mult(xv, r)
+        r.axpy(-1.0, b)
+        assert r.norm() <= 1e-8 * b.norm()
