@@ -28,12 +28,13 @@ factorization is chosen per matrix:
 * the Cholesky factorization is PETSc's own on one rank; on several, a matrix with
   at most :attr:`DiagonalScaledLU.redundant_max_nonzeros` nonzeros is gathered to
   every rank and factored there by PETSc's own Cholesky (``PCREDUNDANT``), a larger
-  one by MUMPS.  Measured on 2 ranks (AMD EPYC, backward-Euler steps of the
-  benchmarks' two-beam problems, fastest of three): the main demo's problem (625
-  unknowns, 9.4e3 nonzeros) 12.0 against 28.8 ms per step with MUMPS; 2D with 4225
-  unknowns (6.7e4 nonzeros) 103 against 120 ms; 3D ``velocity_box(3, 5.0, 4)`` (729
-  unknowns, 3.6e4 nonzeros) 24.2 against 28.9 ms; but 3D with 8 cells (4913 unknowns,
-  3.4e5 nonzeros) 642 against 265 ms: 3D factorisations fill in, and MUMPS splits them.
+  one by MUMPS.  Measured on 2 ranks (AMD EPYC; set-up and one solve of this
+  preconditioner per Newton iteration, two runs each): the main demo's matrix (625
+  unknowns, 9.4e3 nonzeros) 0.5–0.7 ms and 0.2–0.3 ms gathered against 1.5–1.6 ms and
+  0.5 ms with MUMPS; ``velocity_box(3, 5.0, 4)`` (729 unknowns, 3.6e4 nonzeros) 1.1–1.5
+  and 1.5–2.0 ms against 2.6–3.2 and 0.4–0.5 ms (about even); a 3D box of 8 cells
+  (4913 unknowns, 3.4e5 nonzeros) took 642 against 265 ms per backward-Euler step:
+  3D factorisations fill in, and MUMPS splits them.
 
 Measured on the 2D main demo's matrix (625 unknowns, AMD EPYC): MUMPS LU 0.98 ms per
 numerical factorization and 0.27 ms per solve, PETSc Cholesky 0.15 ms and 0.015 ms;
