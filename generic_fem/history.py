@@ -8,6 +8,8 @@ import json
 import math
 import os
 
+import numpy as np
+
 __all__ = ["History"]
 
 
@@ -62,7 +64,8 @@ class History:
             wr = csv.writer(fh)
             wr.writerow(cols)
             for r in self.records:
-                wr.writerow([repr(r.get(c, "")) if isinstance(r.get(c), float) else r.get(c, "")
+                # (repr of a NumPy float is "np.float64(...)": write the Python float's)
+                wr.writerow([repr(float(r[c])) if isinstance(r.get(c), (float, np.floating)) else r.get(c, "")
                              for c in cols])
         with open(prefix + ".json", "w") as fh:
             json.dump({"metadata": self.metadata,

@@ -52,6 +52,7 @@ def test_history_plot_for_every_scheme_and_callback_columns(fp, scheme, tmp_path
 
     def callback(stepper, record):
         record["peak"] = float(stepper.w.dat.data_ro.max())
+        record["spread"] = np.ptp(stepper.w.dat.data_ro)     # a NumPy float, as callbacks write them
         record["note"] = "text"
 
     h = run(model, f0, t_end=0.2, dt=0.1, scheme=scheme, output=out, callback=callback)
@@ -62,7 +63,8 @@ def test_history_plot_for_every_scheme_and_callback_columns(fp, scheme, tmp_path
     assert np.isnan(back.column("peak")[0]) and back.column("peak")[1:] == h.column("peak")[1:]
     assert "note" not in back.numeric_columns() and "rejections" not in back.numeric_columns()
     png = os.path.join(out, "h.png")
-    plot_main([csv, "-o", png, "--columns", "peak", "dissipation"])
+    assert back.column("spread")[1:] == pytest.approx(h.column("spread")[1:], rel=0, abs=0)
+    plot_main([csv, "-o", png, "--columns", "peak", "spread", "dissipation"])
     assert os.path.getsize(png) > 1000
     with pytest.raises(ValueError, match="no numeric column"):
         plot_history(back, png, columns=["note"])
