@@ -57,9 +57,18 @@ def plot_history(history, path, title=None, columns=()):
     a.set_title("entropy" + (" (left) and energy (right)" if "E" in numeric else ""))
     if "E" in numeric:
         b = a.twinx()
-        b.plot(*_finite(t, history.column("E")), "s-", ms=3, color="C1", label="E")
+        E = history.column("E")
+        b.plot(*_finite(t, E), "s-", ms=3, color="C1", label="E")
         b.set_ylabel("E", color="C1")
         b.ticklabel_format(useOffset=False)
+        finite = [x for x in E if math.isfinite(x)]
+        if finite:
+            e0 = finite[0]
+            drift = max(abs(x - e0) for x in finite) / max(abs(e0), 1e-300)
+            if drift <= 1e-9:   # conserved: a flat line with readable ticks, not round-off digits
+                pad = 1e-6 * max(abs(e0), 1e-300)
+                b.set_ylim(e0 - pad, e0 + pad)
+                b.set_ylabel(f"E (constant to {drift:.0e} relative)", color="C1")
 
     a = ax[0, 1]
     inv = history.invariant_columns()
