@@ -115,7 +115,7 @@ class EntropyNewtonControl:
         #: limit (a node moving at the limit towards a finite target: progress of a
         #: known size, not a stall)
         self.crawling = False
-        self._clip_sign = None
+        self._last_asked = None   # the corrections the last update asked for where it clipped (else 0)
         #: the largest f/peak among the nodes of the last :meth:`report_residual`
         self.reported_fraction = None
         #: the absolute values of the diagonal of the last Newton matrix (owned entries of w)
@@ -148,14 +148,14 @@ class EntropyNewtonControl:
         w_new = xa + delta
         clipped = False
         if first:
-            self._clip_sign = None
+            self._last_asked = None
         self.crawling = False
         if s_max > 0:
             w_new = np.clip(w_new, xa - s_max, xa + s_max)
             # clipped where the density matters (above 1e-6 of its peak)?  (collective)
             hit = np.abs(delta) > s_max
             asked = np.where(hit, delta, 0.0)
-            prev, self._clip_sign = self._clip_sign, asked
+            prev, self._last_asked = self._last_asked, asked
             if self.comm.allreduce(bool(np.any(hit)), op=MPI.LOR):
                 rel = self._per_component_relative(self.nodal.density(xa))
                 clipped = self.comm.allreduce(bool(np.any(hit & (rel > 1e-6))), op=MPI.LOR)

@@ -57,11 +57,10 @@ def plot_history(history, path, title=None, columns=()):
     a.set_title("entropy" + (" (left) and energy (right)" if "E" in numeric else ""))
     if "E" in numeric:
         b = a.twinx()
-        E = history.column("E")
-        b.plot(*_finite(t, E), "s-", ms=3, color="C1", label="E")
+        tE, finite = _finite(t, history.column("E"))
+        b.plot(tE, finite, "s-", ms=3, color="C1", label="E")
         b.set_ylabel("E", color="C1")
         b.ticklabel_format(useOffset=False)
-        finite = [x for x in E if math.isfinite(x)]
         if finite:
             e0 = finite[0]
             drift = max(abs(x - e0) for x in finite) / max(abs(e0), 1e-300)
