@@ -123,8 +123,9 @@ class Stepper:
     :arg update_tol: a Newton iteration converges on the tight tests only when, besides
         the residual test, the last change of the density at every point of the rule is
         below ``update_tol`` times the peak density (per component).
-    :arg local_error_fraction: ``κ``; for backward Euler and the minimizing movement with
-        the Picard iteration, a solve also stops once its last change of the density is
+    :arg local_error_fraction: ``κ``; for backward Euler, the minimizing movement and the
+        discrete gradient with the Picard iteration, a solve also stops once its last
+        change of the density is
         below ``κ`` times the step's local-error estimate ``max|F(w) − F(w_pred)|`` (the
         distance from the extrapolated prediction, or from the first Picard iterate where
         there is none: ``O(Δt²)`` like the step's local truncation error), with the
@@ -133,16 +134,18 @@ class Stepper:
         only.  Only with the nodal rule and ``predictor="extrapolate"`` (the default for
         these schemes), and not in a run taped by pyadjoint (its adjoint differentiates
         the discrete equations, so a taped step is solved to the tight tests).  The
-        second-order schemes always solve to the tight tests: their entropy identities
-        (the midpoint inequality, the discrete-gradient chain rule) hold to the residual.
+        midpoint scheme always solves to the tight tests (its inequality holds to the
+        residual).  For the discrete gradient (with ``θ`` for ``w`` in the balance) the
+        identity ``H^{n+1} − H^n = −Δt ⟨θ, M θ⟩`` then holds to ``⟨θ, R⟩``, at most
+        ``κ Δt ⟨θ, M θ⟩``; 0 gives it to round-off.
     :arg predictor: initial guess of each step: ``"extrapolate"``
         (:class:`~generic_fem.predictor.Extrapolation` through the last states, of the
         scheme's order, in the bulk), ``"previous"`` (``w^n``; the local-error test is
         then off), or ``"auto"`` (the default): ``"extrapolate"`` where the local-error
-        test applies (backward Euler and the minimizing movement with the Picard
-        iteration, the nodal rule, ``local_error_fraction > 0``), else ``"previous"`` (for
-        the second-order schemes, solved to the tight tests, the extrapolation took 2%
-        more iterations on the robustness matrix).
+        test applies (backward Euler, the minimizing movement and the discrete gradient
+        with the Picard iteration, the nodal rule, ``local_error_fraction > 0``), else
+        ``"previous"`` (for the midpoint scheme, solved to the tight tests, the
+        extrapolation took 2% more iterations on the robustness matrix).
     :arg previous: ``[(t, w)]``, past states for the predictor (oldest first), as
         :meth:`predictor_states` returns them (a restart from a checkpoint passes them:
         the resumed run is then bit-for-bit the uninterrupted one).
@@ -332,7 +335,9 @@ class Stepper:
             raise InvalidParameterError(f"predictor must be 'auto', 'extrapolate' or 'previous', got {predictor!r}")
         # first-order schemes with the Picard iteration: their entropy statement is an
         # inequality, and a linearly converging iteration is what stopping early saves
-        self._local_error_scheme = (scheme in ("backward-euler", "minimizing-movement")
+        # (and the discrete gradient, whose α makes its chain rule exact whatever the
+        # residual: a residual enters its entropy balance only as ⟨θ, R⟩, tested)
+        self._local_error_scheme = (scheme in ("backward-euler", "minimizing-movement", "discrete-gradient")
                                     and nonlocal_jacobian == "picard")
         self.predictor = predictor
         self._extrapolation = Extrapolation(self.control, 2 if scheme in ("midpoint", "discrete-gradient") else 1)
@@ -656,12 +661,19 @@ class Stepper:
     def _entropy_balance_holds(self, snes, fraction=0.5):
         """For backward Euler and the minimizing movement: ``⟨w, R⟩ ≤ fraction · Δt ⟨w, M w⟩ +
         structure_tol ∫|w^n| f^n``, so that the entropy inequality
-        ``H^{n+1} − H^n ≤ −Δt ⟨w, M w⟩ + ⟨w, R⟩`` survives the residual ``R`` (the
-        midpoint scheme enforces its inequality through ``α``)."""
-        if self.scheme in ("midpoint", "discrete-gradient"):
+        ``H^{n+1} − H^n ≤ −Δt ⟨w, M w⟩ + ⟨w, R⟩`` survives the residual ``R``.  For the
+        discrete gradient under the local-error test the same with ``θ`` for ``w``: its
+        ``α`` makes ``H^{n+1} − H^n = ⟨θ, f^{n+1} − f^n⟩ = −Δt ⟨θ, M θ⟩ + ⟨θ, R⟩``.
+        (The midpoint scheme enforces its inequality through ``α``; a tightly solved
+        discrete-gradient step leaves ``⟨θ, R⟩`` at round-off.)"""
+        if self.scheme == "midpoint" or (self.scheme == "discrete-gradient" and not self._local_test):
             return True
         Rvec = snes.getFunction()[0].getArray(readonly=True)
         x = snes.getSolution().getArray(readonly=True)
+        if self.scheme == "discrete-gradient":   # tested with θ = w^n + α(w^{n+1} − w^n)
+            n = self.control.n
+            w0 = np.asarray(self.w_old.dat.data_ro).reshape(-1)[:n]
+            x = w0 + float(self.alpha) * (x[:n] - w0)
         val = self.control.entropy_defect(Rvec, x)
         self._mass_scale()
         # the residual's own (f*, θ) coefficients are current; with forcing the
@@ -882,8 +894,8 @@ class Stepper:
         """Start the iteration from ``w^n`` or, for a first attempt of an untaped step,
         from the extrapolation of the past states
         (:class:`~generic_fem.predictor.Extrapolation`).  The local-error test of the
-        solve (backward Euler and the minimizing movement with the Picard iteration, the
-        nodal rule, ``local_error_fraction > 0``) measures the local error from that
+        solve (backward Euler, the minimizing movement and the discrete gradient with the
+        Picard iteration, the nodal rule, ``local_error_fraction > 0``) measures the local error from that
         prediction when it has the scheme's order, else from the first Picard iterate
         (a linearly implicit Euler step: also ``O(Δt²)`` from the step's solution).  A
         taped step is solved from ``w^n`` to the tight tests: its adjoint differentiates

@@ -436,11 +436,18 @@ def test_gradient_of_a_run_with_rejected_steps_matches_fresh_runs():
     """A taped Fermi–Dirac run whose steps need sub-steps (a Newton iteration capped
     at a few iterations rejects the full steps): each accepted sub-step is one block, so
     the gradient with respect to ``ε`` agrees with central differences of *fresh*
-    forward runs (not replays), and three ``advance()`` calls end at ``3Δt``."""
+    forward runs (not replays), and three ``advance()`` calls end at ``3Δt``.
+
+    A taped step is solved to the tight tests (its adjoint differentiates the discrete
+    equations), so the fresh runs that the gradient must match to 1e-5 are solved so
+    too (``local_error_fraction=0``).  Default runs (the local-error test: larger
+    sub-steps, here none rejected) are another discretisation of the same curve: their
+    central difference is smooth in ``ε`` and agrees with the gradient to the time
+    discretisation error (measured 1.9e-3 relative)."""
     from forms.landau_fermi_dirac import LandauFermiDirac
     params = {"snes_max_it": 15}
 
-    def forward(eps_value, annotate):
+    def forward(eps_value, annotate, **options):
         tape = fa.get_working_tape()
         tape.clear_tape()
         mesh = velocity_box(2, 5.0, 3)
@@ -451,7 +458,7 @@ def test_gradient_of_a_run_with_rejected_steps_matches_fresh_runs():
             fa.continue_annotation()
         try:
             st = Stepper(m, 0.8 * ufl.exp(-ufl.dot(v - ufl.as_vector([0.5, 0.0]), v - ufl.as_vector([0.5, 0.0])) / 1.5),
-                         dt=0.8, scheme="discrete-gradient", solver_parameters=params)
+                         dt=0.8, scheme="discrete-gradient", solver_parameters=params, **options)
             rejected = sum(st.advance()["rejected"] for _ in range(3))
             J = fd.assemble(v[0] * v[0] * st.density() * m.dx)
         finally:
@@ -464,10 +471,15 @@ def test_gradient_of_a_run_with_rejected_steps_matches_fresh_runs():
     rf = fa.ReducedFunctional(J, fa.Control(eps))
     g = float(fd.assemble(fd.action(rf.derivative(), real_parameter(eps.function_space().mesh(), 1.0))))
     d = 1e-4
-    jp, jm = forward(0.5 + d, False)[1], forward(0.5 - d, False)[1]
+    tight = {"local_error_fraction": 0.0}
+    jp, jm = forward(0.5 + d, False, **tight)[1], forward(0.5 - d, False, **tight)[1]
     fdiff = (jp - jm) / (2 * d)
     print(f"\nrejected {rejected}, gradient {g:.10e}, central difference of fresh runs {fdiff:.10e}")
     assert abs(g - fdiff) <= 1e-5 * abs(fdiff), (g, fdiff)
+    jp, jm = forward(0.5 + d, False)[1], forward(0.5 - d, False)[1]
+    default = (jp - jm) / (2 * d)
+    print(f"central difference of default runs {default:.10e}")
+    assert abs(g - default) <= 1e-2 * abs(default), (g, default)
 
 
 def test_replay_after_an_untaped_step_reproduces_the_taped_run():

@@ -42,12 +42,22 @@ def test_mass_conserved_and_entropy_decays(scheme, dim):
     assert H[-1] < H[0] - 1e-3
     diss = np.array(h.column("dissipation")[1:])
     assert np.all(diss >= 0)
-    # H^{n+1} − H^n ≤ −Δt ⟨θ, M θ⟩  (convexity; exact for all three schemes)
+    # H^{n+1} − H^n ≤ −Δt ⟨θ, M θ⟩ + ⟨θ, R⟩  (convexity; for the discrete gradient with
+    # equality): the residual R of a solve stopped by the local-error test (backward
+    # Euler, minimizing movement, discrete gradient) has ⟨θ, R⟩ ≤ κ Δt ⟨θ, M θ⟩
     dH, dt = np.array(h.column("dH")[1:]), np.array(h.column("dt")[1:])
-    assert np.all(dH <= -dt * diss + 1e-12 * np.abs(H[1:]))
-    if scheme == "discrete-gradient":   # with equality: the chain rule is exact
-        assert np.all(np.abs(dH + dt * diss) <= 1e-12 * np.abs(H[1:])), dH + dt * diss
-        assert np.all(np.abs(h.column("chain_rule_defect")[1:]) <= 1e-13 * np.abs(H[1:]))
+    kappa = 0.0 if scheme == "midpoint" else 1e-2
+    assert np.all(dH <= -(1 - kappa) * dt * diss + 1e-12 * np.abs(H[1:]))
+    if scheme in ("backward-euler", "discrete-gradient"):
+        # solved to the tight tests: H^{n+1} − H^n ≤ −Δt ⟨θ, M θ⟩ to round-off, for the
+        # discrete gradient with equality (its chain rule is exact)
+        h = run(model, f0, t_end=0.3, dt=0.1, scheme=scheme, local_error_fraction=0)
+        H = np.array(h.column("H"))
+        dH, dt, diss = (np.array(h.column(k)[1:]) for k in ("dH", "dt", "dissipation"))
+        assert np.all(dH <= -dt * diss + 1e-12 * np.abs(H[1:]))
+        if scheme == "discrete-gradient":
+            assert np.all(np.abs(dH + dt * diss) <= 1e-12 * np.abs(H[1:])), dH + dt * diss
+            assert np.all(np.abs(h.column("chain_rule_defect")[1:]) <= 1e-13 * np.abs(H[1:]))
 
 
 def test_3d_runs_and_conserves():
