@@ -47,7 +47,7 @@ from mpi4py import MPI
 
 from generic_fem.model import GenericModel
 from generic_fem.operators import FrictionOperator
-from generic_fem.two_point import _interpolation
+from generic_fem.assembly import compiled_interpolation
 from generic_fem.errors import InvalidParameterError, InvalidStateError
 
 __all__ = ["MultispeciesFokkerPlanck", "MomentProjectionFriction", "moment_odes"]
@@ -59,6 +59,7 @@ class MomentProjectionFriction(FrictionOperator):
     global moments of ``(f, g)``, refreshed by :meth:`refresh` (collective)."""
 
     is_nonlocal = True
+    has_adjoint = True
 
     def __init__(self, model):
         self.model = model
@@ -240,8 +241,7 @@ class MultispeciesFokkerPlanck(GenericModel):
             proj = [([fd.Function(self._R0) for _ in range(d)], fd.Function(self._R0)) for _ in self.pairs]
             fq, gq = fd.Function(self._Qf), fd.Function(self._Qg)
             grads = self._gradient_tensor(g)
-            e = (proj, fq, gq, _interpolation(fd.interpolate(f, self._Qf), fq),
-                 _interpolation(fd.interpolate(grads, self._Qg), gq))
+            e = (proj, fq, gq, compiled_interpolation(f, fq), compiled_interpolation(grads, gq))
             self._entries[key] = e
         return e
 

@@ -21,11 +21,6 @@ from .grazing import (pair_energy_dissipation, PairFunctionalResult, GradientRat
                       least_action_rate, tgre_residual, solve_tgre, sample_curve)
 from .meshes import velocity_box, velocity_ball, phase_space_mesh, phase_space_box  # noqa: F401
 from .two_point import TwoPointFriction  # noqa: F401
-
-from .petsc_options import discard_foreign_options as _discard_foreign_options
-
-# a script's own flags (argparse, pytest) are not PETSc options: keep PETSc from
-# listing them as unused at exit
-_discard_foreign_options()
+from .petsc_options import discard_foreign_options  # noqa: F401
 
 __version__ = "0.1.0"

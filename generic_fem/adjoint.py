@@ -39,6 +39,7 @@ import firedrake as fd
 from petsc4py import PETSc
 
 from .errors import StepFailedError, InvalidParameterError
+from .petsc_options import inserted_options
 from .parameters import is_real_function
 from .assembly import Assembler, no_annotation as _no_annotation
 
@@ -172,7 +173,7 @@ class PullBack:
         return self.pbar.get(p, 0.0)
 
 
-class _AdjointMachinery:
+class AdjointMachinery:
     """What the adjoint solves of one stepper's steps share, built once per stepper (its
     forms, the transposed frozen Jacobian, the Krylov solver and one :class:`PullBack`):
     a new form object per step would cost form-building time at every step."""
@@ -236,22 +237,9 @@ class _AdjointMachinery:
     def _options(self):
         """The solver's options in PETSc's database while it is set up and solves (the
         inner factorisation of the preconditioner reads them at its first solve);
-        options given on the command line take precedence, as in Firedrake."""
-        import contextlib
-        opts = PETSc.Options()
-
-        @contextlib.contextmanager
-        def inserted():
-            keys = [self.prefix + k for k in self.params if not opts.hasName(self.prefix + k)]
-            for k in keys:
-                v = self.params[k[len(self.prefix):]]
-                opts[k] = "" if v is None else v
-            try:
-                yield
-            finally:
-                for k in keys:
-                    del opts[k]
-        return inserted()
+        options given on the command line take precedence, as in Firedrake
+        (:func:`~generic_fem.petsc_options.inserted_options`)."""
+        return inserted_options({k: ("" if v is None else v) for k, v in self.params.items()}, self.prefix)
 
     def solve(self, rhs):
         """``x`` with ``R_zᵀ x = rhs``; raises :class:`AdjointSolveError` if GMRES fails."""
@@ -307,14 +295,14 @@ def _make_block_class():
 
         def __init__(self, stepper):
             missing = [type(op).__name__ for op in stepper.model.friction_operators()
-                       if op.is_nonlocal and not hasattr(op, "adjoint_pullback")]
+                       if op.is_nonlocal and not op.has_adjoint]
             if missing:
                 raise InvalidParameterError(
                     f"{type(stepper.model).__name__} can not be taped: its nonlocal operator(s) {missing} have no "
                     "transposed linearisation (adjoint_pullback), so the gradients would be those of the "
                     "frozen-coefficient problem. Run it with the annotation paused.")
             consts = [c for op in stepper.model.friction_operators() if op.is_nonlocal
-                      for c in getattr(op, "parameters", lambda: [])() if isinstance(c, fd.Constant)]
+                      for c in op.parameters() if isinstance(c, fd.Constant)]
             if consts and not getattr(stepper, "_warned_constants", False):
                 import warnings
                 warnings.warn(f"{type(stepper.model).__name__}: the parameter(s) {[str(c) for c in consts]} are "

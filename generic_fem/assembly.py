@@ -10,9 +10,27 @@ never taped by pyadjoint (Firedrake refuses to tape explicit assemblers; the val
 are the toolkit's own diagnostics or pieces of its hand-written adjoint).
 """
 import ufl
+import firedrake as fd
 from firedrake.assemble import get_assembler
 
-__all__ = ["Assembler", "CompiledForms", "no_annotation"]
+__all__ = ["Assembler", "CompiledForms", "no_annotation", "compiled_interpolation"]
+
+
+def compiled_interpolation(expr, target):
+    """A callable that re-evaluates ``target.interpolate(expr)`` (into ``target``, a
+    Function).
+
+    Firedrake's interpolation callable is built once and reused (``assemble`` of the
+    interpolation would rebuild its parallel loop on every call, several ms each).
+    That callable is Firedrake's ``Interpolator._get_callable`` (not public API: the
+    one use of a Firedrake private name in the package); with another Firedrake
+    version the public, slower ``assemble`` path serves."""
+    interp = fd.interpolate(expr, target.function_space())
+    try:
+        from firedrake.interpolation import get_interpolator
+        return get_interpolator(interp)._get_callable(tensor=target)
+    except Exception:  # another Firedrake version: the public (slower) path
+        return lambda: fd.assemble(interp, tensor=target)
 
 
 class no_annotation:

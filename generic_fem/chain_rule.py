@@ -7,12 +7,29 @@ With entropy variables ``w⁰, w¹`` and densities ``f⁰ = F(w⁰), f¹ = F(w¹
 
 makes ``H(f¹) − H(f⁰) = ⟨w⁰ + α^*Δw, Δf⟩`` exact.  Used by the midpoint and
 discrete-gradient steppers and by ``J_T^h``."""
+import math
+
 import numpy as np
 import ufl
 
 from .assembly import CompiledForms
 
-__all__ = ["chain_rule_terms", "ChainRuleTerms", "chain_rule_defect_form"]
+__all__ = ["chain_rule_terms", "ChainRuleTerms", "chain_rule_defect_form", "alpha_star"]
+
+
+def alpha_star(num, den, noise):
+    """``(α*, status)`` from the terms of :func:`chain_rule_terms`: ``α* = num/den``.
+    ``status`` is ``"ok"``, ``"steady"`` (``|den|`` at the round-off level ``noise`` of the
+    numerator: the interval hardly moves and any ``α`` satisfies the chain rule to
+    round-off; ``α = ½``) or ``"clamped"`` (``α*`` outside ``[0, 1]``, which convexity
+    excludes when ``f = F(w)`` at the points: possible for densities given as UFL whose
+    interpolated entropy variables are not ``dH(f)`` there; ``α`` is clamped)."""
+    if not abs(den) > noise:
+        return 0.5, "steady"
+    alpha = num / den
+    if not 0.0 <= alpha <= 1.0:
+        return min(1.0, max(0.0, alpha)) if math.isfinite(alpha) else 0.5, "clamped"
+    return alpha, "ok"
 
 
 class ChainRuleTerms:

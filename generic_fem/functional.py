@@ -34,6 +34,7 @@ import ufl
 import firedrake as fd
 
 from .history import History
+from .petsc_options import inserted_options
 
 __all__ = ["energy_dissipation_functional", "EnergyDissipationResult", "inverse_norm_squared"]
 
@@ -67,7 +68,7 @@ class EnergyDissipationResult:
                 f"completed square 1/2 int |dz/dt - L dE - M dS|^2_(M^-1) = {self.square_term:.6e}]")
 
 
-def _abs(e):
+def componentwise_abs(e):
     """``|e|`` componentwise (scalars and vectors, e.g. several species)."""
     e = ufl.as_ufl(e)
     if e.ufl_shape == ():
@@ -124,7 +125,7 @@ class CompatibilityScale:
 
 def compatibility_weights(model, f0, f1, dt):
     """:class:`CompatibilityScale` of ``(|f⁰| + |f¹|)/Δt``."""
-    return CompatibilityScale(model, (_abs(f0) + _abs(f1)) / dt)
+    return CompatibilityScale(model, (componentwise_abs(f0) + componentwise_abs(f1)) / dt)
 
 
 def inverse_norm_squared(model, fstar, s_of, compatibility_tol=1e-8, size=None,
@@ -179,7 +180,7 @@ def _inverse_norm_squared(model, fstar, s_of, compatibility_tol=1e-8, size=None,
     if method not in ("auto", "dense", "krylov"):
         raise ValueError(f"method must be 'auto', 'dense' or 'krylov', got {method!r}")
     if model.nonlocal_friction:
-        points = sum(getattr(op, "n_sets", 0) * getattr(op, "n_global", 0) for op in model.friction_operators())
+        points = sum(op.point_count() for op in model.friction_operators())
         if model.friction_auxiliary_space() is None and \
                 (method == "krylov" or (method == "auto" and (model.V.dim() > 1500 or points > 4000))):
             return _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, solver_parameters,
@@ -295,12 +296,8 @@ def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, s
     ksp = PETSc.KSP().create(comm=comm)
     ksp.setOptionsPrefix("gfem_minv_")
     ksp.setOperators(A, P)
-    opts = PETSc.Options()
     params = dict(KRYLOV_M_INVERSE_PARAMETERS)
     params.update(solver_parameters or {})
-    for k, v in params.items():
-        opts[f"gfem_minv_{k}"] = v
-    ksp.setFromOptions()
     history = []
 
     def converged(ksp, its, rnorm):
@@ -321,16 +318,16 @@ def _inverse_norm_krylov(model, fstar, s_of, ks, violation, compatibility_tol, s
         if its >= max_it:
             return R.DIVERGED_ITS
         return R.ITERATING
-    ksp.setConvergenceTest(converged)
     g = fd.Function(V)
     with b.dat.vec_ro as bv, g.dat.vec_wo as gv:
         rhs = bv.copy()
         ns.remove(rhs)
-        try:
-            ksp.solve(rhs, gv)   # (the PC's inner KSP reads its options in setUp, here)
-        finally:
-            for k in params:
-                opts.delValue(f"gfem_minv_{k}")
+        # the options in the database for the set-up and the solve (the PC's inner KSP
+        # reads its options in setUp); the command line takes precedence
+        with inserted_options(params, "gfem_minv_"):
+            ksp.setFromOptions()
+            ksp.setConvergenceTest(converged)
+            ksp.solve(rhs, gv)
         ns.remove(gv)   # g ⊥ ker M: the same ⟨s, g⟩, less rounding in M g
         reason, its = ksp.getConvergedReason(), ksp.getIterationNumber()
         res = rhs.duplicate()

@@ -64,9 +64,9 @@ from .history import History
 from .model import GenericModel
 from .two_point import TwoPointFriction
 from .taping import refuse_annotation
-from .chain_rule import chain_rule_terms
+from .chain_rule import chain_rule_terms, alpha_star
 from .invariants import InvariantMoments, match_invariants
-from .functional import _abs, inverse_norm_squared, compatibility_weights
+from .functional import componentwise_abs, inverse_norm_squared, compatibility_weights
 
 __all__ = ["GrazingRate", "GradientRate", "PairRate", "PairPoints", "tgre_residual", "least_action_rate",
            "solve_tgre", "sample_curve", "perturbation_norm", "pair_energy_dissipation", "PairFunctionalResult", "interval_state"]
@@ -377,13 +377,7 @@ def chain_rule_alpha(model, w0, w1, f0=None, f1=None):
     at the points: possible for densities given as UFL whose interpolated entropy
     variables are not ``dH(f)`` there; ``α`` is clamped and the chain-rule term shows the
     defect)."""
-    num, den, noise = chain_rule_terms(model, w0, w1, f0, f1)
-    if not abs(den) > noise:
-        return 0.5, "steady"
-    alpha = num / den
-    if not 0.0 <= alpha <= 1.0:
-        return min(1.0, max(0.0, alpha)) if math.isfinite(alpha) else 0.5, "clamped"
-    return alpha, "ok"
+    return alpha_star(*chain_rule_terms(model, w0, w1, f0, f1))
 
 
 def _s_of(model, f0, f1, dt, fL):
@@ -425,7 +419,7 @@ def _residual(model, f0, f1, dt, urate, fL):
         return 0.0 if c is None else _vector(c).norm()
     ns, nq, nr = size(s), size(q), size(res)
     # a floor for curves that hardly move (then s and the flux are both rounding)
-    floor = 1e-6 * size(fd.assemble(ufl.inner(phi, _abs(f0) + _abs(f1)) / dt * model.dx))
+    floor = 1e-6 * size(fd.assemble(ufl.inner(phi, componentwise_abs(f0) + componentwise_abs(f1)) / dt * model.dx))
     return res, nr / max(ns + nq + floor, 1e-300), q
 
 
@@ -437,7 +431,7 @@ def least_action_rate(model, f0, f1, dt, fstar, compatibility_tol=1e-8, m_invers
     ``(rate, A, violation)``, ``A = ‖s‖²_{M⁻¹} = ⟨g, M g⟩``.  When ``s`` is not in the
     range of ``M`` (it charges the collision invariants) ``rate`` is ``None`` and ``A = ∞``."""
     phi = fd.TestFunction(model.V)
-    floor = 1e-10 * _vector(fd.assemble(ufl.inner(phi, _abs(f0) + _abs(f1)) / dt * model.dx)).norm()
+    floor = 1e-10 * _vector(fd.assemble(ufl.inner(phi, componentwise_abs(f0) + componentwise_abs(f1)) / dt * model.dx)).norm()
     value, violation, g = inverse_norm_squared(model, fstar, _s_of(model, f0, f1, dt, fstar if fL is None else fL),
                                                compatibility_tol, size=compatibility_weights(model, f0, f1, dt),
                                                solver_parameters=solver_parameters, method=m_inverse,

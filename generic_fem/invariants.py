@@ -18,7 +18,7 @@ import ufl.algorithms
 import firedrake as fd
 from mpi4py import MPI
 
-from .assembly import CompiledForms
+from .assembly import CompiledForms, compiled_interpolation
 
 __all__ = ["InvariantMoments", "match_invariants"]
 
@@ -40,7 +40,6 @@ class InvariantMoments:
         is_nodal = getattr(getattr(model, "rule", None), "kind", None) == "nodal"
         self.nodal = is_nodal if nodal is None else bool(nodal) and is_nodal
         if self.nodal:
-            from .newton import _compiled_interpolation
             V = w.function_space()
             shape = V.value_shape
             self.ncomp = int(np.prod(shape)) if shape else 1
@@ -49,9 +48,9 @@ class InvariantMoments:
             self.W = np.array(fd.assemble(ufl.inner(phi, ones) * model.dx).dat.data_ro).reshape(-1)
             self.P = np.array([np.asarray(p.dat.data_ro).reshape(-1) for p in self.psi])
             self.f = fd.Function(V)
-            self._f = _compiled_interpolation(f, self.f)
+            self._f = compiled_interpolation(f, self.f)
             self.df = [fd.Function(V) for _ in self.psi]
-            self._df = [_compiled_interpolation(ufl.algorithms.expand_derivatives(ufl.derivative(f, w, p)), d)
+            self._df = [compiled_interpolation(ufl.algorithms.expand_derivatives(ufl.derivative(f, w, p)), d)
                         for p, d in zip(self.psi, self.df)]
             # a pointwise scalar F: F'(w) ψ_k = F'(w)·ψ_k at the nodes, one interpolation
             # for all k (checked here against the K interpolations)
@@ -59,7 +58,7 @@ class InvariantMoments:
             if self.ncomp == 1 and self.psi:
                 one = fd.Function(V).assign(1.0)
                 dF = fd.Function(V)
-                interp = _compiled_interpolation(ufl.algorithms.expand_derivatives(ufl.derivative(f, w, one)), dF)
+                interp = compiled_interpolation(ufl.algorithms.expand_derivatives(ufl.derivative(f, w, one)), dF)
                 interp()
                 for op in self._df:
                     op()

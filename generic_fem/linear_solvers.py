@@ -48,6 +48,8 @@ import numpy as np
 from mpi4py import MPI
 from petsc4py import PETSc
 
+from .petsc_options import inserted_options
+
 __all__ = ["DiagonalScaledLU"]
 
 
@@ -150,18 +152,9 @@ class DiagonalScaledLU:
         if self._requested is None or self._requested[0] != "redundant":
             self.inner.setUp()
             return
-        opts = PETSc.Options()
-        pre = self.inner.getOptionsPrefix() + "redundant_"
-        added = [pre + k for k, _ in self._REDUNDANT if not opts.hasName(pre + k)]
-        for k, v in self._REDUNDANT:
-            if pre + k in added:
-                opts[pre + k] = v
-        try:
+        with inserted_options(dict(self._REDUNDANT), self.inner.getOptionsPrefix() + "redundant_"):
             self.inner.getPC().setFromOptions()
             self.inner.setUp()
-        finally:
-            for k in added:
-                del opts[k]
 
     def _factor(self, choice):
         ipc = self.inner.getPC()

@@ -185,9 +185,7 @@ class GenericModel:
         range (parameters given as Real-space Functions can change after construction,
         e.g. in the replays of a taped run).  Default: the friction operators' checks."""
         for op in self.friction_operators():
-            check = getattr(op, "check_parameters", None)
-            if check is not None:
-                check()
+            op.check_parameters()
 
     def validate_density_values(self, values):
         """Model-specific admissibility of density values (a numpy array).

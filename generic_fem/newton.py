@@ -25,13 +25,9 @@ import numpy as np
 import firedrake as fd
 from mpi4py import MPI
 
+from .assembly import compiled_interpolation
+
 __all__ = ["NodalDensity", "EntropyNewtonControl", "AndersonMixing"]
-
-
-def _compiled_interpolation(expr, target):
-    """``target.interpolate(expr)`` as a reusable callable (compiled once)."""
-    from .two_point import _interpolation
-    return _interpolation(fd.interpolate(expr, target.function_space()), target)
 
 
 def _global_max(comm, a):
@@ -51,7 +47,7 @@ class NodalDensity:
     def __init__(self, model, V):
         self.w = fd.Function(V, name="w_nodes")
         self.f = fd.Function(V, name="f_nodes")
-        self._density = _compiled_interpolation(model.density(self.w), self.f)
+        self._density = compiled_interpolation(model.density(self.w), self.f)
 
     def density(self, w_values):
         """``F(w)`` at the (owned) nodes for the given owned nodal values of ``w``."""
@@ -68,7 +64,7 @@ class PointDensity:
         self.Q = model.Q if not shape else model.quadrature_space(shape)
         self.w = fd.Function(V, name="w_iterate")
         self.f = fd.Function(self.Q, name="f_points")
-        self._density = _compiled_interpolation(model.density(self.w), self.f)
+        self._density = compiled_interpolation(model.density(self.w), self.f)
 
     def __call__(self, w_values):
         """``F(w_h)`` at the owned points (flat array) for owned nodal values of ``w``."""

@@ -65,6 +65,41 @@ class FrictionOperator:
         """Evaluations of the nonlocal coefficients so far (``0`` for a local operator)."""
         return 0
 
+    # -- what the stepper, the adjoint and the checks may also call (defaults: a local
+    #    operator, whose form is all there is)
+    def parameters(self):
+        """The parameters (``Constant`` s, Real-space Functions) that the nonlocal
+        coefficients depend on outside UFL: the operator's own controls for
+        ``firedrake.adjoint``.  Default: none."""
+        return []
+
+    def check_parameters(self):
+        """Raise :class:`~generic_fem.errors.InvalidParameterError` if a parameter's
+        current value is out of range (Real-space parameters can change after
+        construction, e.g. in the replays of a taped run).  Default: nothing to check."""
+
+    def internal_coefficients(self):
+        """The Functions the operator writes itself (its nonlocal coefficients): not
+        inputs of a taped step.  Default: none."""
+        return []
+
+    #: whether a nonlocal operator implements :meth:`adjoint_pullback` (one that does not
+    #: cannot be taped: its gradients would be those of the frozen-coefficient problem)
+    has_adjoint = False
+
+    def adjoint_pullback(self, psi, f, g):
+        """The pull-back of a 0-form's cotangents ``ψ`` through the nonlocal
+        coefficients of ``(f, g)`` (:class:`~generic_fem.adjoint.PullBack`), or ``None``
+        when there are none (a local operator: the default)."""
+        if self.is_nonlocal:
+            raise NotImplementedError(f"{type(self).__name__} has no adjoint_pullback")
+        return None
+
+    def point_count(self):
+        """Points the nonlocal sums run over (all sets; ``0`` for a local operator):
+        the size that decides between dense and iterative checks."""
+        return 0
+
 
 class LocalFriction(FrictionOperator):
     """A local friction operator given by its form.

@@ -17,7 +17,7 @@ the limit for ``γ > −2`` and for ``γ ≤ −2`` it is the singular term that
 The C code is generated for ``d = 2, 3`` and one weight (``sqrt`` forms for integer and
 half-integer ``γ``, glibc's vector ``pow`` for other powers, the weight's own C
 translation otherwise), compiled once with the system C compiler (``$CC``, default
-``cc``; flags in ``_FLAGS``: ``-O3 -march=native``, SIMD, no ``-ffast-math``) into a cache
+``cc``; flags in :data:`~generic_fem.kernel_compiler.FLAGS`: ``-O3 -march=native``, SIMD, no ``-ffast-math``) into a cache
 directory (``$GENERIC_FEM_CACHE/kernels``, default ``~/.cache/generic-fem/kernels``),
 and loaded with :mod:`ctypes`.  The loops are blocked over sources (a block stays in
 L1/L2 cache while every target visits it) and the inner loop is a SIMD reduction.
@@ -25,14 +25,13 @@ For ``A = r²`` (``γ = 0``) use :func:`moment_sums` instead: the kernel is a qu
 polynomial and the sums reduce exactly to a few moments, ``O(N)`` work.
 """
 import ctypes
-import hashlib
-import os
-import subprocess
-import tempfile
 
 import numpy as np
 
+from .kernel_compiler import compile_library, kernel_cache_dir
 from .pair_weights import PairWeight
+
+_configured = {}   # source -> its library, argument types set
 
 __all__ = ["pair_sums", "moment_sums", "local_moments", "pair_contractions", "tensor_moments",
            "tensor_moment_contractions", "pack_symmetric", "load_pair_kernel", "weight_values", "kernel_cache_dir"]
@@ -41,11 +40,6 @@ _HEADER = r"""
 #include <math.h>
 %(WEIGHT)s
 #define BLOCK 1024
-
-void weight_values(long n, const double *restrict r, double *restrict out)
-{
-    for (long i = 0; i < n; ++i) { const double r2 = r[i] * r[i]; out[i] = r2 * kpow(r2); }
-}
 """
 
 # One loop per dimension; %(C)s is "c[p] * " where the coefficient multiplies the kernel
@@ -186,37 +180,6 @@ void pair_contract_3d(long nt, const double *restrict y, long ns, const double *
 _VARIANTS = {"pair_sums": {"C": "c[p] * ", "CA": "", "CU": ""},
              "pair_sums_split": {"C": "", "CA": "c[p]*", "CU": "c[p]*"}}
 
-#: no -ffast-math: linked into a shared library it would switch the whole process to
-#: flush-to-zero; the two "unsafe" flags only let the compiler evaluate both branches
-#: of the self-pair test in SIMD lanes (the data are finite).
-_FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=256", "-fopenmp-simd", "-fno-math-errno",
-          "-fno-trapping-math", "-ffinite-math-only", "-fPIC", "-shared"]
-_loaded = {}
-
-
-def kernel_cache_dir():
-    """Where compiled pair kernels are kept."""
-    base = os.environ.get("GENERIC_FEM_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "generic-fem"))
-    return os.path.join(base, "kernels")
-
-
-def _cpu_signature():
-    """The CPU model and instruction-set flags: ``-march=native`` code compiled on one
-    node of a cluster must not be loaded on another kind of node sharing the cache."""
-    import platform
-    sig = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith(("model name", "flags")):
-                    sig += line
-                if line.strip() == "":
-                    break
-    except OSError:
-        pass
-    return sig
-
-
 def as_weight(kernel):
     """A :class:`~generic_fem.pair_weights.PairWeight` from a weight or an exponent ``γ``
     (``A = r^{γ+2}``)."""
@@ -230,30 +193,13 @@ def _source(weight):
 
 def load_pair_kernel(kernel):
     """The compiled library for a :class:`~generic_fem.pair_weights.PairWeight` (or an
-    exponent ``γ``), compiled on first use, then cached on disk by a hash of source,
-    compiler, flags and CPU; concurrent MPI ranks are safe: each compiles to a private
-    file and renames it atomically."""
+    exponent ``γ``), compiled on first use and cached on disk
+    (:func:`~generic_fem.kernel_compiler.compile_library`)."""
     weight = as_weight(kernel)
     src = _source(weight)
-    if src in _loaded:
-        return _loaded[src]
-    cc = os.environ.get("CC", "cc")
-    digest = hashlib.sha256((src + cc + " ".join(_FLAGS) + _cpu_signature()).encode()).hexdigest()[:16]
-    d = kernel_cache_dir()
-    os.makedirs(d, exist_ok=True)
-    lib = os.path.join(d, f"pairs_{digest}.so")
-    if not os.path.exists(lib):
-        with tempfile.TemporaryDirectory(dir=d) as tmp:
-            cfile = os.path.join(tmp, "pairs.c")
-            with open(cfile, "w") as fh:
-                fh.write(src)
-            out = os.path.join(tmp, "pairs.so")
-            res = subprocess.run([cc, *_FLAGS, cfile, "-o", out, "-lmvec", "-lm"], capture_output=True, text=True)
-            if res.returncode != 0:
-                raise RuntimeError(f"compiling the pair kernel {weight} failed ({cc} {' '.join(_FLAGS)}):\n"
-                                   f"{res.stderr}")
-            os.replace(out, lib)
-    so = ctypes.CDLL(lib)
+    if src in _configured:
+        return _configured[src]
+    so = compile_library(src, f"the pair kernel {weight}")
     for name in ("pair_sums_2d", "pair_sums_3d", "pair_sums_split_2d", "pair_sums_split_3d"):
         fn = getattr(so, name)
         fn.restype = None
@@ -263,18 +209,14 @@ def load_pair_kernel(kernel):
         fn = getattr(so, name)
         fn.restype = None
         fn.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-    so.weight_values.restype = None
-    so.weight_values.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-    _loaded[src] = so
+    _configured[src] = so
     return so
 
 
 def weight_values(kernel, r):
-    """``A(r)`` evaluated by the compiled kernel library (``r > 0``)."""
-    r = np.ascontiguousarray(r, dtype=float).ravel()
-    out = np.empty_like(r)
-    load_pair_kernel(kernel).weight_values(len(r), _ptr(r), _ptr(out))
-    return out
+    """``A(r)`` by the weight's compiled code (``r > 0``; :meth:`PairWeight.values
+    <generic_fem.pair_weights.PairWeight.values>`)."""
+    return as_weight(kernel).values(r)
 
 
 def _ptr(a):

@@ -31,6 +31,8 @@ construction: a ``PairWeight`` is immutable.  ``A`` must be finite and non-negat
 ``r > 0`` (then the operator is symmetric positive semidefinite); the two-point operator
 checks it, sampled, on its mesh's range of distances (:meth:`PairWeight.check`).
 """
+import ctypes
+
 import numpy as np
 import ufl
 import ufl.classes as uc
@@ -38,7 +40,16 @@ import ufl.algorithms
 import firedrake as fd
 
 from .errors import InvalidParameterError
+from .kernel_compiler import compile_library
 from .parameters import is_real_function
+
+#: the C function of :meth:`PairWeight.values` (after the weight's own definitions)
+_WEIGHT_VALUES = """
+void weight_values(long n, const double *restrict r, double *restrict out)
+{
+    for (long i = 0; i < n; ++i) { const double r2 = r[i] * r[i]; out[i] = r2 * kpow(r2); }
+}
+"""
 
 __all__ = ["PairWeight", "ufl_to_c"]
 
@@ -59,7 +70,7 @@ _COMPARE = {uc.GT: ">", uc.LT: "<", uc.GE: ">=", uc.LE: "<=", uc.EQ: "==", uc.NE
             uc.AndCondition: "&&", uc.OrCondition: "||"}
 
 
-def _variable():
+def scalar_variable():
     """The scalar variable ``r``: a UFL Coefficient on a Real space of a symbolic 1D
     domain (not a Constant: UFL folds ``erf``, ``exp``, … of constants into numbers)."""
     import finat.ufl
@@ -148,7 +159,7 @@ def scalar_function(function, what="function", real_functions=False):
     Real-space Functions, parameters read at every evaluation)."""
     if not callable(function):
         raise InvalidParameterError(f"{what}: give a callable of one variable, got {function!r}")
-    r = _variable()
+    r = scalar_variable()
     expr = ufl.as_ufl(function(r))
     if [c for c in set(ufl.algorithms.extract_coefficients(expr)) - {r}
             if not (real_functions and is_real_function(c))]:
@@ -180,6 +191,7 @@ class PairWeight:
     """
 
     def __init__(self, weight, name=None, check_range=None):
+        self._values = None   # the compiled A(r), on first use
         expr, r = scalar_function(weight, "pair weight A(r)")
         self.expression = expr
         self.name = name or str(expr).replace(str(r), "r")
@@ -236,9 +248,17 @@ class PairWeight:
         return decl + body + f"static inline double kpow(double r2) {{ return {self.kpow}; }}\n"
 
     def values(self, r):
-        """``A(r)`` for an array of ``r > 0`` (compiled code: what the pair loop uses)."""
-        from .pair_kernels import weight_values
-        return weight_values(self, r)
+        """``A(r)`` for an array of ``r > 0``, by the compiled code of :meth:`c_source`
+        (what the pair loop uses; :func:`~generic_fem.kernel_compiler.compile_library`)."""
+        if self._values is None:
+            so = compile_library(self.c_source() + _WEIGHT_VALUES, f"the pair weight {self}", prefix="weight")
+            so.weight_values.restype = None
+            so.weight_values.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+            self._values = so.weight_values
+        r = np.ascontiguousarray(r, dtype=float).ravel()
+        out = np.empty_like(r)
+        self._values(len(r), r.ctypes.data_as(ctypes.c_void_p), out.ctypes.data_as(ctypes.c_void_p))
+        return out
 
     def check(self, r_min, r_max):
         """Raise :class:`InvalidParameterError` unless ``A`` is finite and ``≥ 0`` on

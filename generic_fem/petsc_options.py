@@ -8,11 +8,22 @@ removes from the database every option that came from the command line in a form
 PETSc does not use: a double-dash flag (``--name``) or a short flag of one to three
 letters without an underscore (``-q``, ``-vv``, ``-rA``).
 PETSc-style options (``-gfem_snes_monitor``, ``-log_view``, ``-ksp_view``, ...) are
-kept, so a mistyped PETSc option is still reported.
+kept, so a mistyped PETSc option is still reported.  A :class:`~generic_fem.steppers.Stepper`
+calls it when it is built (importing the package leaves the database alone); a script
+that builds none can call ``generic_fem.discard_foreign_options()`` itself.
 """
 import sys
 
-__all__ = ["discard_foreign_options", "foreign_option_names"]
+__all__ = ["discard_foreign_options", "foreign_option_names", "inserted_options"]
+
+
+def inserted_options(parameters, prefix):
+    """Context manager: ``parameters`` (a dict, nested dicts flattened) in PETSc's options
+    database under ``prefix`` for its duration, removed after; options already there
+    (given on the command line) take precedence, as in Firedrake's solvers
+    (``petsctools.OptionsManager``, whose ``inserted_options`` this is)."""
+    from petsctools import OptionsManager
+    return OptionsManager(dict(parameters), prefix).inserted_options()
 
 
 def foreign_option_names(argv):

@@ -196,12 +196,11 @@ def _check_run_arguments(t0, t_end, dt, stepper_options):
                         "run and generic_fem.Stepper are listed in their docstrings")
 
 
-def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_parameters=None,
-        output=None, vtk_every=0, vtk_fields=("f",), checkpoint_every=0, keep_trajectory=False,
-        progress=False, options_prefix="gfem_", forcing=None,
-        w0=None, t0=0.0, step0=0, max_rejections=6, callback=None, nonlocal_jacobian="picard",
-        **stepper_options):
-    """Integrate ``model`` from ``t0`` to ``t_end``.
+def run(model, f0=None, t_end=1.0, dt=0.1, *, output=None, vtk_every=0, vtk_fields=("f",),
+        checkpoint_every=0, keep_trajectory=False, progress=False, w0=None, t0=0.0, step0=0,
+        callback=None, **stepper_options):
+    """Integrate ``model`` from ``t0`` to ``t_end`` with a
+    :class:`~generic_fem.steppers.Stepper` of step ``dt``.
 
     :arg f0: initial density (UFL); or ``w0``: initial entropy variable (restart).
     :arg output: directory; when given, ``history.csv``/``history.json`` are written
@@ -223,20 +222,19 @@ def run(model, f0=None, t_end=1.0, dt=0.1, scheme="backward-euler", solver_param
     :arg callback: ``callback(stepper, record)`` after each step, before the record
         is stored and written: entries it adds to ``record`` become history columns.
 
-    Other arguments (``max_update``, ``update_tol``, ``predictor``,
-    ``local_error_fraction``, ``previous`` (a restart's past states), ``min_dt``,
-    ``anderson_depth``, ...) are passed to :class:`~generic_fem.steppers.Stepper`.
+    Every other keyword (``scheme``, ``solver_parameters``, ``options_prefix``,
+    ``forcing``, ``max_rejections``, ``nonlocal_jacobian``, ``local_error_fraction``,
+    ``previous`` (a restart's past states), ...) is an option of
+    :class:`~generic_fem.steppers.Stepper`, passed to it as given (its defaults apply).
     """
     _check_run_arguments(t0, t_end, dt, stepper_options)
     if keep_trajectory:
         stepper_options.setdefault("local_error_fraction", 0.0)
     if isinstance(vtk_fields, str) or not vtk_fields or any(v not in VTK_FIELDS for v in vtk_fields):
         raise InvalidParameterError(f"run: vtk_fields must be a sequence of {VTK_FIELDS}, got {vtk_fields!r}")
-    stepper = Stepper(model, f0=f0, dt=dt, t0=t0, scheme=scheme,
-                      solver_parameters=solver_parameters, options_prefix=options_prefix,
-                      max_rejections=max_rejections, forcing=forcing, w0=w0,
-                      nonlocal_jacobian=nonlocal_jacobian, **stepper_options)
+    stepper = Stepper(model, f0=f0, dt=dt, t0=t0, w0=w0, **stepper_options)
     stepper.step_count = step0
+    scheme = stepper.scheme
     comm = model.mesh.comm
     history = History({"model": model.describe(), "scheme": scheme, "dt": dt,
                        "t0": t0, "t_end": t_end, "ranks": comm.size,

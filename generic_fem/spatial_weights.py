@@ -69,8 +69,8 @@ class PeriodicSpatialWeight:
         the gradients of ``firedrake.adjoint`` with respect to, e.g., the width of ``κ``)."""
         import ufl
         import ufl.algorithms
-        from .pair_weights import _variable
-        u = _variable()
+        from .pair_weights import scalar_variable
+        u = scalar_variable()
         e = ufl.replace(self.expression, {constant: u})
         de = ufl.algorithms.expand_derivatives(ufl.diff(e, u))
         de = ufl.replace(de, {u: constant})

@@ -56,10 +56,11 @@ from firedrake.exceptions import ConvergenceError
 from petsc4py import PETSc
 
 from .errors import InvalidParameterError, StepFailedError
+from .petsc_options import discard_foreign_options
 from .newton import EntropyNewtonControl
 from .substeps import SubstepSizes
 from .adjoint import annotating, step_block
-from .chain_rule import ChainRuleTerms, chain_rule_defect_form
+from .chain_rule import ChainRuleTerms, chain_rule_defect_form, alpha_star
 from .invariants import InvariantMoments, match_invariants
 from .predictor import Extrapolation
 from .assembly import CompiledForms, no_annotation
@@ -199,6 +200,9 @@ class Stepper:
                  local_error_fraction=1e-2, previous=None):
         if scheme not in SCHEMES:
             raise InvalidParameterError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
+        # a script's own flags (argparse, pytest) are not PETSc options: keep PETSc from
+        # listing them as unused at exit
+        discard_foreign_options()
         if not (dt > 0 and math.isfinite(dt)):
             raise InvalidParameterError(f"time step must be positive and finite, got {dt}")
         self.model = model
@@ -411,8 +415,7 @@ class Stepper:
         forms = [self.residual] + ([self._defect_form] if self.scheme == "discrete-gradient" else [])
         own = {id(self.dt), id(self.alpha), id(self.z), id(self.w_old), id(self.w)}
         for op in self.model.friction_operators():     # e.g. the two-point coefficients
-            if hasattr(op, "internal_coefficients"):
-                own.update(id(c) for c in op.internal_coefficients())
+            own.update(id(c) for c in op.internal_coefficients())
         out = []
         for form in forms:
             for c in form.coefficients():   # (Constants are not controls in Firedrake's tape)
@@ -421,7 +424,7 @@ class Stepper:
                 if isinstance(c, fd.Function):
                     out.append(c)
         for op in self.model.friction_operators():
-            for c in (op.parameters() if op.is_nonlocal and hasattr(op, "parameters") else []):
+            for c in (op.parameters() if op.is_nonlocal else []):
                 if isinstance(c, fd.Function) and all(c is not o for o in out):
                     out.append(c)
         return out
@@ -429,8 +432,8 @@ class Stepper:
     def _adjoint_machinery(self, entries):
         """The forms and solvers of the adjoint of this stepper's steps (built once)."""
         if getattr(self, "_adjoint", None) is None:
-            from .adjoint import _AdjointMachinery
-            self._adjoint = _AdjointMachinery(self, entries)
+            from .adjoint import AdjointMachinery
+            self._adjoint = AdjointMachinery(self, entries)
         return self._adjoint
 
     def _replay(self, dt, alpha):
@@ -823,9 +826,8 @@ class Stepper:
         With ``θ_α = w⁰ + α Δw``: ``α* = (H¹ − H⁰ − ⟨w⁰, Δf⟩) / ⟨Δw, Δf⟩``, which
         convexity of ``H`` puts in ``[0, 1]`` (``⟨w⁰, Δf⟩ ≤ H¹ − H⁰ ≤ ⟨w¹, Δf⟩``); all
         integrals with the model's quadrature rule."""
-        num, den, noise = self._chain_rule_terms()
-        # a step that hardly moves (⟨Δw, Δf⟩ at the rounding level of H): any α will do
-        return num / den if den > noise else 0.5
+        # (a step that hardly moves, ⟨Δw, Δf⟩ at the rounding level of H: any α will do, ½)
+        return alpha_star(*self._chain_rule_terms())[0]
 
     def _chain_rule_defect(self):
         """``(δ, den, noise)``: ``δ = H(f¹) − H(f⁰) − ⟨θ_α, Δf⟩`` for the current ``α``,

@@ -78,6 +78,7 @@ import ufl.algorithms
 import firedrake as fd
 from mpi4py import MPI
 
+from .assembly import compiled_interpolation
 from .errors import InvalidParameterError
 from .operators import FrictionOperator
 from .pair_kernels import (pair_sums, moment_sums, local_moments, as_weight, pair_contractions,
@@ -87,18 +88,6 @@ from .adjoint import annotating
 from .parameters import is_parameter, is_real_function, value, parameter_matrix
 
 __all__ = ["TwoPointFriction"]
-
-
-def _interpolation(expr, tensor):
-    """A callable that re-evaluates the interpolation ``expr`` into ``tensor``.
-
-    Firedrake's interpolator callable is built once and reused (``assemble`` would
-    rebuild it on every call, several ms each); falls back to ``assemble``."""
-    try:
-        from firedrake.interpolation import get_interpolator
-        return get_interpolator(expr)._get_callable(tensor=tensor)
-    except Exception:  # another Firedrake version: the public (slower) path
-        return lambda: fd.assemble(expr, tensor=tensor)
 
 
 def _coupling_spec(coupling):
@@ -127,8 +116,8 @@ class _Entry:
         self.J = [fd.Function(owner.Qv, name=f"J_hat_{i}") for i in range(n)]
         self.mq = [fd.Function(owner.Q) for _ in range(n)]
         self.gq = [fd.Function(owner.Qv) for _ in range(n)]
-        self.interpolations = [_interpolation(fd.interpolate(m[i], owner.Q), self.mq[i]) for i in range(n)] + \
-            [_interpolation(fd.interpolate(G[i], owner.Qv), self.gq[i]) for i in range(n)]
+        self.interpolations = [compiled_interpolation(m[i], self.mq[i]) for i in range(n)] + \
+            [compiled_interpolation(G[i], self.gq[i]) for i in range(n)]
         self.last_input = None
         self.coeff = None   # ω m per set, of the last evaluation
         self.linearization = None
@@ -150,8 +139,8 @@ class _Linearization:
         self.dgq = [fd.Function(owner.Qv, name=f"dg_hat_{i}") for i in range(n)]
         self.dJ = [fd.Function(owner.Qv, name=f"dJ_hat_{i}") for i in range(n)]
         self.dmq = [fd.Function(owner.Q) for _ in range(n)]
-        self.interpolations = [_interpolation(fd.interpolate(dm[i], owner.Q), self.dmq[i]) for i in range(n)] + \
-            [_interpolation(fd.interpolate(dG[i], owner.Qv), self.dgq[i]) for i in range(n)]
+        self.interpolations = [compiled_interpolation(dm[i], self.dmq[i]) for i in range(n)] + \
+            [compiled_interpolation(dG[i], self.dgq[i]) for i in range(n)]
 
 
 def coincidence_representatives(points, tol):
@@ -709,11 +698,17 @@ class TwoPointFriction(FrictionOperator):
             pbar[p] = self.comm.allreduce(total)
         return mbar, Gbar, pbar
 
+    has_adjoint = True
+
     def adjoint_pullback(self, psi, f, g):
         """The pull-back of a 0-form's cotangents through the coefficients of ``(f, g)``
         (:class:`~generic_fem.adjoint.TwoPointPullBack`, built on :meth:`coefficient_adjoint`)."""
         from .adjoint import TwoPointPullBack
         return TwoPointPullBack(self, psi, f, g)
+
+    def point_count(self):
+        """Points the pair sums run over (all sets)."""
+        return self.n_sets * self.n_global
 
     def internal_coefficients(self):
         """The Functions this operator writes itself (not inputs of a taped step)."""

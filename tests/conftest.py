@@ -60,3 +60,11 @@ def pytest_unconfigure(config):
         status = MPI.COMM_WORLD.allreduce(_exit_status[0], op=MPI.MAX)
         MPI.Finalize()
         os._exit(status)
+
+
+def pytest_configure(config):
+    """pytest's own flags (``-q``, ``-x``, ``-k``) are in PETSc's options database
+    (petsc4py reads the command line): remove them, or PETSc lists them as unused at
+    exit in a process that builds no stepper (the parent of the parallel tests)."""
+    from generic_fem import discard_foreign_options
+    discard_foreign_options()

@@ -1,0 +1,114 @@
+"""The package's import structure (the layers issue): imports run one way (no import
+cycle between the modules of ``generic_fem``), and no module imports another
+module's private (``_name``) names, in ``generic_fem`` or in the models of ``forms``.
+Static: the modules are parsed, not imported."""
+import ast
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGES = ("generic_fem", "forms")
+
+
+def _modules(root=ROOT, packages=PACKAGES):
+    """``{dotted name: path}`` of every module of ``packages`` under ``root``."""
+    out = {}
+    for pkg in packages:
+        for dirpath, _, files in os.walk(os.path.join(root, pkg)):
+            for name in files:
+                if name.endswith(".py"):
+                    path = os.path.join(dirpath, name)
+                    dotted = os.path.relpath(path, root)[:-3].replace(os.sep, ".")
+                    out[dotted[:-len(".__init__")] if dotted.endswith(".__init__") else dotted] = path
+    return out
+
+
+def _imports(modules):
+    """``{module: [(imported module, imported name or None), ...]}`` for the imports of
+    one package module from another (relative imports resolved)."""
+    out = {}
+    for mod, path in modules.items():
+        is_package = path.endswith("__init__.py")
+        found = []
+        for node in ast.walk(ast.parse(open(path).read(), path)):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    parts = mod.split(".")
+                    base = parts[:len(parts) - node.level + (1 if is_package else 0)]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                if target.split(".")[0] not in {m.split(".")[0] for m in modules}:
+                    continue
+                for alias in node.names:
+                    sub = f"{target}.{alias.name}"
+                    found.append((sub, None) if sub in modules else (target, alias.name))
+            elif isinstance(node, ast.Import):
+                found += [(a.name, None) for a in node.names if a.name in modules]
+        out[mod] = found
+    return out
+
+
+def private_imports(modules):
+    """``"a imports _x from b"`` for every private name one module imports from another."""
+    return [f"{mod} imports {name} from {target}"
+            for mod, found in _imports(modules).items() for target, name in found
+            if name is not None and name.startswith("_") and target != mod]
+
+
+def import_cycles(modules, package):
+    """The import cycles between the modules of ``package`` (each as a list of modules)."""
+    graph = {m: {t for t, _ in found if t in modules and t != m and t.startswith(package + ".")}
+             for m, found in _imports(modules).items() if m.startswith(package + ".")}
+    state, cycles = {}, []
+
+    def visit(m, stack):
+        state[m] = "open"
+        for t in sorted(graph.get(m, ())):
+            if state.get(t) == "open":
+                cycles.append(stack[stack.index(t):] + [t])
+            elif t not in state:
+                visit(t, stack + [t])
+        state[m] = "done"
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+    return cycles
+
+
+def test_the_package_and_models_are_parsed():
+    modules = _modules()
+    assert "generic_fem.steppers" in modules and "forms.landau" in modules
+    assert any(t == "generic_fem.errors" for t, _ in _imports(modules)["generic_fem.steppers"])
+
+
+def test_no_module_imports_a_private_name_of_another():
+    bad = private_imports(_modules())
+    assert not bad, bad
+
+
+def test_no_import_cycle_in_the_package():
+    modules = _modules()
+    # (the package's __init__ imports its modules; no module imports the package itself)
+    assert not any(t == "generic_fem" for found in _imports(modules).values() for t, _ in found)
+    cycles = import_cycles(modules, "generic_fem")
+    assert not cycles, cycles
+
+
+@pytest.mark.parametrize("a, b, private, cycles", [
+    ("from .b import _x\n", "x = _x = 1\n", ["pkg.a imports _x from pkg.b"], []),
+    ("from .b import x\n", "x = _x = 1\n", [], []),
+    ("from . import b\n", "from .a import y\nx = 1\n", [], [["pkg.a", "pkg.b", "pkg.a"]]),
+])
+def test_the_checks_see_a_private_import_and_a_cycle(tmp_path, a, b, private, cycles):
+    """The checks above can fail: on a scratch package they report what is there."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text(a)
+    (pkg / "b.py").write_text(b)
+    modules = _modules(str(tmp_path), ("pkg",))
+    assert private_imports(modules) == private
+    assert import_cycles(modules, "pkg") == cycles
