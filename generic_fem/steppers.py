@@ -674,12 +674,8 @@ class Stepper:
         if self.scheme == "midpoint" or (self.scheme == "discrete-gradient" and not self._local_test):
             return True
         Rvec = snes.getFunction()[0].getArray(readonly=True)
-        x = snes.getSolution().getArray(readonly=True)
-        if self.scheme == "discrete-gradient":   # tested with θ = w^n + α(w^{n+1} − w^n)
-            n = self.control.n
-            w0 = np.asarray(self.w_old.dat.data_ro).reshape(-1)[:n]
-            x = w0 + float(self.alpha) * (x[:n] - w0)
-        val = self.control.entropy_defect(Rvec, x)
+        theta = self._theta_values(snes.getSolution().getArray(readonly=True)[:self.control.n])
+        val = self.control.entropy_defect(Rvec, theta)
         self._mass_scale()
         # the residual's own (f*, θ) coefficients are current; with forcing the
         # dissipation pair differs: no credit for it
@@ -782,12 +778,18 @@ class Stepper:
         if not self.model.mesh.comm.allreduce(same, op=_mpi_land()):   # (refresh is collective)
             self._refresh(X)
         if self._theta_lagged is not None:
-            w1 = self.z_w.dat.data_ro
-            if self.scheme == "backward-euler":
-                self._theta_lagged.dat.data[...] = w1
-            else:
-                w0, a = self.w_old.dat.data_ro, float(self.alpha)
-                self._theta_lagged.dat.data[...] = w0 + a * (w1 - w0)
+            theta = self._theta_lagged.dat.data
+            theta[...] = self._theta_values(self.z_w.dat.data_ro).reshape(theta.shape)
+
+    def _theta_values(self, w1):
+        """``θ`` at the owned nodes (flat) for the owned nodal values ``w1`` of the
+        unknown: ``w1`` for the first-order schemes, ``w^n + α(w1 − w^n)`` for the
+        midpoint and discrete-gradient schemes."""
+        w1 = np.asarray(w1).reshape(-1)
+        if self.scheme not in ("midpoint", "discrete-gradient"):
+            return w1
+        w0 = np.asarray(self.w_old.dat.data_ro).reshape(-1)
+        return w0 + float(self.alpha) * (w1 - w0)
 
     def _solve_once(self):
         """One SNES solve of the current step; returns (ok, reason, its, lin_its)."""
