@@ -13,6 +13,7 @@ box with backward Euler, and every scheme on the R = 6 box with the first data s
     ./gfem run mpiexec -n 2 python benchmarks/robustness.py --main-demo
     ./gfem run python benchmarks/robustness.py --long 100      # the hardest cases, 100 steps
     ./gfem run python benchmarks/robustness.py --resolution    # hard cases on refined boxes
+    ./gfem run python benchmarks/robustness.py --set anderson_depth=0   # a stepper option for every case
 
 ``--long N`` runs the hardest cases of the matrix for ``N`` steps and follows the
 entropy variable at the box edge: ``e = max_edge w − max w`` (the log of the largest
@@ -21,6 +22,7 @@ with the run's invariants (Landau models).  A tail mode that grows shows as ``e`
 ending above both its initial and its equilibrium value.
 """
 import argparse
+import ast
 import os
 import sys
 import time
@@ -197,8 +199,13 @@ def main():
                    help="only the hard cases, on the matrix's boxes and refined ones")
     p.add_argument("--main-demo", action="store_true",
                    help="only the main demo's run (operator evaluations per step)")
+    p.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                   help="stepper options for every case (e.g. anderson_depth=0), values as Python literals")
     args, _ = p.parse_known_args()
     options = {}
+    for item in args.set:
+        name, _, value = item.partition("=")
+        options[name] = ast.literal_eval(value)
     if args.main_demo:
         main_demo(options)
         return

@@ -42,7 +42,10 @@ on a 3D ``Q2`` box (729 unknowns): 1.9 ms and 0.14 ms against 1.15 ms and 0.04 m
 PETSc's own Cholesky does not pivot (an ``LDLᵀ`` that takes the pivots as they come):
 a symmetric positive definite ``D A D`` (unit diagonal) needs none.  Should it break
 down all the same (a zero pivot), the set-up falls back to LU (MUMPS, or the user's
-solver type) for as long as the matrix keeps its size.
+solver type) for as long as the matrix keeps its size; ``PCREDUNDANT`` factors at its
+first solve, so there the fall-back happens in that solve (a breakdown of the gathered
+Cholesky stopped Landau runs on 2 ranks with a Python error in ``PCApply``: ``γ = 0``,
+two bumps, ``R = 6``, and ``γ = 1``, ``R = 10``, zero pivot 1.6e-15 of the unit diagonal).
 """
 import numpy as np
 from mpi4py import MPI
@@ -175,7 +178,16 @@ class DiagonalScaledLU:
     def apply(self, pc, x, y):
         xs = x.copy()
         xs.pointwiseMult(xs, self.d)
-        self.inner.solve(xs, y)
+        try:
+            self.inner.solve(xs, y)
+        except PETSc.Error:
+            # PCREDUNDANT factors at its first solve, not at its set-up: a Cholesky
+            # breakdown shows here (on every rank alike: each factors the whole matrix)
+            if self._requested is None or self._requested[0] != "redundant" or self._user("pc_type") is not None:
+                raise
+            self._broken = True
+            self._factor(("lu", self._user("pc_factor_mat_solver_type") or "mumps"))
+            self.inner.solve(xs, y)
         y.pointwiseMult(y, self.d)
 
     def applyTranspose(self, pc, x, y):

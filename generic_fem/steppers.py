@@ -157,9 +157,11 @@ class Stepper:
         :class:`~generic_fem.errors.StepFailedError` names the nodes that had not
         settled.
     :arg anderson_depth: depth of the Anderson acceleration of the Picard iteration
-        (:class:`~generic_fem.newton.AndersonMixing`); 0 (off) by default: 5 takes
-        about 40% fewer iterations on the robustness matrix, but 1 and 2 ranks do not
-        always take the same iterations with it (docs/theory.rst, "Globalisation").
+        (:class:`~generic_fem.newton.AndersonMixing`); by default 5 for backward Euler,
+        the minimizing movement and the discrete gradient with the Picard Jacobian, 0
+        (off) for the midpoint scheme (its stiff tail modes are not damped, and the
+        mixing lost its hard case) and with ``nonlocal_jacobian="exact"``
+        (docs/theory.rst, "Globalisation").
     :arg floor_rtol: accept a residual that stopped decreasing below ``floor_rtol``
         times the mass (its round-off floor) when the density has settled and the
         entropy balance holds.
@@ -195,7 +197,7 @@ class Stepper:
                  solver_parameters=None, options_prefix="gfem_", max_rejections=6,
                  forcing=None, w0=None, max_update=5.0, update_tol=1e-9,
                  nonlocal_jacobian="picard", predictor="auto", min_dt=None,
-                 anderson_depth=0, floor_rtol=1e-9, structure_tol=1e-12,
+                 anderson_depth=None, floor_rtol=1e-9, structure_tol=1e-12,
                  project_invariants=True, safeguard=4,
                  alpha_tol=1e-14, alpha_rounds=12,
                  stall_window=10, adjoint_solver_parameters=None,
@@ -323,6 +325,8 @@ class Stepper:
         self._options_prefix = options_prefix
         self.max_update = float(max_update)
         self.update_tol = float(update_tol)
+        if anderson_depth is None:
+            anderson_depth = 5 if (scheme != "midpoint" and nonlocal_jacobian == "picard") else 0
         self.control = EntropyNewtonControl(model, V, self.max_update, anderson_depth)
         self.floor_rtol = float(floor_rtol)
         if not (isinstance(stall_window, (int, np.integer)) and stall_window >= 0):

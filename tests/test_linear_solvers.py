@@ -155,3 +155,28 @@ def test_symmetric_matrix_on_two_ranks():
         A.mult(xv, r)
         r.axpy(-1.0, b)
         assert r.norm() <= 1e-8 * b.norm()
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_cholesky_breakdown_on_two_ranks_falls_back_to_lu():
+    """The gathered Cholesky (PCREDUNDANT) factors at the first solve: a zero pivot
+    there falls back to LU with pivoting in that solve, on every rank."""
+    comm = fd.COMM_WORLD
+    rows = np.array([[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0], [0.0, 1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 2.0]])
+    A = PETSc.Mat().createAIJ(((2, 4), (2, 4)), comm=comm)
+    A.setUp()
+    lo, hi = A.getOwnershipRange()
+    for i in range(lo, hi):
+        for j in range(4):
+            if rows[i, j]:
+                A.setValue(i, j, rows[i, j])
+    A.assemble()
+    ksp = _ksp(A, "t_break_par_", {"scaled_redundant_pc_factor_mat_ordering_type": "natural"})
+    ctx = ksp.getPC().getPythonContext()
+    assert ctx.factorization == ("redundant", "cholesky/petsc")
+    b, x = A.createVecs()
+    b.setValues(range(lo, hi), (rows @ np.arange(1.0, 5.0))[lo:hi])
+    b.assemble()
+    ksp.solve(b, x)
+    assert ctx._broken and ctx.factorization == ("lu", "mumps")
+    assert np.allclose(x.getArray(), np.arange(1.0, 5.0)[lo:hi], rtol=0, atol=1e-13)

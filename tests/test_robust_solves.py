@@ -110,10 +110,13 @@ def test_resolved_tails_hard_potentials(scheme):
     discrete tails collapse (``w`` drops by ~100 at edge nodes within ``t = 0.06``)
     and the midpoint step needs many rejected attempts; on 12 cells (node spacing 0.5) both second-order
     schemes run, and no node's ``w`` drops by more than a few units in a step
-    (docs/theory.rst, "Robustness": unresolved tails)."""
+    (docs/theory.rst, "Robustness": unresolved tails).  Measured, two steps: on 8 cells
+    the largest drop is 97 (midpoint) and 46 (discrete gradient), on 12 cells 4.0 and
+    6.0 (4.3 without Anderson mixing; over five steps 8.2, and 9.3 without): the
+    bound separates a collapse from the relaxation of the tails."""
     drop = check_case("landau_g1", "box6", "two_gaussians", scheme, 2, 0.1, refine=1.5)
     print(f"largest one-step drop of w at a node: {drop:.2f}")
-    assert drop < 5.0
+    assert drop < 15.0
 
 
 def test_crawl_towards_a_target_is_not_a_stall():
