@@ -52,7 +52,6 @@ import numpy as np
 import ufl
 import ufl.algorithms
 import firedrake as fd
-from firedrake.exceptions import ConvergenceError
 from petsc4py import PETSc
 
 from .errors import InvalidParameterError, StepFailedError
@@ -63,7 +62,8 @@ from .adjoint import annotating, step_block
 from .chain_rule import ChainRuleTerms, chain_rule_defect_form, alpha_star
 from .invariants import InvariantMoments, match_invariants
 from .predictor import Extrapolation
-from .assembly import CompiledForms, no_annotation
+from .assembly import Assembler, CompiledForms, no_annotation
+from .nonlinear_solver import NonlinearSolver
 
 __all__ = ["Stepper", "SCHEMES", "DEFAULT_SOLVER_PARAMETERS"]
 
@@ -337,7 +337,6 @@ class Stepper:
         self.safeguard = int(safeguard)
         self.safeguard_growth = 10.0
         self._trial = None
-        self._trial_state = None
         self._psi_targets = None
         self.structure_tol = float(structure_tol)
         self._scales = None
@@ -481,79 +480,36 @@ class Stepper:
         self._delta = delta
         return ufl.algorithms.expand_derivatives(corr)
 
-    def _install_exact_jacobian(self):
-        """Replace the SNES Jacobian by a shell ``A = J_frozen + (nonlocal part)``,
-        keeping Firedrake's assembled frozen-coefficient matrix as preconditioner."""
-        ctx = self.solver._ctx
-        Jfd = ctx._jac.petscmat
-        form_jacobian = type(ctx).form_jacobian
-        stepper = self
-        corr_vec = fd.Cofunction(self.z.function_space().dual())
-
-        class Shell:
-            def mult(self, mat, x, y):
-                with stepper._delta.dat.vec_wo as dv:
-                    x.copy(dv)
-                for f, g in stepper._nonlocal_pairs:
-                    for op in stepper.model.friction_operators():
-                        op.refresh_linearization(f, g)
-                Jfd.mult(x, y)
-                fd.assemble(stepper._exact, tensor=corr_vec)
-                with corr_vec.dat.vec_ro as cv:
-                    y.axpy(1.0, cv)
-
-        shell = PETSc.Mat().createPython(Jfd.getSizes(), Shell(), comm=Jfd.getComm())
-        shell.setUp()
-
-        def jacobian(snes, X, J, P):
-            form_jacobian(snes, X, Jfd, Jfd)   # refreshes the nonlocal terms, assembles Jfd
-
-        def set_jacobian(snes):
-            snes.setJacobian(jacobian, shell, Jfd)
-            # Firedrake's DM would hand the KSP its own assembled matrix as operator
-            snes.getKSP().setDMActive(PETSc.KSP.DMActive.OPERATOR, False)
-            snes.getKSP().setOperators(shell, Jfd)
-
-        ctx.set_jacobian = set_jacobian   # Firedrake re-installs its Jacobian at every solve
-        set_jacobian(self.solver.snes)
+    def _exact_jacobian_action(self, x, y):
+        """``y = A x`` for Newton's exact Jacobian ``A``: the assembled
+        frozen-coefficient matrix (the preconditioner, assembled at the current
+        iterate) plus the nonlocal part :meth:`_exact_jacobian_correction` in the
+        direction ``x``."""
+        with self._delta.dat.vec_wo as dv:
+            x.copy(dv)
+        for f, g in self._nonlocal_pairs:
+            for op in self.model.friction_operators():
+                op.refresh_linearization(f, g)
+        self.solver.jacobian.petscmat.mult(x, y)
+        with self._exact_assembler().dat.vec_ro as cv:
+            y.axpy(1.0, cv)
 
     def _build_solver(self):
-        problem = fd.NonlinearVariationalProblem(self.residual, self.z, J=self._jacobian_form)
-        self.solver = fd.NonlinearVariationalSolver(
-            problem, solver_parameters=self.solver_parameters,
-            options_prefix=self._options_prefix,
-            pre_function_callback=self._refresh, pre_jacobian_callback=self._refresh_jacobian)
+        """The nonlinear solver of the step (:class:`~generic_fem.nonlinear_solver.NonlinearSolver`):
+        the nonlocal coefficients are refreshed before every residual and Jacobian, the
+        update is limited by :meth:`_precheck` and the iteration stopped by
+        :meth:`_converged`; with ``nonlocal_jacobian="exact"`` and a two-point operator
+        the linear systems use :meth:`_exact_jacobian_action`.  A line-search trial the
+        safeguard accepted is the state SNES evaluates next: the solver remembers its
+        residual, so it is assembled once."""
+        self.solver = NonlinearSolver(
+            self.residual, self.z, J=self._jacobian_form,
+            solver_parameters=self.solver_parameters, options_prefix=self._options_prefix,
+            pre_function=self._refresh, pre_jacobian=self._refresh_jacobian,
+            convergence_test=self._converged, precheck=self._precheck)
         if self._exact is not None:
-            self._install_exact_jacobian()
-        self._install_trial_reuse()
-        self.solver.snes.setLineSearchPreCheck(self._precheck)
-        self.solver.snes.setConvergenceTest(self._converged)
-
-    def _install_trial_reuse(self):
-        """Let SNES take the residual of the step the safeguard accepted from the
-        safeguard's trial (:meth:`_safeguard`) instead of assembling it again: the
-        residual function becomes Firedrake's, short-cut when the state is bitwise the
-        last trial's (whose residual, pair sums and iterate Function are then current)."""
-        ctx = self.solver._ctx
-        form_function = type(ctx).form_function
-        stepper = self
-
-        def function(snes, X, F):
-            trial = stepper._trial_state
-            same = trial is not None and np.array_equal(trial[0].getArray(readonly=True), X.getArray(readonly=True))
-            if stepper.model.mesh.comm.allreduce(same, op=_mpi_land()):   # (the assembly is collective)
-                trial[1].copy(F)
-                stepper._trial_state = None
-                return
-            stepper._trial_state = None
-            form_function(snes, X, F)
-
-        def set_function(snes):
-            with ctx._F.dat.vec_wo as v:
-                snes.setFunction(function, v)
-
-        ctx.set_function = set_function   # Firedrake re-installs its function at every solve
-        set_function(self.solver.snes)
+            self._exact_assembler = Assembler(self._exact)
+            self.solver.use_operator(self._exact_jacobian_action)
 
     def _converged(self, snes, it, norms):
         """SNES convergence test (docs/theory.rst, "Convergence criterion"), on what the
@@ -720,7 +676,7 @@ class Stepper:
             self._psi_scales = self._old_moments.absolute()
         return self._psi
 
-    def _precheck(self, x, y, *args):
+    def _precheck(self, x, y):
         """Line-search pre-check: the density-space update
         (:meth:`~generic_fem.newton.EntropyNewtonControl.update`)."""
         snes = self.solver.snes
@@ -755,11 +711,10 @@ class Stepper:
         halvings = 0
         for _ in range(self.safeguard):
             W.waxpy(-1.0, y, x)
-            self._trial_state = None
-            snes.computeFunction(W, F)
+            self.solver.compute_residual(W, F)
             fn = F.norm()
             if np.isfinite(fn) and fn <= self.safeguard_growth * f0:
-                self._trial_state = (W, F)   # SNES evaluates the residual here next: reuse it
+                # SNES evaluates the residual at W next: the solver remembers it
                 return halvings > 0
             y.scale(0.5)
             halvings += 1
@@ -797,7 +752,6 @@ class Stepper:
 
     def _solve_once(self):
         """One SNES solve of the current step; returns (ok, reason, its, lin_its)."""
-        self._trial_state = None
         self._refresh()
         self._last_error = None
         self._last_change = None
@@ -805,8 +759,6 @@ class Stepper:
         self._last_fnorm = float("nan")
         try:
             self.solver.solve()
-        except ConvergenceError as exc:
-            self._last_error = exc
         except PETSc.Error as exc:  # e.g. a failed factorization inside the PC
             self._last_error = exc
             self.z_w.assign(self.w_old)
