@@ -52,7 +52,7 @@ def operator_time(op, f, g, repeat, comm):
     count = {}
 
     def force():
-        op._entry(f, g).last_input = None
+        op.coefficient_set(f, g).last_input = None
         count["before"] = op.stats["pairs"]
     t = min_time(lambda: op.refresh(f, g), repeat, comm, before=force)
     return t, comm.allreduce(op.stats["pairs"] - count["before"])

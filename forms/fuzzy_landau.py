@@ -171,18 +171,18 @@ class FuzzyLandau(GenericModel):
         pairs = self.pairs
         fq = fd.Function(self.Q).interpolate(f)
         vals = pairs.gather(np.column_stack([np.asarray(fq.dat.data_ro) * pairs.weights]))[:, 0]
-        rho = np.zeros(len(pairs._xs))
-        np.add.at(rho, pairs._ix, vals)
+        rho = np.zeros(len(pairs.x_values))
+        np.add.at(rho, pairs.x_index, vals)
         # the weights integrate over x as well: divide by the x-weights of one column
-        xw = np.zeros(len(pairs._xs))
-        np.add.at(xw, pairs._ix, pairs.gather(pairs.weights[:, None])[:, 0])
+        xw = np.zeros(len(pairs.x_values))
+        np.add.at(xw, pairs.x_index, pairs.gather(pairs.weights[:, None])[:, 0])
         vol_v = float(fd.assemble(fd.Constant(1.0) * self.dx)) / self.length
-        return pairs._xs, rho / xw * vol_v
+        return pairs.x_values, rho / xw * vol_v
 
     def describe(self):
         return (f"FuzzyLandau(1x2v, length={self.length:g}, kappa={self.kappa.name}, "
                 f"weight={self.pairs.weight.name}, C={self.C:g}, transport={self.transport}, collisions={self.collisions}, "
-                f"degree={self.degree}, N_x={len(self.pairs._xs)}, N_v={len(self.pairs._vs)})")
+                f"degree={self.degree}, N_x={len(self.pairs.x_values)}, N_v={len(self.pairs.v_points)})")
 
 
 def _check_periodic_in_x(mesh, length, cls):

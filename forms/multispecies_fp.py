@@ -55,42 +55,166 @@ __all__ = ["MultispeciesFokkerPlanck", "MomentProjectionFriction", "moment_odes"
 
 class MomentProjectionFriction(FrictionOperator):
     """The friction of :class:`MultispeciesFokkerPlanck` as an operator object: a local
-    form whose coefficients (``c_lk`` and the projections ``(b, c)`` of each pair) are
-    global moments of ``(f, g)``, refreshed by :meth:`refresh` (collective)."""
+    form whose coefficients are global moments of ``(f, g)``, refreshed by
+    :meth:`refresh` (collective).  It owns them: the ``c_lk`` (:attr:`c`, Real-space
+    Functions, one set for the model) and, per coefficient set ``(f, g)``
+    (:meth:`coefficient_set`), each pair's projection ``(b, c)``.
+
+    :arg model: the :class:`MultispeciesFokkerPlanck` (its species data, rule and
+        :meth:`~MultispeciesFokkerPlanck.coefficients`)."""
 
     is_nonlocal = True
     has_adjoint = True
 
     def __init__(self, model):
         self.model = model
+        s, d = model.s, model.dim
+        self.Qf, self.Qg = model.quadrature_space((s,)), model.quadrature_space((s, d))
+        # points and weights of the model's rule: moments as sums (one Allreduce)
+        self.points, self.weights = model.point_layout()
+        self.R0 = fd.FunctionSpace(model.mesh, "R", 0)
+        #: ``c[l][k] = c_lk``: the coefficient of partner ``l`` in the equation of species ``k``
+        self.c = [[fd.Function(self.R0, name=f"c_{l}{k}") for k in range(s)] for l in range(s)]
+        self._sets = {}
 
+    # ------------------------------------------------------------------ coefficients
+    def terms(self):
+        """``(pair index, species k, partner l)`` for every flux term."""
+        for p, (i, j) in enumerate(self.model.pairs):
+            if i == j:
+                yield p, i, i
+            else:
+                yield p, i, j
+                yield p, j, i
+
+    def gradient_tensor(self, g):
+        """``[∇_v g_k]_k`` as an ``s × d`` UFL tensor."""
+        m = self.model
+        return ufl.as_tensor([[m.grad_v(g, k)[a] for a in range(m.dim)] for k in range(m.s)])
+
+    def coefficient_set(self, f, g):
+        """``(proj, fq, gq, interpolate_f, interpolate_g)`` for ``(f, g)`` (made once):
+        each pair's projection ``([b_a], c)`` on Real spaces (not Constants: the adjoint
+        differentiates them; one per component, Firedrake having no Arguments on
+        vector-valued Real spaces), ``f`` and ``∇_v g`` at the points and their
+        compiled interpolations."""
+        key = (f, g)
+        e = self._sets.get(key)
+        if e is None:
+            if ufl.algorithms.extract_arguments(g):
+                raise InvalidParameterError(
+                    "the multispecies friction depends on its argument through global moments: "
+                    "use its action (apply_friction) or checks.friction_matrix_dense")
+            d = self.model.dim
+            proj = [([fd.Function(self.R0) for _ in range(d)], fd.Function(self.R0)) for _ in self.model.pairs]
+            fq, gq = fd.Function(self.Qf), fd.Function(self.Qg)
+            e = (proj, fq, gq, compiled_interpolation(f, fq), compiled_interpolation(self.gradient_tensor(g), gq))
+            self._sets[key] = e
+        return e
+
+    def point_values(self, fq, gq):
+        """``(ω f_k, ∇_v g_k)`` at this rank's points."""
+        s, d = self.model.s, self.model.dim
+        F = np.asarray(fq.dat.data_ro).reshape(-1, s) * self.weights[:, None]     # ω f_k
+        Gr = np.asarray(gq.dat.data_ro).reshape(-1, s, d)                         # ∇_v g_k
+        return F, Gr
+
+    def global_moments(self, F, Gr):
+        """Per species ``Σ ω f (1, v, |v|², ∇_v g, v·∇_v g)``, summed over ranks."""
+        m = self.model
+        local = []
+        for k in range(m.s):
+            v = float(m.sigma[k]) * self.points
+            fk = F[:, k]
+            local += [[fk.sum()], fk @ v, [fk @ np.einsum("qa,qa->q", v, v)], fk @ Gr[:, k, :],
+                      [fk @ np.einsum("qa,qa->q", v, Gr[:, k, :])]]
+        local = np.concatenate([np.atleast_1d(np.asarray(x, float)) for x in local])
+        tot = np.empty_like(local)
+        m.mesh.comm.Allreduce(local, tot, op=MPI.SUM)
+        return tot
+
+    def projection_coefficients(self, tot):
+        """``Φ(μ)``: ``[c_lk (row-major), (b, c) of each pair]`` from the global moments,
+        by the weighted normal equations (numpy; complex-safe, for complex-step
+        derivatives)."""
+        model = self.model
+        d, s = model.dim, model.s
+        size = 2 * d + 3
+        mom, n, T = [], [], []
+        for k in range(s):
+            blk = tot[k * size:(k + 1) * size]
+            n0, n1, n2, g1, g2 = blk[0], blk[1:1 + d], blk[1 + d], blk[2 + d:2 + 2 * d], blk[2 + 2 * d]
+            mom.append((n0, n1, n2, g1, g2))
+            n.append(n0)
+            T.append(model.m[k] / d * (n2 / n0 - (n1 @ n1) / n0 ** 2))
+        n, T = np.array(n), np.array(T)
+        C = model.coefficients(n, T)
+        out = [C.ravel()]
+        for p, (i, j) in enumerate(model.pairs):
+            A = np.zeros((d + 1, d + 1), dtype=tot.dtype)
+            rhs = np.zeros(d + 1, dtype=tot.dtype)
+            for k, l in ((i, j), (j, i)) if i != j else ((i, i),):
+                w = C[l, k] * model.m[k]
+                n0, n1, n2, g1, g2 = mom[k]
+                mk = model.m[k]
+                A[:d, :d] += w * mk * n0 * np.eye(d)
+                A[:d, d] += w * mk * n1
+                A[d, :d] += w * mk * n1
+                A[d, d] += w * mk * n2
+                rhs[:d] += w * g1
+                rhs[d] += w * g2
+            out.append(np.linalg.solve(A, rhs))
+        return np.concatenate(out)
+
+    # ------------------------------------------------------------------ FrictionOperator
     def form(self, f, g, phi):
-        return self.model._friction_form(f, g, phi)
+        m = self.model
+        proj = self.coefficient_set(f, g)[0]
+        out = 0
+        for p, k, l in self.terms():
+            bs, c = proj[p]
+            flux = m.grad_v(g, k) - float(m.m[k]) * (ufl.as_vector(bs) + c * m.v[k])
+            out = out + self.c[l][k] * f[k] * ufl.inner(flux, m.grad_v(phi, k)) * m.dx
+        return out
 
     def refresh(self, f, g):
-        self.model._refresh_projection(f, g)
+        """Refresh ``c_lk`` from the moments of ``f`` and the projection ``(b, c)`` of each
+        pair from the discrete weighted normal equations (collective)."""
+        proj, fq, gq, interp_f, interp_g = self.coefficient_set(f, g)
+        interp_f()
+        interp_g()
+        F, Gr = self.point_values(fq, gq)
+        out = self.projection_coefficients(self.global_moments(F, Gr))
+        s, d = self.model.s, self.model.dim
+        for l in range(s):
+            for k in range(s):
+                self.c[l][k].assign(out[l * s + k])
+        for p in range(len(self.model.pairs)):
+            sol = out[s * s + p * (d + 1):s * s + (p + 1) * (d + 1)]
+            for a in range(d):
+                proj[p][0][a].assign(sol[a])
+            proj[p][1].assign(sol[d])
 
     def share_coefficients(self, f_alias, f, g):
         """``form(f_alias, g, φ)`` uses the projections of ``(f, g)`` (the ``c_lk`` are
         global already)."""
-        self.model._entries[(f_alias, g)] = self.model._entry(f, g)
+        self._sets[(f_alias, g)] = self.coefficient_set(f, g)
         return True
 
     def adjoint_pullback(self, psi, f, g):
         """The pull-back of a 0-form's cotangents through the moment coefficients
         (:class:`MomentPullBack`): exact gradients of taped runs."""
-        return MomentPullBack(self.model, psi, f, g)
+        return MomentPullBack(self, psi, f, g)
 
     def internal_coefficients(self):
-        m = self.model
-        out = [c for row in m.c for c in row]
-        for e in m._entries.values():
+        out = [c for row in self.c for c in row]
+        for e in self._sets.values():
             out += [x for bs, c in e[0] for x in list(bs) + [c]] + [e[1], e[2]]
         return out
 
 
 class MomentPullBack:
-    r"""The transposed linearisation of :meth:`MultispeciesFokkerPlanck._refresh_projection`.
+    r"""The transposed linearisation of :meth:`MomentProjectionFriction.refresh`.
 
     The coefficients (``c_lk`` and each pair's projection ``(b, c)``) are a function
     ``Φ(μ)`` of the global moments ``μ_k = Σ_q ω_q f_{kq} (1, v, |v|², ∇_v g_k, v·∇_v g_k)``.
@@ -101,18 +225,19 @@ class MomentPullBack:
     ``b_{G,kq} = f_{kq} (μ̄_{g1} + μ̄_{g2} v)``, so that
     ``extra = ∫ b_f · f + b_G : ∇_v g``."""
 
-    def __init__(self, model, psi, f, g):
+    def __init__(self, op, psi, f, g):
         from generic_fem.adjoint import seed_assembler
-        self.model, self.f, self.g = model, f, g
-        proj, fq, gq, _, _ = model._entry(f, g)
+        self.op, self.f, self.g = op, f, g
+        proj, fq, gq, _, _ = op.coefficient_set(f, g)
         self.proj, self.fq, self.gq = proj, fq, gq
-        self.c_seeds = [[seed_assembler(psi, c) for c in row] for row in model.c]
+        self.c_seeds = [[seed_assembler(psi, c) for c in row] for row in op.c]
         self.p_seeds = [([seed_assembler(psi, b) for b in bs], seed_assembler(psi, c)) for bs, c in proj]
-        self.bf, self.bG = fd.Function(model._Qf), fd.Function(model._Qg)
-        self.extra = (ufl.inner(self.bf, f) + ufl.inner(self.bG, model._gradient_tensor(g))) * model.dx
+        self.bf, self.bG = fd.Function(op.Qf), fd.Function(op.Qg)
+        self.extra = (ufl.inner(self.bf, f) + ufl.inner(self.bG, op.gradient_tensor(g))) * op.model.dx
 
     def update(self, parameters=True):
-        m = self.model
+        op = self.op
+        m = op.model
         d, s = m.dim, m.s
 
         def val(a, n):
@@ -120,22 +245,22 @@ class MomentPullBack:
         cbar = np.array([[val(a, 1)[0] for a in row] for row in self.c_seeds])
         pbar = [np.concatenate([val(b, 1) for b in bs] + [val(c, 1)]) for bs, c in self.p_seeds]
         coef_bar = np.concatenate([cbar.ravel()] + pbar)
-        F, Gr = m._point_values(self.fq, self.gq)
-        tot = m._global_moments(F, Gr)
+        F, Gr = op.point_values(self.fq, self.gq)
+        tot = op.global_moments(F, Gr)
         h = 1e-200 * max(1.0, np.abs(tot).max())
         J = np.empty((len(coef_bar), len(tot)))
         for a in range(len(tot)):
             t = tot.astype(complex)
             t[a] += 1j * h
-            J[:, a] = m._projection_coefficients(t).imag / h
+            J[:, a] = op.projection_coefficients(t).imag / h
         mom_bar = J.T @ coef_bar
         size = 2 * d + 3
-        bf = np.empty((len(m._weights), s))
-        bG = np.empty((len(m._weights), s, d))
+        bf = np.empty((len(op.weights), s))
+        bG = np.empty((len(op.weights), s, d))
         for k in range(s):
             blk = mom_bar[k * size:(k + 1) * size]
             n0, n1, n2, g1, g2 = blk[0], blk[1:1 + d], blk[1 + d], blk[2 + d:2 + 2 * d], blk[2 + 2 * d]
-            v = float(m.sigma[k]) * m._points
+            v = float(m.sigma[k]) * op.points
             G = Gr[:, k, :]
             bf[:, k] = n0 + v @ n1 + n2 * np.einsum("qa,qa->q", v, v) + G @ g1 + g2 * np.einsum("qa,qa->q", v, G)
             fk = np.asarray(self.fq.dat.data_ro).reshape(-1, s)[:, k]
@@ -184,19 +309,10 @@ class MultispeciesFokkerPlanck(GenericModel):
         super().__init__(mesh, degree, quadrature_degree, rule)
         self.s, self.m, self.q, self.sigma = s, masses, charges, scales
         self.gamma = float(gamma)
-        d = self.dim
         self.V = self.rule.unknown_space(dim=s)
         self.K = np.array([[log_lambda * charges[i] ** 2 * charges[j] ** 2 / (8 * np.pi * eps0 ** 2 * masses[i] ** 2)
                             for j in range(s)] for i in range(s)])
         self.pairs = [(i, j) for i in range(s) for j in range(i, s)]
-        self._entries = {}
-        # points and weights of the model's rule: moments as sums (one Allreduce)
-        self._Qf = self.quadrature_space((s,))
-        self._Qg = self.quadrature_space((s, d))
-        self._points, self._weights = self._point_layout()
-        # c[l][k] = c_lk: the coefficient of partner l in the equation of species k
-        self._R0 = fd.FunctionSpace(mesh, "R", 0)
-        self.c = [[fd.Function(self._R0, name=f"c_{l}{k}") for k in range(s)] for l in range(s)]
         xi = self.coordinates
         self.v = [float(scales[k]) * xi for k in range(s)]   # physical velocity of species k
         self._operator = MomentProjectionFriction(self)
@@ -218,118 +334,14 @@ class MultispeciesFokkerPlanck(GenericModel):
         """``∇_v g_k = ∇_ξ g_k / σ_k``."""
         return ufl.grad(g[k]) / float(self.sigma[k])
 
-    def _terms(self):
-        """``(pair index, species k, partner l)`` for every flux term."""
-        for p, (i, j) in enumerate(self.pairs):
-            if i == j:
-                yield p, i, i
-            else:
-                yield p, i, j
-                yield p, j, i
-
-    def _entry(self, f, g):
-        key = (f, g)
-        e = self._entries.get(key)
-        if e is None:
-            if ufl.algorithms.extract_arguments(g):
-                raise InvalidParameterError(
-                    "the multispecies friction depends on its argument through global moments: "
-                    "use its action (apply_friction) or checks.friction_matrix_dense")
-            d = self.dim
-            # the projections on Real spaces (not Constants): the adjoint differentiates them
-            # (one per component: Firedrake has no Arguments on vector-valued Real spaces)
-            proj = [([fd.Function(self._R0) for _ in range(d)], fd.Function(self._R0)) for _ in self.pairs]
-            fq, gq = fd.Function(self._Qf), fd.Function(self._Qg)
-            grads = self._gradient_tensor(g)
-            e = (proj, fq, gq, compiled_interpolation(f, fq), compiled_interpolation(grads, gq))
-            self._entries[key] = e
-        return e
-
-    def _gradient_tensor(self, g):
-        """``[∇_v g_k]_k`` as an ``s × d`` UFL tensor."""
-        return ufl.as_tensor([[self.grad_v(g, k)[a] for a in range(self.dim)] for k in range(self.s)])
-
     def friction_operators(self):
         return (self._operator,)
 
-    def _friction_form(self, f, g, phi):
-        proj = self._entry(f, g)[0]
-        out = 0
-        for p, k, l in self._terms():
-            bs, c = proj[p]
-            flux = self.grad_v(g, k) - float(self.m[k]) * (ufl.as_vector(bs) + c * self.v[k])
-            out = out + self.c[l][k] * f[k] * ufl.inner(flux, self.grad_v(phi, k)) * self.dx
-        return out
-
-    def _refresh_projection(self, f, g):
-        """Refresh ``c_lk`` from the moments of ``f`` and the projection ``(b, c)`` of each
-        pair from the discrete weighted normal equations (collective)."""
-        proj, fq, gq, interp_f, interp_g = self._entry(f, g)
-        interp_f()
-        interp_g()
-        F, Gr = self._point_values(fq, gq)
-        out = self._projection_coefficients(self._global_moments(F, Gr))
-        s, d = self.s, self.dim
-        for l in range(s):
-            for k in range(s):
-                self.c[l][k].assign(out[l * s + k])
-        for p in range(len(self.pairs)):
-            sol = out[s * s + p * (d + 1):s * s + (p + 1) * (d + 1)]
-            for a in range(d):
-                proj[p][0][a].assign(sol[a])
-            proj[p][1].assign(sol[d])
-
-    def _point_values(self, fq, gq):
-        """``(ω f_k, ∇_v g_k)`` at this rank's points."""
-        s, d = self.s, self.dim
-        F = np.asarray(fq.dat.data_ro).reshape(-1, s) * self._weights[:, None]     # ω f_k
-        Gr = np.asarray(gq.dat.data_ro).reshape(-1, s, d)                          # ∇_v g_k
-        return F, Gr
-
-    def _global_moments(self, F, Gr):
-        """Per species ``Σ ω f (1, v, |v|², ∇_v g, v·∇_v g)``, summed over ranks."""
-        local = []
-        for k in range(self.s):
-            v = float(self.sigma[k]) * self._points
-            fk = F[:, k]
-            local += [[fk.sum()], fk @ v, [fk @ np.einsum("qa,qa->q", v, v)], fk @ Gr[:, k, :],
-                      [fk @ np.einsum("qa,qa->q", v, Gr[:, k, :])]]
-        local = np.concatenate([np.atleast_1d(np.asarray(x, float)) for x in local])
-        tot = np.empty_like(local)
-        self.mesh.comm.Allreduce(local, tot, op=MPI.SUM)
-        return tot
-
-    def _projection_coefficients(self, tot):
-        """``Φ(μ)``: ``[c_lk (row-major), (b, c) of each pair]`` from the global moments,
-        by the weighted normal equations (numpy; complex-safe, for complex-step
-        derivatives)."""
-        d, s = self.dim, self.s
-        size = 2 * d + 3
-        mom, n, T = [], [], []
-        for k in range(s):
-            blk = tot[k * size:(k + 1) * size]
-            n0, n1, n2, g1, g2 = blk[0], blk[1:1 + d], blk[1 + d], blk[2 + d:2 + 2 * d], blk[2 + 2 * d]
-            mom.append((n0, n1, n2, g1, g2))
-            n.append(n0)
-            T.append(self.m[k] / d * (n2 / n0 - (n1 @ n1) / n0 ** 2))
-        n, T = np.array(n), np.array(T)
-        C = self.coefficients(n, T)
-        out = [C.ravel()]
-        for p, (i, j) in enumerate(self.pairs):
-            A = np.zeros((d + 1, d + 1), dtype=tot.dtype)
-            rhs = np.zeros(d + 1, dtype=tot.dtype)
-            for k, l in ((i, j), (j, i)) if i != j else ((i, i),):
-                w = C[l, k] * self.m[k]
-                n0, n1, n2, g1, g2 = mom[k]
-                mk = self.m[k]
-                A[:d, :d] += w * mk * n0 * np.eye(d)
-                A[:d, d] += w * mk * n1
-                A[d, :d] += w * mk * n1
-                A[d, d] += w * mk * n2
-                rhs[:d] += w * g1
-                rhs[d] += w * g2
-            out.append(np.linalg.solve(A, rhs))
-        return np.concatenate(out)
+    @property
+    def c(self):
+        """``c[l][k] = c_lk`` as last refreshed (Real-space Functions of the friction
+        operator, :attr:`MomentProjectionFriction.c`)."""
+        return self._operator.c
 
     def invariant_densities(self):
         s, d = self.s, self.dim
@@ -369,7 +381,7 @@ class MultispeciesFokkerPlanck(GenericModel):
         self._operator.refresh(f, w)
         out = {}
         for p, (i, j) in enumerate(self.pairs):
-            bs, c = self._entry(f, w)[0][p]
+            bs, c = self._operator.coefficient_set(f, w)[0][p]
             T = -1.0 / float(c)
             out[(i, j)] = (np.array([float(b) for b in bs]) * T, T)
         return out

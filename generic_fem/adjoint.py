@@ -33,6 +33,8 @@ models with an auxiliary field, one copy of ``z``: nothing of the Newton iterati
 pair sums is kept.  Tangent-linear and Hessian actions are not implemented (pyadjoint's
 ``NotImplementedError``).
 """
+import weakref
+
 import numpy as np
 import ufl
 import firedrake as fd
@@ -98,11 +100,11 @@ class TwoPointPullBack:
 
     def __init__(self, op, psi, f, g):
         self.op, self.f, self.g = op, f, g
-        e = op._entry(f, g)
+        e = op.coefficient_set(f, g)
         self.seeds = {key: [seed_assembler(psi, c) for c in fns] for key, fns in (("G", e.G), ("g", e.gq), ("J", e.J))}
         self.bm = [fd.Function(op.Q) for _ in range(op.n_sets)]
         self.bG = [fd.Function(op.Qv) for _ in range(op.n_sets)]
-        m, G = op._mobilities(f), op._scaled_gradients(g)
+        m, G = op.mobilities(f), op.scaled_gradients(g)
         self.extra = sum((self.bm[i] * m[i] + ufl.inner(self.bG[i], G[i])) * op.dx for i in range(op.n_sets))
 
     def update(self, parameters=True):
@@ -190,7 +192,7 @@ class AdjointMachinery:
         self.AT = None
         self.grad_forms = {}
         if st.scheme == "discrete-gradient":
-            D = st._defect_form
+            D = st.defect_form
             R = fd.TestFunction(st.alpha.function_space())
             self.d_z = _assembler(_expanded(ufl.derivative(D, st.z, fd.TestFunction(Z))))
             self.d_alpha = _assembler(_expanded(ufl.derivative(D, st.alpha, R)))
@@ -220,7 +222,7 @@ class AdjointMachinery:
         params.update(st.adjoint_solver_parameters)
         if not self.entries:
             params["ksp_type"] = "preonly"
-        self.prefix = st._options_prefix + "adjoint_"
+        self.prefix = st.options_prefix + "adjoint_"
         self.params = params
         if self.ksp is None:
             n, N = A.getLocalSize()[0], A.getSize()[0]
@@ -274,7 +276,7 @@ class AdjointMachinery:
         """``∂δ/∂X`` of the discrete-gradient chain-rule defect (cached; ``None`` if 0)."""
         key = ("defect", id(X))
         if key not in self.grad_forms:
-            d = ufl.derivative(self.stepper._defect_form, X, fd.TestFunction(X.function_space()))
+            d = ufl.derivative(self.stepper.defect_form, X, fd.TestFunction(X.function_space()))
             self.grad_forms[key] = (X, _assembler(_expanded(d)))
         return self.grad_forms[key][1]
 
@@ -303,19 +305,19 @@ def _make_block_class():
                     "frozen-coefficient problem. Run it with the annotation paused.")
             consts = [c for op in stepper.model.friction_operators() if op.is_nonlocal
                       for c in op.parameters() if isinstance(c, fd.Constant)]
-            if consts and not getattr(stepper, "_warned_constants", False):
+            if consts and stepper not in _WARNED_CONSTANTS:
                 import warnings
                 warnings.warn(f"{type(stepper.model).__name__}: the parameter(s) {[str(c) for c in consts]} are "
                               "Constants, which firedrake.adjoint does not tape: they are held fixed (no gradient). "
                               "Use generic_fem.parameters.real_parameter(mesh, value) for a control.", stacklevel=3)
-                stepper._warned_constants = True
+                _WARNED_CONSTANTS.add(stepper)
             super().__init__()
             self.stepper = stepper
             self.add_dependency(stepper.w)
-            self.controls = stepper._adjoint_dependencies()
+            self.controls = stepper.adjoint_dependencies()
             for c in self.controls:
                 self.add_dependency(c)
-            self.entries = stepper._nonlocal_entries()
+            self.entries = stepper.nonlocal_entries()
             self.dt = None
             self.alpha = None
             self.z_saved = None
@@ -368,7 +370,7 @@ def _make_block_class():
             saved = self._set_inputs(inputs)
             try:
                 with _no_annotation():
-                    st._replay(self.dt, self.alpha)
+                    st.replay(self.dt, self.alpha)
                     self.record(self.dt, float(st.alpha))
                 out = fd.Function(st.w.function_space()).assign(st.w)
             finally:
@@ -389,7 +391,7 @@ def _make_block_class():
                     else:
                         st.z_w.assign(self.get_outputs()[0].saved_output)
                     st.w.assign(st.z_w)
-                    st._refresh()
+                    st.refresh()
                     return self._solve_adjoint(b)
             except Exception:
                 self._restore(saved)
@@ -400,7 +402,7 @@ def _make_block_class():
         def _solve_adjoint(self, b):
             """``λ`` (and ``μ``); leaves the machinery's pull-back at ``Ψ(λ)``."""
             st = self.stepper
-            mach = st._adjoint_machinery(self.entries)
+            mach = machinery(st, self.entries)
             Z = st.z.function_space()
             rhs = fd.Cofunction(Z.dual())
             if Z is st.w.function_space():
@@ -453,6 +455,17 @@ def _make_block_class():
 
 
 _BLOCK = None
+
+#: steppers already warned that their Constant parameters are not taped
+_WARNED_CONSTANTS = weakref.WeakSet()
+
+
+def machinery(stepper, entries):
+    """The :class:`AdjointMachinery` of ``stepper`` (built once, kept in its
+    ``adjoint_machinery``)."""
+    if stepper.adjoint_machinery is None:
+        stepper.adjoint_machinery = AdjointMachinery(stepper, entries)
+    return stepper.adjoint_machinery
 
 
 def _block_class():

@@ -331,7 +331,7 @@ class GenericModel:
                               f"mass on this mesh ({m_h:.6g} against {m_exact:.6g}): the mesh does not resolve "
                               "the datum; refine it where the datum varies", stacklevel=3)
 
-    def _point_layout(self):
+    def point_layout(self):
         """``(X_q, ω_q)``: the coordinates and weights of the rule's points (cached; the
         same compiled kernels for every datum)."""
         if getattr(self, "_points_weights", None) is None:
@@ -381,7 +381,7 @@ class GenericModel:
         if edge is None or fn is None:
             return
         nodes, xe = edge
-        Xq, wq = self._point_layout()
+        Xq, wq = self.point_layout()
         comm = self.mesh.comm
         d = Xq.shape[1]
         vals_q = np.array(fq.dat.data_ro).reshape(len(wq), -1)

@@ -120,7 +120,7 @@ class EntropyNewtonControl:
 
         self.anderson = AndersonMixing(self.comm, anderson_depth)
 
-    def _per_component_relative(self, values):
+    def per_component_relative(self, values):
         """``values / max(values)`` per component (global maximum)."""
         k = self.ncomp
         vk = values.reshape(-1, k)
@@ -153,7 +153,7 @@ class EntropyNewtonControl:
             asked = np.where(hit, delta, 0.0)
             prev, self._last_asked = self._last_asked, asked
             if self.comm.allreduce(bool(np.any(hit)), op=MPI.LOR):
-                rel = self._per_component_relative(self.nodal.density(xa))
+                rel = self.per_component_relative(self.nodal.density(xa))
                 clipped = self.comm.allreduce(bool(np.any(hit & (rel > 1e-6))), op=MPI.LOR)
                 # a node clipped twice in one direction whose asked correction shrank by
                 # at least half the limit: it is approaching a finite target (one that
@@ -164,14 +164,14 @@ class EntropyNewtonControl:
         step = w_new - xa
         weight = None
         if diagonal is not None:
-            weight = self._per_component_relative(np.abs(diagonal))
+            weight = self.per_component_relative(np.abs(diagonal))
             self.diagonal_weight = weight
             self.diagonal = np.abs(diagonal)
         if self.anderson.depth > 0:
             if first:
                 self.anderson.reset()
             if weight is None:
-                weight = self._per_component_relative(self.nodal.density(xa))
+                weight = self.per_component_relative(self.nodal.density(xa))
             step = self.anderson.step(xa, step, weight)
             if s_max > 0:
                 step = np.clip(step, -s_max, s_max)
@@ -254,7 +254,7 @@ class EntropyNewtonControl:
         scaled[~np.isfinite(scaled)] = np.inf
         w = np.asarray(w).reshape(-1)[:n]
         fn = self.nodal.density(w)
-        frac = self._per_component_relative(fn)
+        frac = self.per_component_relative(fn)
         X = self.node_coordinates()
         k = self.ncomp
         order = np.argsort(-r)[:count]

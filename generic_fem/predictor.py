@@ -87,7 +87,7 @@ class Extrapolation:
         pred = ell[-1] * w0
         for lj, (_, wj) in zip(ell[:-1], self.past):
             pred = pred + lj * np.asarray(wj.dat.data_ro).reshape(-1)
-        rel = self.control._per_component_relative(self.control.nodal.density(w0))
+        rel = self.control.per_component_relative(self.control.nodal.density(w0))
         step = np.where((rel > self.bulk) & (np.abs(pred - w0) > self.floor), pred - w0, 0.0)
         guess = w0 + np.clip(step, -self.clip, self.clip)
         full = len(self.past) == self.order and dt <= last * (1 + 1e-12)

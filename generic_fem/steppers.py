@@ -322,7 +322,7 @@ class Stepper:
         params.update(solver_parameters or {})
         params["snes_error_if_not_converged"] = False  # we read the reason ourselves
         self.solver_parameters = params
-        self._options_prefix = options_prefix
+        self.options_prefix = options_prefix
         self.max_update = float(max_update)
         self.update_tol = float(update_tol)
         if anderson_depth is None:
@@ -403,21 +403,24 @@ class Stepper:
         #: :data:`~generic_fem.adjoint.DEFAULT_ADJOINT_PARAMETERS` (prefix ``<prefix>adjoint_``)
         self.adjoint_solver_parameters = dict(adjoint_solver_parameters or {})
         self.adjoint_stats = {"solves": 0, "ksp_its": 0}
+        #: the forms and solvers of the adjoint of this stepper's steps
+        #: (:class:`~generic_fem.adjoint.AdjointMachinery`, built by the adjoint on first use)
+        self.adjoint_machinery = None
         # the chain-rule defect δ(z, α) of the discrete-gradient scheme (its adjoint)
         if scheme == "discrete-gradient":
-            self._defect_form = chain_rule_defect_form(model, w0_, theta, self.f_old, f_new_unknown)
+            self.defect_form = chain_rule_defect_form(model, w0_, theta, self.f_old, f_new_unknown)
 
     # ----------------------------------------------------------------------------
-    def _nonlocal_entries(self):
+    def nonlocal_entries(self):
         """``(operator, f, g)`` for every nonlocal coefficient set in the residual."""
         return [(op, f, g) for op in self.model.friction_operators() if op.is_nonlocal
                 for f, g in self._nonlocal_pairs]
 
-    def _adjoint_dependencies(self):
+    def adjoint_dependencies(self):
         """The inputs of a taped step besides ``w^n``: the ``Constant`` s and Functions in
         its forms (the stepper's own ``Δt``, ``α``, unknown and coefficients excluded) and
         the two-point operators' own parameters."""
-        forms = [self.residual] + ([self._defect_form] if self.scheme == "discrete-gradient" else [])
+        forms = [self.residual] + ([self.defect_form] if self.scheme == "discrete-gradient" else [])
         own = {id(self.dt), id(self.alpha), id(self.z), id(self.w_old), id(self.w)}
         for op in self.model.friction_operators():     # e.g. the two-point coefficients
             own.update(id(c) for c in op.internal_coefficients())
@@ -434,14 +437,7 @@ class Stepper:
                     out.append(c)
         return out
 
-    def _adjoint_machinery(self, entries):
-        """The forms and solvers of the adjoint of this stepper's steps (built once)."""
-        if getattr(self, "_adjoint", None) is None:
-            from .adjoint import AdjointMachinery
-            self._adjoint = AdjointMachinery(self, entries)
-        return self._adjoint
-
-    def _replay(self, dt, alpha):
+    def replay(self, dt, alpha):
         """The step from ``w_old`` with the given ``Δt`` (and ``α``; the discrete-gradient
         scheme solves for it again, starting there), for the tape's recompute: no
         rejection, no statistics; a failed solve raises :class:`StepFailedError`.  Like the
@@ -504,8 +500,8 @@ class Stepper:
         residual, so it is assembled once."""
         self.solver = NonlinearSolver(
             self.residual, self.z, J=self._jacobian_form,
-            solver_parameters=self.solver_parameters, options_prefix=self._options_prefix,
-            pre_function=self._refresh, pre_jacobian=self._refresh_jacobian,
+            solver_parameters=self.solver_parameters, options_prefix=self.options_prefix,
+            pre_function=self.refresh, pre_jacobian=self._refresh_jacobian,
             convergence_test=self._converged, precheck=self._precheck)
         if self._exact is not None:
             self._exact_assembler = Assembler(self._exact)
@@ -720,7 +716,7 @@ class Stepper:
             halvings += 1
         return True
 
-    def _refresh(self, X=None):
+    def refresh(self, X=None):
         """The nonlocal coefficients at the state ``X`` (the solver's vector; ``None``:
         at the stepper's Functions, outside a residual evaluation)."""
         for f, g in self._nonlocal_pairs:
@@ -735,7 +731,7 @@ class Stepper:
         last = self._refreshed_at
         same = X is not None and last is not None and np.array_equal(last, X.getArray(readonly=True))
         if not self.model.mesh.comm.allreduce(same, op=_mpi_land()):   # (refresh is collective)
-            self._refresh(X)
+            self.refresh(X)
         if self._theta_lagged is not None:
             theta = self._theta_lagged.dat.data
             theta[...] = self._theta_values(self.z_w.dat.data_ro).reshape(theta.shape)
@@ -752,7 +748,7 @@ class Stepper:
 
     def _solve_once(self):
         """One SNES solve of the current step; returns (ok, reason, its, lin_its)."""
-        self._refresh()
+        self.refresh()
         self._last_error = None
         self._last_change = None
         self._stalled = False

@@ -87,7 +87,7 @@ from .quadrature import as_rule
 from .adjoint import annotating
 from .parameters import is_parameter, is_real_function, value, parameter_matrix
 
-__all__ = ["TwoPointFriction"]
+__all__ = ["TwoPointFriction", "CoefficientSet"]
 
 
 def _coupling_spec(coupling):
@@ -106,8 +106,8 @@ def _constants_of(expr):
         [c for c in ufl.algorithms.extract_coefficients(expr) if is_real_function(c)]
 
 
-class _Entry:
-    """Per set: coefficients ``Ĝ_i, Ĵ_i`` of one ``(f, g)`` pair, the point values of
+class CoefficientSet:
+    """The coefficients of one ``(f, g)`` pair (:meth:`TwoPointFriction.coefficient_set`), per set: coefficients ``Ĝ_i, Ĵ_i`` of one ``(f, g)`` pair, the point values of
     ``m_i`` and ``G_i`` and the interpolations that feed them."""
 
     def __init__(self, owner, m, G):
@@ -343,7 +343,7 @@ class TwoPointFriction(FrictionOperator):
             return gr
         return ufl.as_vector([gr[k] for k in self.velocity])
 
-    def _scaled_gradients(self, g):
+    def scaled_gradients(self, g):
         """``G_i = ∇_ξ g_i/(σ_i μ_i)`` (UFL, one per set; velocity components)."""
         return [self._grad(self._component(g, i)) / float(self.scales[i] * self.masses[i]) for i in range(self.n_sets)]
 
@@ -381,6 +381,21 @@ class TwoPointFriction(FrictionOperator):
         self.points = [s * self.reference_points for s in self.scales]
         #: ``κ(x_a − x_b)`` between the distinct x-values of the points
         self._kappa = self.spatial.matrix(xs, xs)
+
+    @property
+    def x_values(self):
+        """Phase space: the distinct ``x``-values of the points (global)."""
+        return self._xs
+
+    @property
+    def v_points(self):
+        """Phase space: the distinct reference velocities of the points (global)."""
+        return self._vs
+
+    @property
+    def x_index(self):
+        """Phase space: for every (global) point, its index in :attr:`x_values`."""
+        return self._ix
 
     @property
     def coupling(self):
@@ -421,7 +436,8 @@ class TwoPointFriction(FrictionOperator):
         Found once, at construction."""
         return self._parameters
 
-    def _mobilities(self, f):
+    def mobilities(self, f):
+        """``m_i(f)`` (UFL, one per set): the mobility of each set of points."""
         m = self.mobility(f)
         shape = ufl.as_ufl(m).ufl_shape
         want = () if self.n_sets == 1 else (self.n_sets,)
@@ -429,7 +445,10 @@ class TwoPointFriction(FrictionOperator):
             raise InvalidParameterError(f"two-point operator: the mobility must have shape {want}, got {shape}")
         return [m if shape == () else m[i] for i in range(self.n_sets)]
 
-    def _entry(self, f, g):
+    def coefficient_set(self, f, g):
+        """The :class:`CoefficientSet` of ``(f, g)`` (made once): the Quadrature
+        Functions ``Ĝ_i`` (``G``), ``Ĵ_i`` (``J``), the point values of ``m_i`` and ``G_i``
+        (``mq``, ``gq``) that :meth:`refresh` fills, and the interpolations feeding them."""
         key = (f, g)
         e = self._entries.get(key)
         if e is None:
@@ -437,14 +456,14 @@ class TwoPointFriction(FrictionOperator):
                 raise InvalidParameterError(
                     "a two-point (nonlocal) friction operator can not be assembled as a sparse "
                     "matrix: use its action (apply_friction) or checks.friction_matrix_dense")
-            e = _Entry(self, self._mobilities(f), self._scaled_gradients(g))
+            e = CoefficientSet(self, self.mobilities(f), self.scaled_gradients(g))
             self._entries[key] = e
         return e
 
     def share_coefficients(self, f_alias, f, g):
         """``form(f_alias, g, φ)`` uses the coefficients ``Ĝ, Ĵ, ĝ`` of ``(f, g)``
         (:meth:`FrictionOperator.share_coefficients`)."""
-        self._entries[(f_alias, g)] = self._entry(f, g)
+        self._entries[(f_alias, g)] = self.coefficient_set(f, g)
         return True
 
     def form(self, f, g, phi):
@@ -453,8 +472,8 @@ class TwoPointFriction(FrictionOperator):
         ``Ĵ_i`` is summed pairwise, so the value is ``Σ_i ∫ ∇φ_i · m_i Ĵ_i`` without
         cancellation error and the UFL derivative in ``g`` is the frozen-coefficient
         (Picard) Jacobian."""
-        e = self._entry(f, g)
-        m, G, P = self._mobilities(f), self._scaled_gradients(g), self._scaled_gradients(phi)
+        e = self.coefficient_set(f, g)
+        m, G, P = self.mobilities(f), self.scaled_gradients(g), self.scaled_gradients(phi)
         out = 0
         for i in range(self.n_sets):
             out = out + ufl.inner(P[i], m[i] * (ufl.dot(e.G[i], G[i] - e.gq[i]) + e.J[i])) * self.dx
@@ -472,7 +491,7 @@ class TwoPointFriction(FrictionOperator):
                 "would be that of frozen coefficients. Evaluate it with the annotation paused; taped steps are "
                 "differentiated exactly (generic_fem.adjoint).")
         started = time.perf_counter()
-        e = self._entry(f, g)
+        e = self.coefficient_set(f, g)
         mloc, gloc = e.read(self.dim)
         pvals = [value(p) for p in self.parameters()]    # a changed c or κ changes the sums
         same = e.last_input is not None and np.array_equal(e.last_input[0], mloc) \
@@ -666,7 +685,7 @@ class TwoPointFriction(FrictionOperator):
         derivative in ``p`` (the sums are linear in both): one more pass per parameter.
 
         :returns: ``(m̄, Ḡ, {p: value})`` (the parameter values summed over ranks)."""
-        e = self._entry(f, g)
+        e = self.coefficient_set(f, g)
         if e.last_input is None:
             raise RuntimeError("coefficient_adjoint: the coefficients of this pair were never refreshed")
         n, d = self.n_sets, self.dim
@@ -727,14 +746,14 @@ class TwoPointFriction(FrictionOperator):
         ``k = ω m``, ``δk = ω m'(f)δf``.  With these, the derivative of the form in the
         coefficients plus the frozen-coefficient Jacobian is the exact Jacobian action
         (Newton instead of Picard)."""
-        e = self._entry(f, g)
+        e = self.coefficient_set(f, g)
         fv = ufl.variable(f)
         dmdf = ufl.algorithms.expand_derivatives(ufl.diff(self.mobility(fv), fv))
         shape = ufl.as_ufl(f).ufl_shape
         dm = dmdf * df if shape == () else ufl.dot(dmdf, df)
         dm = ufl.algorithms.expand_derivatives(dm)
         dms = [dm if ufl.as_ufl(dm).ufl_shape == () else dm[i] for i in range(self.n_sets)]
-        L = e.linearization = _Linearization(self, dms, self._scaled_gradients(dg))
+        L = e.linearization = _Linearization(self, dms, self.scaled_gradients(dg))
         out = []
         for i in range(self.n_sets):
             out += [(e.G[i], L.dG[i]), (e.gq[i], L.dgq[i]), (e.J[i], L.dJ[i])]
@@ -744,7 +763,7 @@ class TwoPointFriction(FrictionOperator):
         """Fill ``δĜ, δĝ, δĴ`` for the current direction, at the state of the last
         :meth:`refresh` of ``(f, g)`` (two pair-sum passes; collective)."""
         started = time.perf_counter()
-        e = self._entry(f, g)
+        e = self.coefficient_set(f, g)
         L = e.linearization
         for op in L.interpolations:
             op()
@@ -775,7 +794,7 @@ class TwoPointFriction(FrictionOperator):
         n, d = self.n_sets, self.dim
         if n * self.n_global > max_points:
             raise ValueError(f"dense two-point matrix: N N_q = {n * self.n_global} > max_points = {max_points}")
-        m = self._mobilities(f)
+        m = self.mobilities(f)
         cols = []
         for i in range(n):
             mq = fd.Function(self.Q).interpolate(m[i])
@@ -803,7 +822,7 @@ class TwoPointFriction(FrictionOperator):
         K[idx, idx] += A.sum(axis=1)
         K = K.transpose(0, 2, 1, 3).reshape(len(c) * d, len(c) * d)
         u = fd.TrialFunction(V)
-        G = self._scaled_gradients(u)
+        G = self.scaled_gradients(u)
         # rows of B in the (q, i, a) order of K
         blocks = []
         for i in range(n):
@@ -823,7 +842,7 @@ class TwoPointFriction(FrictionOperator):
         this rank's points)."""
         n, ng = self.n_sets, self.n_global
         cols = [np.column_stack([self.points[i], fd.Function(self.Q).interpolate(mi).dat.data_ro])
-                for i, mi in enumerate(self._mobilities(f))]
+                for i, mi in enumerate(self.mobilities(f))]
         data = self.gather(np.concatenate(cols, axis=1)).reshape(ng, n, self.dim + 1).transpose(1, 0, 2)
         start = int(self.counts[:self.comm.rank].sum())
         own = np.arange(start, start + len(self.weights))
@@ -852,7 +871,7 @@ class TwoPointFriction(FrictionOperator):
     def flux_form(self, V, phi):
         """``Σ_i ∫ ∇_ξφ_i/(σ_i μ_i) · V_i dξ = Σ_q ω_q ∇φ(v_q)/μ · V_q`` for per-set
         Quadrature vector Functions ``V_i`` (the weak divergence of a flux on pairs)."""
-        P = self._scaled_gradients(phi)
+        P = self.scaled_gradients(phi)
         return sum(ufl.inner(P[i], V[i]) * self.dx for i in range(self.n_sets))
 
     def flux_space(self):

@@ -29,11 +29,11 @@ def jacobian_action_errors(stepper, seed=0, eps=1e-6):
 
     def residual(z):
         st.z.dat.data[:] = z
-        st._refresh()
+        st.refresh()
         return fd.assemble(st.residual).dat.data_ro.copy().ravel()
     fdiff = (residual(z0 + eps * d) - residual(z0 - eps * d)) / (2 * eps)
     st.z.dat.data[:] = z0
-    st._refresh()
+    st.refresh()
     P = fd.assemble(fd.derivative(st.residual, st.z)).petscmat
     x, y = P.createVecs()
     x.setArray(d.ravel())

@@ -78,6 +78,34 @@ def import_cycles(modules, package):
     return cycles
 
 
+#: private attributes of other objects that a module may read: Firedrake's compiled
+#: interpolation callable (generic_fem.assembly.compiled_interpolation, documented there)
+ALLOWED_PRIVATE_ATTRIBUTES = {("generic_fem.assembly", "_get_callable")}
+
+
+def private_attribute_reaches(modules, allowed=()):
+    """``"m reads x._y"`` for every private attribute ``_y`` a module reads or writes on
+    an object other than ``self``/``cls`` (another object's internals)."""
+    out = []
+    for mod, path in modules.items():
+        for node in ast.walk(ast.parse(open(path).read(), path)):
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                    continue
+                if (mod, node.attr) in allowed:
+                    continue
+                out.append(f"{mod} reads {ast.unparse(node)}")
+    return out
+
+
+def test_no_module_reaches_into_another_objects_private_attributes():
+    """The steppers, operators, adjoint and models talk through declared public members
+    (e.g. the adjoint through ``Stepper.replay``, ``refresh``, ``defect_form``, and a
+    two-point operator's ``coefficient_set``), not through each other's internals."""
+    bad = private_attribute_reaches(_modules(), ALLOWED_PRIVATE_ATTRIBUTES)
+    assert not bad, bad
+
+
 def test_the_package_and_models_are_parsed():
     modules = _modules()
     assert "generic_fem.steppers" in modules and "forms.landau" in modules
@@ -112,3 +140,12 @@ def test_the_checks_see_a_private_import_and_a_cycle(tmp_path, a, b, private, cy
     modules = _modules(str(tmp_path), ("pkg",))
     assert private_imports(modules) == private
     assert import_cycles(modules, "pkg") == cycles
+
+
+def test_the_check_sees_a_private_attribute_reach(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("class A:\n    def f(self, other):\n        return self._x + other._y\n")
+    modules = _modules(str(tmp_path), ("pkg",))
+    assert private_attribute_reaches(modules) == ["pkg.a reads other._y"]

@@ -16,7 +16,7 @@ def _check(op, F, G, dF, dG):
     op.refresh(F, G)
     op.linearization(F, G, dF, dG)
     op.refresh_linearization(F, G)
-    e = op._entry(F, G)
+    e = op.coefficient_set(F, G)
     L = e.linearization
     dGh = np.array([a.dat.data_ro.copy() for a in L.dG])
     dJh = np.array([a.dat.data_ro.copy() for a in L.dJ])
@@ -74,11 +74,11 @@ def test_phase_space_points_with_a_spatial_weight(gamma):
 def _coefficients(op, F, G, dF, dG, T):
     """``Ĝ, Ĵ``, their linearisation ``δĜ, δĴ`` and the adjoint contractions of ``T``."""
     op.refresh(F, G)
-    op._entry(F, G).last_input = None            # (the next refresh is not skipped)
+    op.coefficient_set(F, G).last_input = None            # (the next refresh is not skipped)
     op.linearization(F, G, dF, dG)
     op.refresh(F, G)
     op.refresh_linearization(F, G)
-    e = op._entry(F, G)
+    e = op.coefficient_set(F, G)
     L = e.linearization
     out = [np.array([a.dat.data_ro.copy() for a in x]) for x in (e.G, e.J, L.dG, L.dJ)]
     return out + [np.array(op._contractions(T))]
