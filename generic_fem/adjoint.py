@@ -42,6 +42,7 @@ from petsc4py import PETSc
 
 from .errors import StepFailedError, InvalidParameterError
 from .petsc_options import inserted_options
+from .taping import annotating
 from .parameters import is_real_function
 from .assembly import Assembler, no_annotation as _no_annotation
 
@@ -65,15 +66,6 @@ DEFAULT_ADJOINT_PARAMETERS = {
     "pc_python_type": "generic_fem.linear_solvers.DiagonalScaledLU",
     "scaled_pc_factor_mat_solver_type": "mumps",
 }
-
-
-def annotating():
-    """Whether pyadjoint is recording (``False`` when it is not installed)."""
-    try:
-        from pyadjoint.tape import annotate_tape
-    except ImportError:
-        return False
-    return annotate_tape()
 
 
 def _assembler(form):

@@ -444,11 +444,7 @@ def energy_dissipation_functional(model, states=None, times=None, mobility="righ
             dS = model.dS(fstar)
         f0, f1 = fs[k], fs[k + 1]
 
-        def s_of(phi, f0=f0, f1=f1, dt=dt, fstar=fstar):
-            s = ufl.inner(phi, f1 - f0) / dt * model.dx
-            dE = model.dE(fstar)
-            Lt = None if dE is None else model.poisson(fstar, dE, phi)
-            return s if Lt is None else s - Lt
+        s_of = model.dissipative_rate(f0, f1, dt, fstar)
 
         size = compatibility_weights(model, f0, f1, dt)
         a_k, viol = inverse_norm_squared(model, fstar, s_of, compatibility_tol, size=size,

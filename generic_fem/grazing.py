@@ -380,16 +380,6 @@ def chain_rule_alpha(model, w0, w1, f0=None, f1=None):
     return alpha_star(*chain_rule_terms(model, w0, w1, f0, f1))
 
 
-def _s_of(model, f0, f1, dt, fL):
-    """``s(φ) = ⟨φ, f¹ − f⁰⟩/Δt − ⟨φ, L(f_L) dE(f_L)⟩``."""
-    def s_of(phi):
-        s = ufl.inner(phi, f1 - f0) / dt * model.dx
-        dE = model.dE(fL)
-        Lt = None if dE is None else model.poisson(fL, dE, phi)
-        return s if Lt is None else s - Lt
-    return s_of
-
-
 def _vector(c):
     with c.dat.vec_ro as v:
         return v.copy()
@@ -409,7 +399,7 @@ def tgre_residual(model, f0, f1, dt, rate, fstar, fL=None):
 
 def _residual(model, f0, f1, dt, urate, fL):
     phi = fd.TestFunction(model.V)
-    s = fd.assemble(_s_of(model, f0, f1, dt, fL)(phi))
+    s = fd.assemble(model.dissipative_rate(f0, f1, dt, fL)(phi))
     flux = urate.flux(phi)
     q = fd.assemble(flux) if not (isinstance(flux, int) and flux == 0) else None
     res = s.copy(deepcopy=True)
@@ -432,7 +422,7 @@ def least_action_rate(model, f0, f1, dt, fstar, compatibility_tol=1e-8, m_invers
     range of ``M`` (it charges the collision invariants) ``rate`` is ``None`` and ``A = ∞``."""
     phi = fd.TestFunction(model.V)
     floor = 1e-10 * _vector(fd.assemble(ufl.inner(phi, componentwise_abs(f0) + componentwise_abs(f1)) / dt * model.dx)).norm()
-    value, violation, g = inverse_norm_squared(model, fstar, _s_of(model, f0, f1, dt, fstar if fL is None else fL),
+    value, violation, g = inverse_norm_squared(model, fstar, model.dissipative_rate(f0, f1, dt, fstar if fL is None else fL),
                                                compatibility_tol, size=compatibility_weights(model, f0, f1, dt),
                                                solver_parameters=solver_parameters, method=m_inverse,
                                                return_solution=True, rhs_floor=floor)
@@ -461,8 +451,7 @@ def solve_tgre(model, w0, rate, dt, chain_rule="discrete-gradient", solver_param
     theta = w0 + alpha * (w1 - w0)
     fstar = model.density(theta)
     F = ufl.inner(phi, model.density(w1) - model.density(w0)) * model.dx
-    dE = model.dE(fstar)
-    Lt = None if dE is None else model.poisson(fstar, dE, phi)
+    Lt = model.reversible_rate(fstar, phi)
     if Lt is not None:
         F = F - dt * Lt
     if pairs:
@@ -722,8 +711,7 @@ def pair_energy_dissipation(model, curve, times=None, rates=None, chain_rule="di
         else:
             rate = rates[k]
         D = float(fd.assemble(model.apply_friction(fstar, theta, theta)))
-        dE = model.dE(fL)
-        Lt = None if dE is None else model.poisson(fL, dE, theta)
+        Lt = model.reversible_rate(fL, theta)
         T = 0.0 if Lt is None else float(fd.assemble(Lt))
         chain = H[k + 1] - H[k] - float(fd.assemble(ufl.inner(theta, f1 - f0) * model.dx))
         if rate is None:      # incompatible: no rate satisfies the TGRE

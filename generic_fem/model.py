@@ -207,6 +207,22 @@ class GenericModel:
         e = self.energy_density(fv)
         return None if e is None else ufl.diff(e, fv)
 
+    def reversible_rate(self, f, phi):
+        """``⟨φ, L(f) dE(f)⟩`` (UFL), the reversible part of the rate tested with ``φ``;
+        ``None`` for a gradient flow (or a model whose ``poisson`` gives none)."""
+        dE = self.dE(f)
+        return None if dE is None else self.poisson(f, dE, phi)
+
+    def dissipative_rate(self, f0, f1, dt, fL):
+        """``s(φ) = ⟨φ, f¹ − f⁰⟩/Δt − ⟨φ, L(f_L) dE(f_L)⟩``: what the friction
+        ``⟨φ, M(f_*) g⟩`` of one interval must balance (the ``s`` of Duong–He,
+        arXiv:2504.07666 (1.13)); returns ``φ ↦ s(φ)`` (UFL)."""
+        def s_of(phi):
+            s = ufl.inner(phi, f1 - f0) / dt * self.dx
+            Lt = self.reversible_rate(fL, phi)
+            return s if Lt is None else s - Lt
+        return s_of
+
     def entropy_variable(self, f):
         """``w = −dS(f)`` (UFL expression)."""
         return -self.dS(f)

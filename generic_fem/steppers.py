@@ -58,7 +58,8 @@ from .errors import InvalidParameterError, StepFailedError
 from .petsc_options import discard_foreign_options
 from .newton import EntropyNewtonControl
 from .substeps import SubstepSizes
-from .adjoint import annotating, step_block
+from .adjoint import step_block
+from .taping import annotating
 from .chain_rule import ChainRuleTerms, chain_rule_defect_form, alpha_star
 from .invariants import InvariantMoments, match_invariants
 from .predictor import Extrapolation
@@ -268,8 +269,7 @@ class Stepper:
         # entropy could grow by O(Δt) per step); L(f^{n+1}) dE is implicit, tested with
         # w^{n+1} it vanishes up to quadrature, so the entropy still decreases
         fL = f_new_unknown if scheme == "minimizing-movement" else fstar
-        dE = model.dE(fL)
-        Lterm = None if dE is None else model.poisson(fL, dE, phi)
+        Lterm = model.reversible_rate(fL, phi)
         if Lterm is not None:
             rate = rate - Lterm
 

@@ -7,16 +7,21 @@ gradients of a frozen-coefficient problem, silently.  Evaluating them while pyad
 annotates is an error."""
 from .errors import InvalidParameterError
 
-__all__ = ["refuse_annotation"]
+__all__ = ["refuse_annotation", "annotating"]
+
+
+def annotating():
+    """Whether pyadjoint is recording (``False`` when it is not installed)."""
+    try:
+        from pyadjoint.tape import annotate_tape
+    except ImportError:      # pyadjoint not installed: nothing can tape
+        return False
+    return annotate_tape()
 
 
 def refuse_annotation(what):
     """Raise if pyadjoint is annotating (``firedrake.adjoint.continue_annotation()``)."""
-    try:
-        from pyadjoint.tape import annotate_tape
-    except ImportError:      # pyadjoint not installed: nothing can tape
-        return
-    if annotate_tape():
+    if annotating():
         raise InvalidParameterError(
             f"{what} can not be taped by firedrake.adjoint yet (time steps can: generic_fem.adjoint): its "
             "two-point coefficients and M^-1 solves are invisible to the tape, so its gradients would be silently "
