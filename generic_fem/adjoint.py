@@ -183,7 +183,7 @@ class AdjointMachinery:
         self.AT_assemble = Assembler(AT_form, mat_type="aij")
         self.AT = None
         self.grad_forms = {}
-        if st.scheme == "discrete-gradient":
+        if st.method.solves_alpha:
             D = st.defect_form
             R = fd.TestFunction(st.alpha.function_space())
             self.d_z = _assembler(_expanded(ufl.derivative(D, st.z, fd.TestFunction(Z))))
@@ -322,7 +322,7 @@ def _make_block_class():
             auxiliary field, all of ``z``."""
             self.dt, self.alpha = float(dt), float(alpha)
             st = self.stepper
-            self.alpha_active = bool(getattr(st, "_alpha_active", False)) and st.scheme == "discrete-gradient"
+            self.alpha_active = st.alpha_active and st.method.solves_alpha
             if st.z is not st.z_w:
                 if self.z_saved is None:
                     self.z_saved = fd.Function(st.z.function_space())
@@ -404,7 +404,7 @@ def _make_block_class():
             mach.setup(self.dt)
             lam = mach.solve(rhs)
             mu = 0.0
-            if st.scheme == "discrete-gradient" and self.alpha_active:
+            if st.method.solves_alpha and self.alpha_active:
                 y2 = mach.solve(mach.d_z())
                 d_alpha = _scalar(mach.d_alpha()) if mach.d_alpha is not None else 0.0
                 r1, r2 = mach.alpha_derivative(lam), mach.alpha_derivative(y2)

@@ -60,6 +60,7 @@ from mpi4py import MPI
 from firedrake.exceptions import ConvergenceError
 
 from .errors import InvalidParameterError
+from .schemes import SCHEMES, scheme_named
 from .history import History
 from .model import GenericModel
 from .two_point import TwoPointFriction
@@ -598,12 +599,12 @@ def _transport_rule(curve, transport, n):
     if transport == "scheme":
         if not isinstance(curve, History):
             raise InvalidParameterError("transport='scheme' needs a History")
-        scheme = curve.metadata.get("scheme")
-        if scheme in ("backward-euler", "minimizing-movement"):
-            return "right"
-        if scheme in ("midpoint", "discrete-gradient"):
+        name = curve.metadata.get("scheme")
+        if name not in SCHEMES:
+            raise InvalidParameterError(f"transport='scheme': unknown scheme {name!r} in the history")
+        if scheme_named(name).uses_alpha:
             return [float(r["alpha"]) for r in curve.records[1:n + 1]]
-        raise InvalidParameterError(f"transport='scheme': unknown scheme {scheme!r} in the history")
+        return "right"
     if isinstance(transport, str):
         if transport not in ("chain-rule", "right", "left", "trapezoid"):
             raise InvalidParameterError("transport must be 'chain-rule', 'right', 'left', 'trapezoid', 'scheme' "

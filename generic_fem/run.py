@@ -269,7 +269,7 @@ def run(model, f0=None, t_end=1.0, dt=0.1, *, output=None, vtk_every=0, vtk_fiel
         for k in ("edi_lhs", "edi_rhs"):
             if k in stats:
                 rec[k] = stats[k]
-        if scheme in ("midpoint", "discrete-gradient"):
+        if stepper.method.uses_alpha:
             rec["alpha"] = stats["alpha"]
         if "chain_rule_defect" in stats:
             rec["chain_rule_defect"] = stats["chain_rule_defect"]

@@ -63,12 +63,12 @@ from .taping import annotating
 from .chain_rule import ChainRuleTerms, chain_rule_defect_form, alpha_star
 from .invariants import InvariantMoments, match_invariants
 from .predictor import Extrapolation
+from .schemes import SCHEMES, scheme_named
 from .assembly import Assembler, CompiledForms, no_annotation
 from .nonlinear_solver import NonlinearSolver
 
 __all__ = ["Stepper", "SCHEMES", "DEFAULT_SOLVER_PARAMETERS"]
 
-SCHEMES = ("backward-euler", "minimizing-movement", "midpoint", "discrete-gradient")
 
 #: Newton with a direct solve of the Jacobi-scaled Jacobian
 #: (:class:`~generic_fem.linear_solvers.DiagonalScaledLU`); converge on the residual
@@ -203,8 +203,8 @@ class Stepper:
                  alpha_tol=1e-14, alpha_rounds=12,
                  stall_window=10, adjoint_solver_parameters=None,
                  local_error_fraction=1e-2, previous=None):
-        if scheme not in SCHEMES:
-            raise InvalidParameterError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
+        #: the scheme (:class:`~generic_fem.schemes.Scheme`); ``scheme`` is its name
+        self.method = method = scheme_named(scheme)
         # a script's own flags (argparse, pytest) are not PETSc options: keep PETSc from
         # listing them as unused at exit
         discard_foreign_options()
@@ -246,13 +246,8 @@ class Stepper:
         self.z_w = self.z if W is None else self.z.subfunctions[0]
         self.z_w.assign(self.w)
         w0_ = self.w_old
-        if scheme == "backward-euler":
-            theta, fstar = w1, model.density(w1)
-        elif scheme == "minimizing-movement":
-            theta, fstar = w1, model.density(w0_)
-        else:
-            theta = w0_ + self.alpha * (w1 - w0_)
-            fstar = model.density(theta)
+        theta = method.theta(w0_, w1, self.alpha)
+        fstar = method.mobility_state(model, w0_, theta)
         self.theta, self.fstar = theta, fstar
         # the (mobility, argument) pairs of M in the residual: their nonlocal
         # coefficients are refreshed before every residual / Jacobian evaluation
@@ -268,7 +263,7 @@ class Stepper:
         # frozen mobility f^n is for M only: L(f^n) would make transport explicit (and the
         # entropy could grow by O(Δt) per step); L(f^{n+1}) dE is implicit, tested with
         # w^{n+1} it vanishes up to quadrature, so the entropy still decreases
-        fL = f_new_unknown if scheme == "minimizing-movement" else fstar
+        fL = method.transport_state(model, w1, fstar)
         Lterm = model.reversible_rate(fL, phi)
         if Lterm is not None:
             rate = rate - Lterm
@@ -301,7 +296,7 @@ class Stepper:
         # GMRES still failed at γ = 1).
         self._theta_lagged = None
         self._jacobian_form = None
-        lag = (nonlocal_jacobian == "picard" and scheme != "minimizing-movement"
+        lag = (nonlocal_jacobian == "picard" and not method.frozen_mobility
                and model.rule.kind == "nodal")
         if lag:
             theta_lagged = fd.Function(V, name="theta_lagged")
@@ -326,7 +321,7 @@ class Stepper:
         self.max_update = float(max_update)
         self.update_tol = float(update_tol)
         if anderson_depth is None:
-            anderson_depth = 5 if (scheme != "midpoint" and nonlocal_jacobian == "picard") else 0
+            anderson_depth = 5 if (method.mixing and nonlocal_jacobian == "picard") else 0
         self.control = EntropyNewtonControl(model, V, self.max_update, anderson_depth)
         self.floor_rtol = float(floor_rtol)
         if not (isinstance(stall_window, (int, np.integer)) and stall_window >= 0):
@@ -346,10 +341,9 @@ class Stepper:
         # inequality, and a linearly converging iteration is what stopping early saves
         # (and the discrete gradient, whose α makes its chain rule exact whatever the
         # residual: a residual enters its entropy balance only as ⟨θ, R⟩, tested)
-        self._local_error_scheme = (scheme in ("backward-euler", "minimizing-movement", "discrete-gradient")
-                                    and nonlocal_jacobian == "picard")
+        self._local_error_scheme = method.loose_solves and nonlocal_jacobian == "picard"
         self.predictor = predictor
-        self._extrapolation = Extrapolation(self.control, 2 if scheme in ("midpoint", "discrete-gradient") else 1)
+        self._extrapolation = Extrapolation(self.control, method.order)
         for item in (previous or []):
             try:
                 t_past, w_past = item
@@ -406,8 +400,12 @@ class Stepper:
         #: the forms and solvers of the adjoint of this stepper's steps
         #: (:class:`~generic_fem.adjoint.AdjointMachinery`, built by the adjoint on first use)
         self.adjoint_machinery = None
+        #: discrete gradient: whether the last step's ``α`` was determined by its chain
+        #: rule (strictly inside ``(0, 1)``, ``⟨Δw, Δf⟩`` above its noise), so that the
+        #: adjoint differentiates through it
+        self.alpha_active = False
         # the chain-rule defect δ(z, α) of the discrete-gradient scheme (its adjoint)
-        if scheme == "discrete-gradient":
+        if method.solves_alpha:
             self.defect_form = chain_rule_defect_form(model, w0_, theta, self.f_old, f_new_unknown)
 
     # ----------------------------------------------------------------------------
@@ -420,7 +418,7 @@ class Stepper:
         """The inputs of a taped step besides ``w^n``: the ``Constant`` s and Functions in
         its forms (the stepper's own ``Δt``, ``α``, unknown and coefficients excluded) and
         the two-point operators' own parameters."""
-        forms = [self.residual] + ([self.defect_form] if self.scheme == "discrete-gradient" else [])
+        forms = [self.residual] + ([self.defect_form] if self.method.solves_alpha else [])
         own = {id(self.dt), id(self.alpha), id(self.z), id(self.w_old), id(self.w)}
         for op in self.model.friction_operators():     # e.g. the two-point coefficients
             own.update(id(c) for c in op.internal_coefficients())
@@ -450,7 +448,7 @@ class Stepper:
         self.alpha.assign(alpha)
         self._initial_guess(dt, first=False)
         ok, reason, its, _ = self._solve_once()
-        if ok and self.scheme == "discrete-gradient":
+        if ok and self.method.solves_alpha:
             ok, _, _ = self._solve_alpha()
         if not ok:
             raise StepFailedError(f"recomputing a taped {self.scheme} step (dt = {dt:.3e}) failed: "
@@ -627,7 +625,7 @@ class Stepper:
         ``α`` makes ``H^{n+1} − H^n = ⟨θ, f^{n+1} − f^n⟩ = −Δt ⟨θ, M θ⟩ + ⟨θ, R⟩``.
         (The midpoint scheme enforces its inequality through ``α``; a tightly solved
         discrete-gradient step leaves ``⟨θ, R⟩`` at round-off.)"""
-        if self.scheme == "midpoint" or (self.scheme == "discrete-gradient" and not self._local_test):
+        if self.method.bounds_alpha or (self.method.solves_alpha and not self._local_test):
             return True
         Rvec = snes.getFunction()[0].getArray(readonly=True)
         theta = self._theta_values(snes.getSolution().getArray(readonly=True)[:self.control.n])
@@ -741,7 +739,7 @@ class Stepper:
         unknown: ``w1`` for the first-order schemes, ``w^n + α(w1 − w^n)`` for the
         midpoint and discrete-gradient schemes."""
         w1 = np.asarray(w1).reshape(-1)
-        if self.scheme not in ("midpoint", "discrete-gradient"):
+        if not self.method.uses_alpha:
             return w1
         w0 = np.asarray(self.w_old.dat.data_ro).reshape(-1)
         return w0 + float(self.alpha) * (w1 - w0)
@@ -825,7 +823,7 @@ class Stepper:
             self._last_chain_defect = delta
             # α is a function of the states (the adjoint differentiates δ = 0) only where
             # the step moves and α is not clamped
-            self._alpha_active = bool(den > noise and 0.0 < float(self.alpha) < 1.0)
+            self.alpha_active = bool(den > noise and 0.0 < float(self.alpha) < 1.0)
             if abs(delta) <= max(self.alpha_tol * abs(den), noise):
                 if not self._local_test or abs(delta) <= self._defect_allowance(den):
                     return True, its, lits
@@ -856,7 +854,7 @@ class Stepper:
             if not ok:
                 return False, its, lits
         self._last_chain_defect, den, noise = self._chain_rule_defect()
-        self._alpha_active = bool(den > noise and 0.0 < float(self.alpha) < 1.0)
+        self.alpha_active = bool(den > noise and 0.0 < float(self.alpha) < 1.0)
         tol = max(self.alpha_tol * abs(den), noise)
         if self._local_test:
             tol = min(tol, self._defect_allowance(den))
@@ -1008,9 +1006,9 @@ class Stepper:
             "alpha": sub["alpha"], **totals,
             "rejections": "; ".join(self._rejection_log),
         }
-        if self.scheme == "discrete-gradient":
+        if self.method.solves_alpha:
             self.last["chain_rule_defect"] = sub["chain_rule_defect"]
-        if self.scheme == "minimizing-movement":
+        if self.method.frozen_mobility:
             self.last["edi_lhs"] = sub["H_new"] + 0.5 * weighted_diss
             self.last["edi_rhs"] = H_old
         return self.last
@@ -1045,11 +1043,11 @@ class Stepper:
             ok, reason, its, lits = self._solve_once()
             total_its += its
             total_lits += lits
-            if ok and self.scheme == "discrete-gradient":
+            if ok and self.method.solves_alpha:
                 ok, n_its, n_lits = self._solve_alpha()
                 total_its += n_its
                 total_lits += n_lits
-            if ok and self.scheme == "midpoint":
+            if ok and self.method.bounds_alpha:
                 for alpha_rounds in range(1, 9):
                     astar = self._alpha_star()
                     if astar <= float(self.alpha) + 1e-14:
@@ -1087,7 +1085,7 @@ class Stepper:
         out = {"dt": dt, "H_new": H_new, "dissipation": dissipation,
                "snes_its": total_its, "ksp_its": total_lits, "rejected": rejections, "substeps": 1,
                "alpha": float(self.alpha)}
-        if self.scheme == "discrete-gradient":
+        if self.method.solves_alpha:
             out["chain_rule_defect"] = self._last_chain_defect
         return out
 

@@ -165,3 +165,21 @@ def test_vtk_output_one_named_field_per_species_in_physical_velocity(tmp_path):
     assert sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "fp" / "*.pvd"))) == ["f.pvd"]
     with pytest.raises(InvalidParameterError, match="vtk_fields"):
         run(fp, gaussian(fp.coordinates, 1.0, [0.0, 0.0], np.eye(2)), t_end=0.1, dt=0.1, vtk_fields=("density",))
+
+
+def test_an_unknown_scheme_is_named_with_the_choices(fp):
+    model, f0 = fp
+    with pytest.raises(InvalidParameterError, match=r"unknown scheme 'crank-nicolson'; choose one of .*'midpoint'"):
+        run(model, f0, t_end=0.1, dt=0.1, scheme="crank-nicolson")
+
+
+def test_the_schemes_as_data():
+    """What differs between the schemes (generic_fem.schemes), as the steppers read it."""
+    from generic_fem.schemes import SCHEMES, scheme_named
+    assert SCHEMES == ("backward-euler", "minimizing-movement", "midpoint", "discrete-gradient")
+    table = {name: (s.order, s.uses_alpha, s.solves_alpha, s.bounds_alpha, s.frozen_mobility, s.loose_solves)
+             for name, s in ((n, scheme_named(n)) for n in SCHEMES)}
+    assert table == {"backward-euler": (1, False, False, False, False, True),
+                     "minimizing-movement": (1, False, False, False, True, True),
+                     "midpoint": (2, True, False, True, False, False),
+                     "discrete-gradient": (2, True, True, False, False, True)}
