@@ -57,7 +57,7 @@ from petsc4py import PETSc
 from .errors import InvalidParameterError, StepFailedError
 from .petsc_options import discard_foreign_options
 from .newton import EntropyNewtonControl
-from .substeps import SubstepSizes
+from .substeps import StepController
 from .adjoint import step_block
 from .taping import annotating
 from .chain_rule import ChainRuleTerms, chain_rule_defect_form, alpha_star
@@ -212,10 +212,10 @@ class Stepper:
             raise InvalidParameterError(f"time step must be positive and finite, got {dt}")
         self.model = model
         self.scheme = scheme
-        self.dt_target = float(dt)
+        #: the sizes of sub-steps and attempts (:class:`~generic_fem.substeps.StepController`)
+        self.controller = StepController(dt, max_rejections, min_dt)
         self.t = float(t0)
         self.step_count = 0
-        self.max_rejections = int(max_rejections)
         self.alpha_tol, self.alpha_rounds = float(alpha_tol), int(alpha_rounds)
         V = model.V
         if w0 is not None:
@@ -229,7 +229,6 @@ class Stepper:
         # α on the Real space (not a Constant): the adjoint of the discrete-gradient
         # scheme differentiates the residual with respect to it
         self.alpha = fd.Function(fd.FunctionSpace(model.mesh, "R", 0), name="alpha").assign(0.5)
-        self._dt_next = self.dt_target   # the first sub-step of the next advance()
         self._w_start = None
         self._rejection_log = []   # why each attempt of the current advance() was rejected
 
@@ -370,7 +369,6 @@ class Stepper:
         self._first_iterate_reference = False   # ... measured from its first iterate
         self._reference_damped = False          # ... which was damped
         self._taping = False
-        self.min_dt = float(min_dt) if min_dt is not None else 1e-6 * self.dt_target
         self._last_change = None
         self._build_solver()
         if self.project_invariants:   # the invariant densities and their compiled moments, once
@@ -407,6 +405,19 @@ class Stepper:
         # the chain-rule defect δ(z, α) of the discrete-gradient scheme (its adjoint)
         if method.solves_alpha:
             self.defect_form = chain_rule_defect_form(model, w0_, theta, self.f_old, f_new_unknown)
+
+    @property
+    def dt_target(self):
+        """The step size ``dt`` of :meth:`advance`."""
+        return self.controller.dt_target
+
+    @property
+    def max_rejections(self):
+        return self.controller.max_rejections
+
+    @property
+    def min_dt(self):
+        return self.controller.min_dt
 
     # ----------------------------------------------------------------------------
     def nonlocal_entries(self):
@@ -965,39 +976,33 @@ class Stepper:
             Krylov iterations, ``H_old``, ``H_new``, ``dissipation`` (the sub-steps'
             ``⟨θ, M θ⟩`` averaged over ``Δt``), ``alpha`` (the last sub-step's)."""
         self.model.check_parameters()
-        span = self.dt_target if dt_max is None else min(self.dt_target, float(dt_max))
+        ctl = self.controller
+        span = ctl.begin(dt_max)
         if not span > 0:
             raise InvalidParameterError(f"advance: the step must be positive, got {span}")
         t_start = self.t
         H_old = self._scalars.value("H")
-        done, h = 0.0, min(self._dt_next, span)
         totals = {"snes_its": 0, "ksp_its": 0, "rejected": 0, "substeps": 0}
         self._rejection_log = []
         weighted_diss = 0.0
         if self._w_start is None:
             self._w_start = fd.Function(self.w.function_space())
         self._w_start.assign(self.w)
-        sizes = SubstepSizes()
-        while done < span:
-            h = min(h, span - done)
-            if span - done - h < 1e-9 * span:   # no sliver at the end
-                h = span - done
+        while not ctl.finished:
             try:
-                sub = self._annotated_substep(h)
+                sub = self._annotated_substep(ctl.next_size())
             except StepFailedError:      # the state at the start of the step, as it was
                 self._extrapolation.reset()   # (its accepted sub-steps are undone)
                 self.w.assign(self._w_start)
                 self.z_w.assign(self._w_start)
                 self.t = t_start
                 raise
-            done = span if sub["dt"] == span - done else done + sub["dt"]
-            self.t = t_start + done
+            self.t = t_start + ctl.accepted(sub["dt"], sub["rejected"])
             for k in totals:
                 totals[k] += sub[k]
             weighted_diss += sub["dt"] * sub["dissipation"]
-            h = sizes.next_after(sub["dt"], sub["rejected"])
         self.t = t_start + span
-        self._dt_next = min(2.0 * sub["dt"], self.dt_target)   # the memory of failed sizes is per step
+        ctl.end()
         self.step_count += 1
         dissipation = weighted_diss / span
         self.last = {
@@ -1028,15 +1033,14 @@ class Stepper:
         return self._substep(dt)
 
     def _substep(self, dt):
-        """Solve one step from ``w`` of size ``dt``, halving it on failure (at most
-        ``max_rejections`` times, never below ``min_dt``); returns its statistics."""
-        rejections = 0
+        """Solve one step from ``w`` of size ``dt``, halving it on failure (the attempts of
+        :meth:`~generic_fem.substeps.StepController.attempts`); returns its statistics."""
         self.w_old.assign(self.w)
         self._scales = None
         self._psi_targets = None
         total_its = total_lits = 0
         failures = []
-        while True:
+        for dt in self.controller.attempts(dt):
             self.dt.assign(dt)
             self.alpha.assign(0.5)
             self._initial_guess(dt, first=not failures)
@@ -1062,19 +1066,18 @@ class Stepper:
                     ok = False
             if ok:
                 break
-            rejections += 1
             failures.append(self._failure_summary(dt, reason, its))
             self._rejection_log.append(self._rejection_reason(dt, reason, its))
-            if rejections > self.max_rejections or dt / 2 < self.min_dt:
-                self.w.assign(self.w_old)
-                self.z_w.assign(self.w_old)
-                raise StepFailedError(
-                    f"{self.scheme} step from t={self.t:.6g} failed {rejections} times "
-                    f"(dt from {failures[0][0]:.3e} down to {dt:.3e}). Last attempt: {failures[-1][1]}"
-                    + ". Try a smaller dt or a finer mesh where those nodes are, a larger "
-                    "velocity box if they are at its edge, check the data, or loosen "
-                    "snes_atol/update_tol (solver_parameters); docs/choosing.rst, \"When a step fails\".")
-            dt = dt / 2
+        else:
+            self.w.assign(self.w_old)
+            self.z_w.assign(self.w_old)
+            raise StepFailedError(
+                f"{self.scheme} step from t={self.t:.6g} failed {len(failures)} times "
+                f"(dt from {failures[0][0]:.3e} down to {dt:.3e}). Last attempt: {failures[-1][1]}"
+                + ". Try a smaller dt or a finer mesh where those nodes are, a larger "
+                "velocity box if they are at its edge, check the data, or loosen "
+                "snes_atol/update_tol (solver_parameters); docs/choosing.rst, \"When a step fails\".")
+        rejections = len(failures)
         H_new = self._scalars.value("H")
         if self._dissipation_pair != self._nonlocal_pairs[0]:
             self.model.refresh_friction(*self._dissipation_pair)

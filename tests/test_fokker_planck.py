@@ -211,6 +211,30 @@ def test_substep_sizes_do_not_retry_a_failed_size_at_once():
     assert [s.next_after(0.05, 0), s.next_after(0.05, 0)] == [0.05, 0.1]
 
 
+def test_step_controller_covers_the_step_exactly():
+    """StepController: the attempts halve (max_rejections + 1 at most, none below
+    min_dt); accepted sub-steps cover exactly min(dt, dt_max), with no sliver at the
+    end; the next step starts at twice the last sub-step."""
+    from generic_fem.substeps import StepController
+    c = StepController(0.4, max_rejections=2, min_dt=0.06)
+    assert list(c.attempts(0.4)) == [0.4, 0.2, 0.1]
+    assert list(StepController(0.4, max_rejections=6, min_dt=0.15).attempts(0.4)) == [0.4, 0.2]
+    assert c.begin(dt_max=0.3) == 0.3
+    sizes = []
+    while not c.finished:
+        h = c.next_size()
+        accepted = h / 2 if not sizes else h       # the first sub-step had one rejection
+        sizes.append(accepted)
+        c.accepted(accepted, 1 if len(sizes) == 1 else 0)
+    assert sizes == [0.15, 0.15] and c.done == 0.3
+    c.end()
+    assert c.dt_next == 0.3
+    assert c.begin() == 0.4 and c.next_size() == 0.3
+    c.dt_next = 0.4 - 1e-12                           # it would leave a sliver of 1e-12:
+    c.begin()
+    assert c.next_size() == 0.4                       # the whole step instead
+
+
 def test_stall_window_is_checked():
     model = make(2, cells=2)
     with pytest.raises(InvalidParameterError, match="stall_window"):
