@@ -57,7 +57,7 @@ def measure(args):
         f = model.density(w)
         P = model.pairs
         t_eval, pairs = operator_time(P, f, w, args.repeat, comm)
-        Nx, Nv = len(P._xs), len(P._vs)
+        Nx, Nv = len(P.x_values), len(P.v_points)
         row = {"nx": nx, "nv": nv, "N_x": Nx, "N_v": Nv, "points": Nx * Nv, "ranks": comm.size,
                "t_eval": t_eval, "pairs": pairs, "naive_pairs": float(Nx * Nv) ** 2}
         if Nx * Nv <= args.step_max:

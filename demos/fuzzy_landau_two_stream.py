@@ -73,13 +73,13 @@ def phase_plane(f):
     """``∫ f dv_2`` on the (x, v_1) grid of quadrature points (rank 0 gets it)."""
     fq = fd.Function(Q).interpolate(f)
     data = P.gather(np.column_stack([np.asarray(fq.dat.data_ro) * P.weights, P.weights]))
-    xs, vs = P._xs, P._vs
+    xs, vs = P.x_values, P.v_points
     v1 = np.unique(np.round(vs[:, 0], 10))
-    j = np.searchsorted(v1, np.round(vs[P._iv, 0], 10))
+    j = np.searchsorted(v1, np.round(vs[P.v_index, 0], 10))
     img = np.zeros((len(v1), len(xs)))
     wsum = np.zeros((len(v1), len(xs)))
-    np.add.at(img, (j, P._ix), data[:, 0])
-    np.add.at(wsum, (j, P._ix), data[:, 1])
+    np.add.at(img, (j, P.x_index), data[:, 0])
+    np.add.at(wsum, (j, P.x_index), data[:, 1])
     # per unit x-weight and v_1-weight: divide by the weight summed over v_2 and divide out Δv_2
     nv2 = len(np.unique(np.round(vs[:, 1], 10)))
     dv2 = 2 * args.vmax / nv2

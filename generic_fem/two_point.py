@@ -81,8 +81,8 @@ from mpi4py import MPI
 from .assembly import compiled_interpolation
 from .errors import InvalidParameterError
 from .operators import FrictionOperator
-from .pair_kernels import (pair_sums, moment_sums, local_moments, as_weight, pair_contractions,
-                           tensor_moments, tensor_moment_contractions)
+from .pair_kernels import as_weight
+from .pair_summation import MomentSums, DirectSums, DistinctPositionSums, PhaseSpaceSums
 from .quadrature import as_rule
 from .adjoint import annotating
 from .parameters import is_parameter, is_real_function, value, parameter_matrix
@@ -262,19 +262,29 @@ class TwoPointFriction(FrictionOperator):
         comm.Allreduce(ext, ext_global, op=MPI.MAX)
         diam = 2 * sig.max() * np.linalg.norm(ext_global)
         self.weight.check(1e-6 * diam, diam)
-        #: sum over unique point positions (coincident points merged: a node shared by
-        #: neighbouring cells under the nodal rule); ``False``: over every point, per cell
-        self.merge_coincident = True
-        if self.spatial is not None:
-            self._phase_space_structure()
-        else:
-            self._snap_coincident(diam)
-            self._unique_layout()
-        self._entries = {}
         #: pair interactions evaluated by this rank; operator evaluations done / skipped;
         #: linearised evaluations (exact Jacobian actions, two pair-sum passes each);
         #: seconds spent in the evaluations and linearisations (this rank)
         self.stats = {"pairs": 0, "evaluations": 0, "skipped": 0, "linearized": 0, "seconds": 0.0}
+        #: sum over unique point positions (coincident points merged: a node shared by
+        #: neighbouring cells under the nodal rule); ``False``: over every point, per cell
+        self.merge_coincident = True
+        # the summation backends (generic_fem.pair_summation)
+        self._phase_space = self._moments = self._direct = self._distinct = None
+        if self.spatial is not None:
+            self._phase_space = PhaseSpaceSums(self.positions, self.reference_points, sig[0], self.weight,
+                                               self.spatial, self.gather, comm, self.stats)
+            self.reference_points = self._phase_space.reference_points
+            self.points = [s * self.reference_points for s in self.scales]
+            #: ``κ(x_a − x_b)`` between the distinct x-values of the points
+            self._kappa = self._phase_space.kappa()
+        else:
+            self._snap_coincident(diam)
+            args = (self.points, self.weight, self.gather, comm, self.stats)
+            self._moments = MomentSums(*args) if self.weight.quadratic else None
+            self._direct = DirectSums(*args)
+            self._distinct = DistinctPositionSums(*args)
+        self._entries = {}
 
     # ---------------------------------------------------------------------------
     def _snap_coincident(self, diam):
@@ -295,42 +305,13 @@ class TwoPointFriction(FrictionOperator):
         self.points = [np.ascontiguousarray(scaled[rep[i * n:(i + 1) * n][mine]]) for i in range(self.n_sets)]
         self.reference_points = np.ascontiguousarray(self.points[0] / self.scales[0])
 
-    def _unique_layout(self):
-        """Per set ``i``: the distinct positions among all ranks' points (sources,
-        ``_src_pts[i]``, with ``_src_inv[i]`` mapping every global point to its position)
-        and among this rank's points (targets: ``_tgt_first[i]`` one point per position,
-        ``_tgt_inv[i]`` every local point's position).  Collective."""
-        self._src_pts, self._src_inv, self._tgt_first, self._tgt_inv = [], [], [], []
-        for i in range(self.n_sets):
-            allp = self.gather(self.points[i])
-            if len(allp):
-                pts, inv = np.unique(allp, axis=0, return_inverse=True)
-            else:
-                pts, inv = allp, np.zeros(0, dtype=np.int64)
-            self._src_pts.append(np.ascontiguousarray(pts))
-            self._src_inv.append(inv.ravel())
-            if len(self.points[i]):
-                _, first, tinv = np.unique(self.points[i], axis=0, return_index=True, return_inverse=True)
-            else:
-                first, tinv = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-            self._tgt_first.append(first)
-            self._tgt_inv.append(tinv.ravel())
-
     def unique_points(self):
         """``(targets, sources)``: this rank's distinct point positions and all ranks'
         (per set, summed over the sets), i.e. the pairs per evaluation are their product
         (``merge_coincident``); the point counts otherwise."""
         if self.spatial is not None or not self.merge_coincident:
             return self.n_sets * len(self.weights), self.n_sets * self.n_global
-        return sum(len(f) for f in self._tgt_first), sum(len(p) for p in self._src_pts)
-
-    def _merged_sources(self, j, c, b):
-        """Set ``j``'s global per-point coefficients ``c`` (``(N,)``) and vectors ``b``
-        (``(N, k)``) summed over coincident points."""
-        inv, U = self._src_inv[j], len(self._src_pts[j])
-        cm = np.bincount(inv, weights=c, minlength=U)
-        bm = np.stack([np.bincount(inv, weights=b[:, k], minlength=U) for k in range(b.shape[1])], axis=1)
-        return cm, bm
+        return self._distinct.counts()
 
     def _component(self, g, i):
         """Set ``i``'s component of ``g`` (``g`` itself for one set on a scalar space)."""
@@ -347,55 +328,25 @@ class TwoPointFriction(FrictionOperator):
         """``G_i = ∇_ξ g_i/(σ_i μ_i)`` (UFL, one per set; velocity components)."""
         return [self._grad(self._component(g, i)) / float(self.scales[i] * self.masses[i]) for i in range(self.n_sets)]
 
-    def _phase_space_structure(self):
-        """Index the (global) points as a tensor product ``x_a × v_p`` (collective)."""
-        d = self.dim
-        allp = self.gather(np.column_stack([self.positions, self.reference_points]))
-        ell = self.spatial.length
-        xkey = np.round(self.spatial.wrap(allp[:, 0]) / (1e-9 * ell)).astype(np.int64)
-        vscale = max(np.abs(allp[:, 1:]).max(), 1e-300)
-        vkey = np.round(allp[:, 1:] / (1e-9 * vscale)).astype(np.int64)
-        xs_key, ix = np.unique(xkey, return_inverse=True)
-        vs_key, iv = np.unique(vkey, axis=0, return_inverse=True)
-        ix, iv = ix.ravel(), iv.ravel()
-        nx, nv = len(xs_key), len(vs_key)
-        pairs = np.unique(ix * nv + iv)
-        if len(pairs) != nx * nv:
-            raise InvalidParameterError(
-                "two-point operator with a spatial weight: the quadrature points must be a tensor product "
-                f"of x and v points (a box mesh, e.g. generic_fem.phase_space_box); found {nx} x-values and "
-                f"{nv} v-points for {self.n_global} points")
-        xs = np.zeros(nx)
-        xs[ix] = self.spatial.wrap(allp[:, 0])
-        vs = np.zeros((nv, d))
-        vs[iv] = allp[:, 1:]
-        start = int(self.counts[:self.comm.rank].sum())
-        self._ix, self._iv = ix, iv
-        self._ixv = ix * nv + iv        # flat (x, v) index of every point (coincident points share it)
-        self._ix_local = ix[start:start + len(self.weights)]
-        self._xs, self._vs = xs, vs
-        # one velocity per v-point: the same v in two x-columns must be *equal* (their
-        # rounding differs by ~1e-16, and a pair at distance 1e-16 is not skipped as
-        # coincident but weighted by A(r)/r² ~ 1e32), so the points are snapped to vs
-        self.reference_points = np.ascontiguousarray(vs[iv[start:start + len(self.weights)]])
-        self.points = [s * self.reference_points for s in self.scales]
-        #: ``κ(x_a − x_b)`` between the distinct x-values of the points
-        self._kappa = self.spatial.matrix(xs, xs)
-
     @property
     def x_values(self):
         """Phase space: the distinct ``x``-values of the points (global)."""
-        return self._xs
+        return self._phase_space.x_values
 
     @property
     def v_points(self):
         """Phase space: the distinct reference velocities of the points (global)."""
-        return self._vs
+        return self._phase_space.v_points
 
     @property
     def x_index(self):
         """Phase space: for every (global) point, its index in :attr:`x_values`."""
-        return self._ix
+        return self._phase_space.x_index
+
+    @property
+    def v_index(self):
+        """Phase space: for every (global) point, its index in :attr:`v_points`."""
+        return self._phase_space.v_index
 
     @property
     def coupling(self):
@@ -408,7 +359,7 @@ class TwoPointFriction(FrictionOperator):
         """``κ(x_a − x_b)`` between the distinct x-values of the points (re-evaluated when
         ``κ`` has parameters, so that their current values are used)."""
         if self._kappa_parameters:
-            return self.spatial.matrix(self._xs, self._xs)
+            return self._phase_space.kappa()
         return self._kappa
 
     def check_parameters(self):
@@ -508,159 +459,34 @@ class TwoPointFriction(FrictionOperator):
         self.stats["evaluations"] += 1
         self.stats["seconds"] += time.perf_counter() - started
 
+    def summation(self):
+        """The summation backend of the next evaluation (:mod:`generic_fem.pair_summation`):
+        the phase-space convolution with a spatial weight, the moments for a quadratic
+        weight, else the pairs over distinct positions (``merge_coincident``, the
+        default) or over every point."""
+        if self._phase_space is not None:
+            return self._phase_space
+        if self._moments is not None:
+            return self._moments
+        return self._distinct if self.merge_coincident else self._direct
+
     def _sums(self, target_vectors, coeff, vectors, coupling=None, kappa=None):
         """Per target set ``i``: ``(Σ_j c_ij Σ_p k_jp a_qp, Σ_j c_ij Σ_p k_jp a_qp (t_iq − g_jp))``
         at this rank's points, ``k = coeff`` (``N × n_local``), ``t = target_vectors``,
         ``g = vectors`` (``N × n_local × d``); ``coupling`` and ``kappa`` replace ``c`` and
         ``κ`` (the sums are linear in each).  Collective."""
-        n, d = self.n_sets, self.dim
         cpl = self.coupling if coupling is None else coupling
-        if self.spatial is not None:
-            return [self._sums_phase_space(target_vectors[0], coeff[0], vectors[0], cpl[0, 0], kappa)]
-        if self.weight.quadratic:
-            mom = np.array([local_moments(self.points[j], coeff[j], vectors[j]) for j in range(n)])
-            glob = np.empty_like(mom)
-            self.comm.Allreduce(mom, glob, op=MPI.SUM)
-            return [moment_sums(self.points[i], target_vectors[i], cpl[i] @ glob) for i in range(n)]
-        if self.merge_coincident:
-            return self._unique_sums(target_vectors, coeff, vectors, cpl)
-        local = np.concatenate([np.column_stack([self.points[j], coeff[j], vectors[j]]) for j in range(n)], axis=1)
-        src = self.gather(local).reshape(self.n_global, n, 2 * d + 1)
-        out = []
-        for i in range(n):
-            js = [j for j in range(n) if cpl[i, j] != 0]
-            if not js:       # set i couples to no set
-                out.append((np.zeros((len(self.weights), d, d)), np.zeros((len(self.weights), d))))
-                continue
-            s = src[:, js, :].transpose(1, 0, 2).reshape(-1, 2 * d + 1)   # set-major sources
-            c = (cpl[i, js][:, None] * src[:, js, d].T).ravel()
-            self.stats["pairs"] += len(self.weights) * s.shape[0]
-            out.append(pair_sums(self.weight, self.points[i], target_vectors[i], s[:, :d], c, s[:, d + 1:]))
-        return out
-
-    def _unique_sums(self, target_vectors, coeff, vectors, cpl):
-        r""":meth:`_sums` over distinct positions.  The sources at one position are merged
-        (``C = Σ k_p``, ``B = Σ k_p g_p`` over the cells that share it: ``a(y − x_p)`` is the
-        same for all of them), and the targets at one position share ``Ĝ``; with ``t̄``
-        the vector of one of them, ``Ĵ_q = Σ_p a(y − x_p)(C_p t̄ − B_p) + Ĝ (t_q − t̄)``: the
-        first sum still cancels pair by pair near equilibrium, the correction is the
-        jump of ``t`` between the cells at the node.  Coincident pairs are left out as
-        before (every point at a position skips every source there).  Collective."""
-        n, d = self.n_sets, self.dim
-        local = np.concatenate([np.column_stack([coeff[j], coeff[j][:, None] * vectors[j]]) for j in range(n)],
-                               axis=1)
-        src = self.gather(local).reshape(self.n_global, n, d + 1)
-        merged = {}
-        out = []
-        for i in range(n):
-            js = [j for j in range(n) if cpl[i, j] != 0]
-            if not js:
-                out.append((np.zeros((len(self.weights), d, d)), np.zeros((len(self.weights), d))))
-                continue
-            for j in js:
-                if j not in merged:
-                    merged[j] = self._merged_sources(j, src[:, j, 0], src[:, j, 1:])
-            pts = np.concatenate([self._src_pts[j] for j in js])
-            c = np.concatenate([cpl[i, j] * merged[j][0] for j in js])
-            b = np.concatenate([cpl[i, j] * merged[j][1] for j in js])
-            first, inv = self._tgt_first[i], self._tgt_inv[i]
-            t = np.asarray(target_vectors[i], dtype=float).reshape(-1, d)
-            tbar = t[first]
-            self.stats["pairs"] += len(first) * len(c)
-            Gu, Hu = pair_sums(self.weight, self.points[i][first], tbar, pts, c, b, split=True)
-            G = Gu[inv]
-            H = Hu[inv] + np.einsum("qab,qb->qa", G, t - tbar[inv])
-            out.append((G, H))
-        return out
-
-    def _sums_phase_space(self, target_vectors, coeff, vectors, c, kappa=None):
-        """``Ĝ(x_a, v_q) = c Σ_p a(v_q − v_p) C̃_ap`` and
-        ``Ĵ(x_a, v_q) = c Σ_p a(v_q − v_p)(C̃_ap t_aq − B̃_ap)`` with the convolutions
-        ``C̃ = κ * (k)``, ``B̃ = κ * (k g)`` along ``x`` (``k = coeff``): ``O(N_x N_v²)`` pair
-        work plus ``O(N_x² N_v)`` for the convolution.  Collective."""
-        d = self.dim
-        nv = len(self._vs)
-        src = self.gather(np.column_stack([coeff, coeff[:, None] * vectors]))
-        Cm = self._on_grid(src[:, :1])[..., 0]      # (coincident points add up)
-        Bm = self._on_grid(src[:, 1:])
-        K = self.kappa if kappa is None else kappa
-        Ct = c * (K @ Cm)
-        Bt = c * np.einsum("ab,bpk->apk", K, Bm)
-        vs = self.scales[0] * self._vs
-        G = np.empty((len(self.weights), d, d))
-        H = np.empty((len(self.weights), d))
-        for a in np.unique(self._ix_local):
-            sel = np.nonzero(self._ix_local == a)[0]
-            if self.weight.quadratic:
-                Ga, Ha = moment_sums(self.points[0][sel], target_vectors[sel],
-                                     local_moments(vs, Ct[a], Bt[a], split=True))
-            else:
-                Ga, Ha = pair_sums(self.weight, self.points[0][sel], target_vectors[sel], vs, Ct[a], Bt[a],
-                                   split=True)
-                self.stats["pairs"] += len(sel) * nv
-            G[sel], H[sel] = Ga, Ha
-        return G, H
-
-    def _on_grid(self, rows):
-        """Point rows (``N_global × k``) summed onto the ``(x, v)`` grid (``n_x × n_v × k``):
-        a node shared by neighbouring cells is one grid point."""
-        nx, nv = len(self._xs), len(self._vs)
-        return np.stack([np.bincount(self._ixv, weights=rows[:, j], minlength=nx * nv)
-                         for j in range(rows.shape[1])], axis=-1).reshape(nx, nv, rows.shape[1])
+        if self.spatial is not None and kappa is None:
+            kappa = self.kappa
+        return self.summation().sums(target_vectors, coeff, vectors, cpl, kappa)
 
     def _contractions(self, tensors, coupling=None):
         """Per target set ``i``: ``K_iq = Σ_j c_ij Σ_p κ a(v_iq − v_jp) : T_jp`` at this
         rank's points, for symmetric tensors ``T`` (``N × n_local × d × d``, weights
         included).  Collective."""
-        n, d = self.n_sets, self.dim
         cpl = self.coupling if coupling is None else coupling
         T = 0.5 * (tensors + np.swapaxes(tensors, -1, -2))
-        if self.spatial is not None:
-            nv = len(self._vs)
-            src = self.gather(T[0].reshape(len(self.weights), d * d))
-            Tm = self._on_grid(src)
-            Tt = cpl[0, 0] * np.einsum("ab,bpk->apk", self.kappa, Tm)
-            vs = self.scales[0] * self._vs
-            out = np.empty(len(self.weights))
-            for a in np.unique(self._ix_local):
-                sel = np.nonzero(self._ix_local == a)[0]
-                Ta = Tt[a].reshape(nv, d, d)
-                if self.weight.quadratic:
-                    out[sel] = tensor_moment_contractions(self.points[0][sel], tensor_moments(vs, Ta))
-                else:
-                    out[sel] = pair_contractions(self.weight, self.points[0][sel], vs, Ta)
-                    self.stats["pairs"] += len(sel) * nv
-            return [out]
-        if self.weight.quadratic:
-            mom = np.array([tensor_moments(self.points[j], T[j]) for j in range(n)])
-            glob = np.empty_like(mom)
-            self.comm.Allreduce(mom, glob, op=MPI.SUM)
-            return [tensor_moment_contractions(self.points[i], cpl[i] @ glob) for i in range(n)]
-        local = np.concatenate([np.column_stack([self.points[j], T[j].reshape(-1, d * d)]) for j in range(n)], axis=1)
-        src = self.gather(local).reshape(self.n_global, n, d + d * d)
-        if self.merge_coincident:       # sources merged, one target per position
-            out = []
-            for i in range(n):
-                first, inv = self._tgt_first[i], self._tgt_inv[i]
-                acc = np.zeros(len(first))
-                for j in (j for j in range(n) if cpl[i, j] != 0):
-                    inv_j, U = self._src_inv[j], len(self._src_pts[j])
-                    Tm = np.stack([np.bincount(inv_j, weights=src[:, j, d + k], minlength=U)
-                                   for k in range(d * d)], axis=1).reshape(-1, d, d)
-                    acc += cpl[i, j] * pair_contractions(self.weight, self.points[i][first], self._src_pts[j], Tm)
-                    self.stats["pairs"] += len(first) * U
-                out.append(acc[inv])
-            return out
-        out = []
-        for i in range(n):
-            js = [j for j in range(n) if cpl[i, j] != 0]
-            acc = np.zeros(len(self.weights))
-            for j in js:
-                acc += cpl[i, j] * pair_contractions(self.weight, self.points[i], src[:, j, :d],
-                                                     src[:, j, d:].reshape(-1, d, d))
-                self.stats["pairs"] += len(self.weights) * self.n_global
-            out.append(acc)
-        return out
+        return self.summation().contractions(T, cpl, self.kappa if self.spatial is not None else None)
 
     def coefficient_adjoint(self, f, g, seeds, parameters=()):
         r"""The transposed linearisation of the coefficients of ``(f, g)`` at the state of
@@ -710,7 +536,8 @@ class TwoPointFriction(FrictionOperator):
             if np.any(E):
                 variants.append({"coupling": 0.5 * (E + E.T)})
             if any(c is p for c in self._kappa_parameters):
-                variants.append({"kappa": self.spatial.derivative_matrix(self._xs, self._xs, p)})
+                xs = self._phase_space.x_values
+                variants.append({"kappa": self.spatial.derivative_matrix(xs, xs, p)})
             for kw in variants:
                 for i, (G1, J1) in enumerate(self._sums(ghat, k, ghat, **kw)):
                     total += float(np.einsum("qkl,qkl->", Gs[i], G1) + np.einsum("qk,qk->", Jb[i], J1))

@@ -161,7 +161,7 @@ def test_x_independent_data_with_a_decaying_kappa():
     dwdx = np.sqrt(fd.assemble(w.dx(0) ** 2 * model.dx))
     dwdv = np.sqrt(fd.assemble(ufl.dot(ufl.grad(w), ufl.grad(w)) * model.dx))
     P = model.pairs
-    xw = np.bincount(P._ix, weights=P.gather(P.weights[:, None])[:, 0]) / (2 * VMAX) ** 2   # x-weights
+    xw = np.bincount(P.x_index, weights=P.gather(P.weights[:, None])[:, 0]) / (2 * VMAX) ** 2   # x-weights
     row = P.kappa @ xw            # Σ_b κ(x_a − x_b) ω_b: ∫κ by the rule, at each x_a
     spread = (row.max() - row.min()) / row.mean()
     print(f"\nx-sum of kappa varies by {spread:.2e}; |w_x|/|grad w| = {dwdx / dwdv:.2e}")
