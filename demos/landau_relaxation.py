@@ -39,7 +39,7 @@ parser.add_argument("--t-end", type=float, default=6.0)
 parser.add_argument("--scheme", default="backward-euler",
                     choices=["backward-euler", "minimizing-movement", "midpoint"])
 parser.add_argument("--rule", default=None, choices=["gauss", "nodal"],
-                    help="the quadrature rule (default: generic_fem.quadrature.DEFAULT_RULE)")
+                    help="the quadrature rule (default: generic_fem.core.quadrature.DEFAULT_RULE)")
 parser.add_argument("--output", default="output/landau_relaxation")
 args, _ = parser.parse_known_args()   # unknown arguments are left to PETSc
 

@@ -32,7 +32,7 @@ class FokkerPlanck(GenericModel):
 
     :arg mesh: velocity mesh of dimension 1, 2 or 3.
     :arg temperature: ``T > 0`` (a number, or a Real-space Function to differentiate with respect to:
-        :func:`~generic_fem.parameters.real_parameter`).
+        :func:`~generic_fem.core.parameters.real_parameter`).
     :arg drift: ``u`` (sequence of length ``d``; default 0).
     """
     name = "fokker_planck"

@@ -14,9 +14,9 @@ App. A; docs/models.rst, Fuzzy Landau):
 * ``⟨φ, L(f) g⟩ = ∫ f (∂_x φ ∂_{v_1} g − ∂_{v_1} φ ∂_x g)`` (free transport,
   ``L dE = −v_1 ∂_x f``, ``L dS = 0``; antisymmetric exactly);
 * ``⟨φ, M(f) g⟩ = ½ ∫∫ κ f f_* (∇_vφ − ∇_{v_*}φ_*)·a(v − v_*)(∇_v g − ∇_{v_*} g_*)``, the
-  shared two-point operator (:class:`~generic_fem.two_point.TwoPointFriction`) over
+  shared two-point operator (:class:`~generic_fem.friction.two_point.TwoPointFriction`) over
   phase-space points with the spatial weight ``κ``
-  (:class:`~generic_fem.spatial_weights.PeriodicSpatialWeight`): its sums over ``x_*`` are
+  (:class:`~generic_fem.kernels.spatial_weights.PeriodicSpatialWeight`): its sums over ``x_*`` are
   a convolution along ``x``, so one evaluation costs ``O(N_x N_v²)`` pair work
   (``O(N_x N_v)`` for ``γ = 0``), not ``O((N_x N_v)²)``.
 
@@ -53,11 +53,11 @@ class FuzzyLandau(GenericModel):
     """The fuzzy Landau equation on ``T × [−V, V]²`` (module docstring).
 
     :arg mesh: a 1x2v phase-space mesh periodic in ``x``
-        (:func:`generic_fem.meshes.phase_space_box`), coordinates ``(x, v_1, v_2)``.
+        (:func:`generic_fem.core.meshes.phase_space_box`), coordinates ``(x, v_1, v_2)``.
     :arg length: the period ``ℓ`` of ``x`` (must be the mesh's).
     :arg kappa: ``s ↦ κ(s)`` (UFL; even, positive), default ``κ ≡ 1``; see :func:`seed003_kappa`.
     :arg gamma: ``γ ∈ [−3, 1]`` (``A = r^{γ+2}``); or ``weight``: a
-        :class:`~generic_fem.pair_weights.PairWeight`.
+        :class:`~generic_fem.kernels.pair_weights.PairWeight`.
     :arg C: kernel constant ``> 0``.
     :arg transport: include ``v_1 ∂_x f`` (``False``: the collisions alone).
     :arg collisions: include the collision operator (``False``: free transport alone,

@@ -19,7 +19,7 @@ energy are conserved exactly (to the nonlinear residual), the entropy decays for
 every stepper of the core, and Maxwellians are discrete steady states (``w`` is a
 quadratic polynomial, so ``∇w_q − ∇w_p ∥ v_q − v_p``).
 
-The double integral is :class:`generic_fem.two_point.TwoPointFriction` with mobility
+The double integral is :class:`generic_fem.friction.two_point.TwoPointFriction` with mobility
 ``m = f``: compiled ``O(N_q²)`` pair sums for ``γ ≠ 0``, the exact ``O(N_q)`` moment
 reduction for Maxwell molecules ``γ = 0``.
 
@@ -49,12 +49,12 @@ class Landau(GenericModel):
     :arg degree: Lagrange degree of the entropy variable, ``≥ 2`` (the space must
         contain ``|v|²``).
     :arg rule: the one quadrature rule, ``"nodal"`` (the nodes of ``V_h``) or ``"gauss"``
-        (:class:`~generic_fem.quadrature.QuadratureRule`; default ``None``:
-        :data:`~generic_fem.quadrature.DEFAULT_RULE`); the pair sums run over its ``N_q``
+        (:class:`~generic_fem.core.quadrature.QuadratureRule`; default ``None``:
+        :data:`~generic_fem.core.quadrature.DEFAULT_RULE`); the pair sums run over its ``N_q``
         points.
     :arg quadrature_degree: ``rule="gauss"`` only: its degree (default ``2·degree + 2``).
     :arg weight: another kernel ``a(z) = C A(|z|)Π(z)``: a
-        :class:`~generic_fem.pair_weights.PairWeight` with ``A`` in UFL (then ``gamma``
+        :class:`~generic_fem.kernels.pair_weights.PairWeight` with ``A`` in UFL (then ``gamma``
         is ignored), e.g. the exponentially cut-off Coulomb ``PairWeight(lambda r: exp(-r/λ)/r)``.
     """
     name = "landau"

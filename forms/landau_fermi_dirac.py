@@ -12,7 +12,7 @@ with ``a(z) = C|z|^{γ+2}Π(z)`` (default the paper's Coulomb case ``γ = −3``
 entropy variable ``w = ∂H_ε/∂f = log(εf/(1 − εf))``, hence
 ``f = e^w/(ε(1 + e^w)) ∈ (0, 1/ε)`` for every real ``w``: the bounds hold at every
 quadrature point by construction.  The friction is the shared two-point operator
-(:class:`generic_fem.two_point.TwoPointFriction`) with mobility ``m = F = f(1 − εf)``:
+(:class:`generic_fem.friction.two_point.TwoPointFriction`) with mobility ``m = F = f(1 − εf)``:
 ``F ∇w = ∇f``, so ``M(f) w`` is the equation.  Mass, momentum and energy are conserved
 to the solver tolerance; ``H_ε`` decreases for every stepper.
 
@@ -128,7 +128,7 @@ def fermi_dirac_equilibrium(rho, kinetic, eps, d):
     ``kinetic/ρ = (d/(2b)) Li_{d/2+1}(−z)/Li_{d/2}(−z)`` is solved for ``z`` (the ratio is
     monotone in ``z``).  As ``z → ∞`` ``M_ε`` tends to the saturated state ``(1/ε) 1_{|v−u|<R}``,
     the state of least energy for the given mass: data with less kinetic energy
-    have no smooth equilibrium, and a :class:`~generic_fem.errors.InvalidStateError`
+    have no smooth equilibrium, and a :class:`~generic_fem.core.errors.InvalidStateError`
     says so."""
     from scipy.optimize import brentq
     if not (rho > 0 and kinetic > 0 and eps > 0):

@@ -11,7 +11,7 @@ friction a *sum of two operator objects*: the shared two-point operator and the 
 
 .. math::  ⟨φ, M_L(f) g⟩ = c_{ei} ∫ ∇φ · f\, |v|^{2+γ} Π(v)\, ∇g\,dv
 
-(:class:`~generic_fem.operators.LocalFriction`), symmetric positive semidefinite with
+(:class:`~generic_fem.friction.operators.LocalFriction`), symmetric positive semidefinite with
 ``Π(v)∇|v|² = 0``: mass and energy are conserved to the solver tolerance, momentum is
 not (it decays), and the entropy decreases for every stepper.  The only equilibria are
 the centred Maxwellians.

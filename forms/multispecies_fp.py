@@ -226,7 +226,7 @@ class MomentPullBack:
     ``extra = ∫ b_f · f + b_G : ∇_v g``."""
 
     def __init__(self, op, psi, f, g):
-        from generic_fem.adjoint import seed_assembler
+        from generic_fem.friction.pullbacks import seed_assembler
         self.op, self.f, self.g = op, f, g
         proj, fq, gq, _, _ = op.coefficient_set(f, g)
         self.proj, self.fq, self.gq = proj, fq, gq
@@ -323,7 +323,7 @@ class MultispeciesFokkerPlanck(GenericModel):
 
     def output_fields(self, f):
         """Species ``k`` as ``f_k`` per ``dv`` (``f_k(ξ)/σ_k^d``) on the mesh scaled to its
-        physical velocity ``v = σ_k ξ`` (:mod:`generic_fem.output`)."""
+        physical velocity ``v = σ_k ξ`` (:mod:`generic_fem.core.output`)."""
         d = self.dim
         return [(f"f_{k}", f[k] / float(self.sigma[k]) ** d, float(self.sigma[k])) for k in range(self.s)]
 

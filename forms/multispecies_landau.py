@@ -9,10 +9,10 @@ Species ``i = 1..N`` with masses ``m_i``, a symmetric coupling ``c_ij > 0`` and 
           \Big(\frac{∇_v}{m_i} − \frac{∇_{v_*}}{m_j}\Big)(f_i(v) f_j(v_*))\,dv_*,
 
 ``A(z) = |z|^{2+γ} Π(z)`` (or any weight ``A(|z|)Π(z)`` of a
-:class:`~generic_fem.pair_weights.PairWeight`).  GENERIC gradient flow (``L = 0``):
+:class:`~generic_fem.kernels.pair_weights.PairWeight`).  GENERIC gradient flow (``L = 0``):
 ``H = −S = Σ_i ∫ f_i \log f_i``, ``E = Σ_i (m_i/2) ∫|v|² f_i``, entropy variables
 ``w_i = \log f_i + 1``, and the friction is the shared two-point operator
-(:class:`~generic_fem.two_point.TwoPointFriction`) over ``N`` point sets with gradient
+(:class:`~generic_fem.friction.two_point.TwoPointFriction`) over ``N`` point sets with gradient
 weights ``1/m_i``, in the weak form
 
 .. math::
@@ -72,7 +72,7 @@ class MultispeciesLandau(GenericModel):
         number for all pairs; see :func:`plasma_coupling`.
     :arg gamma: ``γ ∈ [−3, 1]`` (``A = r^{γ+2}``); ignored when ``weight`` is given.
     :arg scales: ``σ_i > 0`` (``v = σ_i ξ``), default 1; choose ``σ_i ≈ √(T/m_i)``.
-    :arg weight: a :class:`~generic_fem.pair_weights.PairWeight` (another kernel).
+    :arg weight: a :class:`~generic_fem.kernels.pair_weights.PairWeight` (another kernel).
     :arg degree: Lagrange degree (``≥ 2``: the space must contain ``|v|²``).
     """
     name = "multispecies_landau"
@@ -135,7 +135,7 @@ class MultispeciesLandau(GenericModel):
 
     def output_fields(self, f):
         """Species ``k`` as ``f_k`` per ``dv`` (``f_k(ξ)/σ_k^d``) on the mesh scaled to its
-        physical velocity ``v = σ_k ξ`` (:mod:`generic_fem.output`)."""
+        physical velocity ``v = σ_k ξ`` (:mod:`generic_fem.core.output`)."""
         d = self.dim
         return [(f"f_{k}", f[k] / float(self.scales[k]) ** d, float(self.scales[k])) for k in range(self.n_species)]
 

@@ -36,7 +36,7 @@ __all__ = ["VlasovLBD"]
 class VlasovLBD(GenericModel):
     """1x1v free transport + locally conservative LBD collisions.
 
-    :arg mesh: from :func:`generic_fem.meshes.phase_space_mesh` (extruded, coordinates
+    :arg mesh: from :func:`generic_fem.core.meshes.phase_space_mesh` (extruded, coordinates
         ``(x, v)``).
     :arg nu: collision frequency ``ν > 0``.
     :arg transport: include ``v ∂_x f`` (``False`` gives the collisions alone).

@@ -11,16 +11,16 @@ terms: :func:`~generic_fem.grazing.pair_energy_dissipation`).
 Sign convention: ``S`` is the GENERIC entropy (non-decreasing); ``H = −S``
 (``∫ f log f`` for the Boltzmann entropy) is reported alongside and decreases.
 """
-from .errors import InvalidParameterError, InvalidStateError, StepFailedError  # noqa: F401
-from .model import GenericModel  # noqa: F401
-from .steppers import Stepper, SCHEMES, DEFAULT_SOLVER_PARAMETERS  # noqa: F401
-from .history import History  # noqa: F401
-from .run import run, state_diagnostics, save_checkpoint, load_checkpoint, restore_state  # noqa: F401
-from .functional import energy_dissipation_functional, EnergyDissipationResult  # noqa: F401
-from .grazing import (pair_energy_dissipation, PairFunctionalResult, GradientRate, PairRate,  # noqa: F401
+from .core.errors import InvalidParameterError, InvalidStateError, StepFailedError  # noqa: F401
+from .models.model import GenericModel  # noqa: F401
+from .solvers.steppers import Stepper, SCHEMES, DEFAULT_SOLVER_PARAMETERS  # noqa: F401
+from .core.history import History  # noqa: F401
+from .drivers.run import run, state_diagnostics, save_checkpoint, load_checkpoint, restore_state  # noqa: F401
+from .drivers.functional import energy_dissipation_functional, EnergyDissipationResult  # noqa: F401
+from .drivers.grazing import (pair_energy_dissipation, PairFunctionalResult, GradientRate, PairRate,  # noqa: F401
                       least_action_rate, tgre_residual, solve_tgre, sample_curve)
-from .meshes import velocity_box, velocity_ball, phase_space_mesh, phase_space_box  # noqa: F401
-from .two_point import TwoPointFriction  # noqa: F401
-from .petsc_options import discard_foreign_options  # noqa: F401
+from .core.meshes import velocity_box, velocity_ball, phase_space_mesh, phase_space_box  # noqa: F401
+from .friction.two_point import TwoPointFriction  # noqa: F401
+from .core.petsc_options import discard_foreign_options  # noqa: F401
 
 __version__ = "0.1.0"

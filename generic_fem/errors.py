@@ -1,15 +1,7 @@
-"""Exceptions raised by generic-fem with messages that name the problem."""
+"""``generic_fem.errors`` is :mod:`generic_fem.core.errors` (an alias of the old path, kept for one
+release: the same module object)."""
+import sys
 
-__all__ = ["InvalidStateError", "InvalidParameterError", "StepFailedError"]
+from .core import errors as _target
 
-
-class InvalidStateError(ValueError):
-    """Initial or given data outside the model's state space (negative, non-finite, ...)."""
-
-
-class InvalidParameterError(ValueError):
-    """Inconsistent or unsupported model / mesh / solver parameters."""
-
-
-class StepFailedError(RuntimeError):
-    """A time step could not be completed after the allowed number of retries."""
+sys.modules[__name__] = _target

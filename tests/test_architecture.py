@@ -80,7 +80,7 @@ def import_cycles(modules, package):
 
 #: private attributes of other objects that a module may read: Firedrake's compiled
 #: interpolation callable (generic_fem.assembly.compiled_interpolation, documented there)
-ALLOWED_PRIVATE_ATTRIBUTES = {("generic_fem.assembly", "_get_callable")}
+ALLOWED_PRIVATE_ATTRIBUTES = {("generic_fem.core.assembly", "_get_callable")}
 
 
 def private_attribute_reaches(modules, allowed=()):
@@ -108,8 +108,42 @@ def test_no_module_reaches_into_another_objects_private_attributes():
 
 def test_the_package_and_models_are_parsed():
     modules = _modules()
-    assert "generic_fem.steppers" in modules and "forms.landau" in modules
-    assert any(t == "generic_fem.errors" for t, _ in _imports(modules)["generic_fem.steppers"])
+    assert "generic_fem.solvers.steppers" in modules and "forms.landau" in modules
+    assert any(t == "generic_fem.core.errors" for t, _ in _imports(modules)["generic_fem.solvers.steppers"])
+
+
+#: the layers of the package, lowest first (docs/architecture.rst): a module imports
+#: only from its own layer and the ones before it
+LAYERS = ("core", "kernels", "friction", "models", "solvers", "drivers")
+
+
+def upward_imports(modules, package="generic_fem", layers=LAYERS):
+    """``"a imports b"`` for every import of a module of a higher layer."""
+    rank = {name: k for k, name in enumerate(layers)}
+
+    def layer(mod):
+        parts = mod.split(".")
+        return rank.get(parts[1]) if len(parts) > 2 and parts[0] == package else None
+
+    return [f"{mod} imports {target}" for mod, found in _imports(modules).items() if layer(mod) is not None
+            for target, _ in found if layer(target) is not None and layer(target) > layer(mod)]
+
+
+def test_imports_run_down_the_layers():
+    modules = _modules()
+    assert all(any(m.startswith(f"generic_fem.{L}.") for m in modules) for L in LAYERS)
+    bad = upward_imports(modules)
+    assert not bad, bad
+
+
+def test_the_old_module_paths_are_the_new_modules():
+    """``generic_fem.steppers`` etc. (the paths before the layers) are aliases: the same
+    module objects, so imports, monkeypatching and PETSc's ``pc_python_type`` strings of
+    the old paths keep working."""
+    import importlib
+    for name, layer in (("steppers", "solvers"), ("two_point", "friction"), ("model", "models"),
+                        ("linear_solvers", "solvers"), ("run", "drivers"), ("errors", "core")):
+        assert importlib.import_module(f"generic_fem.{name}") is importlib.import_module(f"generic_fem.{layer}.{name}")
 
 
 def test_no_module_imports_a_private_name_of_another():
@@ -140,6 +174,18 @@ def test_the_checks_see_a_private_import_and_a_cycle(tmp_path, a, b, private, cy
     modules = _modules(str(tmp_path), ("pkg",))
     assert private_imports(modules) == private
     assert import_cycles(modules, "pkg") == cycles
+
+
+def test_the_layer_check_sees_an_upward_import(tmp_path):
+    pkg = tmp_path / "pkg"
+    for layer in ("core", "solvers"):
+        (pkg / layer).mkdir(parents=True)
+        (pkg / layer / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "core" / "a.py").write_text("from ..solvers.b import x\n")
+    (pkg / "solvers" / "b.py").write_text("from ..core.a import y\nx = 1\n")
+    modules = _modules(str(tmp_path), ("pkg",))
+    assert upward_imports(modules, "pkg", ("core", "solvers")) == ["pkg.core.a imports pkg.solvers.b"]
 
 
 def test_the_check_sees_a_private_attribute_reach(tmp_path):

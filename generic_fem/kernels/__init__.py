@@ -1,0 +1,1 @@
+"""generic-fem, kernels layer: the pair weights and the compiled pair sums, and the summation backends (docs/architecture.rst)."""

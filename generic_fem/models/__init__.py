@@ -1,0 +1,1 @@
+"""generic-fem, models layer: the model interface (GenericModel): what a model states (docs/architecture.rst)."""

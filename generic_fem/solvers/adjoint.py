@@ -1,0 +1,436 @@
+r"""Differentiable runs: one ``pyadjoint`` block per accepted time step (docs "Gradients").
+
+A step of :class:`~generic_fem.solvers.steppers.Stepper` solves ``R(z; w^n, p) = 0`` for
+``z = w^{n+1}`` (and, for the ``"discrete-gradient"`` scheme, the chain-rule condition
+``δ(z, α; w^n, p) = H(F(z)) − H(F(w^n)) − ⟨w^n + α(z − w^n), F(z) − F(w^n)⟩ = 0`` for
+``α``).  Its residual is a UFL form whose nonlocal friction terms carry Quadrature
+coefficients ``Ĝ, ĝ, Ĵ`` (the pair sums of :mod:`generic_fem.friction.two_point`) that UFL
+sees as constants.  ``StepBlock`` records the step on the tape as one block with
+inputs ``w^n`` and the parameters ``p`` (the Functions in the forms other than the
+stepper's own, e.g. Real-space parameters, and the Real-space Functions in the
+two-point operators' coupling and spatial weight: :mod:`generic_fem.core.parameters`) and
+output ``w^{n+1}``:
+
+* recompute: the step again, with its recorded ``Δt`` (and, for ``"midpoint"``, its
+  recorded ``α``; ``"discrete-gradient"`` solves for ``α`` again), with the stepper's own
+  Newton solver and safeguards; a failed solve raises;
+* adjoint: with ``Ψ(λ) = ⟨λ, R⟩`` the transposed Jacobian is ``R_zᵀ λ = ∂Ψ/∂z`` taken
+  *through* the coefficients (:class:`PullBack`): the frozen-coefficient part is UFL's
+  derivative, the rest is the chain rule through ``Ĝ, ĝ, Ĵ``, whose transposed
+  linearisation (:meth:`~generic_fem.friction.two_point.TwoPointFriction.coefficient_adjoint`)
+  is again pair sums over the same pairs.  ``R_zᵀ λ = b`` is solved by GMRES
+  (right-preconditioned, true residual, ``rtol 1e-12``) with the assembled transposed
+  frozen-coefficient Jacobian, Jacobi-scaled and factored by MUMPS, as preconditioner
+  (a direct solve for local models).  For ``"discrete-gradient"`` the bordered system
+
+  .. math::  R_z^T λ + δ_z μ = b, \qquad ⟨λ, R_α⟩ + δ_α μ = 0
+
+  is solved with two such solves; then the adjoint of an input ``X`` is
+  ``−(∂Ψ(λ)/∂X + μ ∂δ/∂X)``.
+
+The block keeps pyadjoint's checkpoints of ``w^n`` and ``w^{n+1}`` per step and, for
+models with an auxiliary field, one copy of ``z``: nothing of the Newton iterations or
+pair sums is kept.  Tangent-linear and Hessian actions are not implemented (pyadjoint's
+``NotImplementedError``).
+"""
+import weakref
+
+import numpy as np
+import ufl
+import firedrake as fd
+from petsc4py import PETSc
+
+from ..core.errors import StepFailedError, InvalidParameterError
+from ..core.petsc_options import inserted_options
+from ..core.taping import annotating
+from ..core.parameters import is_real_function
+from ..core.assembly import Assembler, no_annotation as _no_annotation
+from ..friction.pullbacks import assembler, expanded, nonzero, seed_assembler, TwoPointPullBack  # noqa: F401
+
+__all__ = ["PullBack", "TwoPointPullBack", "seed_assembler", "AdjointSolveError", "DEFAULT_ADJOINT_PARAMETERS", "annotating"]
+
+
+class AdjointSolveError(StepFailedError):
+    """The adjoint linear system of a time step did not converge."""
+
+
+#: the transposed (adjoint) solve of a step: GMRES on the exact transposed Jacobian,
+#: preconditioned by the Jacobi-scaled LU of the frozen-coefficient transpose
+DEFAULT_ADJOINT_PARAMETERS = {
+    "ksp_type": "gmres",
+    "ksp_pc_side": "right",
+    "ksp_rtol": 1e-12,
+    "ksp_atol": 1e-50,
+    "ksp_max_it": 300,
+    "ksp_gmres_restart": 300,
+    "pc_type": "python",
+    "pc_python_type": "generic_fem.solvers.linear_solvers.DiagonalScaledLU",
+    "scaled_pc_factor_mat_solver_type": "mumps",
+}
+
+
+class PullBack:
+    r"""The gradient of a scalar form ``Ψ`` through the nonlocal coefficients.
+
+    ``Ψ`` is a 0-form in which the coefficients of nonlocal operators (for two-point
+    operators ``Ĝ_i, ĝ_i, Ĵ_i``, Quadrature Functions holding pair sums) appear as
+    constants to UFL.  Each operator gives a pull-back (``op.adjoint_pullback(Ψ, f, g)``,
+    e.g. :class:`TwoPointPullBack`) whose :meth:`update` assembles the cotangents of its
+    coefficients and pulls them back to Functions ``b`` in a 0-form ``extra(b; f, g)``
+    linear in ``b``, so that
+
+    .. math::  \frac{dΨ}{dX} = \frac{∂Ψ}{∂X}\Big|_{\text{coefficients}}
+               + \frac{∂\,\mathrm{extra}}{∂X}
+
+    for any coefficient ``X`` (:meth:`gradient_form`); the operators' own parameters get
+    their values from :meth:`parameter_gradient`."""
+
+    def __init__(self, psi, entries):
+        self.psi = psi
+        self.items = [op.adjoint_pullback(psi, f, g) for op, f, g in entries]
+        extras = [it.extra for it in self.items if isinstance(it.extra, ufl.Form)]
+        self.extra = sum(extras[1:], extras[0]) if extras else None
+        self.pbar = {}
+
+    def update(self, parameters=True):
+        """Assemble the cotangents for the current values of ``Ψ``'s coefficients (the
+        entries must be refreshed at the state); with ``parameters``, also those of the
+        operators' Real-space parameters (one pass each).  Collective."""
+        self.pbar = {}
+        for it in self.items:
+            for p, v in it.update(parameters).items():
+                self.pbar[p] = self.pbar.get(p, 0.0) + v
+
+    def gradient_form(self, X, dX, frozen=True):
+        """The 1-form ``dΨ/dX [dX]`` (``None`` if it vanishes): with ``frozen=False`` only
+        the part through the coefficients."""
+        out = None
+        parts = ([self.psi] if frozen else []) + ([self.extra] if self.extra is not None else [])
+        for form in parts:
+            d = expanded(ufl.derivative(form, X, dX))
+            if d is not None:
+                out = d if out is None else out + d
+        return out
+
+    def parameter_gradient(self, p):
+        """``dΨ/dp`` through the operators' coefficients for a parameter ``p`` (0 if none)."""
+        return self.pbar.get(p, 0.0)
+
+
+class AdjointMachinery:
+    """What the adjoint solves of one stepper's steps share, built once per stepper (its
+    forms, the transposed frozen Jacobian, the Krylov solver and one :class:`PullBack`):
+    a new form object per step would cost form-building time at every step."""
+
+    def __init__(self, stepper, entries):
+        st = self.stepper = stepper
+        Z = st.z.function_space()
+        self.entries = entries
+        self.x = fd.Function(Z, name="adjoint_direction")
+        self.pull = PullBack(ufl.action(st.residual, self.x), entries)
+        self.correction = assembler(self.pull.gradient_form(st.z, fd.TestFunction(Z), frozen=False))
+        AT_form = ufl.adjoint(ufl.derivative(st.residual, st.z, fd.TrialFunction(Z)))
+        self.AT_assemble = Assembler(AT_form, mat_type="aij")
+        self.AT = None
+        self.grad_forms = {}
+        if st.method.solves_alpha:
+            D = st.defect_form
+            R = fd.TestFunction(st.alpha.function_space())
+            self.d_z = assembler(expanded(ufl.derivative(D, st.z, fd.TestFunction(Z))))
+            self.d_alpha = assembler(expanded(ufl.derivative(D, st.alpha, R)))
+            self.R_alpha = assembler(self.pull.gradient_form(st.alpha, R))
+        self.ksp = None
+
+    # the shell matrix: y = R_zᵀ x
+    def mult(self, mat, X, Y):
+        self.AT.petscmat.mult(X, Y)
+        if self.correction is None:
+            return
+        with self.x.dat.vec_wo as v:
+            X.copy(v)
+        self.pull.update(parameters=False)
+        c = self.correction()
+        with c.dat.vec_ro as v:
+            Y.axpy(1.0, v)
+
+    def setup(self, dt):
+        """Assemble the transposed frozen Jacobian at the current state and (re)set the
+        solver (the preconditioner is refactored)."""
+        st = self.stepper
+        self.dt = dt
+        self.AT = self.AT_assemble()
+        A = self.AT.petscmat
+        params = dict(DEFAULT_ADJOINT_PARAMETERS)
+        params.update(st.adjoint_solver_parameters)
+        if not self.entries:
+            params["ksp_type"] = "preonly"
+        self.prefix = st.options_prefix + "adjoint_"
+        self.params = params
+        if self.ksp is None:
+            n, N = A.getLocalSize()[0], A.getSize()[0]
+            self.shell = PETSc.Mat().createPython(((n, N), (n, N)), self, comm=A.getComm())
+            self.shell.setUp()
+            self.ksp = PETSc.KSP().create(comm=A.getComm())
+            self.ksp.setOptionsPrefix(self.prefix)
+            self.ksp.setOperators(self.shell if self.entries else A, A)
+            with self._options():
+                self.ksp.setFromOptions()
+        else:
+            self.ksp.setOperators(self.shell if self.entries else A, A)
+
+    def _options(self):
+        """The solver's options in PETSc's database while it is set up and solves (the
+        inner factorisation of the preconditioner reads them at its first solve);
+        options given on the command line take precedence, as in Firedrake
+        (:func:`~generic_fem.core.petsc_options.inserted_options`)."""
+        return inserted_options({k: ("" if v is None else v) for k, v in self.params.items()}, self.prefix)
+
+    def solve(self, rhs):
+        """``x`` with ``R_zᵀ x = rhs``; raises :class:`AdjointSolveError` if GMRES fails."""
+        st = self.stepper
+        x = fd.Function(st.z.function_space())
+        with rhs.dat.vec_ro as r, x.dat.vec_wo as xv, self._options():
+            self.ksp.solve(r, xv)
+            reason, its = self.ksp.getConvergedReason(), self.ksp.getIterationNumber()
+            rn = self.ksp.getResidualNorm()
+            finite = np.isfinite(xv.norm())
+        st.adjoint_stats["ksp_its"] += its
+        st.adjoint_stats["solves"] += 1
+        if reason < 0 or not finite:
+            raise AdjointSolveError(
+                f"the adjoint solve of the {st.scheme} step (dt = {self.dt:.3e}) failed: KSP reason "
+                f"{reason} after {its} iterations, residual {rn:.2e}. Loosen or change "
+                f"{self.prefix}ksp_* (Stepper(adjoint_solver_parameters=...)) or take smaller steps.")
+        return x
+
+    def set_direction(self, y):
+        """Pull ``Ψ(y) = ⟨y, R⟩`` back through the coefficients (for the gradient forms)."""
+        self.x.assign(y)
+        self.pull.update()
+
+    def alpha_derivative(self, y):
+        """``⟨y, ∂R/∂α⟩`` through the coefficients."""
+        self.x.assign(y)
+        self.pull.update(parameters=False)
+        return 0.0 if self.R_alpha is None else _scalar(self.R_alpha())
+
+    def defect_gradient_form(self, X):
+        """``∂δ/∂X`` of the discrete-gradient chain-rule defect (cached; ``None`` if 0)."""
+        key = ("defect", id(X))
+        if key not in self.grad_forms:
+            d = ufl.derivative(self.stepper.defect_form, X, fd.TestFunction(X.function_space()))
+            self.grad_forms[key] = (X, assembler(expanded(d)))
+        return self.grad_forms[key][1]
+
+    def gradient_form(self, X):
+        """``∂Ψ/∂X`` for the current direction (cached per input)."""
+        key = id(X)
+        if key not in self.grad_forms:
+            self.grad_forms[key] = (X, assembler(self.pull.gradient_form(X, fd.TestFunction(X.function_space()))))
+        return self.grad_forms[key][1]
+
+
+def _make_block_class():
+    from pyadjoint import Block
+
+    class _StepBlock(Block):
+        """One accepted step of a :class:`~generic_fem.solvers.steppers.Stepper` on the tape
+        (module docstring)."""
+
+        def __init__(self, stepper):
+            missing = [type(op).__name__ for op in stepper.model.friction_operators()
+                       if op.is_nonlocal and not op.has_adjoint]
+            if missing:
+                raise InvalidParameterError(
+                    f"{type(stepper.model).__name__} can not be taped: its nonlocal operator(s) {missing} have no "
+                    "transposed linearisation (adjoint_pullback), so the gradients would be those of the "
+                    "frozen-coefficient problem. Run it with the annotation paused.")
+            consts = [c for op in stepper.model.friction_operators() if op.is_nonlocal
+                      for c in op.parameters() if isinstance(c, fd.Constant)]
+            if consts and stepper not in _WARNED_CONSTANTS:
+                import warnings
+                warnings.warn(f"{type(stepper.model).__name__}: the parameter(s) {[str(c) for c in consts]} are "
+                              "Constants, which firedrake.adjoint does not tape: they are held fixed (no gradient). "
+                              "Use generic_fem.core.parameters.real_parameter(mesh, value) for a control.", stacklevel=3)
+                _WARNED_CONSTANTS.add(stepper)
+            super().__init__()
+            self.stepper = stepper
+            self.add_dependency(stepper.w)
+            self.controls = stepper.adjoint_dependencies()
+            for c in self.controls:
+                self.add_dependency(c)
+            self.entries = stepper.nonlocal_entries()
+            self.dt = None
+            self.alpha = None
+            self.z_saved = None
+
+        def __str__(self):
+            return f"generic-fem {self.stepper.scheme} step (dt = {self.dt})"
+
+        def record(self, dt, alpha):
+            """The step's ``Δt`` and ``α`` (and whether ``α`` was solved for), and, with an
+            auxiliary field, all of ``z``."""
+            self.dt, self.alpha = float(dt), float(alpha)
+            st = self.stepper
+            self.alpha_active = st.alpha_active and st.method.solves_alpha
+            if st.z is not st.z_w:
+                if self.z_saved is None:
+                    self.z_saved = fd.Function(st.z.function_space())
+                self.z_saved.assign(st.z)
+
+        # -------------------------------------------------------------- state
+        def _set_inputs(self, inputs):
+            """Put the checkpointed inputs into the stepper's objects; returns what to
+            restore afterwards."""
+            st = self.stepper
+            saved = (fd.Function(st.w.function_space()).assign(st.w),
+                     fd.Function(st.w_old.function_space()).assign(st.w_old),
+                     fd.Function(st.z.function_space()).assign(st.z),
+                     float(st.dt), float(st.alpha),
+                     [(c, fd.Function(c.function_space()).assign(c)) for c in self.controls])
+            st.w_old.assign(inputs[0])
+            for c, v in zip(self.controls, inputs[1:]):
+                c.assign(v)
+            st.dt.assign(self.dt)
+            st.alpha.assign(self.alpha)
+            return saved
+
+        def _restore(self, saved):
+            st = self.stepper
+            w, w_old, z, dt, alpha, consts = saved
+            st.w.assign(w)
+            st.w_old.assign(w_old)
+            st.z.assign(z)
+            st.dt.assign(dt)
+            st.alpha.assign(alpha)
+            for c, v in consts:
+                c.assign(v)
+
+        # -------------------------------------------------------------- forward
+        def recompute_component(self, inputs, block_variable, idx, prepared):
+            st = self.stepper
+            saved = self._set_inputs(inputs)
+            try:
+                with _no_annotation():
+                    st.replay(self.dt, self.alpha)
+                    self.record(self.dt, float(st.alpha))
+                out = fd.Function(st.w.function_space()).assign(st.w)
+            finally:
+                self._restore(saved)
+            return out
+
+        # -------------------------------------------------------------- adjoint
+        def prepare_evaluate_adj(self, inputs, adj_inputs, relevant_dependencies):
+            st = self.stepper
+            b = adj_inputs[0]
+            if b is None:
+                return None
+            saved = self._set_inputs(inputs)
+            try:
+                with _no_annotation():
+                    if self.z_saved is not None:
+                        st.z.assign(self.z_saved)
+                    else:
+                        st.z_w.assign(self.get_outputs()[0].saved_output)
+                    st.w.assign(st.z_w)
+                    st.refresh()
+                    return self._solve_adjoint(b)
+            except Exception:
+                self._restore(saved)
+                raise
+            finally:
+                self._saved = saved
+
+        def _solve_adjoint(self, b):
+            """``λ`` (and ``μ``); leaves the machinery's pull-back at ``Ψ(λ)``."""
+            st = self.stepper
+            mach = machinery(st, self.entries)
+            Z = st.z.function_space()
+            rhs = fd.Cofunction(Z.dual())
+            if Z is st.w.function_space():
+                rhs.assign(b)
+            else:
+                rhs.subfunctions[0].assign(b)
+            mach.setup(self.dt)
+            lam = mach.solve(rhs)
+            mu = 0.0
+            if st.method.solves_alpha and self.alpha_active:
+                y2 = mach.solve(mach.d_z())
+                d_alpha = _scalar(mach.d_alpha()) if mach.d_alpha is not None else 0.0
+                r1, r2 = mach.alpha_derivative(lam), mach.alpha_derivative(y2)
+                if r2 - d_alpha != 0.0:
+                    mu = r1 / (r2 - d_alpha)
+                    lam.assign(lam - mu * y2)
+            mach.set_direction(lam)
+            return {"lambda": lam, "mu": mu, "machinery": mach}
+
+        def evaluate_adj_component(self, inputs, adj_inputs, block_variable, idx, prepared=None):
+            if prepared is None:
+                return None
+            st = self.stepper
+            mach, mu = prepared["machinery"], prepared["mu"]
+            X = st.w_old if idx == 0 else self.controls[idx - 1]
+            assemble = mach.gradient_form(X)
+            out = fd.Cofunction(X.function_space().dual())
+            if assemble is not None:
+                out.assign(assemble())
+            if mu != 0.0:
+                d = mach.defect_gradient_form(X)
+                if d is not None:
+                    out.dat.data_wo[...] += mu * d().dat.data_ro
+            p = mach.pull.parameter_gradient(X)
+            if p:    # through the pair sums (coupling, spatial weight)
+                out.dat.data_wo[...] += p
+            out.dat.data_wo[...] *= -1.0
+            return out
+
+        def evaluate_adj(self, markings=False):
+            try:
+                super().evaluate_adj(markings=markings)
+            finally:
+                saved = getattr(self, "_saved", None)
+                if saved is not None:
+                    self._restore(saved)
+                    self._saved = None
+
+    return _StepBlock
+
+
+_BLOCK = None
+
+#: steppers already warned that their Constant parameters are not taped
+_WARNED_CONSTANTS = weakref.WeakSet()
+
+
+def machinery(stepper, entries):
+    """The :class:`AdjointMachinery` of ``stepper`` (built once, kept in its
+    ``adjoint_machinery``)."""
+    if stepper.adjoint_machinery is None:
+        stepper.adjoint_machinery = AdjointMachinery(stepper, entries)
+    return stepper.adjoint_machinery
+
+
+def _block_class():
+    global _BLOCK
+    if _BLOCK is None:
+        _BLOCK = _make_block_class()
+    return _BLOCK
+
+
+def step_block(stepper):
+    """A new ``StepBlock`` for the step the stepper is about to take."""
+    return _block_class()(stepper)
+
+
+def __getattr__(name):
+    """``StepBlock``, the block class (made on first use: pyadjoint is imported lazily)."""
+    if name == "StepBlock":
+        return _block_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _scalar(cof):
+    vals = np.asarray(cof.dat.data_ro).ravel()
+    return float(vals[0]) if vals.size else 0.0
+
+

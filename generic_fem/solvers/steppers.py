@@ -1,0 +1,1132 @@
+r"""Structure-preserving time steppers in entropy variables.
+
+All schemes solve for the entropy variable ``w^{n+1} ∈ V_h`` with PETSc SNES
+(``solver_parameters`` and an options prefix are passed through, so ``-snes_monitor``
+etc. work) and share one residual, docs/checking_jt.rst (G) tested with ``φ ∈ V_h``:
+
+.. math::
+
+   ⟨φ, F(w^{n+1}) − F(w^n)⟩/Δt − ⟨φ, L(f_*) dE(f_*)⟩ + ⟨φ, M(f_*) θ⟩ = 0
+
+(``dS = −w``), where the schemes differ in the mobility state ``f_*`` and in the
+argument ``θ`` of ``M``:
+
+``"backward-euler"``
+    ``θ = w^{n+1}``, ``f_* = F(w^{n+1})``.  First order.  Convexity of ``H = −S``
+    gives ``H^{n+1} − H^n ≤ ⟨w^{n+1}, f^{n+1} − f^n⟩ = −Δt ‖w^{n+1}‖²_{M} ≤ 0``
+    (for ``L = 0``, or when ``⟨w, L dE⟩`` vanishes).
+``"minimizing-movement"``
+    frozen mobility ``f_* = f^n`` in ``M``, ``θ = w^{n+1}``: the Euler–Lagrange equation of
+    ``min_f H(f) + ‖f − f^n‖²_{M(f^n)^{-1}}/(2Δt)``; a Poisson part is taken implicitly,
+    ``L(f^{n+1}) dE(f^{n+1})`` (with ``L(f^n)`` transport would be explicit and the
+    entropy could grow).  Each step reports both sides
+    of the discrete energy-dissipation inequality
+    ``H^{n+1} + (Δt/2) ⟨w^{n+1}, M(f^n) w^{n+1}⟩ ≤ H^n``.  First order.
+``"midpoint"``
+    ``θ = w^n + α (w^{n+1} − w^n)``, ``f_* = F(θ)``, with ``α = ½`` corrected upwards
+    just enough that ``H(f^{n+1}) − H(f^n) ≤ ⟨θ, f^{n+1} − f^n⟩``, i.e.
+    ``α ≥ α* = (H^{n+1} − H^n − ⟨w^n, Δf⟩)/⟨Δw, Δf⟩ ∈ [0, 1]`` (a weighted mean of the
+    pointwise discrete-gradient ratios); ``α* − ½ = O(Δt)``, so the step is second
+    order and ``H^{n+1} − H^n ≤ −Δt ‖θ‖²_M`` holds exactly.
+``"discrete-gradient"``
+    as ``"midpoint"``, but ``α`` is solved for: ``α = α*(w^{n+1})`` (secant iteration on
+    ``α*(α) − α``, one warm-started solve per round), so the discrete chain rule
+    ``H(f^{n+1}) − H(f^n) = ⟨θ*, f^{n+1} − f^n⟩`` holds with equality (to what the solve
+    determines: :meth:`Stepper._solve_noise`) and
+    ``H^{n+1} − H^n = −Δt ‖θ*‖²_M + Δt ⟨θ*, L dE⟩``.  Its solutions are the curves whose
+    discrete ``J_T^h`` (:func:`~generic_fem.drivers.grazing.pair_energy_dissipation`) vanishes.
+    Second order.
+
+Every scheme conserves ``∫ φ f`` for the test functions ``φ`` in the kernel of ``M``
+and of ``L``'s action (mass, momentum, energy) up to the SNES residual, since
+``F(w)`` and the invariants use one quadrature rule.
+
+A failed solve (PETSc's converged reason < 0, a non-finite state) rejects the
+sub-step; it is retried with half its size up to ``max_rejections`` times and then
+:class:`~generic_fem.core.errors.StepFailedError` is raised.  :meth:`Stepper.advance`
+always covers its ``Δt``: the sub-steps after a rejection double again until the
+step is covered.
+"""
+import math
+import numpy as np
+import ufl
+import ufl.algorithms
+import firedrake as fd
+from petsc4py import PETSc
+
+from ..core.errors import InvalidParameterError, StepFailedError
+from ..core.petsc_options import discard_foreign_options
+from .newton import EntropyNewtonControl
+from .substeps import StepController
+from .adjoint import step_block
+from ..core.taping import annotating
+from .chain_rule import ChainRuleTerms, chain_rule_defect_form, alpha_star
+from .invariants import InvariantMoments, match_invariants
+from .predictor import Extrapolation
+from .schemes import SCHEMES, scheme_named
+from ..core.assembly import Assembler, CompiledForms, no_annotation
+from .nonlinear_solver import NonlinearSolver
+
+__all__ = ["Stepper", "SCHEMES", "DEFAULT_SOLVER_PARAMETERS"]
+
+
+#: Newton with a direct solve of the Jacobi-scaled Jacobian
+#: (:class:`~generic_fem.solvers.linear_solvers.DiagonalScaledLU`); converge on the residual
+#: (conservation is only as exact as the nonlinear residual), step-length test off.
+DEFAULT_SOLVER_PARAMETERS = {
+    "snes_type": "newtonls",
+    "snes_linesearch_type": "basic",
+    "snes_rtol": 1e-11,
+    "snes_atol": 1e-13,
+    "snes_stol": 0.0,
+    "snes_max_it": 50,
+    "ksp_type": "preonly",
+    "pc_type": "python",
+    "pc_python_type": "generic_fem.solvers.linear_solvers.DiagonalScaledLU",
+}
+
+
+#: a failure whose unsettled nodes all lie below this fraction of the peak density is
+#: reported as one of unresolved tails (:meth:`Stepper._failure_summary`)
+TAIL_FRACTION = 1e-6
+
+
+#: Krylov settings of the exact (matrix-free) Jacobian of two-point operators
+EXACT_JACOBIAN_PARAMETERS = {
+    "ksp_type": "gmres",
+    "ksp_rtol": 1e-8,
+    "ksp_atol": 1e-20,
+    "ksp_max_it": 40,
+    "ksp_gmres_restart": 40,
+}
+
+
+class Stepper:
+    """Advance a :class:`~generic_fem.models.model.GenericModel` in time.
+
+    :arg model: the model.
+    :arg f0: initial density (UFL expression or Function); checked for positivity and
+        finiteness at the quadrature points.  Alternatively pass ``w0=`` (a Function
+        in ``model.V``) to start from an entropy variable (restart).
+    :arg dt: time step.
+    :arg t0: initial time.
+    :arg scheme: one of :data:`SCHEMES`.
+    :arg solver_parameters: PETSc options (dict) merged over
+        :data:`DEFAULT_SOLVER_PARAMETERS`.
+    :arg options_prefix: PETSc options prefix (command-line options such as
+        ``-gfem_snes_monitor`` apply).
+    :arg max_rejections: retries of a sub-step with halved size before giving up
+        (:meth:`advance` always covers its ``Δt``; failed solves become sub-steps).
+    :arg forcing: optional UFL expression ``ψ``: solve ``∂_t f = L dE + M(dS + ψ)``
+        instead (the perturbed curves of docs/checking_jt.rst).
+    :arg max_update: largest change of the entropy variable at a node in one Newton
+        iteration (``0``: no limit; larger updates are clipped so that a step cannot
+        overflow ``F(w)``).
+    :arg update_tol: a Newton iteration converges on the tight tests only when, besides
+        the residual test, the last change of the density at every point of the rule is
+        below ``update_tol`` times the peak density (per component).
+    :arg local_error_fraction: ``κ``; for backward Euler, the minimizing movement and the
+        discrete gradient with the Picard iteration, a solve also stops once its last
+        change of the density is
+        below ``κ`` times the step's local-error estimate ``max|F(w) − F(w_pred)|`` (the
+        distance from the extrapolated prediction, or from the first Picard iterate where
+        there is none: ``O(Δt²)`` like the step's local truncation error), with the
+        residual reduced by ``κ`` from that reference's and ``⟨w, R⟩ ≤ κ Δt ⟨w, M w⟩``
+        (docs/theory.rst, "Convergence criterion").  Default 1e-2; 0: the tight tests
+        only.  Only with the nodal rule and ``predictor="extrapolate"`` (the default for
+        these schemes), and not in a run taped by pyadjoint (its adjoint differentiates
+        the discrete equations, so a taped step is solved to the tight tests).  The
+        midpoint scheme always solves to the tight tests (its inequality holds to the
+        residual).  For the discrete gradient (with ``θ`` for ``w`` in the balance) the
+        identity ``H^{n+1} − H^n = −Δt ⟨θ, M θ⟩`` then holds to ``2κ Δt ⟨θ, M θ⟩`` (the
+        residual's share ``⟨θ, R⟩`` and the chain-rule defect, each at most
+        ``κ Δt ⟨θ, M θ⟩``: a step whose defect is larger is solved on to the tight
+        tests); 0 gives it to round-off.
+    :arg predictor: initial guess of each step: ``"extrapolate"``
+        (:class:`~generic_fem.solvers.predictor.Extrapolation` through the last states, of the
+        scheme's order, in the bulk), ``"previous"`` (``w^n``; the local-error test is
+        then off), or ``"auto"`` (the default): ``"extrapolate"`` where the local-error
+        test applies (backward Euler, the minimizing movement and the discrete gradient
+        with the Picard iteration, the nodal rule, ``local_error_fraction > 0``), else
+        ``"previous"`` (for the midpoint scheme, solved to the tight tests, the
+        extrapolation took 2% more iterations on the robustness matrix).
+    :arg previous: ``[(t, w)]``, past states for the predictor (oldest first), as
+        :meth:`predictor_states` returns them (a restart from a checkpoint passes them:
+        the resumed run is then bit-for-bit the uninterrupted one).
+    :arg min_dt: a failed sub-step is halved and retried, at most ``max_rejections``
+        times and never below ``min_dt`` (default ``1e-6 dt``); then
+        :class:`~generic_fem.core.errors.StepFailedError` names the nodes that had not
+        settled.
+    :arg anderson_depth: depth of the Anderson acceleration of the Picard iteration
+        (:class:`~generic_fem.solvers.newton.AndersonMixing`); by default 5 for backward Euler,
+        the minimizing movement and the discrete gradient with the Picard Jacobian, 0
+        (off) for the midpoint scheme (its stiff tail modes are not damped, and the
+        mixing lost its hard case) and with ``nonlocal_jacobian="exact"``
+        (docs/theory.rst, "Globalisation").
+    :arg floor_rtol: accept a residual that stopped decreasing below ``floor_rtol``
+        times the mass (its round-off floor) when the density has settled and the
+        entropy balance holds.
+    :arg structure_tol: tolerance of that entropy-balance check (relative).
+    :arg stall_window: reject a solve as soon as its residual, still above the round-off
+        floor, has not halved over this many iterations (an iteration that cycles or
+        crawls: the halved sub-step is cheaper than the rest of ``snes_max_it``); 0: off.
+    :arg project_invariants: make the invariants exact after every solve
+        (``w ← w + Σ c_k ψ_k``; docs/theory.rst, "Convergence criterion").
+    :arg safeguard: halve a step at most this many times while the residual would grow
+        more than tenfold (0: off).
+    :arg alpha_tol: ``"discrete-gradient"``: accept ``α`` when the chain-rule defect
+        ``|H^{n+1} − H^n − ⟨θ_α, Δf⟩|`` is below ``alpha_tol ⟨Δw, Δf⟩`` or the level the
+        solve determines it to (round-off of ``H``, or what the residual leaves);
+        ``alpha_rounds``: at most that many solves per step for it (else the step is
+        rejected).
+    :arg nonlocal_jacobian: ``"picard"`` (default) uses the Jacobian with the nonlocal
+        coefficients of two-point operators frozen (linear convergence, one operator
+        evaluation per iteration) and, under the nodal rule, the friction's mobility
+        lagged too, for local friction operators as well (docs/theory.rst,
+        "Globalisation"); ``"exact"`` is Newton with the exact Jacobian, applied
+        matrix-free for two-point operators (the frozen-coefficient matrix preconditions
+        GMRES; each Krylov iteration costs two pair-sum passes) and assembled for local
+        ones.
+    :arg adjoint_solver_parameters: PETSc options of the adjoint solves when the run is
+        taped by ``firedrake.adjoint`` (merged over
+        :data:`~generic_fem.solvers.adjoint.DEFAULT_ADJOINT_PARAMETERS`; docs "Gradients").  Under
+        pyadjoint's annotation every accepted step is recorded as one block
+        (:mod:`generic_fem.solvers.adjoint`); the forward computation is the same as untaped.
+    """
+
+    def __init__(self, model, f0=None, dt=0.1, t0=0.0, scheme="backward-euler",
+                 solver_parameters=None, options_prefix="gfem_", max_rejections=6,
+                 forcing=None, w0=None, max_update=5.0, update_tol=1e-9,
+                 nonlocal_jacobian="picard", predictor="auto", min_dt=None,
+                 anderson_depth=None, floor_rtol=1e-9, structure_tol=1e-12,
+                 project_invariants=True, safeguard=4,
+                 alpha_tol=1e-14, alpha_rounds=12,
+                 stall_window=10, adjoint_solver_parameters=None,
+                 local_error_fraction=1e-2, previous=None):
+        #: the scheme (:class:`~generic_fem.solvers.schemes.Scheme`); ``scheme`` is its name
+        self.method = method = scheme_named(scheme)
+        # a script's own flags (argparse, pytest) are not PETSc options: keep PETSc from
+        # listing them as unused at exit
+        discard_foreign_options()
+        if not (dt > 0 and math.isfinite(dt)):
+            raise InvalidParameterError(f"time step must be positive and finite, got {dt}")
+        self.model = model
+        self.scheme = scheme
+        #: the sizes of sub-steps and attempts (:class:`~generic_fem.solvers.substeps.StepController`)
+        self.controller = StepController(dt, max_rejections, min_dt)
+        self.t = float(t0)
+        self.step_count = 0
+        self.alpha_tol, self.alpha_rounds = float(alpha_tol), int(alpha_rounds)
+        V = model.V
+        if w0 is not None:
+            self.w = fd.Function(V, name="w").assign(w0)
+        else:
+            if f0 is None:
+                raise InvalidParameterError("give the initial density f0 (or w0)")
+            self.w = model.state_from_density(f0)
+        self.w_old = fd.Function(V, name="w_old").assign(self.w)
+        self.dt = fd.Constant(self.dt_target)
+        # α on the Real space (not a Constant): the adjoint of the discrete-gradient
+        # scheme differentiates the residual with respect to it
+        self.alpha = fd.Function(fd.FunctionSpace(model.mesh, "R", 0), name="alpha").assign(0.5)
+        self._w_start = None
+        self._rejection_log = []   # why each attempt of the current advance() was rejected
+
+        W = model.friction_auxiliary_space()
+        if W is None:
+            self.z = fd.Function(V, name="w_new")
+            w1, q = self.z, None
+            phi, r = fd.TestFunction(V), None
+        else:  # solve for the entropy variable and the auxiliary field together
+            Z = V * W
+            self.z = fd.Function(Z, name="w_q_new")
+            w1, q = ufl.split(self.z)
+            phi, r = fd.TestFunctions(Z)
+        self.z_w = self.z if W is None else self.z.subfunctions[0]
+        self.z_w.assign(self.w)
+        w0_ = self.w_old
+        theta = method.theta(w0_, w1, self.alpha)
+        fstar = method.mobility_state(model, w0_, theta)
+        self.theta, self.fstar = theta, fstar
+        # the (mobility, argument) pairs of M in the residual: their nonlocal
+        # coefficients are refreshed before every residual / Jacobian evaluation
+        self._nonlocal_pairs = [(fstar, theta)] + ([(fstar, forcing)] if forcing is not None else [])
+        f_new_unknown = model.density(w1)
+        self.f_new, self.f_old = model.density(self.w), model.density(w0_)
+
+        # The residual is multiplied by Δt: its entries are then increments of ∫φ f,
+        # so snes_atol bounds the conservation error directly and the round-off floor
+        # does not grow like 1/Δt.
+        rate = 0
+        # the Poisson part at the scheme's state, except for the minimizing movement, whose
+        # frozen mobility f^n is for M only: L(f^n) would make transport explicit (and the
+        # entropy could grow by O(Δt) per step); L(f^{n+1}) dE is implicit, tested with
+        # w^{n+1} it vanishes up to quadrature, so the entropy still decreases
+        fL = method.transport_state(model, w1, fstar)
+        Lterm = model.reversible_rate(fL, phi)
+        if Lterm is not None:
+            rate = rate - Lterm
+
+        def residual(fM):
+            """The residual with the friction's mobility state ``fM``."""
+            out = rate + model.friction_with_auxiliary(fM, theta, phi, q)
+            if forcing is not None:
+                out = out - model.friction_with_auxiliary(fM, forcing, phi, q)
+            if W is not None:
+                g = theta if forcing is None else theta - forcing
+                out = out + model.friction_auxiliary_equation(fM, g, q, r)
+            return ufl.inner(phi, f_new_unknown - self.f_old) * model.dx + self.dt * out
+        F = residual(fstar)
+        self.residual = F
+
+        # The Picard Jacobian with the mobility lagged (docs/theory.rst, "Globalisation"):
+        # the derivative of the residual with the friction's mobility state f* = F(θ) held
+        # at the current iterate (a Function refreshed before every Jacobian) and the
+        # nonlocal coefficients frozen.  It is symmetric positive definite (the
+        # time-derivative term plus Δt times a frozen diffusion), so its scaled LU stays
+        # accurate; the derivative of the local mobility makes it nonsymmetric and, in
+        # under-resolved tails, nearly singular.  Nodal rule only: under the
+        # Gauss rule the derivative of the local mobility is kept (lagged, it let tail
+        # modes grow: γ = 0, midpoint, R = 6, w → 0.2 at an edge point).  Local friction
+        # is lagged too (Newton's exact Jacobian diverged on a linear Fokker–Planck
+        # step, anisotropic Gaussian, Δt = 0.2, 8×8: residual 0.07 → 2e4 in 50
+        # iterations; lagged: 20 iterations).  nonlocal_jacobian="exact"
+        # keeps Newton's Jacobian (the lagged matrix as its preconditioner did not help:
+        # GMRES still failed at γ = 1).
+        self._theta_lagged = None
+        self._jacobian_form = None
+        lag = (nonlocal_jacobian == "picard" and not method.frozen_mobility
+               and model.rule.kind == "nodal")
+        if lag:
+            theta_lagged = fd.Function(V, name="theta_lagged")
+            f_lagged = model.density(theta_lagged)
+            pairs = [(fstar, theta)] + ([(fstar, forcing)] if forcing is not None else [])
+            if all(op.share_coefficients(f_lagged, f, g) for op in model.friction_operators() for f, g in pairs):
+                self._theta_lagged = theta_lagged
+                self._jacobian_form = fd.derivative(residual(f_lagged), self.z)
+
+        if nonlocal_jacobian not in ("picard", "exact"):
+            raise InvalidParameterError(f"nonlocal_jacobian must be 'picard' or 'exact', got {nonlocal_jacobian!r}")
+        self._exact = None
+        if nonlocal_jacobian == "exact" and W is None:
+            self._exact = self._exact_jacobian_correction(F)
+        params = dict(DEFAULT_SOLVER_PARAMETERS)
+        if self._exact is not None:
+            params.update(EXACT_JACOBIAN_PARAMETERS)
+        params.update(solver_parameters or {})
+        params["snes_error_if_not_converged"] = False  # we read the reason ourselves
+        self.solver_parameters = params
+        self.options_prefix = options_prefix
+        self.max_update = float(max_update)
+        self.update_tol = float(update_tol)
+        if anderson_depth is None:
+            anderson_depth = 5 if (method.mixing and nonlocal_jacobian == "picard") else 0
+        self.control = EntropyNewtonControl(model, V, self.max_update, anderson_depth)
+        self.floor_rtol = float(floor_rtol)
+        if not (isinstance(stall_window, (int, np.integer)) and stall_window >= 0):
+            raise InvalidParameterError(f"stall_window must be a non-negative integer (0: off), got {stall_window!r}")
+        self.stall_window = int(stall_window)
+        self._stalled = False
+        self.project_invariants = bool(project_invariants)
+        self.safeguard = int(safeguard)
+        self.safeguard_growth = 10.0
+        self._trial = None
+        self._psi_targets = None
+        self.structure_tol = float(structure_tol)
+        self._scales = None
+        if predictor not in ("extrapolate", "previous", "auto"):
+            raise InvalidParameterError(f"predictor must be 'auto', 'extrapolate' or 'previous', got {predictor!r}")
+        # first-order schemes with the Picard iteration: their entropy statement is an
+        # inequality, and a linearly converging iteration is what stopping early saves
+        # (and the discrete gradient, whose α makes its chain rule exact whatever the
+        # residual: a residual enters its entropy balance only as ⟨θ, R⟩, tested)
+        self._local_error_scheme = method.loose_solves and nonlocal_jacobian == "picard"
+        self.predictor = predictor
+        self._extrapolation = Extrapolation(self.control, method.order)
+        for item in (previous or []):
+            try:
+                t_past, w_past = item
+                t_past = float(t_past)
+            except (TypeError, ValueError, NotImplementedError):   # (UFL refuses len() of a scalar)
+                raise InvalidParameterError(f"previous: expected (t, w) pairs, got {item!r}") from None
+            if not isinstance(w_past, fd.Function) or w_past.function_space() != V:
+                raise InvalidParameterError("previous: each past state must be a Function on the model's space V "
+                                            "(as restore_state(...).previous holds them)")
+            if not t_past < self.t:
+                raise InvalidParameterError(f"previous: a past state at t = {t_past} is not before t0 = {self.t}")
+            self._extrapolation.push(t_past, w_past)
+        if not (local_error_fraction >= 0 and math.isfinite(local_error_fraction)):
+            raise InvalidParameterError(f"local_error_fraction must be >= 0 (0: off), got {local_error_fraction!r}")
+        self.local_error_fraction = float(local_error_fraction)
+        # where the local-error test may apply (with an extrapolating predictor)
+        self._local_error_on = (self._local_error_scheme and self.local_error_fraction > 0
+                                and model.rule.kind == "nodal")
+        if self.predictor == "auto":
+            self.predictor = "extrapolate" if self._local_error_on else "previous"
+        self._local_test = False   # this solve may stop on the local-error test
+        self._refreshed_at = None  # the solver state of the last refresh of the coefficients
+        self._last_crawl = 0       # the last iteration that moved a node at the limit twice
+        self._first_iterate_reference = False   # ... measured from its first iterate
+        self._reference_damped = False          # ... which was damped
+        self._taping = False
+        self._last_change = None
+        self._build_solver()
+        if self.project_invariants:   # the invariant densities and their compiled moments, once
+            self._psi_functions()
+
+        # diagnostics: the residual's own expressions, evaluated after the solve (z then
+        # holds the accepted state).  For a two-point operator the coefficients of
+        # (f*, θ) are already those of that state, so their refresh costs no pair sums.
+        g_d = theta if forcing is None else theta - forcing
+        # ⟨θ, M(θ − ψ)⟩ (ψ = 0 without forcing): the rate that enters the entropy balance
+        self._dissipation_form = model.friction_with_auxiliary(fstar, g_d, theta, q)
+        self._dissipation_pair = (fstar, g_d)
+        self._H_new = -model.S(self.f_new)
+        # the scalars of every step and iteration, compiled once (generic_fem.assembly)
+        self._scalars = CompiledForms({
+            "H": self._H_new,
+            "dissipation": self._dissipation_form,
+            "mass": abs(ufl.inner(self.f_old, self.f_old)) ** 0.5 * model.dx,
+            "entropy": abs(ufl.inner(self.w_old, self.f_old)) * model.dx,
+        })
+        self._chain_rule = None
+        self.last = {}
+        #: PETSc options of the adjoint (transposed) solves of taped steps, merged over
+        #: :data:`~generic_fem.solvers.adjoint.DEFAULT_ADJOINT_PARAMETERS` (prefix ``<prefix>adjoint_``)
+        self.adjoint_solver_parameters = dict(adjoint_solver_parameters or {})
+        self.adjoint_stats = {"solves": 0, "ksp_its": 0}
+        #: the forms and solvers of the adjoint of this stepper's steps
+        #: (:class:`~generic_fem.solvers.adjoint.AdjointMachinery`, built by the adjoint on first use)
+        self.adjoint_machinery = None
+        #: discrete gradient: whether the last step's ``α`` was determined by its chain
+        #: rule (strictly inside ``(0, 1)``, ``⟨Δw, Δf⟩`` above its noise), so that the
+        #: adjoint differentiates through it
+        self.alpha_active = False
+        # the chain-rule defect δ(z, α) of the discrete-gradient scheme (its adjoint)
+        if method.solves_alpha:
+            self.defect_form = chain_rule_defect_form(model, w0_, theta, self.f_old, f_new_unknown)
+
+    @property
+    def dt_target(self):
+        """The step size ``dt`` of :meth:`advance`."""
+        return self.controller.dt_target
+
+    @property
+    def max_rejections(self):
+        return self.controller.max_rejections
+
+    @property
+    def min_dt(self):
+        return self.controller.min_dt
+
+    # ----------------------------------------------------------------------------
+    def nonlocal_entries(self):
+        """``(operator, f, g)`` for every nonlocal coefficient set in the residual."""
+        return [(op, f, g) for op in self.model.friction_operators() if op.is_nonlocal
+                for f, g in self._nonlocal_pairs]
+
+    def adjoint_dependencies(self):
+        """The inputs of a taped step besides ``w^n``: the ``Constant`` s and Functions in
+        its forms (the stepper's own ``Δt``, ``α``, unknown and coefficients excluded) and
+        the two-point operators' own parameters."""
+        forms = [self.residual] + ([self.defect_form] if self.method.solves_alpha else [])
+        own = {id(self.dt), id(self.alpha), id(self.z), id(self.w_old), id(self.w)}
+        for op in self.model.friction_operators():     # e.g. the two-point coefficients
+            own.update(id(c) for c in op.internal_coefficients())
+        out = []
+        for form in forms:
+            for c in form.coefficients():   # (Constants are not controls in Firedrake's tape)
+                if id(c) in own or any(c is o for o in out):
+                    continue
+                if isinstance(c, fd.Function):
+                    out.append(c)
+        for op in self.model.friction_operators():
+            for c in (op.parameters() if op.is_nonlocal else []):
+                if isinstance(c, fd.Function) and all(c is not o for o in out):
+                    out.append(c)
+        return out
+
+    def replay(self, dt, alpha):
+        """The step from ``w_old`` with the given ``Δt`` (and ``α``; the discrete-gradient
+        scheme solves for it again, starting there), for the tape's recompute: no
+        rejection, no statistics; a failed solve raises :class:`StepFailedError`.  Like the
+        taped step it replays, it starts from ``w^n`` and is solved to the tight tests."""
+        self.model.check_parameters()
+        self._taping = True
+        self._scales = None
+        self._psi_targets = None
+        self.dt.assign(dt)
+        self.alpha.assign(alpha)
+        self._initial_guess(dt, first=False)
+        ok, reason, its, _ = self._solve_once()
+        if ok and self.method.solves_alpha:
+            ok, _, _ = self._solve_alpha()
+        if not ok:
+            raise StepFailedError(f"recomputing a taped {self.scheme} step (dt = {dt:.3e}) failed: "
+                                  f"{self._failure_summary(dt, reason, its)[1]}. A replay takes each step with "
+                                  "its recorded dt (no retries): tape the run with smaller steps, or keep the "
+                                  "controls closer to the taped values (bounds in minimize).")
+
+    # ----------------------------------------------------------------------------
+    def _exact_jacobian_correction(self, F):
+        """The 1-form ``Σ_c ∂F/∂c · δc`` over the nonlocal coefficients ``c`` (with
+        ``δc`` their derivatives in the direction ``self._delta``), or ``None``."""
+        delta = fd.Function(self.z.function_space(), name="newton_direction")
+        corr = None
+        for f, g in self._nonlocal_pairs:
+            df = ufl.algorithms.expand_derivatives(ufl.derivative(f, self.z, delta))
+            dg = ufl.algorithms.expand_derivatives(ufl.derivative(g, self.z, delta))
+            pairs = [p for op in self.model.friction_operators() for p in op.linearization(f, g, df, dg)]
+            for c, dc in pairs:
+                term = ufl.derivative(F, c, dc)
+                corr = term if corr is None else corr + term
+        if corr is None:
+            return None
+        self._delta = delta
+        return ufl.algorithms.expand_derivatives(corr)
+
+    def _exact_jacobian_action(self, x, y):
+        """``y = A x`` for Newton's exact Jacobian ``A``: the assembled
+        frozen-coefficient matrix (the preconditioner, assembled at the current
+        iterate) plus the nonlocal part :meth:`_exact_jacobian_correction` in the
+        direction ``x``."""
+        with self._delta.dat.vec_wo as dv:
+            x.copy(dv)
+        for f, g in self._nonlocal_pairs:
+            for op in self.model.friction_operators():
+                op.refresh_linearization(f, g)
+        self.solver.jacobian.petscmat.mult(x, y)
+        with self._exact_assembler().dat.vec_ro as cv:
+            y.axpy(1.0, cv)
+
+    def _build_solver(self):
+        """The nonlinear solver of the step (:class:`~generic_fem.solvers.nonlinear_solver.NonlinearSolver`):
+        the nonlocal coefficients are refreshed before every residual and Jacobian, the
+        update is limited by :meth:`_precheck` and the iteration stopped by
+        :meth:`_converged`; with ``nonlocal_jacobian="exact"`` and a two-point operator
+        the linear systems use :meth:`_exact_jacobian_action`.  A line-search trial the
+        safeguard accepted is the state SNES evaluates next: the solver remembers its
+        residual, so it is assembled once."""
+        self.solver = NonlinearSolver(
+            self.residual, self.z, J=self._jacobian_form,
+            solver_parameters=self.solver_parameters, options_prefix=self.options_prefix,
+            pre_function=self.refresh, pre_jacobian=self._refresh_jacobian,
+            convergence_test=self._converged, precheck=self._precheck)
+        if self._exact is not None:
+            self._exact_assembler = Assembler(self._exact)
+            self.solver.use_operator(self._exact_jacobian_action)
+
+    def _converged(self, snes, it, norms):
+        """SNES convergence test (docs/theory.rst, "Convergence criterion"), on what the
+        discrete equations determine.  Besides the tight tests below, the local-error
+        test (``local_error_fraction``, see the class docstring) may stop the iteration.
+
+        After at least one iteration, the last change of the density at the rule's
+        points (the nodes, for the nodal rule) must be below ``update_tol`` times its
+        peak (per component, :meth:`~generic_fem.solvers.newton.EntropyNewtonControl.update_measure`),
+        and either
+
+        * the residual passes ``snes_atol`` / ``snes_rtol`` (its entries are increments
+          of ``∫ φ_i f``), or
+        * the residual has reached its round-off floor: below ``floor_rtol`` (1e-9)
+          times the mass and not halving over three iterations, while for backward
+          Euler and the minimizing movement the entropy balance
+          ``⟨w, R⟩ ≤ ½ Δt ⟨w, M w⟩ + structure_tol ∫|w^n| f^n`` holds.
+
+        There is no test on the nodal change of ``w``: where ``f`` is far below the
+        round-off of the coupled system that change is noise and never settles."""
+        R = PETSc.SNES.ConvergedReason
+        _, _, fnorm = norms
+        rtol, atol, _, max_it = snes.getTolerances()[:4]   # petsc4py order: rtol, atol, stol, max_it
+        self._last_fnorm = fnorm
+        if not np.isfinite(fnorm):
+            return R.DIVERGED_FNORM_NAN
+        if it == 0:
+            self._fnorm0 = self._fnorm_reference = fnorm
+            self._fnorms = [fnorm]
+            self.control.start(snes.getSolution())
+            return R.ITERATING
+        self._fnorms.append(fnorm)
+        change = self.control.update_measure(snes.getSolution())
+        self._last_change = change
+        if it == 1 and self._first_iterate_reference:
+            self.control.set_prediction_to_last()
+            self._fnorm_reference = fnorm
+            self._local_test = True
+            self._first_iterate_reference = False
+        reason = None
+        if change <= self.update_tol:
+            if fnorm <= atol:
+                reason = R.CONVERGED_FNORM_ABS
+            elif fnorm <= rtol * self._fnorm0:
+                reason = R.CONVERGED_FNORM_RELATIVE
+            elif self._at_floor(fnorm) and self._entropy_balance_holds(snes):
+                reason = R.CONVERGED_FNORM_ABS
+        if reason is None and self._local_test:
+            kappa = self.local_error_fraction ** (2 if self._reference_damped else 1)
+            if (change <= kappa * self.control.prediction_distance()
+                    and fnorm <= kappa * self._fnorm_reference
+                    and self._entropy_balance_holds(snes, fraction=kappa)):
+                reason = R.CONVERGED_FNORM_RELATIVE
+        if reason is not None and (self.model.rule.kind == "nodal" or self._nodes_settled(snes)):
+            return reason
+        if it >= max_it:
+            return R.DIVERGED_MAX_IT
+        if self._stalls(fnorm):
+            self._stalled = True
+            return R.DIVERGED_MAX_IT
+        if fnorm > 1e30 * max(self._fnorm0, atol):
+            return R.DIVERGED_DTOL
+        return R.ITERATING
+
+    def _nodes_settled(self, snes):
+        """Gauss rule only: the last update of ``w`` is below ``update_tol`` at every node
+        whose Jacobian diagonal is at least 1e-20 of the largest.  Under the Gauss rule
+        the tails carry nodal modes of ``w`` that the density at the points hardly sees;
+        accepting a step while they move let them grow over a run (docs/theory.rst,
+        "Convergence criterion").  The nodal rule has no such modes and no such test."""
+        y = np.abs(snes.getSolutionUpdate().getArray(readonly=True)[:self.control.n])
+        w_rel = self.control.diagonal_weight
+        if w_rel is not None:   # nodes whose rows are below round-off do not count
+            y = np.where(w_rel >= 1e-20, y, 0.0)
+        dw = self.model.mesh.comm.allreduce(float(np.max(y)) if y.size else 0.0, op=_mpi_max())
+        return dw <= self.update_tol
+
+    def _at_floor(self, fnorm):
+        """The residual is below ``floor_rtol`` times the mass and has stopped
+        decreasing (no halving over the last three iterations): its round-off floor."""
+        if fnorm > self.floor_rtol * self._mass_scale():
+            return False
+        h = self._fnorms
+        return len(h) >= 4 and fnorm > 0.5 * min(h[-4:-1])
+
+    def _stalls(self, fnorm):
+        """No halving of the residual over the last ``stall_window`` iterations while it
+        is above ``floor_rtol`` times the mass.  At a step size too large for it the
+        Picard iteration cycles (near-saturated Fermi–Dirac data, Gauss rule, ``Δt = 2``:
+        the residual wandered between 2.7 and 4.2 with clipped updates for 50 iterations);
+        a crawl slower than a halving per ``stall_window`` iterations would not reach
+        the tolerance within ``snes_max_it`` either.
+
+        Iterations in which a node is still moving at the update limit, as in the
+        iteration before and towards a target that came closer by at least half the
+        limit (:attr:`~generic_fem.solvers.newton.EntropyNewtonControl.crawling`), do not
+        count: a tail node that must rise by tens of units (its row asks for the inflow
+        from its neighbours) climbs ``max_update`` per iteration while the residual
+        stays flat until it arrives; the window counts from the last such iteration
+        (``snes_max_it`` still bounds the solve).  A node that empties asks for ever
+        larger falls and does not count."""
+        k = self.stall_window
+        h = self._fnorms
+        if k <= 0 or len(h) - self._last_crawl <= k or fnorm <= self.floor_rtol * self._mass_scale():
+            return False
+        return min(h[-k:]) > 0.5 * h[-k - 1]
+
+    def _mass_scale(self):
+        """``∫ |f^n|`` (once per step)."""
+        if self._scales is None:
+            self._scales = {k: self._scalars.value(k) for k in ("mass", "entropy")}
+        return self._scales["mass"]
+
+    def _entropy_balance_holds(self, snes, fraction=0.5):
+        """For backward Euler and the minimizing movement: ``⟨w, R⟩ ≤ fraction · Δt ⟨w, M w⟩ +
+        structure_tol ∫|w^n| f^n``, so that the entropy inequality
+        ``H^{n+1} − H^n ≤ −Δt ⟨w, M w⟩ + ⟨w, R⟩`` survives the residual ``R``.  For the
+        discrete gradient under the local-error test the same with ``θ`` for ``w``: its
+        ``α`` makes ``H^{n+1} − H^n = ⟨θ, f^{n+1} − f^n⟩ = −Δt ⟨θ, M θ⟩ + ⟨θ, R⟩``.
+        (The midpoint scheme enforces its inequality through ``α``; a tightly solved
+        discrete-gradient step leaves ``⟨θ, R⟩`` at round-off.)"""
+        if self.method.bounds_alpha or (self.method.solves_alpha and not self._local_test):
+            return True
+        Rvec = snes.getFunction()[0].getArray(readonly=True)
+        theta = self._theta_values(snes.getSolution().getArray(readonly=True)[:self.control.n])
+        val = self.control.entropy_defect(Rvec, theta)
+        self._mass_scale()
+        # the residual's own (f*, θ) coefficients are current; with forcing the
+        # dissipation pair differs: no credit for it
+        diss = self._scalars.value("dissipation") \
+            if self._dissipation_pair == self._nonlocal_pairs[0] else 0.0
+        return val <= fraction * float(self.dt) * max(diss, 0.0) + self.structure_tol * self._scales["entropy"]
+
+    def _project_invariants(self):
+        """Make the invariants exact after a solve: ``w ← w + Σ_k c_k ψ_k`` with the
+        invariant densities ``ψ_k`` (in the kernel of ``M``, so ``M(f) w`` is unchanged)
+        and ``c`` from Newton on ``∫ ψ_j F(w + Σ c_k ψ_k) = ∫ ψ_j f^n`` (a
+        ``K × K`` system, no operator evaluation).  The correction is of the size of the
+        residual; it removes the conservation error the nonlinear tolerance leaves."""
+        psi = self._psi_functions()
+        if psi:   # (exact to 1e-13 already: w is left alone, its pair sums stay current)
+            match_invariants(self._moments, self._psi_targets, self._psi_scales, tol=1e-13, max_it=4)
+
+    def _psi_functions(self):
+        """The invariant densities as Functions of ``V`` and their moments (built once);
+        the targets ``∫ ψ_j f^n`` once per step."""
+        if getattr(self, "_psi", None) is None:
+            m = self.model
+            psi = []
+            for phi in m.invariant_densities().values():
+                g = fd.Function(m.V)
+                try:
+                    g.interpolate(phi)
+                except Exception:   # not in V: no projection
+                    psi = []
+                    break
+                psi.append(g)
+            self._psi = psi
+            if psi:
+                self._moments = InvariantMoments(m, psi, self.z_w)
+                self._old_moments = InvariantMoments(m, psi, self.w_old)
+        if self._psi and self._psi_targets is None:
+            self._psi_targets = self._old_moments.values()
+            self._psi_scales = self._old_moments.absolute()
+        return self._psi
+
+    def _precheck(self, x, y):
+        """Line-search pre-check: the density-space update
+        (:meth:`~generic_fem.solvers.newton.EntropyNewtonControl.update`)."""
+        snes = self.solver.snes
+        P = snes.getJacobian()[1]
+        diag = P.getDiagonal().getArray(readonly=True)[:self.control.n]
+        first = snes.getIterationNumber() == 0
+        clipped = self.control.update(x, y, diagonal=diag, first=first)
+        if first:
+            self._last_crawl = 0
+        if self.control.crawling:   # (the residual list holds iterations 0..it)
+            self._last_crawl = len(self._fnorms)
+        halved = self._safeguard(snes, x, y) if self.safeguard > 0 else False
+        if first and (clipped or halved) and self._first_iterate_reference:
+            # a damped first step is not a linearly implicit Euler step: its distance from
+            # the solution may be of the order of the whole step, so the test measured
+            # from it asks for κ² instead of κ
+            self._reference_damped = True
+        return True
+
+    def _safeguard(self, snes, x, y):
+        """Backtrack the step ``x − λy`` (``λ = 1, ½, ¼, …``, at most ``safeguard``
+        halvings) while the residual norm would grow more than tenfold: a guard
+        against the blow-up of a frozen-coefficient step, not a descent condition (the
+        Picard direction need not be one for the residual norm).  The residual of the
+        accepted trial is the one SNES evaluates next, so its pair sums are reused."""
+        f0 = snes.getFunctionNorm()
+        if not np.isfinite(f0) or f0 == 0:
+            return False
+        if self._trial is None:
+            self._trial = (x.duplicate(), x.duplicate())
+        W, F = self._trial
+        halvings = 0
+        for _ in range(self.safeguard):
+            W.waxpy(-1.0, y, x)
+            self.solver.compute_residual(W, F)
+            fn = F.norm()
+            if np.isfinite(fn) and fn <= self.safeguard_growth * f0:
+                # SNES evaluates the residual at W next: the solver remembers it
+                return halvings > 0
+            y.scale(0.5)
+            halvings += 1
+        return True
+
+    def refresh(self, X=None):
+        """The nonlocal coefficients at the state ``X`` (the solver's vector; ``None``:
+        at the stepper's Functions, outside a residual evaluation)."""
+        for f, g in self._nonlocal_pairs:
+            self.model.refresh_friction(f, g)
+        self._refreshed_at = None if X is None else X.getArray(readonly=True).copy()
+
+    def _refresh_jacobian(self, X=None):
+        """Before a Jacobian: the nonlocal coefficients (unless the last refresh was at
+        this very state, as after the residual Newton evaluates first: then not even
+        the point values are read again) and, for the lagged-mobility Jacobian, ``θ``
+        at the current iterate."""
+        last = self._refreshed_at
+        same = X is not None and last is not None and np.array_equal(last, X.getArray(readonly=True))
+        if not self.model.mesh.comm.allreduce(same, op=_mpi_land()):   # (refresh is collective)
+            self.refresh(X)
+        if self._theta_lagged is not None:
+            theta = self._theta_lagged.dat.data
+            theta[...] = self._theta_values(self.z_w.dat.data_ro).reshape(theta.shape)
+
+    def _theta_values(self, w1):
+        """``θ`` at the owned nodes (flat) for the owned nodal values ``w1`` of the
+        unknown: ``w1`` for the first-order schemes, ``w^n + α(w1 − w^n)`` for the
+        midpoint and discrete-gradient schemes."""
+        w1 = np.asarray(w1).reshape(-1)
+        if not self.method.uses_alpha:
+            return w1
+        w0 = np.asarray(self.w_old.dat.data_ro).reshape(-1)
+        return w0 + float(self.alpha) * (w1 - w0)
+
+    def _solve_once(self):
+        """One SNES solve of the current step; returns (ok, reason, its, lin_its)."""
+        self.refresh()
+        self._last_error = None
+        self._last_change = None
+        self._stalled = False
+        self._last_fnorm = float("nan")
+        try:
+            self.solver.solve()
+        except PETSc.Error as exc:  # e.g. a failed factorization inside the PC
+            self._last_error = exc
+            self.z_w.assign(self.w_old)
+            self._build_solver()  # PETSc objects may be left mid-solve: start afresh
+        snes = self.solver.snes
+        reason = snes.getConvergedReason()
+        its, lits = snes.getIterationNumber(), snes.getLinearSolveIterations()
+        finite = self.model.mesh.comm.allreduce(bool(np.all(np.isfinite(self.z_w.dat.data_ro))),
+                                                op=_mpi_land())
+        ok = reason > 0 and finite and not isinstance(self._last_error, PETSc.Error)
+        if ok and self.project_invariants:
+            self._project_invariants()
+        self.w.assign(self.z_w)
+        return ok, reason, its, lits
+
+    def _chain_rule_terms(self):
+        """:func:`~generic_fem.solvers.chain_rule.chain_rule_terms` of ``(w^n, w)``, compiled once."""
+        if self._chain_rule is None:
+            self._chain_rule = ChainRuleTerms(self.model, self.w_old, self.w, self.f_old, self.f_new)
+        return self._chain_rule()
+
+    def _alpha_star(self):
+        """The smallest ``α`` with ``H(f¹) − H(f⁰) ≤ ⟨θ_α, f¹ − f⁰⟩`` (midpoint).
+
+        With ``θ_α = w⁰ + α Δw``: ``α* = (H¹ − H⁰ − ⟨w⁰, Δf⟩) / ⟨Δw, Δf⟩``, which
+        convexity of ``H`` puts in ``[0, 1]`` (``⟨w⁰, Δf⟩ ≤ H¹ − H⁰ ≤ ⟨w¹, Δf⟩``); all
+        integrals with the model's quadrature rule."""
+        # (a step that hardly moves, ⟨Δw, Δf⟩ at the rounding level of H: any α will do, ½)
+        return alpha_star(*self._chain_rule_terms())[0]
+
+    def _chain_rule_defect(self):
+        """``(δ, den, noise)``: ``δ = H(f¹) − H(f⁰) − ⟨θ_α, Δf⟩`` for the current ``α``,
+        ``den = ⟨Δw, Δf⟩`` and the level below which ``δ`` is not determined: the
+        round-off of ``H`` or what the accepted residual leaves in it
+        (:meth:`_solve_noise`), whichever is larger."""
+        num, den, noise = self._chain_rule_terms()
+        return num - float(self.alpha) * den, den, max(noise, self._solve_noise())
+
+    def _solve_noise(self):
+        """The part of the chain-rule defect that the last solve does not determine.
+
+        A residual ``r_i`` leaves ``∫ φ_i f¹`` undetermined by ``r_i``, and ``δ`` changes
+        with ``f¹_i`` at the rate ``w¹_i − θ_i = (1 − α)Δw_i``: so ``δ`` is known to about
+        ``Σ_i |w¹_i − θ_i| |r_i|``.  Where the densities of the moderate tails are
+        determined only to ``r_i/ω_i`` this is far above the round-off of ``H``: Landau
+        ``γ = 0``, ``R = 6``, discrete gradient, re-solving one ``α`` from three starts
+        (residuals 1e-14) gave ``δ`` from −4.8e-13 to −3.3e-12 against a round-off level
+        of 7e-14 and ``Σ |w¹ − θ||r| = 5e-13``, so the secant on ``α`` wandered for 12
+        rounds; the factor 10 covers that spread."""
+        n = self.control.n
+        r = self.solver.snes.getFunction()[0].getArray(readonly=True)[:n]
+        w1 = np.asarray(self.z_w.dat.data_ro).reshape(-1)[:n]
+        w0 = np.asarray(self.w_old.dat.data_ro).reshape(-1)[:n]
+        if r.shape != w1.shape:
+            return 0.0
+        local = float(np.sum(np.abs((1.0 - float(self.alpha)) * (w1 - w0)) * np.abs(r)))
+        return 10.0 * self.model.mesh.comm.allreduce(local)
+
+    def _solve_alpha(self):
+        """``"discrete-gradient"``: solve ``α = α*(w^{n+1}(α))`` (secant iteration on
+        ``r(α) = α* − α``, each round a solve warm-started from the last ``w^{n+1}``).
+        Returns ``(ok, its, lits)``; not ok if a solve fails or the defect does not drop
+        below ``alpha_tol ⟨Δw, Δf⟩`` (or its round-off level) in ``alpha_rounds``."""
+        its = lits = 0
+        prev = None
+        for _ in range(self.alpha_rounds):
+            delta, den, noise = self._chain_rule_defect()
+            self._last_chain_defect = delta
+            # α is a function of the states (the adjoint differentiates δ = 0) only where
+            # the step moves and α is not clamped
+            self.alpha_active = bool(den > noise and 0.0 < float(self.alpha) < 1.0)
+            if abs(delta) <= max(self.alpha_tol * abs(den), noise):
+                if not self._local_test or abs(delta) <= self._defect_allowance(den):
+                    return True, its, lits
+                # a loosely solved step can leave δ undetermined far above κ Δt ⟨θ, M θ⟩,
+                # and H could then grow: solve this step to the tight tests
+                self._local_test = False
+                self.z_w.assign(self.w)
+                ok, _, n_its, n_lits = self._solve_once()
+                its += n_its
+                lits += n_lits
+                if not ok:
+                    return False, its, lits
+                continue
+            if not den > 0:
+                return False, its, lits
+            a = float(self.alpha)
+            r = delta / den          # α* − α
+            if prev is not None and r != prev[1]:
+                a_new = a - r * (a - prev[0]) / (r - prev[1])
+            else:
+                a_new = a + r
+            prev = (a, r)
+            self.alpha.assign(min(1.0, max(0.0, a_new)))
+            self.z_w.assign(self.w)
+            ok, _, n_its, n_lits = self._solve_once()
+            its += n_its
+            lits += n_lits
+            if not ok:
+                return False, its, lits
+        self._last_chain_defect, den, noise = self._chain_rule_defect()
+        self.alpha_active = bool(den > noise and 0.0 < float(self.alpha) < 1.0)
+        tol = max(self.alpha_tol * abs(den), noise)
+        if self._local_test:
+            tol = min(tol, self._defect_allowance(den))
+        return abs(self._last_chain_defect) <= tol, its, lits
+
+    def _defect_allowance(self, den):
+        """The chain-rule defect a step stopped by the local-error test may keep:
+        ``κ Δt ⟨θ, M θ⟩`` (with ``⟨θ, R⟩`` below the same, ``H^{n+1} − H^n ≤
+        −(1 − 2κ) Δt ⟨θ, M θ⟩``), or the round-off of ``H`` or ``alpha_tol ⟨Δw, Δf⟩``
+        where larger (a step at equilibrium dissipates nothing)."""
+        diss = max(self._scalars.value("dissipation"), 0.0)
+        return max(self.local_error_fraction * float(self.dt) * diss, self._chain_rule_terms()[2],
+                   self.alpha_tol * abs(den))
+
+    def _initial_guess(self, dt, first):
+        """Start the iteration from ``w^n`` or, for a first attempt of an untaped step,
+        from the extrapolation of the past states
+        (:class:`~generic_fem.solvers.predictor.Extrapolation`).  The local-error test of the
+        solve (backward Euler, the minimizing movement and the discrete gradient with the
+        Picard iteration, the nodal rule, ``local_error_fraction > 0``) measures the local error from that
+        prediction when it has the scheme's order, else from the first Picard iterate
+        (a linearly implicit Euler step: also ``O(Δt²)`` from the step's solution).  A
+        taped step is solved from ``w^n`` to the tight tests: its adjoint differentiates
+        the discrete equations, and its replays reproduce it."""
+        self.z_w.assign(self.w_old)
+        self._local_test = False
+        self._first_iterate_reference = False
+        self._reference_damped = False
+        self.control.set_prediction(None)
+        # a taped step starts from w^n, as its replays do (they have no past states)
+        if self.predictor != "extrapolate" or self._taping:
+            return
+        full = False
+        if first:
+            guess, full = self._extrapolation.guess(self.t, self.w_old, dt)
+            self.z_w.dat.data_wo[...] = guess.reshape(self.z_w.dat.data_ro.shape)
+        if not self._local_error_on:
+            return
+        if full:
+            self._local_test = True
+            self.control.set_prediction(guess)
+        else:   # no prediction of the step's order: the first Picard iterate serves
+            self._first_iterate_reference = True
+
+    def predictor_states(self):
+        """``[(t, w)]``: the past states the predictor extrapolates from (oldest first;
+        Functions owned by the stepper): saved in checkpoints for a bit-for-bit restart."""
+        return self._extrapolation.states()
+
+    def _rejection_reason(self, dt, reason, its):
+        """One short line for the history: the size of the rejected attempt and why."""
+        if isinstance(self._last_error, PETSc.Error):
+            why = "PETSc error " + str(self._last_error).splitlines()[-1].strip()[:60]
+        elif reason > 0:   # the solve converged; the scheme's own condition failed
+            why = {"midpoint": "alpha iteration", "discrete-gradient": "chain rule"}.get(self.scheme, "not finite")
+        elif self._stalled:
+            why = f"STALLED (no halving in {self.stall_window} its)"
+        else:
+            why = _reason_name(reason)
+        return f"dt={dt:.3g} {why} its={its} res={self._last_fnorm:.1e}"
+
+    def _failure_summary(self, dt, reason, its):
+        """``(dt, text)``: why the last solve failed and where (collective)."""
+        if isinstance(self._last_error, PETSc.Error):
+            what = _petsc_error_summary(self._last_error)
+        elif self._stalled:
+            what = f"the residual did not halve over {self.stall_window} iterations (stall_window) after {its}"
+        else:
+            what = f"SNES reason {reason} ({_reason_name(reason)}) after {its} iterations"
+        fnorm = self._last_fnorm
+        text = f"dt = {dt:.3e}, {what}, residual {fnorm:.2e}"
+        if self._last_change is not None:
+            text += f", last density change {self._last_change:.2e} of the peak (update_tol {self.update_tol:g})"
+        residual = None
+        # the rows of the failed solve's residual: not after a PETSc error (the solver
+        # was rebuilt, its vectors are new) nor after a converged solve that the scheme
+        # rejected (the midpoint α rounds)
+        if not isinstance(self._last_error, PETSc.Error) and reason <= 0:
+            residual = self.solver.snes.getFunction()[0].getArray(readonly=True)
+        nodes = self.control.report_residual(residual, self.z_w.dat.data_ro) if residual is not None else ""
+        if nodes:
+            text += f"; the rows that had not settled: {nodes}"
+            frac = self.control.reported_fraction
+            if frac is not None and frac < TAIL_FRACTION:
+                text += (f". They are all in the tails (f below {TAIL_FRACTION:g} of the peak): where the "
+                         "velocity mesh does not resolve how fast w falls there (more than a few units "
+                         "of w per node spacing), the discrete tails are not monotone and can collapse "
+                         "by tens of units of w in one step, which no iteration settles: refine the mesh "
+                         "(more cells per thermal speed of the coldest part of the datum) before "
+                         "shrinking dt (docs/theory.rst, \"Robustness\")")
+        return dt, text
+
+    def advance(self, dt_max=None):
+        """Advance by exactly ``Δt = min(dt, dt_max)``.
+
+        A sub-step whose solve fails is rejected and retried with half its size; after
+        an accepted sub-step the next one doubles again (up to what is left of
+        ``Δt``, and below the smallest size that failed in this step until two
+        sub-steps have passed without a rejection: a size that fails is not retried
+        at once; the next step starts at twice the last sub-step), so rejections
+        change the sub-steps inside ``Δt``, never the time that is covered
+        (docs/theory.rst, "Failed solves").  Under pyadjoint's annotation
+        every accepted sub-step is one block, replayed with its own size.
+
+        :arg dt_max: an upper bound for this step (to land on an output time).
+        :returns: a dict of step statistics (also kept in ``self.last``): ``dt`` (the
+            step covered), ``substeps``, ``rejected`` (failed attempts), Newton and
+            Krylov iterations, ``H_old``, ``H_new``, ``dissipation`` (the sub-steps'
+            ``⟨θ, M θ⟩`` averaged over ``Δt``), ``alpha`` (the last sub-step's)."""
+        self.model.check_parameters()
+        ctl = self.controller
+        span = ctl.begin(dt_max)
+        if not span > 0:
+            raise InvalidParameterError(f"advance: the step must be positive, got {span}")
+        t_start = self.t
+        H_old = self._scalars.value("H")
+        totals = {"snes_its": 0, "ksp_its": 0, "rejected": 0, "substeps": 0}
+        self._rejection_log = []
+        weighted_diss = 0.0
+        if self._w_start is None:
+            self._w_start = fd.Function(self.w.function_space())
+        self._w_start.assign(self.w)
+        while not ctl.finished:
+            try:
+                sub = self._annotated_substep(ctl.next_size())
+            except StepFailedError:      # the state at the start of the step, as it was
+                self._extrapolation.reset()   # (its accepted sub-steps are undone)
+                self.w.assign(self._w_start)
+                self.z_w.assign(self._w_start)
+                self.t = t_start
+                raise
+            self.t = t_start + ctl.accepted(sub["dt"], sub["rejected"])
+            for k in totals:
+                totals[k] += sub[k]
+            weighted_diss += sub["dt"] * sub["dissipation"]
+        self.t = t_start + span
+        ctl.end()
+        self.step_count += 1
+        dissipation = weighted_diss / span
+        self.last = {
+            "step": self.step_count, "t": self.t, "dt": span,
+            "H_old": H_old, "H_new": sub["H_new"], "dissipation": dissipation,
+            "alpha": sub["alpha"], **totals,
+            "rejections": "; ".join(self._rejection_log),
+        }
+        if self.method.solves_alpha:
+            self.last["chain_rule_defect"] = sub["chain_rule_defect"]
+        if self.method.frozen_mobility:
+            self.last["edi_lhs"] = sub["H_new"] + 0.5 * weighted_diss
+            self.last["edi_rhs"] = H_old
+        return self.last
+
+    def _annotated_substep(self, dt):
+        """One accepted sub-step of at most ``dt`` (one pyadjoint block when taping)."""
+        self._taping = annotating()
+        if self._taping:
+            block = step_block(self)       # its inputs: w^n and the parameters, now
+            with no_annotation():
+                out = self._substep(dt)
+                block.record(out["dt"], out["alpha"])
+            from pyadjoint.tape import get_working_tape
+            get_working_tape().add_block(block)     # (a failed step leaves no block)
+            block.add_output(self.w.create_block_variable())
+            return out
+        return self._substep(dt)
+
+    def _substep(self, dt):
+        """Solve one step from ``w`` of size ``dt``, halving it on failure (the attempts of
+        :meth:`~generic_fem.solvers.substeps.StepController.attempts`); returns its statistics."""
+        self.w_old.assign(self.w)
+        self._scales = None
+        self._psi_targets = None
+        total_its = total_lits = 0
+        failures = []
+        for dt in self.controller.attempts(dt):
+            self.dt.assign(dt)
+            self.alpha.assign(0.5)
+            self._initial_guess(dt, first=not failures)
+            ok, reason, its, lits = self._solve_once()
+            total_its += its
+            total_lits += lits
+            if ok and self.method.solves_alpha:
+                ok, n_its, n_lits = self._solve_alpha()
+                total_its += n_its
+                total_lits += n_lits
+            if ok and self.method.bounds_alpha:
+                for alpha_rounds in range(1, 9):
+                    astar = self._alpha_star()
+                    if astar <= float(self.alpha) + 1e-14:
+                        break
+                    self.alpha.assign(min(1.0, astar + 0.25 * (astar - 0.5) + 1e-10))
+                    ok, reason, its, lits = self._solve_once()
+                    total_its += its
+                    total_lits += lits
+                    if not ok:
+                        break
+                else:
+                    ok = False
+            if ok:
+                break
+            failures.append(self._failure_summary(dt, reason, its))
+            self._rejection_log.append(self._rejection_reason(dt, reason, its))
+        else:
+            self.w.assign(self.w_old)
+            self.z_w.assign(self.w_old)
+            raise StepFailedError(
+                f"{self.scheme} step from t={self.t:.6g} failed {len(failures)} times "
+                f"(dt from {failures[0][0]:.3e} down to {dt:.3e}). Last attempt: {failures[-1][1]}"
+                + ". Try a smaller dt or a finer mesh where those nodes are, a larger "
+                "velocity box if they are at its edge, check the data, or loosen "
+                "snes_atol/update_tol (solver_parameters); docs/choosing.rst, \"When a step fails\".")
+        rejections = len(failures)
+        H_new = self._scalars.value("H")
+        if self._dissipation_pair != self._nonlocal_pairs[0]:
+            self.model.refresh_friction(*self._dissipation_pair)
+        # else the coefficients are those of the converged iterate; the invariant
+        # projection moved w only by O(residual) along ker M: no new pair sums for it
+        dissipation = self._scalars.value("dissipation")
+        self._extrapolation.push(self.t, self.w_old)
+        out = {"dt": dt, "H_new": H_new, "dissipation": dissipation,
+               "snes_its": total_its, "ksp_its": total_lits, "rejected": rejections, "substeps": 1,
+               "alpha": float(self.alpha)}
+        if self.method.solves_alpha:
+            out["chain_rule_defect"] = self._last_chain_defect
+        return out
+
+    def density(self):
+        """UFL expression of the current density ``F(w)``."""
+        return self.model.density(self.w)
+
+    def solver_stats(self):
+        return dict(self.last)
+
+
+def _petsc_error_summary(exc):
+    """``"PETSc error <code> in <function>()"`` from a ``petsc4py.PETSc.Error`` (its text is
+    the error code and PETSc's traceback, innermost call last)."""
+    import re
+    text = str(exc)
+    code = getattr(exc, "ierr", None)
+    if code is None:
+        m = re.search(r"error code (\d+)", text)
+        code = m.group(1) if m else "?"
+    calls = re.findall(r"\] (\w+)\(\)", text)
+    where = f" in {calls[-1]}()" if calls else ""
+    hint = " (the linear solve of the Newton step: e.g. a failed factorisation)" \
+        if calls and calls[-1].startswith(("PC", "KSP", "Mat")) else ""
+    return f"PETSc error {code}{where}{hint}"
+
+
+def _mpi_max():
+    from mpi4py import MPI
+    return MPI.MAX
+
+
+def _mpi_land():
+    from mpi4py import MPI
+    return MPI.LAND
+
+
+def _reason_name(reason):
+    from petsc4py import PETSc
+    names = {v: k for k, v in vars(PETSc.SNES.ConvergedReason).items() if isinstance(v, int)}
+    return names.get(reason, "unknown")
