@@ -21,7 +21,7 @@ import firedrake as fd
 import firedrake.adjoint as fa
 
 from generic_fem import Stepper, velocity_box
-from generic_fem.parameters import real_parameter
+from generic_fem.core.parameters import real_parameter
 from forms.landau import Landau
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

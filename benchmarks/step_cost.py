@@ -49,8 +49,8 @@ from mpi4py import MPI  # noqa: E402
 from firedrake.solving_utils import _SNESContext  # noqa: E402
 
 from generic_fem import run, velocity_box, Stepper  # noqa: E402
-from generic_fem.two_point import TwoPointFriction  # noqa: E402
-from generic_fem.linear_solvers import DiagonalScaledLU  # noqa: E402
+from generic_fem.friction.two_point import TwoPointFriction  # noqa: E402
+from generic_fem.solvers.linear_solvers import DiagonalScaledLU  # noqa: E402
 from forms.landau import Landau  # noqa: E402
 
 CASES = {

@@ -48,7 +48,7 @@ def parse():
 def build(case, mesh, gamma):
     import numpy as np
     import ufl
-    from generic_fem.pair_weights import PairWeight
+    from generic_fem.kernels.pair_weights import PairWeight
     from forms.landau import Landau
     from forms.multispecies_landau import MultispeciesLandau
     if case == "species":

@@ -31,7 +31,7 @@ import firedrake as fd
 from firedrake.petsc import PETSc
 
 from generic_fem import run, phase_space_box, velocity_box, pair_energy_dissipation
-from generic_fem.grazing import perturbation_norm
+from generic_fem.drivers.grazing import perturbation_norm
 from forms.fuzzy_landau import FuzzyLandau, seed003_kappa
 from forms.landau import Landau
 

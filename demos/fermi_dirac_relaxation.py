@@ -18,7 +18,7 @@ import ufl
 import firedrake as fd
 
 from generic_fem import run, velocity_box
-from generic_fem.plot import point_sampler
+from generic_fem.core.plot import point_sampler
 from forms.landau_fermi_dirac import LandauFermiDirac, relative_entropy
 
 parser = argparse.ArgumentParser(description="Landau-Fermi-Dirac relaxation demo")

@@ -21,7 +21,7 @@ import numpy as np
 import firedrake as fd
 
 from generic_fem import run, velocity_box, energy_dissipation_functional
-from generic_fem.plot import plot_history
+from generic_fem.core.plot import plot_history
 from forms.fokker_planck import FokkerPlanck, gaussian, exact_moments
 
 parser = argparse.ArgumentParser(description="Fokker–Planck relaxation demo")

@@ -27,7 +27,7 @@ import firedrake as fd
 import firedrake.adjoint as fa
 
 from generic_fem import Stepper, velocity_box
-from generic_fem.parameters import real_parameter
+from generic_fem.core.parameters import real_parameter
 from forms.multispecies_landau import MultispeciesLandau
 
 parser = argparse.ArgumentParser(description="recover c_12 from noisy temperature relaxation data")

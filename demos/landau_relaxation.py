@@ -26,8 +26,8 @@ import firedrake as fd
 from mpi4py import MPI
 
 from generic_fem import run, velocity_box
-from generic_fem.assembly import CompiledForms
-from generic_fem.plot import plot_history, point_sampler
+from generic_fem.core.assembly import CompiledForms
+from generic_fem.core.plot import plot_history, point_sampler
 from forms.landau import Landau
 
 parser = argparse.ArgumentParser(description="Landau (Coulomb) relaxation demo")

@@ -26,7 +26,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from generic_fem import run, phase_space_mesh  # noqa: E402
-from generic_fem.plot import plot_history, point_sampler  # noqa: E402
+from generic_fem.core.plot import plot_history, point_sampler  # noqa: E402
 from forms.vlasov_lbd import VlasovLBD  # noqa: E402
 
 parser = argparse.ArgumentParser(description="1x1v transport + LBD relaxation")

@@ -19,10 +19,10 @@ covariance ``Σ``, ``μ' = −(μ − u)``, ``Σ' = −2Σ + 2T I``, i.e.
 import numpy as np
 import ufl
 import firedrake as fd
-from generic_fem.parameters import is_parameter, value
+from generic_fem.core.parameters import is_parameter, value
 
-from generic_fem.model import GenericModel
-from generic_fem.errors import InvalidParameterError
+from generic_fem.models.model import GenericModel
+from generic_fem.core.errors import InvalidParameterError
 
 __all__ = ["FokkerPlanck", "gaussian", "exact_moments"]
 

@@ -31,15 +31,15 @@ informations ``I_x = ∫|∂_x f|²/f``, ``I_v = ∫|∇_v f|²/f`` and
 import numpy as np
 import ufl
 import firedrake as fd
-from generic_fem.parameters import value
+from generic_fem.core.parameters import value
 from mpi4py import MPI
 
-from generic_fem.model import GenericModel
-from generic_fem.errors import InvalidParameterError
-from generic_fem.two_point import TwoPointFriction
-from generic_fem.pair_weights import PairWeight
-from generic_fem.spatial_weights import PeriodicSpatialWeight
-from generic_fem.meshes import is_periodic
+from generic_fem.models.model import GenericModel
+from generic_fem.core.errors import InvalidParameterError
+from generic_fem.friction.two_point import TwoPointFriction
+from generic_fem.kernels.pair_weights import PairWeight
+from generic_fem.kernels.spatial_weights import PeriodicSpatialWeight
+from generic_fem.core.meshes import is_periodic
 
 __all__ = ["FuzzyLandau", "seed003_kappa"]
 

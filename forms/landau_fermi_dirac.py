@@ -26,9 +26,9 @@ Scaling (Golding–Gualdani–Zamponi Corollary 1.2): if ``F`` solves the ``ε =
 import numpy as np
 import ufl
 import firedrake as fd
-from generic_fem.parameters import value, is_parameter
+from generic_fem.core.parameters import value, is_parameter
 
-from generic_fem.errors import InvalidParameterError, InvalidStateError
+from generic_fem.core.errors import InvalidParameterError, InvalidStateError
 from forms.landau import Landau
 
 __all__ = ["LandauFermiDirac", "fermi_dirac_equilibrium", "fermi_dirac_maxwellian", "relative_entropy"]

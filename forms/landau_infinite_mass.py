@@ -26,8 +26,8 @@ from mpi4py import MPI
 import ufl
 import firedrake as fd
 
-from generic_fem.errors import InvalidParameterError
-from generic_fem.operators import LocalFriction
+from generic_fem.core.errors import InvalidParameterError
+from generic_fem.friction.operators import LocalFriction
 from forms.landau import Landau
 
 __all__ = ["LandauInfiniteMass"]

@@ -45,10 +45,10 @@ import firedrake as fd
 
 from mpi4py import MPI
 
-from generic_fem.model import GenericModel
-from generic_fem.operators import FrictionOperator
-from generic_fem.assembly import compiled_interpolation
-from generic_fem.errors import InvalidParameterError, InvalidStateError
+from generic_fem.models.model import GenericModel
+from generic_fem.friction.operators import FrictionOperator
+from generic_fem.core.assembly import compiled_interpolation
+from generic_fem.core.errors import InvalidParameterError, InvalidStateError
 
 __all__ = ["MultispeciesFokkerPlanck", "MomentProjectionFriction", "moment_odes"]
 

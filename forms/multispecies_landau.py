@@ -39,13 +39,13 @@ in ``docs/models.rst``).  Weighted Fisher information (seed (1.8)):
 import numpy as np
 import ufl
 import firedrake as fd
-from generic_fem.parameters import value, parameter_matrix, is_parameter
+from generic_fem.core.parameters import value, parameter_matrix, is_parameter
 
-from generic_fem.model import GenericModel
-from generic_fem.errors import InvalidParameterError
-from generic_fem.two_point import TwoPointFriction
-from generic_fem.meshes import is_periodic
-from generic_fem.pair_weights import PairWeight
+from generic_fem.models.model import GenericModel
+from generic_fem.core.errors import InvalidParameterError
+from generic_fem.friction.two_point import TwoPointFriction
+from generic_fem.core.meshes import is_periodic
+from generic_fem.kernels.pair_weights import PairWeight
 
 __all__ = ["MultispeciesLandau", "plasma_coupling", "temperature_odes", "common_equilibrium"]
 

@@ -27,8 +27,8 @@ import ufl
 import finat.ufl
 import firedrake as fd
 
-from generic_fem.model import GenericModel
-from generic_fem.errors import InvalidParameterError
+from generic_fem.models.model import GenericModel
+from generic_fem.core.errors import InvalidParameterError
 
 __all__ = ["VlasovLBD"]
 
@@ -106,7 +106,9 @@ class VlasovLBD(GenericModel):
         from mpi4py import MPI
         v = np.asarray(self.mesh.coordinates.dat.data_ro)[:, 1]
         comm = self.mesh.comm
-        return comm.allreduce(float(v.max()), op=MPI.MAX) - comm.allreduce(float(v.min()), op=MPI.MIN)
+        hi = float(v.max()) if v.size else -np.inf
+        lo = float(v.min()) if v.size else np.inf
+        return comm.allreduce(hi, op=MPI.MAX) - comm.allreduce(lo, op=MPI.MIN)
 
     def local_moments(self, f):
         """``(ρ, ρu, ρ(u² + T))`` as functions of ``x`` (``L²`` projections onto ``V_x``;

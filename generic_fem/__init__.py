@@ -1,12 +1,12 @@
 """generic-fem: structure-preserving finite elements for GENERIC systems on Firedrake.
 
 A model (``forms/``) states ``E``, ``S``, ``L``, ``M`` as UFL
-(:class:`~generic_fem.model.GenericModel`); this package turns it into a solver
-(:class:`~generic_fem.steppers.Stepper`, :func:`~generic_fem.run.run`), checks its
-structure (:mod:`generic_fem.checks`) and evaluates the energy-dissipation
-functional ``J_T`` (:func:`~generic_fem.functional.energy_dissipation_functional`; of
+(:class:`~generic_fem.models.model.GenericModel`); this package turns it into a solver
+(:class:`~generic_fem.solvers.steppers.Stepper`, :func:`~generic_fem.drivers.run.run`), checks its
+structure (:mod:`generic_fem.friction.checks`) and evaluates the energy-dissipation
+functional ``J_T`` (:func:`~generic_fem.drivers.functional.energy_dissipation_functional`; of
 curves of pairs ``(f, U)``, non-negative up to its reported transport and residual
-terms: :func:`~generic_fem.grazing.pair_energy_dissipation`).
+terms: :func:`~generic_fem.drivers.grazing.pair_energy_dissipation`).
 
 Sign convention: ``S`` is the GENERIC entropy (non-decreasing); ``H = −S``
 (``∫ f log f`` for the Boltzmann entropy) is reported alongside and decreases.
@@ -15,10 +15,11 @@ from .core.errors import InvalidParameterError, InvalidStateError, StepFailedErr
 from .models.model import GenericModel  # noqa: F401
 from .solvers.steppers import Stepper, SCHEMES, DEFAULT_SOLVER_PARAMETERS  # noqa: F401
 from .core.history import History  # noqa: F401
+from . import run as _run_module  # noqa: F401  (the old path's alias, loaded before the function is bound)
 from .drivers.run import run, state_diagnostics, save_checkpoint, load_checkpoint, restore_state  # noqa: F401
 from .drivers.functional import energy_dissipation_functional, EnergyDissipationResult  # noqa: F401
 from .drivers.grazing import (pair_energy_dissipation, PairFunctionalResult, GradientRate, PairRate,  # noqa: F401
-                      least_action_rate, tgre_residual, solve_tgre, sample_curve)
+                              least_action_rate, tgre_residual, solve_tgre, sample_curve)
 from .core.meshes import velocity_box, velocity_ball, phase_space_mesh, phase_space_box  # noqa: F401
 from .friction.two_point import TwoPointFriction  # noqa: F401
 from .core.petsc_options import discard_foreign_options  # noqa: F401

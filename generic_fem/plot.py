@@ -4,4 +4,7 @@ import sys
 
 from .core import plot as _target
 
-sys.modules[__name__] = _target
+if __name__ == "__main__":    # python -m generic_fem.plot (the old command)
+    _target.main()
+else:
+    sys.modules[__name__] = _target

@@ -136,14 +136,39 @@ def test_imports_run_down_the_layers():
     assert not bad, bad
 
 
+def alias_modules(modules, package="generic_fem", layers=LAYERS):
+    """``{old path: new path}``: the top-level modules that alias a layered one."""
+    layered = {m.split(".")[-1]: m for m in modules
+               if m.startswith(package + ".") and m.count(".") == 2 and m.split(".")[1] in layers}
+    return {f"{package}.{name}": new for name, new in layered.items() if f"{package}.{name}" in modules}
+
+
+def alias_uses(modules):
+    """``"a imports b"`` for every import of an old (alias) path by a layered module or a
+    model: the package and the models use the layered paths."""
+    aliases = alias_modules(modules)
+    return [f"{mod} imports {target}" for mod, found in _imports(modules).items()
+            if mod.startswith("forms.") or mod.split(".")[1:2] and mod.split(".")[1] in LAYERS
+            for target, _ in found if target in aliases]
+
+
+def test_the_package_and_the_models_use_the_layered_paths():
+    modules = _modules()
+    assert len(alias_modules(modules)) >= 30
+    bad = alias_uses(modules)
+    assert not bad, bad
+
+
 def test_the_old_module_paths_are_the_new_modules():
     """``generic_fem.steppers`` etc. (the paths before the layers) are aliases: the same
     module objects, so imports, monkeypatching and PETSc's ``pc_python_type`` strings of
-    the old paths keep working."""
+    the old paths keep working; importing the old ``generic_fem.run`` module leaves the
+    function ``generic_fem.run`` in place."""
     import importlib
-    for name, layer in (("steppers", "solvers"), ("two_point", "friction"), ("model", "models"),
-                        ("linear_solvers", "solvers"), ("run", "drivers"), ("errors", "core")):
-        assert importlib.import_module(f"generic_fem.{name}") is importlib.import_module(f"generic_fem.{layer}.{name}")
+    import generic_fem
+    for old, new in alias_modules(_modules()).items():
+        assert importlib.import_module(old) is importlib.import_module(new), old
+    assert callable(generic_fem.run) and not isinstance(generic_fem.run, type(generic_fem))
 
 
 def test_no_module_imports_a_private_name_of_another():

@@ -109,8 +109,8 @@ def test_resolved_tails_hard_potentials(scheme):
     """Landau ``γ = 1``, two Gaussians on ``[−6, 6]²``: on the matrix's 8 cells the
     discrete tails collapse (``w`` drops by ~100 at edge nodes within ``t = 0.06``)
     and the midpoint step needs many rejected attempts; on 12 cells (node spacing 0.5) both second-order
-    schemes run, and no node's ``w`` drops by more than a few units in a step
-    (docs/theory.rst, "Robustness": unresolved tails).  Measured, two steps: on 8 cells
+    schemes run, and no node's ``w`` drops by tens of units in a step (docs/theory.rst,
+    "Robustness": unresolved tails).  Measured, two steps: on 8 cells
     the largest drop is 97 (midpoint) and 46 (discrete gradient), on 12 cells 4.0 and
     6.0 (4.3 without Anderson mixing; over five steps 8.2, and 9.3 without): the
     bound separates a collapse from the relaxation of the tails."""

@@ -138,6 +138,9 @@ def main(argv=None):
     p.add_argument("--title", default=None)
     p.add_argument("--columns", nargs="*", default=[], help="further numeric columns to plot")
     a = p.parse_args(argv)
+    if argv is None:    # (the package's import started PETSc with this command line)
+        from .petsc_options import discard_foreign_options
+        discard_foreign_options()
     out = a.output or a.csv.rsplit(".", 1)[0] + ".png"
     plot_history(a.csv, out, a.title, a.columns)
     print(out)

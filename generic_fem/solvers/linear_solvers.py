@@ -175,25 +175,33 @@ class DiagonalScaledLU:
         self.inner.setOperators(self.B)
         self._setup_inner()
 
-    def apply(self, pc, x, y):
-        xs = x.copy()
-        xs.pointwiseMult(xs, self.d)
+    #: PETSc's error codes of a zero pivot in an LU / Cholesky factorisation
+    ZERO_PIVOT_ERRORS = (71, 81)
+
+    def _solve(self, xs, y, transpose=False):
+        solve = self.inner.solveTranspose if transpose else self.inner.solve
         try:
-            self.inner.solve(xs, y)
-        except PETSc.Error:
+            solve(xs, y)
+        except PETSc.Error as exc:
             # PCREDUNDANT factors at its first solve, not at its set-up: a Cholesky
             # breakdown shows here (on every rank alike: each factors the whole matrix)
-            if self._requested is None or self._requested[0] != "redundant" or self._user("pc_type") is not None:
+            if (self._requested is None or self._requested[0] != "redundant" or self._user("pc_type") is not None
+                    or getattr(exc, "ierr", None) not in self.ZERO_PIVOT_ERRORS):
                 raise
             self._broken = True
             self._factor(("lu", self._user("pc_factor_mat_solver_type") or "mumps"))
-            self.inner.solve(xs, y)
+            solve(xs, y)
+
+    def apply(self, pc, x, y):
+        xs = x.copy()
+        xs.pointwiseMult(xs, self.d)
+        self._solve(xs, y)
         y.pointwiseMult(y, self.d)
 
     def applyTranspose(self, pc, x, y):
         xs = x.copy()
         xs.pointwiseMult(xs, self.d)
-        self.inner.solveTranspose(xs, y)
+        self._solve(xs, y, transpose=True)
         y.pointwiseMult(y, self.d)
 
     def destroy(self, pc):

@@ -123,6 +123,9 @@ class NonlinearSolver:
             self._last = (X.getArray(readonly=True).copy(), v.getArray(readonly=True).copy())
 
     def _form_jacobian(self, snes, X, J, P):
+        last = self._last
+        if last is not None and not np.array_equal(last[0], X.getArray(readonly=True)):
+            self._last = None    # (the hooks leave the state of X behind: a later hit would be stale)
         self._set_state(X)
         if self._pre_jacobian is not None:
             self._pre_jacobian(X)
@@ -144,12 +147,23 @@ class NonlinearSolver:
 
         shell = PETSc.Mat().createPython(P.getSizes(), _Shell(), comm=P.getComm())
         shell.setUp()
+        if self._operator is not None:
+            self._operator.destroy()
         self._operator = shell
         self._install()
 
     def compute_residual(self, X, F):
-        """The residual at the state ``X`` into ``F`` (Vecs; through the cache)."""
+        """The residual at the state ``X`` into ``F`` (Vecs; through the memory of the last
+        residual): for the callbacks of a running :meth:`solve` (e.g. a line-search
+        pre-check), whose callbacks are the installed ones."""
         self.snes.computeFunction(X, F)
+
+    def destroy(self):
+        """Destroy the PETSc objects (collective)."""
+        for obj in (self.snes, self._operator, self._work):
+            if obj is not None:
+                obj.destroy()
+        self.snes = self._operator = self._work = None
 
     def solve(self):
         """Newton from the values of ``z``; the last iterate is written to ``z`` (also

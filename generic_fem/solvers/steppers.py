@@ -411,13 +411,25 @@ class Stepper:
         """The step size ``dt`` of :meth:`advance`."""
         return self.controller.dt_target
 
+    @dt_target.setter
+    def dt_target(self, dt):
+        self.controller.dt_target = float(dt)
+
     @property
     def max_rejections(self):
         return self.controller.max_rejections
 
+    @max_rejections.setter
+    def max_rejections(self, n):
+        self.controller.max_rejections = int(n)
+
     @property
     def min_dt(self):
         return self.controller.min_dt
+
+    @min_dt.setter
+    def min_dt(self, dt):
+        self.controller.min_dt = float(dt)
 
     # ----------------------------------------------------------------------------
     def nonlocal_entries(self):
@@ -767,6 +779,7 @@ class Stepper:
         except PETSc.Error as exc:  # e.g. a failed factorization inside the PC
             self._last_error = exc
             self.z_w.assign(self.w_old)
+            self.solver.destroy()
             self._build_solver()  # PETSc objects may be left mid-solve: start afresh
         snes = self.solver.snes
         reason = snes.getConvergedReason()
