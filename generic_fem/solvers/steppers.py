@@ -101,6 +101,12 @@ EXACT_JACOBIAN_PARAMETERS = {
 }
 
 
+def _controller_attribute(name, kind):
+    """A Stepper property that reads and sets ``name`` of its step controller."""
+    return property(lambda self: getattr(self.controller, name),
+                    lambda self, value: setattr(self.controller, name, kind(value)))
+
+
 class Stepper:
     """Advance a :class:`~generic_fem.models.model.GenericModel` in time.
 
@@ -406,30 +412,11 @@ class Stepper:
         if method.solves_alpha:
             self.defect_form = chain_rule_defect_form(model, w0_, theta, self.f_old, f_new_unknown)
 
-    @property
-    def dt_target(self):
-        """The step size ``dt`` of :meth:`advance`."""
-        return self.controller.dt_target
-
-    @dt_target.setter
-    def dt_target(self, dt):
-        self.controller.dt_target = float(dt)
-
-    @property
-    def max_rejections(self):
-        return self.controller.max_rejections
-
-    @max_rejections.setter
-    def max_rejections(self, n):
-        self.controller.max_rejections = int(n)
-
-    @property
-    def min_dt(self):
-        return self.controller.min_dt
-
-    @min_dt.setter
-    def min_dt(self, dt):
-        self.controller.min_dt = float(dt)
+    #: the step size ``dt`` of :meth:`advance`, the retries of a failed sub-step and the
+    #: smallest attempt: the :attr:`controller`'s (settable)
+    dt_target = _controller_attribute("dt_target", float)
+    max_rejections = _controller_attribute("max_rejections", int)
+    min_dt = _controller_attribute("min_dt", float)
 
     # ----------------------------------------------------------------------------
     def nonlocal_entries(self):
