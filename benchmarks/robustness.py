@@ -14,6 +14,11 @@ box with backward Euler, and every scheme on the R = 6 box with the first data s
     ./gfem run python benchmarks/robustness.py --long 100      # the hardest cases, 100 steps
     ./gfem run python benchmarks/robustness.py --resolution    # hard cases on refined boxes
     ./gfem run python benchmarks/robustness.py --set anderson_depth=0   # a stepper option for every case
+    ./gfem run python benchmarks/robustness.py --sweep midpoint --steps 10   # beyond the matrix
+
+``--sweep SCHEME`` runs one scheme on every data set of every model on four meshes
+(``R = 6`` and ``10`` boxes, the ball, the 3D ``R = 5`` box), beyond the matrix (which
+takes every data set on ``R = 6`` only).
 
 ``--long N`` runs the hardest cases of the matrix for ``N`` steps and follows the
 entropy variable at the box edge: ``e = max_edge w − max w`` (the log of the largest
@@ -50,6 +55,16 @@ def cases(models):
         out += [(m, "box6", d, "backward-euler") for d in DATA[m][1:]]
         out += [(m, "box6", first, s) for s in SCHEMES if s != "backward-euler"]
     return out
+
+
+#: the meshes of ``--sweep``
+SWEEP_MESHES = ["box6", "box10", "ball6", "box3d5"]
+
+
+def sweep_cases(models, scheme):
+    """Every data set of every model on :data:`SWEEP_MESHES` with ``scheme``."""
+    return [(m, mesh, d, scheme) for m in models for mesh in SWEEP_MESHES
+            if not (m == "multispecies" and mesh.startswith("ball")) for d in DATA[m]]
 
 
 def one(case, steps, dt, rule="nodal", refine=1.0, **options):
@@ -199,6 +214,8 @@ def main():
                    help="only the hard cases, on the matrix's boxes and refined ones")
     p.add_argument("--main-demo", action="store_true",
                    help="only the main demo's run (operator evaluations per step)")
+    p.add_argument("--sweep", default=None, metavar="SCHEME",
+                   help="one scheme on every data set and model on four meshes (beyond the matrix)")
     p.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
                    help="stepper options for every case (e.g. anderson_depth=0), values as Python literals")
     args, _ = p.parse_known_args()
@@ -216,7 +233,7 @@ def main():
         long_runs(args.long, args.dt, args.rule, options)
         return
     ok = total = 0
-    for case in cases(args.models):
+    for case in (sweep_cases(args.models, args.sweep) if args.sweep else cases(args.models)):
         line, passed = one(case, args.steps, args.dt, args.rule, **options)
         ok += passed
         total += 1

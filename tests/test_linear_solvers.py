@@ -113,6 +113,29 @@ def test_cholesky_breakdown_falls_back_to_lu():
     assert _solve(ksp, np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 1.5]])) < 1e-14
 
 
+def test_a_mode_below_round_off_gets_no_update_instead_of_a_failed_factorization(monkeypatch):
+    """Two nodes coupled by a diffusion ``a`` and held by a time-derivative weight 1e-20
+    of it (tail nodes far below the round-off of their coupling): ``D A D`` is exactly
+    singular in double precision.  Cholesky breaks down, and MUMPS with its null-pivot
+    detection (on by default) still solves for the modes the matrix determines; without
+    it (``MUMPS_OPTIONS = ()``) MUMPS stops (numerically singular)."""
+    eps = 1e-20
+    rows = [[1.0 + eps, -1.0, 0.0], [-1.0, 1.0 + eps, 0.0], [0.0, 0.0, 2.0]]
+    A, a = _seq_matrix(rows)
+    ksp = _ksp(A, "t_null_")
+    assert _inner_pc(ksp) == ("lu", "mumps")
+    x, b = A.createVecs()
+    b.setArray([1.0, -1.0, 4.0])          # in the range of the determined modes
+    ksp.solve(b, x)
+    xs = x.getArray()
+    assert np.all(np.isfinite(xs))
+    assert np.linalg.norm(a @ xs - b.getArray()) < 1e-12 * np.linalg.norm(b.getArray())
+    assert abs(xs[2] - 2.0) < 1e-14 and abs(xs[0] - xs[1] - 1.0) < 1e-12
+    monkeypatch.setattr(DiagonalScaledLU, "MUMPS_OPTIONS", ())
+    with pytest.raises(PETSc.Error):
+        _ksp(A, "t_null2_")
+
+
 def test_symmetric_matrix_with_a_negative_diagonal_entry_gets_lu():
     """Symmetric but not positive definite (a negative diagonal entry): LU with pivoting,
     not a Cholesky without pivoting."""

@@ -46,6 +46,18 @@ solver type) for as long as the matrix keeps its size; ``PCREDUNDANT`` factors a
 first solve, so there the fall-back happens in that solve (a breakdown of the gathered
 Cholesky stopped Landau runs on 2 ranks with a Python error in ``PCApply``: ``γ = 0``,
 two bumps, ``R = 6``, and ``γ = 1``, ``R = 10``, zero pivot 1.6e-15 of the unit diagonal).
+
+MUMPS runs with null-pivot detection (``ICNTL(24) = 1``, :attr:`DiagonalScaledLU.MUMPS_OPTIONS`;
+the user's ``scaled_mat_mumps_icntl_24`` wins).  ``D A D`` is positive definite in exact
+arithmetic, but two tail nodes coupled by the frozen diffusion and far below the
+round-off of that coupling in their own (time-derivative) weight give it a block
+``[[1, −1 + ε], [−1 + ε, 1]]`` with ``ε`` below 1e-16: their common mode is
+determined by nothing the double-precision system holds.  Without the detection MUMPS
+stops on it (``INFOG(1) = −10``, numerically singular) and the sub-step is rejected at
+every size (measured: Landau ``γ = 1``, a ring ``exp(−(|v|−2)²/0.3)`` on the ``R = 10``
+box of 10 cells, diagonal down to 1e-171 of its largest entry: 7 rejections and a
+``StepFailedError`` at ``t = 0``); with it such modes get no update (they are below
+what the step determines) and the run continues.
 """
 import numpy as np
 from mpi4py import MPI
@@ -148,15 +160,26 @@ class DiagonalScaledLU:
     _REDUNDANT = (("pc_type", "cholesky"), ("pc_factor_mat_solver_type", "petsc"),
                   ("pc_factor_mat_ordering_type", "nd"))
 
+    #: options of a MUMPS factorization (under ``<prefix>scaled_``; the user's win): null
+    #: pivots are detected and their modes get no update instead of stopping the
+    #: factorization (module docstring)
+    MUMPS_OPTIONS = (("mat_mumps_icntl_24", 1),)
+
     def _setup_inner(self):
         """``KSPSetUp`` of the inner solve; for ``PCREDUNDANT`` with its sequential
         Cholesky options in the options database for the set-up only (PCREDUNDANT
-        reads its inner solver's options when it sets up; petsc4py has no handle on it)."""
-        if self._requested is None or self._requested[0] != "redundant":
-            self.inner.setUp()
-            return
-        with inserted_options(dict(self._REDUNDANT), self.inner.getOptionsPrefix() + "redundant_"):
-            self.inner.getPC().setFromOptions()
+        reads its inner solver's options when it sets up; petsc4py has no handle on it);
+        for MUMPS with :attr:`MUMPS_OPTIONS` there (MUMPS reads them at its symbolic
+        factorization, the first set-up)."""
+        prefix = self.inner.getOptionsPrefix()
+        if self._requested is not None and self._requested[0] == "redundant":
+            with inserted_options(dict(self._REDUNDANT), prefix + "redundant_"):
+                self.inner.getPC().setFromOptions()
+                self.inner.setUp()
+        elif self._requested is not None and self._requested[1] == "mumps":
+            with inserted_options(dict(self.MUMPS_OPTIONS), prefix):
+                self.inner.setUp()
+        else:
             self.inner.setUp()
 
     def _factor(self, choice):

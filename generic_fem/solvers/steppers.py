@@ -628,15 +628,15 @@ class Stepper:
         return self._scales["mass"]
 
     def _entropy_balance_holds(self, snes, fraction=0.5):
-        """For backward Euler and the minimizing movement: ``⟨w, R⟩ ≤ fraction · Δt ⟨w, M w⟩ +
-        structure_tol ∫|w^n| f^n``, so that the entropy inequality
-        ``H^{n+1} − H^n ≤ −Δt ⟨w, M w⟩ + ⟨w, R⟩`` survives the residual ``R``.  For the
-        discrete gradient under the local-error test the same with ``θ`` for ``w``: its
-        ``α`` makes ``H^{n+1} − H^n = ⟨θ, f^{n+1} − f^n⟩ = −Δt ⟨θ, M θ⟩ + ⟨θ, R⟩``.
-        (The midpoint scheme enforces its inequality through ``α``; a tightly solved
-        discrete-gradient step leaves ``⟨θ, R⟩`` at round-off.)"""
-        if self.method.bounds_alpha or (self.method.solves_alpha and not self._local_test):
-            return True
+        """``⟨θ, R⟩ ≤ fraction · Δt ⟨θ, M θ⟩ + structure_tol ∫|w^n| f^n``, so that the
+        entropy statement of the scheme survives the residual ``R``: for backward Euler
+        and the minimizing movement (``θ = w^{n+1}``) convexity gives
+        ``H^{n+1} − H^n ≤ ⟨θ, f^{n+1} − f^n⟩ = −Δt ⟨θ, M θ⟩ + ⟨θ, R⟩``; for the midpoint
+        scheme ``α ≥ α*`` gives the same inequality and for the discrete gradient
+        ``α = α*`` the equality.  Asked by the local-error test and by the round-off-floor
+        test: a residual accepted at its floor (up to ``floor_rtol`` times the mass)
+        leaves ``⟨θ, R⟩`` far above round-off where ``|θ|`` is large (the tails), for the
+        second-order schemes as for the first-order ones."""
         Rvec = snes.getFunction()[0].getArray(readonly=True)
         theta = self._theta_values(snes.getSolution().getArray(readonly=True)[:self.control.n])
         val = self.control.entropy_defect(Rvec, theta)
