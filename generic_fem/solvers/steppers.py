@@ -50,7 +50,6 @@ step is covered.
 import math
 import numpy as np
 import ufl
-import ufl.algorithms
 import firedrake as fd
 from petsc4py import PETSc
 
@@ -60,10 +59,11 @@ from .newton import EntropyNewtonControl
 from .substeps import StepController
 from .adjoint import step_block
 from ..core.taping import annotating
-from .chain_rule import ChainRuleTerms, chain_rule_defect_form, alpha_star
+from .chain_rule import ChainRuleTerms, alpha_star
 from .invariants import InvariantMoments, match_invariants
 from .predictor import Extrapolation
 from .schemes import SCHEMES, scheme_named
+from .step_problem import StepProblem
 from ..core.assembly import Assembler, CompiledForms, no_annotation
 from .nonlinear_solver import NonlinearSolver
 
@@ -99,6 +99,22 @@ EXACT_JACOBIAN_PARAMETERS = {
     "ksp_max_it": 40,
     "ksp_gmres_restart": 40,
 }
+
+
+def _option(name, value, kind=float, low=0.0, strict=False):
+    """``kind(value)`` for the stepper option ``name``, or an
+    :class:`~generic_fem.core.errors.InvalidParameterError` naming it when ``value`` is
+    not a finite number of that kind at least ``low`` (above it if ``strict``)."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if ok and kind is int:
+        ok = float(value).is_integer()
+    if ok:
+        v = kind(value)
+        ok = math.isfinite(v) and (v > low if strict else v >= low)
+    if not ok:
+        what = "an integer" if kind is int else "a finite number"
+        raise InvalidParameterError(f"{name} must be {what} {'>' if strict else '>='} {low:g}, got {value!r}")
+    return v
 
 
 def _controller_attribute(name, kind):
@@ -222,7 +238,8 @@ class Stepper:
         self.controller = StepController(dt, max_rejections, min_dt)
         self.t = float(t0)
         self.step_count = 0
-        self.alpha_tol, self.alpha_rounds = float(alpha_tol), int(alpha_rounds)
+        self.alpha_tol = _option("alpha_tol", alpha_tol)
+        self.alpha_rounds = _option("alpha_rounds", alpha_rounds, int, 1)
         V = model.V
         if w0 is not None:
             self.w = fd.Function(V, name="w").assign(w0)
@@ -230,92 +247,24 @@ class Stepper:
             if f0 is None:
                 raise InvalidParameterError("give the initial density f0 (or w0)")
             self.w = model.state_from_density(f0)
-        self.w_old = fd.Function(V, name="w_old").assign(self.w)
-        self.dt = fd.Constant(self.dt_target)
-        # α on the Real space (not a Constant): the adjoint of the discrete-gradient
-        # scheme differentiates the residual with respect to it
-        self.alpha = fd.Function(fd.FunctionSpace(model.mesh, "R", 0), name="alpha").assign(0.5)
+        #: the discrete equations of a step (:class:`~generic_fem.solvers.step_problem.StepProblem`)
+        self.problem = problem = StepProblem(model, method, forcing, nonlocal_jacobian)
+        # the problem's Functions and forms, under the names the adjoint and the tests use
+        self.w_old, self.dt, self.alpha = problem.w_old, problem.dt, problem.alpha
+        self.z, self.z_w = problem.z, problem.z_w
+        self.theta, self.fstar, self.residual = problem.theta, problem.fstar, problem.residual
+        self.f_old = problem.f_old
+        self._nonlocal_pairs = problem.nonlocal_pairs
+        self._jacobian_form = problem.jacobian
+        self.w_old.assign(self.w)
+        self.z_w.assign(self.w)
+        self.dt.assign(self.dt_target)
+        self.f_new = model.density(self.w)
         self._w_start = None
         self._rejection_log = []   # why each attempt of the current advance() was rejected
-
-        W = model.friction_auxiliary_space()
-        if W is None:
-            self.z = fd.Function(V, name="w_new")
-            w1, q = self.z, None
-            phi, r = fd.TestFunction(V), None
-        else:  # solve for the entropy variable and the auxiliary field together
-            Z = V * W
-            self.z = fd.Function(Z, name="w_q_new")
-            w1, q = ufl.split(self.z)
-            phi, r = fd.TestFunctions(Z)
-        self.z_w = self.z if W is None else self.z.subfunctions[0]
-        self.z_w.assign(self.w)
-        w0_ = self.w_old
-        theta = method.theta(w0_, w1, self.alpha)
-        fstar = method.mobility_state(model, w0_, theta)
-        self.theta, self.fstar = theta, fstar
-        # the (mobility, argument) pairs of M in the residual: their nonlocal
-        # coefficients are refreshed before every residual / Jacobian evaluation
-        self._nonlocal_pairs = [(fstar, theta)] + ([(fstar, forcing)] if forcing is not None else [])
-        f_new_unknown = model.density(w1)
-        self.f_new, self.f_old = model.density(self.w), model.density(w0_)
-
-        # The residual is multiplied by Δt: its entries are then increments of ∫φ f,
-        # so snes_atol bounds the conservation error directly and the round-off floor
-        # does not grow like 1/Δt.
-        rate = 0
-        # the Poisson part at the scheme's state, except for the minimizing movement, whose
-        # frozen mobility f^n is for M only: L(f^n) would make transport explicit (and the
-        # entropy could grow by O(Δt) per step); L(f^{n+1}) dE is implicit, tested with
-        # w^{n+1} it vanishes up to quadrature, so the entropy still decreases
-        fL = method.transport_state(model, w1, fstar)
-        Lterm = model.reversible_rate(fL, phi)
-        if Lterm is not None:
-            rate = rate - Lterm
-
-        def residual(fM):
-            """The residual with the friction's mobility state ``fM``."""
-            out = rate + model.friction_with_auxiliary(fM, theta, phi, q)
-            if forcing is not None:
-                out = out - model.friction_with_auxiliary(fM, forcing, phi, q)
-            if W is not None:
-                g = theta if forcing is None else theta - forcing
-                out = out + model.friction_auxiliary_equation(fM, g, q, r)
-            return ufl.inner(phi, f_new_unknown - self.f_old) * model.dx + self.dt * out
-        F = residual(fstar)
-        self.residual = F
-
-        # The Picard Jacobian with the mobility lagged (docs/theory.rst, "Globalisation"):
-        # the derivative of the residual with the friction's mobility state f* = F(θ) held
-        # at the current iterate (a Function refreshed before every Jacobian) and the
-        # nonlocal coefficients frozen.  It is symmetric positive definite (the
-        # time-derivative term plus Δt times a frozen diffusion), so its scaled LU stays
-        # accurate; the derivative of the local mobility makes it nonsymmetric and, in
-        # under-resolved tails, nearly singular.  Nodal rule only: under the
-        # Gauss rule the derivative of the local mobility is kept (lagged, it let tail
-        # modes grow: γ = 0, midpoint, R = 6, w → 0.2 at an edge point).  Local friction
-        # is lagged too (Newton's exact Jacobian diverged on a linear Fokker–Planck
-        # step, anisotropic Gaussian, Δt = 0.2, 8×8: residual 0.07 → 2e4 in 50
-        # iterations; lagged: 20 iterations).  nonlocal_jacobian="exact"
-        # keeps Newton's Jacobian (the lagged matrix as its preconditioner did not help:
-        # GMRES still failed at γ = 1).
-        self._theta_lagged = None
-        self._jacobian_form = None
-        lag = (nonlocal_jacobian == "picard" and not method.frozen_mobility
-               and model.rule.kind == "nodal")
-        if lag:
-            theta_lagged = fd.Function(V, name="theta_lagged")
-            f_lagged = model.density(theta_lagged)
-            pairs = [(fstar, theta)] + ([(fstar, forcing)] if forcing is not None else [])
-            if all(op.share_coefficients(f_lagged, f, g) for op in model.friction_operators() for f, g in pairs):
-                self._theta_lagged = theta_lagged
-                self._jacobian_form = fd.derivative(residual(f_lagged), self.z)
-
-        if nonlocal_jacobian not in ("picard", "exact"):
-            raise InvalidParameterError(f"nonlocal_jacobian must be 'picard' or 'exact', got {nonlocal_jacobian!r}")
         self._exact = None
-        if nonlocal_jacobian == "exact" and W is None:
-            self._exact = self._exact_jacobian_correction(F)
+        if nonlocal_jacobian == "exact" and not problem.has_auxiliary:
+            self._exact, self._delta = problem.exact_jacobian_correction()
         params = dict(DEFAULT_SOLVER_PARAMETERS)
         if self._exact is not None:
             params.update(EXACT_JACOBIAN_PARAMETERS)
@@ -323,22 +272,24 @@ class Stepper:
         params["snes_error_if_not_converged"] = False  # we read the reason ourselves
         self.solver_parameters = params
         self.options_prefix = options_prefix
-        self.max_update = float(max_update)
-        self.update_tol = float(update_tol)
+        self.max_update = _option("max_update", max_update)
+        self.update_tol = _option("update_tol", update_tol, strict=True)
+        if anderson_depth is not None:
+            anderson_depth = _option("anderson_depth", anderson_depth, int)
         if anderson_depth is None:
             anderson_depth = 5 if (method.mixing and nonlocal_jacobian == "picard") else 0
         self.control = EntropyNewtonControl(model, V, self.max_update, anderson_depth)
-        self.floor_rtol = float(floor_rtol)
+        self.floor_rtol = _option("floor_rtol", floor_rtol)
         if not (isinstance(stall_window, (int, np.integer)) and stall_window >= 0):
             raise InvalidParameterError(f"stall_window must be a non-negative integer (0: off), got {stall_window!r}")
         self.stall_window = int(stall_window)
         self._stalled = False
         self.project_invariants = bool(project_invariants)
-        self.safeguard = int(safeguard)
+        self.safeguard = _option("safeguard", safeguard, int)
         self.safeguard_growth = 10.0
         self._trial = None
         self._psi_targets = None
-        self.structure_tol = float(structure_tol)
+        self.structure_tol = _option("structure_tol", structure_tol)
         self._scales = None
         if predictor not in ("extrapolate", "previous", "auto"):
             raise InvalidParameterError(f"predictor must be 'auto', 'extrapolate' or 'previous', got {predictor!r}")
@@ -383,10 +334,8 @@ class Stepper:
         # diagnostics: the residual's own expressions, evaluated after the solve (z then
         # holds the accepted state).  For a two-point operator the coefficients of
         # (f*, θ) are already those of that state, so their refresh costs no pair sums.
-        g_d = theta if forcing is None else theta - forcing
-        # ⟨θ, M(θ − ψ)⟩ (ψ = 0 without forcing): the rate that enters the entropy balance
-        self._dissipation_form = model.friction_with_auxiliary(fstar, g_d, theta, q)
-        self._dissipation_pair = (fstar, g_d)
+        self._dissipation_form = problem.dissipation_form
+        self._dissipation_pair = problem.dissipation_pair
         self._H_new = -model.S(self.f_new)
         # the scalars of every step and iteration, compiled once (generic_fem.assembly)
         self._scalars = CompiledForms({
@@ -408,9 +357,8 @@ class Stepper:
         #: rule (strictly inside ``(0, 1)``, ``⟨Δw, Δf⟩`` above its noise), so that the
         #: adjoint differentiates through it
         self.alpha_active = False
-        # the chain-rule defect δ(z, α) of the discrete-gradient scheme (its adjoint)
-        if method.solves_alpha:
-            self.defect_form = chain_rule_defect_form(model, w0_, theta, self.f_old, f_new_unknown)
+        #: the chain-rule defect δ(z, α) of the discrete-gradient scheme (its adjoint)
+        self.defect_form = problem.defect_form
 
     #: the step size ``dt`` of :meth:`advance`, the retries of a failed sub-step and the
     #: smallest attempt: the :attr:`controller`'s (settable)
@@ -467,28 +415,12 @@ class Stepper:
                                   "controls closer to the taped values (bounds in minimize).")
 
     # ----------------------------------------------------------------------------
-    def _exact_jacobian_correction(self, F):
-        """The 1-form ``Σ_c ∂F/∂c · δc`` over the nonlocal coefficients ``c`` (with
-        ``δc`` their derivatives in the direction ``self._delta``), or ``None``."""
-        delta = fd.Function(self.z.function_space(), name="newton_direction")
-        corr = None
-        for f, g in self._nonlocal_pairs:
-            df = ufl.algorithms.expand_derivatives(ufl.derivative(f, self.z, delta))
-            dg = ufl.algorithms.expand_derivatives(ufl.derivative(g, self.z, delta))
-            pairs = [p for op in self.model.friction_operators() for p in op.linearization(f, g, df, dg)]
-            for c, dc in pairs:
-                term = ufl.derivative(F, c, dc)
-                corr = term if corr is None else corr + term
-        if corr is None:
-            return None
-        self._delta = delta
-        return ufl.algorithms.expand_derivatives(corr)
-
     def _exact_jacobian_action(self, x, y):
         """``y = A x`` for Newton's exact Jacobian ``A``: the assembled
         frozen-coefficient matrix (the preconditioner, assembled at the current
-        iterate) plus the nonlocal part :meth:`_exact_jacobian_correction` in the
-        direction ``x``."""
+        iterate) plus the nonlocal part
+        (:meth:`~generic_fem.solvers.step_problem.StepProblem.exact_jacobian_correction`)
+        in the direction ``x``."""
         with self._delta.dat.vec_wo as dv:
             x.copy(dv)
         for f, g in self._nonlocal_pairs:
@@ -740,19 +672,11 @@ class Stepper:
         same = X is not None and last is not None and np.array_equal(last, X.getArray(readonly=True))
         if not self.model.mesh.comm.allreduce(same, op=_mpi_land()):   # (refresh is collective)
             self.refresh(X)
-        if self._theta_lagged is not None:
-            theta = self._theta_lagged.dat.data
-            theta[...] = self._theta_values(self.z_w.dat.data_ro).reshape(theta.shape)
+        self.problem.lag_mobility()
 
     def _theta_values(self, w1):
-        """``θ`` at the owned nodes (flat) for the owned nodal values ``w1`` of the
-        unknown: ``w1`` for the first-order schemes, ``w^n + α(w1 − w^n)`` for the
-        midpoint and discrete-gradient schemes."""
-        w1 = np.asarray(w1).reshape(-1)
-        if not self.method.uses_alpha:
-            return w1
-        w0 = np.asarray(self.w_old.dat.data_ro).reshape(-1)
-        return w0 + float(self.alpha) * (w1 - w0)
+        """:meth:`~generic_fem.solvers.step_problem.StepProblem.theta_values`."""
+        return self.problem.theta_values(w1)
 
     def _solve_once(self):
         """One SNES solve of the current step; returns (ok, reason, its, lin_its)."""

@@ -1,0 +1,163 @@
+r"""The discrete equations of one time step, in UFL: what a scheme asks the solver to solve.
+
+For a model (``E, S, L, M``; :class:`~generic_fem.models.model.GenericModel`) and a scheme
+(:class:`~generic_fem.solvers.schemes.Scheme`) a step from ``w^n`` solves for
+``w^{n+1} ∈ V_h`` (and, for a friction operator with an auxiliary field, ``q``)
+
+.. math::
+
+   R(w^{n+1}; φ) = ⟨φ, F(w^{n+1}) − F(w^n)⟩ − Δt ⟨φ, L(f_L) dE(f_L)⟩
+                   + Δt ⟨φ, M(f_*) (θ − ψ)⟩ = 0   \quad ∀ φ ∈ V_h,
+
+with ``θ``, ``f_*`` and ``f_L`` the scheme's (``θ = w^{n+1}`` or ``w^n + α(w^{n+1} − w^n)``;
+Öttinger's GENERIC form, the schemes of Jüngel–Stefanelli–Trussardi, arXiv:1806.05563,
+in entropy variables) and ``ψ`` an optional forcing.  The residual is ``Δt`` times the
+rate form, so its entries are increments of ``∫ φ_i f`` and ``snes_atol`` bounds the
+conservation error directly.
+
+:class:`StepProblem` holds these forms and the Functions they live on (the unknown, ``w^n``,
+``Δt``, ``α``), the Picard Jacobian with the mobility lagged, the forms of the step's
+diagnostics (the dissipation ``⟨θ, M (θ − ψ)⟩`` and the chain-rule defect) and the
+correction that makes the Jacobian exact for two-point operators.  It solves nothing:
+the :class:`~generic_fem.solvers.steppers.Stepper` owns the nonlinear solver, the
+convergence test and the step control.
+"""
+import numpy as np
+import ufl
+import ufl.algorithms
+import firedrake as fd
+
+from ..core.errors import InvalidParameterError
+from .chain_rule import chain_rule_defect_form
+
+__all__ = ["StepProblem"]
+
+
+class StepProblem:
+    """The residual of a step and the forms around it (module docstring).
+
+    :arg model: the model.
+    :arg method: the :class:`~generic_fem.solvers.schemes.Scheme`.
+    :arg forcing: optional UFL expression ``ψ`` (the friction acts on ``θ − ψ``).
+    :arg nonlocal_jacobian: ``"picard"`` (the Jacobian with the nonlocal coefficients
+        frozen and, under the nodal rule, the friction's mobility lagged) or ``"exact"``.
+
+    Attributes: ``z`` (the unknown; ``z_w`` its entropy-variable part), ``w_old`` (``w^n``),
+    ``dt`` (a ``Constant``), ``alpha`` (a Function on the Real space: the adjoint of the
+    discrete-gradient scheme differentiates the residual with respect to it), ``theta``,
+    ``fstar``, ``f_old``, ``f_unknown`` (``F(w^{n+1})`` of the unknown), ``residual``,
+    ``jacobian`` (the lagged-mobility Jacobian form, or ``None``: the residual's own
+    derivative), ``theta_lagged`` (the Function that holds ``θ`` at the iterate of the
+    lagged Jacobian, or ``None``), ``nonlocal_pairs`` (the ``(mobility, argument)`` pairs of
+    ``M`` in the residual), ``dissipation_form`` / ``dissipation_pair`` and
+    ``defect_form`` (discrete gradient only, else ``None``).
+    """
+
+    def __init__(self, model, method, forcing=None, nonlocal_jacobian="picard"):
+        if nonlocal_jacobian not in ("picard", "exact"):
+            raise InvalidParameterError(f"nonlocal_jacobian must be 'picard' or 'exact', got {nonlocal_jacobian!r}")
+        self.model, self.method, self.forcing = model, method, forcing
+        V = model.V
+        self.w_old = fd.Function(V, name="w_old")
+        self.dt = fd.Constant(0.1)
+        self.alpha = fd.Function(fd.FunctionSpace(model.mesh, "R", 0), name="alpha").assign(0.5)
+        W = model.friction_auxiliary_space()
+        if W is None:
+            self.z = fd.Function(V, name="w_new")
+            w1, q = self.z, None
+            phi, r = fd.TestFunction(V), None
+        else:  # solve for the entropy variable and the auxiliary field together
+            self.z = fd.Function(V * W, name="w_q_new")
+            w1, q = ufl.split(self.z)
+            phi, r = fd.TestFunctions(V * W)
+        self.has_auxiliary = W is not None
+        self.z_w = self.z if W is None else self.z.subfunctions[0]
+        w0 = self.w_old
+        self.theta = theta = method.theta(w0, w1, self.alpha)
+        self.fstar = fstar = method.mobility_state(model, w0, theta)
+        self.nonlocal_pairs = [(fstar, theta)] + ([(fstar, forcing)] if forcing is not None else [])
+        self.f_unknown = model.density(w1)
+        self.f_old = model.density(w0)
+
+        rate = 0
+        # the Poisson part at the scheme's state f_L (Scheme.transport_state)
+        Lterm = model.reversible_rate(method.transport_state(model, w1, fstar), phi)
+        if Lterm is not None:
+            rate = rate - Lterm
+
+        def residual(fM):
+            """The residual with the friction's mobility state ``fM``."""
+            out = rate + model.friction_with_auxiliary(fM, theta, phi, q)
+            if forcing is not None:
+                out = out - model.friction_with_auxiliary(fM, forcing, phi, q)
+            if W is not None:
+                g = theta if forcing is None else theta - forcing
+                out = out + model.friction_auxiliary_equation(fM, g, q, r)
+            return ufl.inner(phi, self.f_unknown - self.f_old) * model.dx + self.dt * out
+        self.residual = residual(fstar)
+
+        # The Picard Jacobian with the mobility lagged (docs/theory.rst, "Globalisation"):
+        # the derivative of the residual with the friction's mobility state f* = F(θ) held
+        # at the current iterate (a Function refreshed before every Jacobian) and the
+        # nonlocal coefficients frozen.  It is symmetric positive definite (the
+        # time-derivative term plus Δt times a frozen diffusion), so its scaled LU stays
+        # accurate; the derivative of the local mobility makes it nonsymmetric and, in
+        # under-resolved tails, nearly singular.  Nodal rule only: under the Gauss rule
+        # the derivative of the local mobility is kept (lagged, it let tail modes grow:
+        # γ = 0, midpoint, R = 6, w → 0.2 at an edge point).  Local friction is lagged too
+        # (Newton's exact Jacobian diverged on a linear Fokker–Planck step, anisotropic
+        # Gaussian, Δt = 0.2, 8×8: residual 0.07 → 2e4 in 50 iterations; lagged: 20
+        # iterations).  nonlocal_jacobian="exact" keeps Newton's Jacobian (the lagged
+        # matrix as its preconditioner did not help: GMRES still failed at γ = 1).
+        self.theta_lagged = None
+        self.jacobian = None
+        if nonlocal_jacobian == "picard" and not method.frozen_mobility and model.rule.kind == "nodal":
+            theta_lagged = fd.Function(V, name="theta_lagged")
+            f_lagged = model.density(theta_lagged)
+            if all(op.share_coefficients(f_lagged, f, g)
+                   for op in model.friction_operators() for f, g in self.nonlocal_pairs):
+                self.theta_lagged = theta_lagged
+                self.jacobian = fd.derivative(residual(f_lagged), self.z)
+
+        g_d = theta if forcing is None else theta - forcing
+        #: ``⟨θ, M(θ − ψ)⟩`` (``ψ = 0`` without forcing): the rate of the entropy balance
+        self.dissipation_form = model.friction_with_auxiliary(fstar, g_d, theta, q)
+        self.dissipation_pair = (fstar, g_d)
+        #: the chain-rule defect ``δ(z, α)`` of the discrete-gradient scheme (its adjoint)
+        self.defect_form = (chain_rule_defect_form(model, w0, theta, self.f_old, self.f_unknown)
+                            if method.solves_alpha else None)
+
+    def theta_values(self, w1):
+        """``θ`` at the owned nodes (flat) for the owned nodal values ``w1`` of the
+        unknown: ``w1`` for the first-order schemes, ``w^n + α(w1 − w^n)`` for the
+        midpoint and discrete-gradient schemes."""
+        w1 = np.asarray(w1).reshape(-1)
+        if not self.method.uses_alpha:
+            return w1
+        w0 = np.asarray(self.w_old.dat.data_ro).reshape(-1)
+        return w0 + float(self.alpha) * (w1 - w0)
+
+    def lag_mobility(self):
+        """Hold ``θ`` of the current unknown in :attr:`theta_lagged` (before a Jacobian)."""
+        if self.theta_lagged is not None:
+            theta = self.theta_lagged.dat.data
+            theta[...] = self.theta_values(self.z_w.dat.data_ro).reshape(theta.shape)
+
+    def exact_jacobian_correction(self):
+        """``(form, δ)``: the 1-form ``Σ_c ∂R/∂c · δc`` over the nonlocal coefficients
+        ``c`` of the residual, with ``δc`` their derivatives in the direction of the
+        Function ``δ`` (on the unknown's space); ``(None, None)`` without nonlocal
+        coefficients.  Added to the frozen-coefficient Jacobian's action it gives
+        Newton's exact Jacobian."""
+        delta = fd.Function(self.z.function_space(), name="newton_direction")
+        corr = None
+        for f, g in self.nonlocal_pairs:
+            df = ufl.algorithms.expand_derivatives(ufl.derivative(f, self.z, delta))
+            dg = ufl.algorithms.expand_derivatives(ufl.derivative(g, self.z, delta))
+            pairs = [p for op in self.model.friction_operators() for p in op.linearization(f, g, df, dg)]
+            for c, dc in pairs:
+                term = ufl.derivative(self.residual, c, dc)
+                corr = term if corr is None else corr + term
+        if corr is None:
+            return None, None
+        return ufl.algorithms.expand_derivatives(corr), delta
