@@ -81,7 +81,7 @@ def _coefficients(op, F, G, dF, dG, T):
     e = op.coefficient_set(F, G)
     L = e.linearization
     out = [np.array([a.dat.data_ro.copy() for a in x]) for x in (e.G, e.J, L.dG, L.dJ)]
-    return out + [np.array(op._contractions(T))]
+    return out + [np.array(op.pair_contractions(T))]
 
 
 @pytest.mark.parametrize("case,gamma", [("2d-two-sets", -3.0), ("3d", -3.0), ("3d", 0.0), ("3d", 1.0),

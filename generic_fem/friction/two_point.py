@@ -83,11 +83,12 @@ from ..core.errors import InvalidParameterError
 from .operators import FrictionOperator
 from ..kernels.pair_kernels import as_weight
 from ..kernels.pair_summation import MomentSums, DirectSums, DistinctPositionSums, PhaseSpaceSums
-from ..core.quadrature import as_rule
+from .point_sets import PointSets, coincidence_representatives
+from .two_point_linearization import CoefficientLinearization
 from ..core.taping import annotating
 from ..core.parameters import is_parameter, is_real_function, value, parameter_matrix
 
-__all__ = ["TwoPointFriction", "CoefficientSet"]
+__all__ = ["TwoPointFriction", "CoefficientSet", "coincidence_representatives"]
 
 
 def _coupling_spec(coupling):
@@ -130,41 +131,6 @@ class CoefficientSet:
         return m, g
 
 
-class _Linearization:
-    """Directional derivatives ``δĜ_i, δĝ_i, δĴ_i`` of one entry's coefficients."""
-
-    def __init__(self, owner, dm, dG):
-        n = owner.n_sets
-        self.dG = [fd.Function(owner.Qt, name=f"dG_hat_{i}") for i in range(n)]
-        self.dgq = [fd.Function(owner.Qv, name=f"dg_hat_{i}") for i in range(n)]
-        self.dJ = [fd.Function(owner.Qv, name=f"dJ_hat_{i}") for i in range(n)]
-        self.dmq = [fd.Function(owner.Q) for _ in range(n)]
-        self.interpolations = [compiled_interpolation(dm[i], self.dmq[i]) for i in range(n)] + \
-            [compiled_interpolation(dG[i], self.dgq[i]) for i in range(n)]
-
-
-def coincidence_representatives(points, tol):
-    """For points (rows), the index of one representative per cluster of points
-    closer than about ``tol`` in every coordinate (the smallest index in the cluster).
-
-    Points are binned on ``2^d`` grids of spacing ``4 tol`` shifted by half a bin per
-    coordinate, so two points within ``tol`` share a bin in at least one grid whatever
-    their position relative to the bin edges; clusters are merged across grids."""
-    import itertools
-    n, d = points.shape
-    rep = np.arange(n)
-    scaled = points / (4.0 * tol)
-    for _ in range(2):      # a second sweep makes the merge across grids transitive
-        for shift in itertools.product((0.0, 0.5), repeat=d):
-            keys = np.floor(scaled + np.array(shift)).astype(np.int64)
-            _, inv = np.unique(keys, axis=0, return_inverse=True)
-            inv = inv.ravel()
-            low = np.full(inv.max() + 1, n, dtype=rep.dtype)
-            np.minimum.at(low, inv, rep)
-            rep = low[inv]
-    return rep
-
-
 class TwoPointFriction(FrictionOperator):
     """The two-point operator above on one (reference) mesh and quadrature rule.
 
@@ -195,13 +161,7 @@ class TwoPointFriction(FrictionOperator):
 
     def __init__(self, mesh, rule, dx, weight, mobility=None, coupling=1.0,
                  scales=None, masses=None, velocity=None, spatial_weight=None):
-        gdim = mesh.geometric_dimension() if callable(mesh.geometric_dimension) else mesh.geometric_dimension
-        vel = tuple(range(gdim)) if velocity is None else tuple(int(k) for k in velocity)
-        space = [k for k in range(gdim) if k not in vel]
-        dim = len(vel)
-        if dim not in (2, 3) or len(set(vel)) != dim or not all(0 <= k < gdim for k in vel):
-            raise InvalidParameterError(f"two-point operator: velocity dimension must be 2 or 3, got {dim} "
-                                        f"(velocity coordinates {vel} of a {gdim}D mesh)")
+        vel, space = PointSets.coordinates(mesh, velocity)
         if space and spatial_weight is None:
             raise InvalidParameterError(f"two-point operator: coordinates {space} are not velocity: give a "
                                         "spatial_weight for them")
@@ -227,8 +187,8 @@ class TwoPointFriction(FrictionOperator):
                     f"two-point operator: {name} must be {n} positive number(s) (one per set), got {a}")
         if spatial_weight is not None and n != 1:
             raise InvalidParameterError("two-point operator: a spatial weight is supported for one point set")
-        self.mesh, self.dim, self.n_sets = mesh, dim, n
-        self.velocity, self.spatial = vel, spatial_weight
+        self.n_sets = n
+        self.spatial = spatial_weight
         self._coupling_spec = spec
         self._kappa_parameters = _constants_of(spatial_weight.expression) if spatial_weight is not None else []
         self._parameters = []
@@ -239,28 +199,16 @@ class TwoPointFriction(FrictionOperator):
         self.weight = as_weight(weight)
         self.mobility = mobility if mobility is not None else (lambda f: f)
         self.dx = dx
-        self.rule = as_rule(mesh, rule)
-        self.Q = self.rule.space()
-        self.Qv = self.rule.space((dim,))
-        self.Qt = self.rule.space((dim, dim))
-        X = fd.Function(self.rule.space((gdim,))).interpolate(ufl.SpatialCoordinate(mesh))
-        X = np.array(X.dat.data_ro).reshape(-1, gdim)
-        self.reference_points = np.ascontiguousarray(X[:, list(vel)])   # owned points of this rank
+        #: the points of the sums (:class:`~generic_fem.friction.point_sets.PointSets`)
+        self.point_sets = P = PointSets(mesh, rule, dx, vel, sig)
+        self.mesh, self.dim, self.velocity, self.rule = mesh, P.dim, P.velocity, P.rule
+        self.Q, self.Qv, self.Qt = P.Q, P.Qv, P.Qt
         #: this rank's space coordinates of the points (phase space), or None
-        self.positions = X[:, space[0]].copy() if space else None
-        #: ``points[i]``: this rank's points of set ``i`` (``σ_i ξ_q``)
-        self.points = [s * self.reference_points for s in sig]
-        w = fd.assemble(fd.TestFunction(self.Q) * dx)
-        self.weights = np.array(w.dat.data_ro)
-        comm = mesh.comm
-        self.comm = comm
-        self.counts = np.array(comm.allgather(len(self.weights)))
-        self.n_global = int(self.counts.sum())      # points per set
+        self.positions = P.positions
+        self.weights, self.comm, self.counts, self.n_global = P.weights, P.comm, P.counts, P.n_global
+        comm = self.comm
         # A must be finite and >= 0 at the distances that occur
-        ext = np.abs(self.reference_points).max(axis=0) if len(self.weights) else np.zeros(dim)
-        ext_global = np.empty_like(ext)
-        comm.Allreduce(ext, ext_global, op=MPI.MAX)
-        diam = 2 * sig.max() * np.linalg.norm(ext_global)
+        diam = P.diameter
         self.weight.check(1e-6 * diam, diam)
         #: pair interactions evaluated by this rank; operator evaluations done / skipped;
         #: linearised evaluations (exact Jacobian actions, two pair-sum passes each);
@@ -274,36 +222,28 @@ class TwoPointFriction(FrictionOperator):
         if self.spatial is not None:
             self._phase_space = PhaseSpaceSums(self.positions, self.reference_points, sig[0], self.weight,
                                                self.spatial, self.gather, comm, self.stats)
-            self.reference_points = self._phase_space.reference_points
-            self.points = [s * self.reference_points for s in self.scales]
+            P.set_reference_points(self._phase_space.reference_points)
             #: ``κ(x_a − x_b)`` between the distinct x-values of the points
             self._kappa = self._phase_space.kappa()
         else:
-            self._snap_coincident(diam)
+            P.snap_coincident()
             args = (self.points, self.weight, self.gather, comm, self.stats)
             self._moments = MomentSums(*args) if self.weight.quadratic else None
             self._direct = DirectSums(*args)
             self._distinct = DistinctPositionSums(*args)
         self._entries = {}
+        self._linearization = CoefficientLinearization(self)
 
     # ---------------------------------------------------------------------------
-    def _snap_coincident(self, diam):
-        """Give points that coincide up to rounding (a node shared by neighbouring
-        cells under the nodal rule: each cell computes its position) one position, so
-        that every such pair is left out as coincident (``r = 0``) on every rank alike,
-        instead of being weighted by ``A(r)/r²`` at ``r ~ 1e-16``.  Collective."""
-        allp = self.gather(self.reference_points)
-        if len(allp) == 0:
-            return
-        # every set's points together: points of two species with different velocity
-        # scales coincide too (σ_0 ξ_p = σ_1 ξ_q on a uniform mesh), up to rounding
-        scaled = np.concatenate([s * allp for s in self.scales])
-        rep = coincidence_representatives(scaled, 1e-10 * max(diam, 1e-300))
-        n = len(allp)
-        start = int(self.counts[:self.comm.rank].sum())
-        mine = slice(start, start + len(self.weights))
-        self.points = [np.ascontiguousarray(scaled[rep[i * n:(i + 1) * n][mine]]) for i in range(self.n_sets)]
-        self.reference_points = np.ascontiguousarray(self.points[0] / self.scales[0])
+    @property
+    def reference_points(self):
+        """This rank's reference points ``ξ_q`` (:class:`~generic_fem.friction.point_sets.PointSets`)."""
+        return self.point_sets.reference_points
+
+    @property
+    def points(self):
+        """``points[i]``: this rank's points of set ``i`` (``σ_i ξ_q``)."""
+        return self.point_sets.points
 
     def unique_points(self):
         """``(targets, sources)``: this rank's distinct point positions and all ranks'
@@ -453,7 +393,7 @@ class TwoPointFriction(FrictionOperator):
         e.last_input = (mloc.copy(), gloc.copy(), pvals)
         coeff = self.weights[None, :] * mloc
         e.coeff = coeff
-        for i, (G, H) in enumerate(self._sums(gloc, coeff, gloc)):
+        for i, (G, H) in enumerate(self.pair_sums(gloc, coeff, gloc)):
             e.G[i].dat.data_wo[:] = G.reshape(e.G[i].dat.data_ro.shape)
             e.J[i].dat.data_wo[:] = H.reshape(e.J[i].dat.data_ro.shape)
         self.stats["evaluations"] += 1
@@ -470,7 +410,7 @@ class TwoPointFriction(FrictionOperator):
             return self._moments
         return self._distinct if self.merge_coincident else self._direct
 
-    def _sums(self, target_vectors, coeff, vectors, coupling=None, kappa=None):
+    def pair_sums(self, target_vectors, coeff, vectors, coupling=None, kappa=None):
         """Per target set ``i``: ``(Σ_j c_ij Σ_p k_jp a_qp, Σ_j c_ij Σ_p k_jp a_qp (t_iq − g_jp))``
         at this rank's points, ``k = coeff`` (``N × n_local``), ``t = target_vectors``,
         ``g = vectors`` (``N × n_local × d``); ``coupling`` and ``kappa`` replace ``c`` and
@@ -480,7 +420,7 @@ class TwoPointFriction(FrictionOperator):
             kappa = self.kappa
         return self.summation().sums(target_vectors, coeff, vectors, cpl, kappa)
 
-    def _contractions(self, tensors, coupling=None):
+    def pair_contractions(self, tensors, coupling=None):
         """Per target set ``i``: ``K_iq = Σ_j c_ij Σ_p κ a(v_iq − v_jp) : T_jp`` at this
         rank's points, for symmetric tensors ``T`` (``N × n_local × d × d``, weights
         included).  Collective."""
@@ -489,60 +429,22 @@ class TwoPointFriction(FrictionOperator):
         return self.summation().contractions(T, cpl, self.kappa if self.spatial is not None else None)
 
     def coefficient_adjoint(self, f, g, seeds, parameters=()):
-        r"""The transposed linearisation of the coefficients of ``(f, g)`` at the state of
-        their last :meth:`refresh` (two pair-sum passes; collective).
+        """The transposed linearisation of the coefficients of ``(f, g)``
+        (:meth:`~generic_fem.friction.two_point_linearization.CoefficientLinearization.adjoint`)."""
+        return self._linearization.adjoint(f, g, seeds, parameters)
 
-        Given the cotangents (seeds) ``Ḡ_i, ḡ_i, J̄_i`` of the coefficients ``Ĝ_i, ĝ_i, Ĵ_i``
-        (numpy arrays over this rank's points, shapes ``(N, n, d, d)``, ``(N, n, d)``,
-        ``(N, n, d)``), return the cotangents of the point values ``m_i`` and ``G_i`` that
-        feed them, and of the ``parameters`` (``Constant`` s of :meth:`parameters`):
-
-        .. math::
-
-           ar k_{jp} = K_{jp}[\operatorname{sym}(ar G + ar J ⊗ G)] − G_{jp} · h_{jp}[ar J],
-           \qquad ar m = ω ar k, \qquad
-           ar G_{iq}^{pts} = ar g_{iq} + \hat G_{iq} ar J_{iq} − k_{iq} h_{iq}[ar J],
-
-        with ``h_{jp}[Y] = Σ_i c_ij Σ_q κ a_pq Y_iq`` (a pair sum) and
-        ``K_{jp}[T] = Σ_i c_ij Σ_q κ a_pq : T_iq`` (:func:`~generic_fem.kernels.pair_kernels.pair_contractions`);
-        ``a`` and ``c`` are symmetric, so the transposed sums are again sums over the
-        same pairs.  A parameter ``p`` of ``c`` or ``κ`` gets
-        ``Σ_iq Ḡ_iq : Ĝ'_iq + J̄_iq · Ĵ'_iq``, the sums with ``c`` or ``κ`` replaced by their
-        derivative in ``p`` (the sums are linear in both): one more pass per parameter.
-
-        :returns: ``(m̄, Ḡ, {p: value})`` (the parameter values summed over ranks)."""
-        e = self.coefficient_set(f, g)
-        if e.last_input is None:
-            raise RuntimeError("coefficient_adjoint: the coefficients of this pair were never refreshed")
-        n, d = self.n_sets, self.dim
-        ghat, k = e.last_input[1], e.coeff
-        Gs = 0.5 * (seeds["G"] + np.swapaxes(seeds["G"], -1, -2))
-        Jb = seeds["J"]
-        h = [-H for _, H in self._sums(np.zeros_like(Jb), np.ones_like(k), Jb)]
-        T = Gs + 0.5 * (Jb[..., :, None] * ghat[..., None, :] + ghat[..., :, None] * Jb[..., None, :])
-        K = self._contractions(T)
-        Ghat = np.array([np.asarray(x.dat.data_ro).reshape(-1, d, d) for x in e.G])
-        mbar = np.empty_like(k)
-        Gbar = np.empty_like(ghat)
-        for i in range(n):
-            kbar = K[i] - np.einsum("qk,qk->q", ghat[i], h[i])
-            mbar[i] = self.weights * kbar
-            Gbar[i] = seeds["g"][i] + np.einsum("qkl,ql->qk", Ghat[i], Jb[i]) - k[i][:, None] * h[i]
-        pbar = {}
-        for p in parameters:
-            total = 0.0
-            variants = []
-            E = np.vectorize(lambda c: 1.0 if c is p else 0.0, otypes=[float])(self._coupling_spec)
-            if np.any(E):
-                variants.append({"coupling": 0.5 * (E + E.T)})
-            if any(c is p for c in self._kappa_parameters):
-                xs = self._phase_space.x_values
-                variants.append({"kappa": self.spatial.derivative_matrix(xs, xs, p)})
-            for kw in variants:
-                for i, (G1, J1) in enumerate(self._sums(ghat, k, ghat, **kw)):
-                    total += float(np.einsum("qkl,qkl->", Gs[i], G1) + np.einsum("qk,qk->", Jb[i], J1))
-            pbar[p] = self.comm.allreduce(total)
-        return mbar, Gbar, pbar
+    def parameter_derivatives(self, p):
+        """The replacements of ``c`` and ``κ`` by their derivatives in the parameter ``p``
+        (keyword arguments of :meth:`pair_sums`; the sums are linear in both), one per
+        place where ``p`` enters."""
+        out = []
+        E = np.vectorize(lambda c: 1.0 if c is p else 0.0, otypes=[float])(self._coupling_spec)
+        if np.any(E):
+            out.append({"coupling": 0.5 * (E + E.T)})
+        if any(c is p for c in self._kappa_parameters):
+            xs = self._phase_space.x_values
+            out.append({"kappa": self.spatial.derivative_matrix(xs, xs, p)})
+        return out
 
     has_adjoint = True
 
@@ -564,46 +466,18 @@ class TwoPointFriction(FrictionOperator):
         return out
 
     def linearization(self, f, g, df, dg):
-        """Register the directional derivatives of the coefficients of ``(f, g)`` in the
-        directions ``df, dg`` (UFL expressions linear in one direction Function) and
-        return the pairs ``(c, δc)`` that :meth:`refresh_linearization` fills:
-
-        ``δĜ_i = Σ_j c_ij Σ_p δk_jp a``, ``δĝ_i = δG_i`` at the points,
-        ``δĴ_i = Σ_j c_ij Σ_p [δk_jp a (ĝ_i − ĝ_jp) + k_jp a (δĝ_i − δĝ_jp)]``,
-        ``k = ω m``, ``δk = ω m'(f)δf``.  With these, the derivative of the form in the
-        coefficients plus the frozen-coefficient Jacobian is the exact Jacobian action
-        (Newton instead of Picard)."""
-        e = self.coefficient_set(f, g)
-        fv = ufl.variable(f)
-        dmdf = ufl.algorithms.expand_derivatives(ufl.diff(self.mobility(fv), fv))
-        shape = ufl.as_ufl(f).ufl_shape
-        dm = dmdf * df if shape == () else ufl.dot(dmdf, df)
-        dm = ufl.algorithms.expand_derivatives(dm)
-        dms = [dm if ufl.as_ufl(dm).ufl_shape == () else dm[i] for i in range(self.n_sets)]
-        L = e.linearization = _Linearization(self, dms, self.scaled_gradients(dg))
-        out = []
-        for i in range(self.n_sets):
-            out += [(e.G[i], L.dG[i]), (e.gq[i], L.dgq[i]), (e.J[i], L.dJ[i])]
-        return out
+        """The pairs ``(c, δc)`` of the coefficients of ``(f, g)`` and their directional
+        derivatives in the directions ``df, dg``
+        (:meth:`~generic_fem.friction.two_point_linearization.CoefficientLinearization.register`):
+        with them, the derivative of the form in the coefficients plus the
+        frozen-coefficient Jacobian is the exact Jacobian action (Newton instead of
+        Picard)."""
+        return self._linearization.register(f, g, df, dg)
 
     def refresh_linearization(self, f, g):
-        """Fill ``δĜ, δĝ, δĴ`` for the current direction, at the state of the last
-        :meth:`refresh` of ``(f, g)`` (two pair-sum passes; collective)."""
-        started = time.perf_counter()
-        e = self.coefficient_set(f, g)
-        L = e.linearization
-        for op in L.interpolations:
-            op()
-        ghat = e.last_input[1]
-        dgloc = np.array([np.asarray(x.dat.data_ro).reshape(-1, self.dim) for x in L.dgq])
-        dcoeff = self.weights[None, :] * np.array([np.asarray(x.dat.data_ro) for x in L.dmq])
-        A = self._sums(ghat, dcoeff, ghat)
-        B = self._sums(dgloc, e.coeff, dgloc)
-        for i in range(self.n_sets):
-            L.dG[i].dat.data_wo[:] = A[i][0].reshape(L.dG[i].dat.data_ro.shape)
-            L.dJ[i].dat.data_wo[:] = (A[i][1] + B[i][1]).reshape(L.dJ[i].dat.data_ro.shape)
-        self.stats["linearized"] += 1
-        self.stats["seconds"] += time.perf_counter() - started
+        """Fill the ``δc`` of :meth:`linearization` for the current direction (two pair-sum
+        passes; collective)."""
+        self._linearization.refresh(f, g)
 
     def passes(self):
         """Pair-sum passes so far: one per operator evaluation, two per linearised one
@@ -707,8 +581,4 @@ class TwoPointFriction(FrictionOperator):
 
     def gather(self, local):
         """All ranks' rows of ``local`` (``(n_local, k)``), concatenated in rank order."""
-        local = np.ascontiguousarray(local, dtype=float)
-        k = local.shape[1]
-        out = np.empty((self.n_global, k))
-        self.comm.Allgatherv(local, [out, self.counts * k])
-        return out
+        return self.point_sets.gather(local)

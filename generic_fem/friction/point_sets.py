@@ -1,0 +1,139 @@
+r"""The points a two-point operator sums over.
+
+A two-point operator (:mod:`generic_fem.friction.two_point`) evaluates its pair sums at the
+points ``ξ_q`` of the model's quadrature rule, with weights ``ω_q``: under the nodal rule
+the nodes of the unknown's space, so that every unknown owns its point density.  With
+``N`` sets of points (species) the set ``i`` sits at ``v = σ_i ξ_q``.  In phase space the
+mesh has space and velocity coordinates, and a point is ``(x_q, ξ_q)``.
+
+:class:`PointSets` holds that layout on this rank and globally (the points are spread over
+the ranks as the mesh is; the sums gather the sources), and gives points that coincide
+up to rounding one position: a node shared by neighbouring cells is computed by each
+cell, and the kernel must see such a pair as coincident (``r = 0``, left out) on every
+rank alike, not as a pair at ``r ~ 1e-16``.
+"""
+import itertools
+
+import numpy as np
+import ufl
+import firedrake as fd
+from mpi4py import MPI
+
+from ..core.errors import InvalidParameterError
+from ..core.quadrature import as_rule
+
+__all__ = ["PointSets", "coincidence_representatives"]
+
+
+def coincidence_representatives(points, tol):
+    """For points (rows), the index of one representative per cluster of points
+    closer than about ``tol`` in every coordinate (the smallest index in the cluster).
+
+    Points are binned on ``2^d`` grids of spacing ``4 tol`` shifted by half a bin per
+    coordinate, so two points within ``tol`` share a bin in at least one grid whatever
+    their position relative to the bin edges; clusters are merged across grids."""
+    n, d = points.shape
+    rep = np.arange(n)
+    scaled = points / (4.0 * tol)
+    for _ in range(2):      # a second sweep makes the merge across grids transitive
+        for shift in itertools.product((0.0, 0.5), repeat=d):
+            keys = np.floor(scaled + np.array(shift)).astype(np.int64)
+            _, inv = np.unique(keys, axis=0, return_inverse=True)
+            inv = inv.ravel()
+            low = np.full(inv.max() + 1, n, dtype=rep.dtype)
+            np.minimum.at(low, inv, rep)
+            rep = low[inv]
+    return rep
+
+
+class PointSets:
+    """The quadrature points of ``rule`` on ``mesh`` as ``N`` sets ``σ_i ξ_q`` (module
+    docstring).
+
+    :arg mesh: the (reference) mesh.
+    :arg rule: the quadrature rule (:class:`~generic_fem.core.quadrature.QuadratureRule`, or a
+        degree).
+    :arg dx: its measure (the weights are ``∫ φ_q dx``).
+    :arg velocity: the indices of the mesh coordinates that are velocity (default all);
+        exactly one other is the space coordinate of phase-space points.
+    :arg scales: ``σ_i > 0``, one per set.
+
+    Attributes: ``dim`` (velocity dimension, 2 or 3), ``velocity``, ``space`` (the space
+    coordinate indices), ``rule``, ``Q``, ``Qv``, ``Qt`` (its scalar, vector and tensor
+    Quadrature spaces), ``reference_points`` (this rank's ``ξ_q``), ``points`` (per set,
+    ``σ_i ξ_q``), ``positions`` (this rank's space coordinates, or ``None``), ``weights``
+    (``ω_q``), ``counts`` (points per rank), ``n_global``, ``diameter`` (of the largest
+    set: an upper bound of the pair distances).
+    """
+
+    @staticmethod
+    def coordinates(mesh, velocity=None):
+        """``(velocity, space)``: the indices of the mesh coordinates that are velocity
+        (default all; 2 or 3 of them, else an error) and the others."""
+        gdim = mesh.geometric_dimension() if callable(mesh.geometric_dimension) else mesh.geometric_dimension
+        vel = tuple(range(gdim)) if velocity is None else tuple(int(k) for k in velocity)
+        dim = len(vel)
+        if dim not in (2, 3) or len(set(vel)) != dim or not all(0 <= k < gdim for k in vel):
+            raise InvalidParameterError(f"two-point operator: velocity dimension must be 2 or 3, got {dim} "
+                                        f"(velocity coordinates {vel} of a {gdim}D mesh)")
+        return vel, [k for k in range(gdim) if k not in vel]
+
+    def __init__(self, mesh, rule, dx, velocity=None, scales=(1.0,)):
+        vel, self.space = self.coordinates(mesh, velocity)
+        gdim = len(vel) + len(self.space)
+        self.mesh, self.dim, self.velocity = mesh, len(vel), vel
+        dim = self.dim
+        self.scales = np.asarray(scales, dtype=float)
+        self.rule = as_rule(mesh, rule)
+        self.Q = self.rule.space()
+        self.Qv = self.rule.space((dim,))
+        self.Qt = self.rule.space((dim, dim))
+        X = fd.Function(self.rule.space((gdim,))).interpolate(ufl.SpatialCoordinate(mesh))
+        X = np.array(X.dat.data_ro).reshape(-1, gdim)
+        self.positions = X[:, self.space[0]].copy() if len(self.space) == 1 else None
+        self.weights = np.array(fd.assemble(fd.TestFunction(self.Q) * dx).dat.data_ro)
+        self.comm = comm = mesh.comm
+        self.counts = np.array(comm.allgather(len(self.weights)))
+        self.n_global = int(self.counts.sum())      # points per set
+        self.set_reference_points(X[:, list(vel)])
+        ext = np.abs(self.reference_points).max(axis=0) if len(self.weights) else np.zeros(dim)
+        ext_global = np.empty_like(ext)
+        comm.Allreduce(ext, ext_global, op=MPI.MAX)
+        self.diameter = 2 * self.scales.max() * np.linalg.norm(ext_global)
+
+    @property
+    def n_sets(self):
+        return len(self.scales)
+
+    def set_reference_points(self, xi):
+        """This rank's reference points ``ξ_q`` (and so every set's ``σ_i ξ_q``)."""
+        self.reference_points = np.ascontiguousarray(xi)
+        self.points = [s * self.reference_points for s in self.scales]
+
+    def snap_coincident(self):
+        """Give points that coincide up to rounding (1e-10 of the diameter, over every
+        set: two species' points coincide too, ``σ_0 ξ_p = σ_1 ξ_q`` on a uniform mesh)
+        one position, the same on every rank.  Collective."""
+        allp = self.gather(self.reference_points)
+        if len(allp) == 0:
+            return
+        scaled = np.concatenate([s * allp for s in self.scales])
+        rep = coincidence_representatives(scaled, 1e-10 * max(self.diameter, 1e-300))
+        n = len(allp)
+        start = int(self.counts[:self.comm.rank].sum())
+        mine = slice(start, start + len(self.weights))
+        self.points = [np.ascontiguousarray(scaled[rep[i * n:(i + 1) * n][mine]]) for i in range(self.n_sets)]
+        self.reference_points = np.ascontiguousarray(self.points[0] / self.scales[0])
+
+    def owned_range(self):
+        """The global indices of this rank's points (rank order)."""
+        start = int(self.counts[:self.comm.rank].sum())
+        return np.arange(start, start + len(self.weights))
+
+    def gather(self, local):
+        """All ranks' rows of ``local`` (``(n_local, k)``), concatenated in rank order."""
+        local = np.ascontiguousarray(local, dtype=float)
+        k = local.shape[1]
+        out = np.empty((self.n_global, k))
+        self.comm.Allgatherv(local, [out, self.counts * k])
+        return out
