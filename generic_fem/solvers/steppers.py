@@ -32,7 +32,7 @@ argument ``θ`` of ``M``:
     as ``"midpoint"``, but ``α`` is solved for: ``α = α*(w^{n+1})`` (secant iteration on
     ``α*(α) − α``, one warm-started solve per round), so the discrete chain rule
     ``H(f^{n+1}) − H(f^n) = ⟨θ*, f^{n+1} − f^n⟩`` holds with equality (to what the solve
-    determines: :meth:`Stepper._solve_noise`) and
+    determines: :meth:`~generic_fem.solvers.alpha_rounds.AlphaRounds.solve_noise`) and
     ``H^{n+1} − H^n = −Δt ‖θ*‖²_M + Δt ⟨θ*, L dE⟩``.  Its solutions are the curves whose
     discrete ``J_T^h`` (:func:`~generic_fem.drivers.grazing.pair_energy_dissipation`) vanishes.
     Second order.
@@ -59,11 +59,12 @@ from .newton import EntropyNewtonControl
 from .substeps import StepController
 from .adjoint import step_block
 from ..core.taping import annotating
-from .chain_rule import ChainRuleTerms, alpha_star
 from .invariants import InvariantMoments, match_invariants
 from .predictor import Extrapolation
 from .schemes import SCHEMES, scheme_named
 from .step_problem import StepProblem
+from .convergence import StepConvergence
+from .alpha_rounds import AlphaRounds
 from ..core.assembly import Assembler, CompiledForms, no_annotation
 from .nonlinear_solver import NonlinearSolver
 
@@ -283,14 +284,12 @@ class Stepper:
         if not (isinstance(stall_window, (int, np.integer)) and stall_window >= 0):
             raise InvalidParameterError(f"stall_window must be a non-negative integer (0: off), got {stall_window!r}")
         self.stall_window = int(stall_window)
-        self._stalled = False
         self.project_invariants = bool(project_invariants)
         self.safeguard = _option("safeguard", safeguard, int)
         self.safeguard_growth = 10.0
         self._trial = None
         self._psi_targets = None
         self.structure_tol = _option("structure_tol", structure_tol)
-        self._scales = None
         if predictor not in ("extrapolate", "previous", "auto"):
             raise InvalidParameterError(f"predictor must be 'auto', 'extrapolate' or 'previous', got {predictor!r}")
         # first-order schemes with the Picard iteration: their entropy statement is an
@@ -320,14 +319,8 @@ class Stepper:
                                 and model.rule.kind == "nodal")
         if self.predictor == "auto":
             self.predictor = "extrapolate" if self._local_error_on else "previous"
-        self._local_test = False   # this solve may stop on the local-error test
         self._refreshed_at = None  # the solver state of the last refresh of the coefficients
-        self._last_crawl = 0       # the last iteration that moved a node at the limit twice
-        self._first_iterate_reference = False   # ... measured from its first iterate
-        self._reference_damped = False          # ... which was damped
         self._taping = False
-        self._last_change = None
-        self._build_solver()
         if self.project_invariants:   # the invariant densities and their compiled moments, once
             self._psi_functions()
 
@@ -344,7 +337,16 @@ class Stepper:
             "mass": abs(ufl.inner(self.f_old, self.f_old)) ** 0.5 * model.dx,
             "entropy": abs(ufl.inner(self.w_old, self.f_old)) * model.dx,
         })
-        self._chain_rule = None
+        #: the convergence test of the step's solves (:class:`~generic_fem.solvers.convergence.StepConvergence`)
+        self.convergence = StepConvergence(problem, self.control, self._scalars, model.rule.kind == "nodal",
+                                           self.update_tol, self.floor_rtol, self.structure_tol,
+                                           self.stall_window, self.local_error_fraction)
+        self._build_solver()
+        #: how the second-order schemes find ``α`` (:class:`~generic_fem.solvers.alpha_rounds.AlphaRounds`)
+        self.alpha_policy = AlphaRounds(
+            problem, self.w, self.f_new, self._scalars, self.convergence, self._solve_once,
+            lambda: self.solver.snes.getFunction()[0].getArray(readonly=True)[:self.control.n],
+            self.alpha_tol, self.alpha_rounds, self.local_error_fraction)
         self.last = {}
         #: PETSc options of the adjoint (transposed) solves of taped steps, merged over
         #: :data:`~generic_fem.solvers.adjoint.DEFAULT_ADJOINT_PARAMETERS` (prefix ``<prefix>adjoint_``)
@@ -353,12 +355,15 @@ class Stepper:
         #: the forms and solvers of the adjoint of this stepper's steps
         #: (:class:`~generic_fem.solvers.adjoint.AdjointMachinery`, built by the adjoint on first use)
         self.adjoint_machinery = None
-        #: discrete gradient: whether the last step's ``α`` was determined by its chain
-        #: rule (strictly inside ``(0, 1)``, ``⟨Δw, Δf⟩`` above its noise), so that the
-        #: adjoint differentiates through it
-        self.alpha_active = False
         #: the chain-rule defect δ(z, α) of the discrete-gradient scheme (its adjoint)
         self.defect_form = problem.defect_form
+
+    @property
+    def alpha_active(self):
+        """Discrete gradient: whether the last step's ``α`` was determined by its chain
+        rule (:attr:`~generic_fem.solvers.alpha_rounds.AlphaRounds.active`), so that the
+        adjoint differentiates through it."""
+        return self.alpha_policy.active
 
     #: the step size ``dt`` of :meth:`advance`, the retries of a failed sub-step and the
     #: smallest attempt: the :attr:`controller`'s (settable)
@@ -400,14 +405,14 @@ class Stepper:
         taped step it replays, it starts from ``w^n`` and is solved to the tight tests."""
         self.model.check_parameters()
         self._taping = True
-        self._scales = None
+        self.convergence.new_step()
         self._psi_targets = None
         self.dt.assign(dt)
         self.alpha.assign(alpha)
         self._initial_guess(dt, first=False)
         ok, reason, its, _ = self._solve_once()
         if ok and self.method.solves_alpha:
-            ok, _, _ = self._solve_alpha()
+            ok, _, _ = self.alpha_policy.solve()
         if not ok:
             raise StepFailedError(f"recomputing a taped {self.scheme} step (dt = {dt:.3e}) failed: "
                                   f"{self._failure_summary(dt, reason, its)[1]}. A replay takes each step with "
@@ -434,7 +439,7 @@ class Stepper:
         """The nonlinear solver of the step (:class:`~generic_fem.solvers.nonlinear_solver.NonlinearSolver`):
         the nonlocal coefficients are refreshed before every residual and Jacobian, the
         update is limited by :meth:`_precheck` and the iteration stopped by
-        :meth:`_converged`; with ``nonlocal_jacobian="exact"`` and a two-point operator
+        :class:`~generic_fem.solvers.convergence.StepConvergence`; with ``nonlocal_jacobian="exact"`` and a two-point operator
         the linear systems use :meth:`_exact_jacobian_action`.  A line-search trial the
         safeguard accepted is the state SNES evaluates next: the solver remembers its
         residual, so it is assembled once."""
@@ -442,142 +447,10 @@ class Stepper:
             self.residual, self.z, J=self._jacobian_form,
             solver_parameters=self.solver_parameters, options_prefix=self.options_prefix,
             pre_function=self.refresh, pre_jacobian=self._refresh_jacobian,
-            convergence_test=self._converged, precheck=self._precheck)
+            convergence_test=self.convergence, precheck=self._precheck)
         if self._exact is not None:
             self._exact_assembler = Assembler(self._exact)
             self.solver.use_operator(self._exact_jacobian_action)
-
-    def _converged(self, snes, it, norms):
-        """SNES convergence test (docs/theory.rst, "Convergence criterion"), on what the
-        discrete equations determine.  Besides the tight tests below, the local-error
-        test (``local_error_fraction``, see the class docstring) may stop the iteration.
-
-        After at least one iteration, the last change of the density at the rule's
-        points (the nodes, for the nodal rule) must be below ``update_tol`` times its
-        peak (per component, :meth:`~generic_fem.solvers.newton.EntropyNewtonControl.update_measure`),
-        and either
-
-        * the residual passes ``snes_atol`` / ``snes_rtol`` (its entries are increments
-          of ``∫ φ_i f``), or
-        * the residual has reached its round-off floor: below ``floor_rtol`` (1e-9)
-          times the mass and not halving over three iterations, while for backward
-          Euler and the minimizing movement the entropy balance
-          ``⟨w, R⟩ ≤ ½ Δt ⟨w, M w⟩ + structure_tol ∫|w^n| f^n`` holds.
-
-        There is no test on the nodal change of ``w``: where ``f`` is far below the
-        round-off of the coupled system that change is noise and never settles."""
-        R = PETSc.SNES.ConvergedReason
-        _, _, fnorm = norms
-        rtol, atol, _, max_it = snes.getTolerances()[:4]   # petsc4py order: rtol, atol, stol, max_it
-        self._last_fnorm = fnorm
-        if not np.isfinite(fnorm):
-            return R.DIVERGED_FNORM_NAN
-        if it == 0:
-            self._fnorm0 = self._fnorm_reference = fnorm
-            self._fnorms = [fnorm]
-            self.control.start(snes.getSolution())
-            return R.ITERATING
-        self._fnorms.append(fnorm)
-        change = self.control.update_measure(snes.getSolution())
-        self._last_change = change
-        if it == 1 and self._first_iterate_reference:
-            self.control.set_prediction_to_last()
-            self._fnorm_reference = fnorm
-            self._local_test = True
-            self._first_iterate_reference = False
-        reason = None
-        if change <= self.update_tol:
-            if fnorm <= atol:
-                reason = R.CONVERGED_FNORM_ABS
-            elif fnorm <= rtol * self._fnorm0:
-                reason = R.CONVERGED_FNORM_RELATIVE
-            elif self._at_floor(fnorm) and self._entropy_balance_holds(snes):
-                reason = R.CONVERGED_FNORM_ABS
-        if reason is None and self._local_test:
-            kappa = self.local_error_fraction ** (2 if self._reference_damped else 1)
-            if (change <= kappa * self.control.prediction_distance()
-                    and fnorm <= kappa * self._fnorm_reference
-                    and self._entropy_balance_holds(snes, fraction=kappa)):
-                reason = R.CONVERGED_FNORM_RELATIVE
-        if reason is not None and (self.model.rule.kind == "nodal" or self._nodes_settled(snes)):
-            return reason
-        if it >= max_it:
-            return R.DIVERGED_MAX_IT
-        if self._stalls(fnorm):
-            self._stalled = True
-            return R.DIVERGED_MAX_IT
-        if fnorm > 1e30 * max(self._fnorm0, atol):
-            return R.DIVERGED_DTOL
-        return R.ITERATING
-
-    def _nodes_settled(self, snes):
-        """Gauss rule only: the last update of ``w`` is below ``update_tol`` at every node
-        whose Jacobian diagonal is at least 1e-20 of the largest.  Under the Gauss rule
-        the tails carry nodal modes of ``w`` that the density at the points hardly sees;
-        accepting a step while they move let them grow over a run (docs/theory.rst,
-        "Convergence criterion").  The nodal rule has no such modes and no such test."""
-        y = np.abs(snes.getSolutionUpdate().getArray(readonly=True)[:self.control.n])
-        w_rel = self.control.diagonal_weight
-        if w_rel is not None:   # nodes whose rows are below round-off do not count
-            y = np.where(w_rel >= 1e-20, y, 0.0)
-        dw = self.model.mesh.comm.allreduce(float(np.max(y)) if y.size else 0.0, op=_mpi_max())
-        return dw <= self.update_tol
-
-    def _at_floor(self, fnorm):
-        """The residual is below ``floor_rtol`` times the mass and has stopped
-        decreasing (no halving over the last three iterations): its round-off floor."""
-        if fnorm > self.floor_rtol * self._mass_scale():
-            return False
-        h = self._fnorms
-        return len(h) >= 4 and fnorm > 0.5 * min(h[-4:-1])
-
-    def _stalls(self, fnorm):
-        """No halving of the residual over the last ``stall_window`` iterations while it
-        is above ``floor_rtol`` times the mass.  At a step size too large for it the
-        Picard iteration cycles (near-saturated Fermi–Dirac data, Gauss rule, ``Δt = 2``:
-        the residual wandered between 2.7 and 4.2 with clipped updates for 50 iterations);
-        a crawl slower than a halving per ``stall_window`` iterations would not reach
-        the tolerance within ``snes_max_it`` either.
-
-        Iterations in which a node is still moving at the update limit, as in the
-        iteration before and towards a target that came closer by at least half the
-        limit (:attr:`~generic_fem.solvers.newton.EntropyNewtonControl.crawling`), do not
-        count: a tail node that must rise by tens of units (its row asks for the inflow
-        from its neighbours) climbs ``max_update`` per iteration while the residual
-        stays flat until it arrives; the window counts from the last such iteration
-        (``snes_max_it`` still bounds the solve).  A node that empties asks for ever
-        larger falls and does not count."""
-        k = self.stall_window
-        h = self._fnorms
-        if k <= 0 or len(h) - self._last_crawl <= k or fnorm <= self.floor_rtol * self._mass_scale():
-            return False
-        return min(h[-k:]) > 0.5 * h[-k - 1]
-
-    def _mass_scale(self):
-        """``∫ |f^n|`` (once per step)."""
-        if self._scales is None:
-            self._scales = {k: self._scalars.value(k) for k in ("mass", "entropy")}
-        return self._scales["mass"]
-
-    def _entropy_balance_holds(self, snes, fraction=0.5):
-        """``⟨θ, R⟩ ≤ fraction · Δt ⟨θ, M θ⟩ + structure_tol ∫|w^n| f^n``, so that the
-        entropy statement of the scheme survives the residual ``R``: for backward Euler
-        and the minimizing movement (``θ = w^{n+1}``) convexity gives
-        ``H^{n+1} − H^n ≤ ⟨θ, f^{n+1} − f^n⟩ = −Δt ⟨θ, M θ⟩ + ⟨θ, R⟩``; for the midpoint
-        scheme ``α ≥ α*`` gives the same inequality and for the discrete gradient
-        ``α = α*`` the equality.  Asked by the local-error test and by the round-off-floor
-        test: a residual accepted at its floor (up to ``floor_rtol`` times the mass)
-        leaves ``⟨θ, R⟩`` far above round-off where ``|θ|`` is large (the tails), for the
-        second-order schemes as for the first-order ones."""
-        Rvec = snes.getFunction()[0].getArray(readonly=True)
-        theta = self._theta_values(snes.getSolution().getArray(readonly=True)[:self.control.n])
-        val = self.control.entropy_defect(Rvec, theta)
-        self._mass_scale()
-        # the residual's own (f*, θ) coefficients are current; with forcing the
-        # dissipation pair differs: no credit for it
-        diss = self._scalars.value("dissipation") \
-            if self._dissipation_pair == self._nonlocal_pairs[0] else 0.0
-        return val <= fraction * float(self.dt) * max(diss, 0.0) + self.structure_tol * self._scales["entropy"]
 
     def _project_invariants(self):
         """Make the invariants exact after a solve: ``w ← w + Σ_k c_k ψ_k`` with the
@@ -620,16 +493,8 @@ class Stepper:
         diag = P.getDiagonal().getArray(readonly=True)[:self.control.n]
         first = snes.getIterationNumber() == 0
         clipped = self.control.update(x, y, diagonal=diag, first=first)
-        if first:
-            self._last_crawl = 0
-        if self.control.crawling:   # (the residual list holds iterations 0..it)
-            self._last_crawl = len(self._fnorms)
         halved = self._safeguard(snes, x, y) if self.safeguard > 0 else False
-        if first and (clipped or halved) and self._first_iterate_reference:
-            # a damped first step is not a linearly implicit Euler step: its distance from
-            # the solution may be of the order of the whole step, so the test measured
-            # from it asks for κ² instead of κ
-            self._reference_damped = True
+        self.convergence.note_update(first, clipped or halved, self.control.crawling)
         return True
 
     def _safeguard(self, snes, x, y):
@@ -682,9 +547,7 @@ class Stepper:
         """One SNES solve of the current step; returns (ok, reason, its, lin_its)."""
         self.refresh()
         self._last_error = None
-        self._last_change = None
-        self._stalled = False
-        self._last_fnorm = float("nan")
+        self.convergence.new_solve()
         try:
             self.solver.solve()
         except PETSc.Error as exc:  # e.g. a failed factorization inside the PC
@@ -703,107 +566,6 @@ class Stepper:
         self.w.assign(self.z_w)
         return ok, reason, its, lits
 
-    def _chain_rule_terms(self):
-        """:func:`~generic_fem.solvers.chain_rule.chain_rule_terms` of ``(w^n, w)``, compiled once."""
-        if self._chain_rule is None:
-            self._chain_rule = ChainRuleTerms(self.model, self.w_old, self.w, self.f_old, self.f_new)
-        return self._chain_rule()
-
-    def _alpha_star(self):
-        """The smallest ``α`` with ``H(f¹) − H(f⁰) ≤ ⟨θ_α, f¹ − f⁰⟩`` (midpoint).
-
-        With ``θ_α = w⁰ + α Δw``: ``α* = (H¹ − H⁰ − ⟨w⁰, Δf⟩) / ⟨Δw, Δf⟩``, which
-        convexity of ``H`` puts in ``[0, 1]`` (``⟨w⁰, Δf⟩ ≤ H¹ − H⁰ ≤ ⟨w¹, Δf⟩``); all
-        integrals with the model's quadrature rule."""
-        # (a step that hardly moves, ⟨Δw, Δf⟩ at the rounding level of H: any α will do, ½)
-        return alpha_star(*self._chain_rule_terms())[0]
-
-    def _chain_rule_defect(self):
-        """``(δ, den, noise)``: ``δ = H(f¹) − H(f⁰) − ⟨θ_α, Δf⟩`` for the current ``α``,
-        ``den = ⟨Δw, Δf⟩`` and the level below which ``δ`` is not determined: the
-        round-off of ``H`` or what the accepted residual leaves in it
-        (:meth:`_solve_noise`), whichever is larger."""
-        num, den, noise = self._chain_rule_terms()
-        return num - float(self.alpha) * den, den, max(noise, self._solve_noise())
-
-    def _solve_noise(self):
-        """The part of the chain-rule defect that the last solve does not determine.
-
-        A residual ``r_i`` leaves ``∫ φ_i f¹`` undetermined by ``r_i``, and ``δ`` changes
-        with ``f¹_i`` at the rate ``w¹_i − θ_i = (1 − α)Δw_i``: so ``δ`` is known to about
-        ``Σ_i |w¹_i − θ_i| |r_i|``.  Where the densities of the moderate tails are
-        determined only to ``r_i/ω_i`` this is far above the round-off of ``H``: Landau
-        ``γ = 0``, ``R = 6``, discrete gradient, re-solving one ``α`` from three starts
-        (residuals 1e-14) gave ``δ`` from −4.8e-13 to −3.3e-12 against a round-off level
-        of 7e-14 and ``Σ |w¹ − θ||r| = 5e-13``, so the secant on ``α`` wandered for 12
-        rounds; the factor 10 covers that spread."""
-        n = self.control.n
-        r = self.solver.snes.getFunction()[0].getArray(readonly=True)[:n]
-        w1 = np.asarray(self.z_w.dat.data_ro).reshape(-1)[:n]
-        w0 = np.asarray(self.w_old.dat.data_ro).reshape(-1)[:n]
-        if r.shape != w1.shape:
-            return 0.0
-        local = float(np.sum(np.abs((1.0 - float(self.alpha)) * (w1 - w0)) * np.abs(r)))
-        return 10.0 * self.model.mesh.comm.allreduce(local)
-
-    def _solve_alpha(self):
-        """``"discrete-gradient"``: solve ``α = α*(w^{n+1}(α))`` (secant iteration on
-        ``r(α) = α* − α``, each round a solve warm-started from the last ``w^{n+1}``).
-        Returns ``(ok, its, lits)``; not ok if a solve fails or the defect does not drop
-        below ``alpha_tol ⟨Δw, Δf⟩`` (or its round-off level) in ``alpha_rounds``."""
-        its = lits = 0
-        prev = None
-        for _ in range(self.alpha_rounds):
-            delta, den, noise = self._chain_rule_defect()
-            self._last_chain_defect = delta
-            # α is a function of the states (the adjoint differentiates δ = 0) only where
-            # the step moves and α is not clamped
-            self.alpha_active = bool(den > noise and 0.0 < float(self.alpha) < 1.0)
-            if abs(delta) <= max(self.alpha_tol * abs(den), noise):
-                if not self._local_test or abs(delta) <= self._defect_allowance(den):
-                    return True, its, lits
-                # a loosely solved step can leave δ undetermined far above κ Δt ⟨θ, M θ⟩,
-                # and H could then grow: solve this step to the tight tests
-                self._local_test = False
-                self.z_w.assign(self.w)
-                ok, _, n_its, n_lits = self._solve_once()
-                its += n_its
-                lits += n_lits
-                if not ok:
-                    return False, its, lits
-                continue
-            if not den > 0:
-                return False, its, lits
-            a = float(self.alpha)
-            r = delta / den          # α* − α
-            if prev is not None and r != prev[1]:
-                a_new = a - r * (a - prev[0]) / (r - prev[1])
-            else:
-                a_new = a + r
-            prev = (a, r)
-            self.alpha.assign(min(1.0, max(0.0, a_new)))
-            self.z_w.assign(self.w)
-            ok, _, n_its, n_lits = self._solve_once()
-            its += n_its
-            lits += n_lits
-            if not ok:
-                return False, its, lits
-        self._last_chain_defect, den, noise = self._chain_rule_defect()
-        self.alpha_active = bool(den > noise and 0.0 < float(self.alpha) < 1.0)
-        tol = max(self.alpha_tol * abs(den), noise)
-        if self._local_test:
-            tol = min(tol, self._defect_allowance(den))
-        return abs(self._last_chain_defect) <= tol, its, lits
-
-    def _defect_allowance(self, den):
-        """The chain-rule defect a step stopped by the local-error test may keep:
-        ``κ Δt ⟨θ, M θ⟩`` (with ``⟨θ, R⟩`` below the same, ``H^{n+1} − H^n ≤
-        −(1 − 2κ) Δt ⟨θ, M θ⟩``), or the round-off of ``H`` or ``alpha_tol ⟨Δw, Δf⟩``
-        where larger (a step at equilibrium dissipates nothing)."""
-        diss = max(self._scalars.value("dissipation"), 0.0)
-        return max(self.local_error_fraction * float(self.dt) * diss, self._chain_rule_terms()[2],
-                   self.alpha_tol * abs(den))
-
     def _initial_guess(self, dt, first):
         """Start the iteration from ``w^n`` or, for a first attempt of an untaped step,
         from the extrapolation of the past states
@@ -815,9 +577,7 @@ class Stepper:
         taped step is solved from ``w^n`` to the tight tests: its adjoint differentiates
         the discrete equations, and its replays reproduce it."""
         self.z_w.assign(self.w_old)
-        self._local_test = False
-        self._first_iterate_reference = False
-        self._reference_damped = False
+        self.convergence.reset_local_test()
         self.control.set_prediction(None)
         # a taped step starts from w^n, as its replays do (they have no past states)
         if self.predictor != "extrapolate" or self._taping:
@@ -829,10 +589,10 @@ class Stepper:
         if not self._local_error_on:
             return
         if full:
-            self._local_test = True
+            self.convergence.local_test = True
             self.control.set_prediction(guess)
         else:   # no prediction of the step's order: the first Picard iterate serves
-            self._first_iterate_reference = True
+            self.convergence.first_iterate_reference = True
 
     def predictor_states(self):
         """``[(t, w)]``: the past states the predictor extrapolates from (oldest first;
@@ -845,24 +605,24 @@ class Stepper:
             why = "PETSc error " + str(self._last_error).splitlines()[-1].strip()[:60]
         elif reason > 0:   # the solve converged; the scheme's own condition failed
             why = {"midpoint": "alpha iteration", "discrete-gradient": "chain rule"}.get(self.scheme, "not finite")
-        elif self._stalled:
+        elif self.convergence.stalled:
             why = f"STALLED (no halving in {self.stall_window} its)"
         else:
             why = _reason_name(reason)
-        return f"dt={dt:.3g} {why} its={its} res={self._last_fnorm:.1e}"
+        return f"dt={dt:.3g} {why} its={its} res={self.convergence.last_fnorm:.1e}"
 
     def _failure_summary(self, dt, reason, its):
         """``(dt, text)``: why the last solve failed and where (collective)."""
         if isinstance(self._last_error, PETSc.Error):
             what = _petsc_error_summary(self._last_error)
-        elif self._stalled:
+        elif self.convergence.stalled:
             what = f"the residual did not halve over {self.stall_window} iterations (stall_window) after {its}"
         else:
             what = f"SNES reason {reason} ({_reason_name(reason)}) after {its} iterations"
-        fnorm = self._last_fnorm
+        fnorm = self.convergence.last_fnorm
         text = f"dt = {dt:.3e}, {what}, residual {fnorm:.2e}"
-        if self._last_change is not None:
-            text += f", last density change {self._last_change:.2e} of the peak (update_tol {self.update_tol:g})"
+        if self.convergence.last_change is not None:
+            text += f", last density change {self.convergence.last_change:.2e} of the peak (update_tol {self.update_tol:g})"
         residual = None
         # the rows of the failed solve's residual: not after a PETSc error (the solver
         # was rebuilt, its vectors are new) nor after a converged solve that the scheme
@@ -960,7 +720,7 @@ class Stepper:
         """Solve one step from ``w`` of size ``dt``, halving it on failure (the attempts of
         :meth:`~generic_fem.solvers.substeps.StepController.attempts`); returns its statistics."""
         self.w_old.assign(self.w)
-        self._scales = None
+        self.convergence.new_step()
         self._psi_targets = None
         total_its = total_lits = 0
         failures = []
@@ -972,22 +732,15 @@ class Stepper:
             total_its += its
             total_lits += lits
             if ok and self.method.solves_alpha:
-                ok, n_its, n_lits = self._solve_alpha()
+                ok, n_its, n_lits = self.alpha_policy.solve()
                 total_its += n_its
                 total_lits += n_lits
             if ok and self.method.bounds_alpha:
-                for alpha_rounds in range(1, 9):
-                    astar = self._alpha_star()
-                    if astar <= float(self.alpha) + 1e-14:
-                        break
-                    self.alpha.assign(min(1.0, astar + 0.25 * (astar - 0.5) + 1e-10))
-                    ok, reason, its, lits = self._solve_once()
-                    total_its += its
-                    total_lits += lits
-                    if not ok:
-                        break
-                else:
-                    ok = False
+                ok, n_its, n_lits, last = self.alpha_policy.raise_to_bound()
+                total_its += n_its
+                total_lits += n_lits
+                if last is not None:
+                    reason, its = last
             if ok:
                 break
             failures.append(self._failure_summary(dt, reason, its))
@@ -1013,7 +766,7 @@ class Stepper:
                "snes_its": total_its, "ksp_its": total_lits, "rejected": rejections, "substeps": 1,
                "alpha": float(self.alpha)}
         if self.method.solves_alpha:
-            out["chain_rule_defect"] = self._last_chain_defect
+            out["chain_rule_defect"] = self.alpha_policy.last_defect
         return out
 
     def density(self):
