@@ -59,12 +59,13 @@ from .newton import EntropyNewtonControl
 from .substeps import StepController
 from .adjoint import step_block
 from ..core.taping import annotating
-from .invariants import InvariantMoments, match_invariants
+from .invariants import InvariantProjection
 from .predictor import Extrapolation
 from .schemes import SCHEMES, scheme_named
 from .step_problem import StepProblem
 from .convergence import StepConvergence
 from .alpha_rounds import AlphaRounds
+from .failures import rejection_line, failure_text
 from ..core.assembly import Assembler, CompiledForms, no_annotation
 from .nonlinear_solver import NonlinearSolver
 
@@ -87,9 +88,6 @@ DEFAULT_SOLVER_PARAMETERS = {
 }
 
 
-#: a failure whose unsettled nodes all lie below this fraction of the peak density is
-#: reported as one of unresolved tails (:meth:`Stepper._failure_summary`)
-TAIL_FRACTION = 1e-6
 
 
 #: Krylov settings of the exact (matrix-free) Jacobian of two-point operators
@@ -288,7 +286,6 @@ class Stepper:
         self.safeguard = _option("safeguard", safeguard, int)
         self.safeguard_growth = 10.0
         self._trial = None
-        self._psi_targets = None
         self.structure_tol = _option("structure_tol", structure_tol)
         if predictor not in ("extrapolate", "previous", "auto"):
             raise InvalidParameterError(f"predictor must be 'auto', 'extrapolate' or 'previous', got {predictor!r}")
@@ -321,8 +318,8 @@ class Stepper:
             self.predictor = "extrapolate" if self._local_error_on else "previous"
         self._refreshed_at = None  # the solver state of the last refresh of the coefficients
         self._taping = False
-        if self.project_invariants:   # the invariant densities and their compiled moments, once
-            self._psi_functions()
+        #: the invariant projection after every solve (:class:`~generic_fem.solvers.invariants.InvariantProjection`)
+        self.projection = InvariantProjection(model, self.z_w, self.w_old) if self.project_invariants else None
 
         # diagnostics: the residual's own expressions, evaluated after the solve (z then
         # holds the accepted state).  For a two-point operator the coefficients of
@@ -406,7 +403,8 @@ class Stepper:
         self.model.check_parameters()
         self._taping = True
         self.convergence.new_step()
-        self._psi_targets = None
+        if self.projection is not None:
+            self.projection.new_step()
         self.dt.assign(dt)
         self.alpha.assign(alpha)
         self._initial_guess(dt, first=False)
@@ -451,39 +449,6 @@ class Stepper:
         if self._exact is not None:
             self._exact_assembler = Assembler(self._exact)
             self.solver.use_operator(self._exact_jacobian_action)
-
-    def _project_invariants(self):
-        """Make the invariants exact after a solve: ``w ← w + Σ_k c_k ψ_k`` with the
-        invariant densities ``ψ_k`` (in the kernel of ``M``, so ``M(f) w`` is unchanged)
-        and ``c`` from Newton on ``∫ ψ_j F(w + Σ c_k ψ_k) = ∫ ψ_j f^n`` (a
-        ``K × K`` system, no operator evaluation).  The correction is of the size of the
-        residual; it removes the conservation error the nonlinear tolerance leaves."""
-        psi = self._psi_functions()
-        if psi:   # (exact to 1e-13 already: w is left alone, its pair sums stay current)
-            match_invariants(self._moments, self._psi_targets, self._psi_scales, tol=1e-13, max_it=4)
-
-    def _psi_functions(self):
-        """The invariant densities as Functions of ``V`` and their moments (built once);
-        the targets ``∫ ψ_j f^n`` once per step."""
-        if getattr(self, "_psi", None) is None:
-            m = self.model
-            psi = []
-            for phi in m.invariant_densities().values():
-                g = fd.Function(m.V)
-                try:
-                    g.interpolate(phi)
-                except Exception:   # not in V: no projection
-                    psi = []
-                    break
-                psi.append(g)
-            self._psi = psi
-            if psi:
-                self._moments = InvariantMoments(m, psi, self.z_w)
-                self._old_moments = InvariantMoments(m, psi, self.w_old)
-        if self._psi and self._psi_targets is None:
-            self._psi_targets = self._old_moments.values()
-            self._psi_scales = self._old_moments.absolute()
-        return self._psi
 
     def _precheck(self, x, y):
         """Line-search pre-check: the density-space update
@@ -561,8 +526,8 @@ class Stepper:
         finite = self.model.mesh.comm.allreduce(bool(np.all(np.isfinite(self.z_w.dat.data_ro))),
                                                 op=_mpi_land())
         ok = reason > 0 and finite and not isinstance(self._last_error, PETSc.Error)
-        if ok and self.project_invariants:
-            self._project_invariants()
+        if ok and self.project_invariants and self.projection is not None:
+            self.projection()
         self.w.assign(self.z_w)
         return ok, reason, its, lits
 
@@ -600,47 +565,20 @@ class Stepper:
         return self._extrapolation.states()
 
     def _rejection_reason(self, dt, reason, its):
-        """One short line for the history: the size of the rejected attempt and why."""
-        if isinstance(self._last_error, PETSc.Error):
-            why = "PETSc error " + str(self._last_error).splitlines()[-1].strip()[:60]
-        elif reason > 0:   # the solve converged; the scheme's own condition failed
-            why = {"midpoint": "alpha iteration", "discrete-gradient": "chain rule"}.get(self.scheme, "not finite")
-        elif self.convergence.stalled:
-            why = f"STALLED (no halving in {self.stall_window} its)"
-        else:
-            why = _reason_name(reason)
-        return f"dt={dt:.3g} {why} its={its} res={self.convergence.last_fnorm:.1e}"
+        """One short line for the history (:func:`~generic_fem.solvers.failures.rejection_line`)."""
+        return rejection_line(dt, reason, its, self._last_error, self.method, self.convergence)
 
     def _failure_summary(self, dt, reason, its):
-        """``(dt, text)``: why the last solve failed and where (collective)."""
-        if isinstance(self._last_error, PETSc.Error):
-            what = _petsc_error_summary(self._last_error)
-        elif self.convergence.stalled:
-            what = f"the residual did not halve over {self.stall_window} iterations (stall_window) after {its}"
-        else:
-            what = f"SNES reason {reason} ({_reason_name(reason)}) after {its} iterations"
-        fnorm = self.convergence.last_fnorm
-        text = f"dt = {dt:.3e}, {what}, residual {fnorm:.2e}"
-        if self.convergence.last_change is not None:
-            text += f", last density change {self.convergence.last_change:.2e} of the peak (update_tol {self.update_tol:g})"
+        """``(dt, text)``: why the last solve failed and where (collective;
+        :func:`~generic_fem.solvers.failures.failure_text`)."""
         residual = None
         # the rows of the failed solve's residual: not after a PETSc error (the solver
         # was rebuilt, its vectors are new) nor after a converged solve that the scheme
         # rejected (the midpoint α rounds)
         if not isinstance(self._last_error, PETSc.Error) and reason <= 0:
             residual = self.solver.snes.getFunction()[0].getArray(readonly=True)
-        nodes = self.control.report_residual(residual, self.z_w.dat.data_ro) if residual is not None else ""
-        if nodes:
-            text += f"; the rows that had not settled: {nodes}"
-            frac = self.control.reported_fraction
-            if frac is not None and frac < TAIL_FRACTION:
-                text += (f". They are all in the tails (f below {TAIL_FRACTION:g} of the peak): where the "
-                         "velocity mesh does not resolve how fast w falls there (more than a few units "
-                         "of w per node spacing), the discrete tails are not monotone and can collapse "
-                         "by tens of units of w in one step, which no iteration settles: refine the mesh "
-                         "(more cells per thermal speed of the coldest part of the datum) before "
-                         "shrinking dt (docs/theory.rst, \"Robustness\")")
-        return dt, text
+        return dt, failure_text(dt, reason, its, self._last_error, self.convergence, self.control,
+                                residual, self.z_w.dat.data_ro)
 
     def advance(self, dt_max=None):
         """Advance by exactly ``Δt = min(dt, dt_max)``.
@@ -721,7 +659,8 @@ class Stepper:
         :meth:`~generic_fem.solvers.substeps.StepController.attempts`); returns its statistics."""
         self.w_old.assign(self.w)
         self.convergence.new_step()
-        self._psi_targets = None
+        if self.projection is not None:
+            self.projection.new_step()
         total_its = total_lits = 0
         failures = []
         for dt in self.controller.attempts(dt):
@@ -777,22 +716,6 @@ class Stepper:
         return dict(self.last)
 
 
-def _petsc_error_summary(exc):
-    """``"PETSc error <code> in <function>()"`` from a ``petsc4py.PETSc.Error`` (its text is
-    the error code and PETSc's traceback, innermost call last)."""
-    import re
-    text = str(exc)
-    code = getattr(exc, "ierr", None)
-    if code is None:
-        m = re.search(r"error code (\d+)", text)
-        code = m.group(1) if m else "?"
-    calls = re.findall(r"\] (\w+)\(\)", text)
-    where = f" in {calls[-1]}()" if calls else ""
-    hint = " (the linear solve of the Newton step: e.g. a failed factorisation)" \
-        if calls and calls[-1].startswith(("PC", "KSP", "Mat")) else ""
-    return f"PETSc error {code}{where}{hint}"
-
-
 def _mpi_max():
     from mpi4py import MPI
     return MPI.MAX
@@ -801,9 +724,3 @@ def _mpi_max():
 def _mpi_land():
     from mpi4py import MPI
     return MPI.LAND
-
-
-def _reason_name(reason):
-    from petsc4py import PETSc
-    names = {v: k for k, v in vars(PETSc.SNES.ConvergedReason).items() if isinstance(v, int)}
-    return names.get(reason, "unknown")
