@@ -181,7 +181,7 @@ def test_discrete_gradient_solutions_have_zero_JT(make):
     assert abs(r.total - r.transport_term - r.residual_term) <= 1e-9 * s
     assert abs(r.residual_term) <= 1e-9 * s
     # the chain-rule defect: the round-off of H, or α is accepted below what the solve
-    # determines (Stepper._solve_noise; Landau: 2e-13 against 1.2e-13 for the round-off of
+    # determines (AlphaRounds.solve_noise; Landau: 2e-13 against 1.2e-13 for the round-off of
     # H), bounded then like the square term
     H = np.abs(h.column("H"))
     assert abs(r.square_term) <= 1e-10 * s

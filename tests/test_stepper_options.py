@@ -63,3 +63,20 @@ def test_alpha_options_of_the_discrete_gradient():
     assert exact <= 1e-12 and loose > 1e-9
     with pytest.raises(StepFailedError):
         _run(scheme="discrete-gradient", alpha_rounds=1)
+
+
+def test_options_set_after_construction_act_and_are_checked():
+    """The solver options are attributes of the stepper that its parts read: set later,
+    they act (one α round: every discrete-gradient attempt is rejected) and are checked."""
+    model, f0 = _problem()
+    st = Stepper(model, f0, dt=0.1, scheme="discrete-gradient", local_error_fraction=0)
+    st.alpha_rounds = 1
+    assert st.alpha_policy.alpha_rounds == 1
+    with pytest.raises(StepFailedError):
+        st.advance()
+    for name, bad in (("update_tol", 0.0), ("stall_window", -3), ("alpha_rounds", 0), ("local_error_fraction", -1.0)):
+        with pytest.raises(InvalidParameterError, match=name):
+            setattr(st, name, bad)
+    st.update_tol, st.stall_window, st.local_error_fraction = 1e-8, 4, 0.05
+    assert (st.convergence.update_tol, st.convergence.stall_window) == (1e-8, 4)
+    assert st.convergence.local_error_fraction == st.alpha_policy.local_error_fraction == 0.05

@@ -60,7 +60,7 @@ class StepConvergence:
 
     # ------------------------------------------------------------------ state
     def new_step(self):
-        """A new step (or attempt): ``∫|f^n|`` and ``∫|w^n| f^n`` are taken again."""
+        """A new sub-step (a new ``w^n``): ``∫|f^n|`` and ``∫|w^n| f^n`` are taken again."""
         self._scales = None
 
     def new_solve(self):

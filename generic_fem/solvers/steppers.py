@@ -116,6 +116,14 @@ def _option(name, value, kind=float, low=0.0, strict=False):
     return v
 
 
+def _forwarded(owner, name, check):
+    """A Stepper property that reads and sets (checked by ``check``) ``name`` of the
+    stepper's part ``owner`` (its convergence test or its α rounds)."""
+    return property(lambda self: getattr(getattr(self, owner), name),
+                    lambda self, value: setattr(getattr(self, owner), name, check(value)),
+                    doc=f"The option ``{name}`` (settable; held by ``Stepper.{owner}``).")
+
+
 def _controller_attribute(name, kind):
     """A Stepper property that reads and sets ``name`` of its step controller."""
     return property(lambda self: getattr(self.controller, name),
@@ -237,8 +245,8 @@ class Stepper:
         self.controller = StepController(dt, max_rejections, min_dt)
         self.t = float(t0)
         self.step_count = 0
-        self.alpha_tol = _option("alpha_tol", alpha_tol)
-        self.alpha_rounds = _option("alpha_rounds", alpha_rounds, int, 1)
+        alpha_tol = _option("alpha_tol", alpha_tol)
+        alpha_rounds = _option("alpha_rounds", alpha_rounds, int, 1)
         V = model.V
         if w0 is not None:
             self.w = fd.Function(V, name="w").assign(w0)
@@ -272,21 +280,19 @@ class Stepper:
         self.solver_parameters = params
         self.options_prefix = options_prefix
         self.max_update = _option("max_update", max_update)
-        self.update_tol = _option("update_tol", update_tol, strict=True)
+        update_tol = _option("update_tol", update_tol, strict=True)
         if anderson_depth is not None:
             anderson_depth = _option("anderson_depth", anderson_depth, int)
         if anderson_depth is None:
             anderson_depth = 5 if (method.mixing and nonlocal_jacobian == "picard") else 0
         self.control = EntropyNewtonControl(model, V, self.max_update, anderson_depth)
-        self.floor_rtol = _option("floor_rtol", floor_rtol)
-        if not (isinstance(stall_window, (int, np.integer)) and stall_window >= 0):
-            raise InvalidParameterError(f"stall_window must be a non-negative integer (0: off), got {stall_window!r}")
-        self.stall_window = int(stall_window)
+        floor_rtol = _option("floor_rtol", floor_rtol)
+        stall_window = _option("stall_window", stall_window, int)
         self.project_invariants = bool(project_invariants)
         self.safeguard = _option("safeguard", safeguard, int)
         self.safeguard_growth = 10.0
         self._trial = None
-        self.structure_tol = _option("structure_tol", structure_tol)
+        structure_tol = _option("structure_tol", structure_tol)
         if predictor not in ("extrapolate", "previous", "auto"):
             raise InvalidParameterError(f"predictor must be 'auto', 'extrapolate' or 'previous', got {predictor!r}")
         # first-order schemes with the Picard iteration: their entropy statement is an
@@ -308,11 +314,9 @@ class Stepper:
             if not t_past < self.t:
                 raise InvalidParameterError(f"previous: a past state at t = {t_past} is not before t0 = {self.t}")
             self._extrapolation.push(t_past, w_past)
-        if not (local_error_fraction >= 0 and math.isfinite(local_error_fraction)):
-            raise InvalidParameterError(f"local_error_fraction must be >= 0 (0: off), got {local_error_fraction!r}")
-        self.local_error_fraction = float(local_error_fraction)
+        local_error_fraction = _option("local_error_fraction", local_error_fraction)
         # where the local-error test may apply (with an extrapolating predictor)
-        self._local_error_on = (self._local_error_scheme and self.local_error_fraction > 0
+        self._local_error_on = (self._local_error_scheme and local_error_fraction > 0
                                 and model.rule.kind == "nodal")
         if self.predictor == "auto":
             self.predictor = "extrapolate" if self._local_error_on else "previous"
@@ -336,14 +340,15 @@ class Stepper:
         })
         #: the convergence test of the step's solves (:class:`~generic_fem.solvers.convergence.StepConvergence`)
         self.convergence = StepConvergence(problem, self.control, self._scalars, model.rule.kind == "nodal",
-                                           self.update_tol, self.floor_rtol, self.structure_tol,
-                                           self.stall_window, self.local_error_fraction)
+                                           update_tol=update_tol, floor_rtol=floor_rtol,
+                                           structure_tol=structure_tol, stall_window=stall_window,
+                                           local_error_fraction=local_error_fraction)
         self._build_solver()
         #: how the second-order schemes find ``α`` (:class:`~generic_fem.solvers.alpha_rounds.AlphaRounds`)
         self.alpha_policy = AlphaRounds(
             problem, self.w, self.f_new, self._scalars, self.convergence, self._solve_once,
             lambda: self.solver.snes.getFunction()[0].getArray(readonly=True)[:self.control.n],
-            self.alpha_tol, self.alpha_rounds, self.local_error_fraction)
+            alpha_tol=alpha_tol, alpha_rounds=alpha_rounds, local_error_fraction=local_error_fraction)
         self.last = {}
         #: PETSc options of the adjoint (transposed) solves of taped steps, merged over
         #: :data:`~generic_fem.solvers.adjoint.DEFAULT_ADJOINT_PARAMETERS` (prefix ``<prefix>adjoint_``)
@@ -365,6 +370,23 @@ class Stepper:
     #: the step size ``dt`` of :meth:`advance`, the retries of a failed sub-step and the
     #: smallest attempt: the :attr:`controller`'s (settable)
     dt_target = _controller_attribute("dt_target", float)
+    update_tol = _forwarded("convergence", "update_tol", lambda v: _option("update_tol", v, strict=True))
+    floor_rtol = _forwarded("convergence", "floor_rtol", lambda v: _option("floor_rtol", v))
+    structure_tol = _forwarded("convergence", "structure_tol", lambda v: _option("structure_tol", v))
+    stall_window = _forwarded("convergence", "stall_window", lambda v: _option("stall_window", v, int))
+    alpha_tol = _forwarded("alpha_policy", "alpha_tol", lambda v: _option("alpha_tol", v))
+    alpha_rounds = _forwarded("alpha_policy", "alpha_rounds", lambda v: _option("alpha_rounds", v, int, 1))
+
+    @property
+    def local_error_fraction(self):
+        """``κ`` of the local-error test (settable; where the test applies is decided at
+        construction)."""
+        return self.convergence.local_error_fraction
+
+    @local_error_fraction.setter
+    def local_error_fraction(self, value):
+        value = _option("local_error_fraction", value)
+        self.convergence.local_error_fraction = self.alpha_policy.local_error_fraction = value
     max_rejections = _controller_attribute("max_rejections", int)
     min_dt = _controller_attribute("min_dt", float)
 
@@ -526,7 +548,9 @@ class Stepper:
         finite = self.model.mesh.comm.allreduce(bool(np.all(np.isfinite(self.z_w.dat.data_ro))),
                                                 op=_mpi_land())
         ok = reason > 0 and finite and not isinstance(self._last_error, PETSc.Error)
-        if ok and self.project_invariants and self.projection is not None:
+        if ok and self.project_invariants:
+            if self.projection is None:   # (switched on after construction)
+                self.projection = InvariantProjection(self.model, self.z_w, self.w_old)
             self.projection()
         self.w.assign(self.z_w)
         return ok, reason, its, lits
@@ -714,11 +738,6 @@ class Stepper:
 
     def solver_stats(self):
         return dict(self.last)
-
-
-def _mpi_max():
-    from mpi4py import MPI
-    return MPI.MAX
 
 
 def _mpi_land():
