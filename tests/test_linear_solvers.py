@@ -118,7 +118,8 @@ def test_a_mode_below_round_off_gets_no_update_instead_of_a_failed_factorization
     of it (tail nodes far below the round-off of their coupling): ``D A D`` is exactly
     singular in double precision.  Cholesky breaks down, and MUMPS with its null-pivot
     detection (on by default) still solves for the modes the matrix determines; without
-    it (``MUMPS_OPTIONS = ()``) MUMPS stops (numerically singular)."""
+    it (``MUMPS_OPTIONS = ()``, or the user's ``scaled_mat_mumps_icntl_24 0``) MUMPS stops
+    (numerically singular)."""
     eps = 1e-20
     rows = [[1.0 + eps, -1.0, 0.0], [-1.0, 1.0 + eps, 0.0], [0.0, 0.0, 2.0]]
     A, a = _seq_matrix(rows)
@@ -131,6 +132,8 @@ def test_a_mode_below_round_off_gets_no_update_instead_of_a_failed_factorization
     assert np.all(np.isfinite(xs))
     assert np.linalg.norm(a @ xs - b.getArray()) < 1e-12 * np.linalg.norm(b.getArray())
     assert abs(xs[2] - 2.0) < 1e-14 and abs(xs[0] - xs[1] - 1.0) < 1e-12
+    with pytest.raises(PETSc.Error):     # the user's option wins
+        _ksp(A, "t_null3_", {"scaled_mat_mumps_icntl_24": 0})
     monkeypatch.setattr(DiagonalScaledLU, "MUMPS_OPTIONS", ())
     with pytest.raises(PETSc.Error):
         _ksp(A, "t_null2_")

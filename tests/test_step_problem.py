@@ -74,3 +74,27 @@ def test_the_lagged_mobility_jacobian_is_symmetric_where_the_full_one_is_not():
 def test_an_unknown_jacobian_kind_is_refused():
     with pytest.raises(InvalidParameterError, match="nonlocal_jacobian must be 'picard' or 'exact'"):
         StepProblem(_model(), scheme_named("backward-euler"), nonlocal_jacobian="newton")
+
+
+def test_a_forcing_enters_as_theta_minus_psi():
+    """With a forcing ``ψ`` (the perturbed curves of ``J_T``) the friction acts on
+    ``θ − ψ``, in the residual and in the dissipation form."""
+    model = _model()
+    v = model.coordinates
+    psi = 0.1 * ufl.dot(v, v) - 0.3 * v[0]
+    p = StepProblem(model, scheme_named("backward-euler"), forcing=psi)
+    p.w_old.assign(_state(model))
+    p.z_w.assign(_state(model, scale=-1.0))
+    p.dt.assign(0.3)
+    phi = fd.TestFunction(model.V)
+    w1 = p.z_w
+    f1 = model.density(w1)
+    expected = (ufl.inner(phi, f1 - model.density(p.w_old)) * model.dx
+                + 0.3 * (model.friction_with_auxiliary(f1, w1, phi, None)
+                         - model.friction_with_auxiliary(f1, psi, phi, None)))
+    r, e = fd.assemble(p.residual).dat.data_ro, fd.assemble(expected).dat.data_ro
+    assert np.max(np.abs(r - e)) <= 1e-14 * np.max(np.abs(e))
+    D = fd.assemble(p.dissipation_form)
+    D_expected = fd.assemble(model.friction_with_auxiliary(f1, w1 - psi, w1, None))
+    assert abs(D - D_expected) <= 1e-13 * abs(D_expected)
+    assert len(p.nonlocal_pairs) == 2
