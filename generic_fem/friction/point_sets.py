@@ -120,8 +120,7 @@ class PointSets:
         scaled = np.concatenate([s * allp for s in self.scales])
         rep = coincidence_representatives(scaled, 1e-10 * max(self.diameter, 1e-300))
         n = len(allp)
-        start = int(self.counts[:self.comm.rank].sum())
-        mine = slice(start, start + len(self.weights))
+        mine = self.owned_range()
         self.points = [np.ascontiguousarray(scaled[rep[i * n:(i + 1) * n][mine]]) for i in range(self.n_sets)]
         self.reference_points = np.ascontiguousarray(self.points[0] / self.scales[0])
 

@@ -545,8 +545,7 @@ class TwoPointFriction(FrictionOperator):
         cols = [np.column_stack([self.points[i], fd.Function(self.Q).interpolate(mi).dat.data_ro])
                 for i, mi in enumerate(self.mobilities(f))]
         data = self.gather(np.concatenate(cols, axis=1)).reshape(ng, n, self.dim + 1).transpose(1, 0, 2)
-        start = int(self.counts[:self.comm.rank].sum())
-        own = np.arange(start, start + len(self.weights))
+        own = self.point_sets.owned_range()
         omega = self.gather(self.weights[:, None])[:, 0]
         x = None if self.positions is None else np.tile(self.gather(self.positions[:, None])[:, 0], n)
         return {"v": data[:, :, :self.dim].reshape(-1, self.dim), "m": data[:, :, self.dim].ravel(),

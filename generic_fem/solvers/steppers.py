@@ -526,10 +526,6 @@ class Stepper:
             self.refresh(X)
         self.problem.lag_mobility()
 
-    def _theta_values(self, w1):
-        """:meth:`~generic_fem.solvers.step_problem.StepProblem.theta_values`."""
-        return self.problem.theta_values(w1)
-
     def _solve_once(self):
         """One SNES solve of the current step; returns (ok, reason, its, lin_its)."""
         self.refresh()
