@@ -63,7 +63,7 @@ def picard_time(model, f0, repeat, comm):
     (residual, Jacobian, factorisation, solve)."""
     from generic_fem import Stepper
     st = Stepper(model, f0, dt=0.1, solver_parameters={"snes_max_it": 1}, max_rejections=0)
-    return min_time(st._solve_once, repeat, comm, before=lambda: st.z_w.assign(st.w))
+    return min_time(st.step_solver.solve, repeat, comm, before=lambda: st.z_w.assign(st.w))
 
 
 def benchmark_main(parse, measure, compare):

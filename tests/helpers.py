@@ -39,11 +39,11 @@ def jacobian_action_errors(stepper, seed=0, eps=1e-6):
     x.setArray(d.ravel())
     P.mult(x, y)
     picard = y.getArray().copy()
-    st._delta.dat.data[:] = d
-    for f, g in st._nonlocal_pairs:
+    st.step_solver.direction.dat.data[:] = d
+    for f, g in st.problem.nonlocal_pairs:
         for op in st.model.friction_operators():
             op.refresh_linearization(f, g)
-    exact = picard + fd.assemble(st._exact).dat.data_ro.ravel()
+    exact = picard + fd.assemble(st.step_solver.exact_form).dat.data_ro.ravel()
     norm = np.linalg.norm(fdiff)
     return np.linalg.norm(exact - fdiff) / norm, np.linalg.norm(picard - fdiff) / norm
 

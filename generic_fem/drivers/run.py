@@ -184,7 +184,8 @@ def _check_run_arguments(t0, t_end, dt, stepper_options):
         raise InvalidParameterError(f"run: t_end = {t_end} is before the initial time t0 = {t0}")
     if not float(dt) > 0:
         raise InvalidParameterError(f"run: the time step dt must be positive, got {dt}")
-    known = set(inspect.signature(Stepper.__init__).parameters) - {"self", "model"}
+    from ..solvers.stepper_options import KNOBS
+    known = (set(inspect.signature(Stepper.__init__).parameters) - {"self", "model", "knobs"}) | set(KNOBS)
     unknown = sorted(set(stepper_options) - known)
     if unknown:
         import difflib

@@ -1,0 +1,185 @@
+r"""The Newton knobs of a :class:`~generic_fem.solvers.steppers.Stepper`, as PETSc-style options.
+
+The knobs of the nonlinear iteration (the update limit, the convergence tests, the
+safeguard, Anderson mixing, the α rounds of the second-order schemes, the invariant
+projection) are options of the stepper's options prefix (default ``gfem_``), read
+like PETSc's own:
+
+* in ``solver_parameters`` under their names: ``{"max_update": 2.0, "snes_monitor": None}``;
+* on the command line with the prefix: ``-gfem_max_update 2``, ``-gfem_project_invariants 0``,
+  which wins over the dict (as for every PETSc option in Firedrake's solvers).
+
+Their keyword arguments (``Stepper(..., max_update=2.0)``) are kept for one release as
+aliases; a knob also given in ``solver_parameters`` or on the command line takes that
+value.  Values are checked with an error naming the option.
+
+==========================  =======  ==========================================================================
+option                      default  meaning
+==========================  =======  ==========================================================================
+``max_update``              5        largest change of ``w`` at a node in one iteration (0: none)
+``update_tol``              1e-9     tight test: last density change below this times the peak
+``floor_rtol``              1e-9     a residual stalled below this times the mass is its floor
+``structure_tol``           1e-12    relative tolerance of the entropy balance at the floor
+``stall_window``            10       reject a solve whose residual did not halve in so many iterations (0: off)
+``safeguard``               4        halvings of an update while the residual would grow tenfold (0: off)
+``anderson_depth``          auto     Anderson mixing depth (5 where the scheme mixes, else 0)
+``local_error_fraction``    1e-2     ``κ`` of the local-error test (0: tight tests only)
+``alpha_tol``               1e-14    discrete gradient: accepted chain-rule defect
+``alpha_rounds``            12       discrete gradient: at most so many solves for ``α``
+``project_invariants``      true     make the invariants exact after every solve
+==========================  =======  ==========================================================================
+
+In detail (docs/theory.rst, "Convergence criterion and globalisation", says why):
+
+``max_update``
+    largest change of the entropy variable at a node in one Newton
+    iteration (``0``: no limit; larger updates are clipped so that a step cannot
+    overflow ``F(w)``).
+``update_tol``
+    a Newton iteration converges on the tight tests only when, besides
+    the residual test, the last change of the density at every point of the rule is
+    below ``update_tol`` times the peak density (per component).
+``local_error_fraction``
+    ``κ``; for backward Euler, the minimizing movement and the
+    discrete gradient with the Picard iteration, a solve also stops once its last
+    change of the density is
+    below ``κ`` times the step's local-error estimate ``max|F(w) − F(w_pred)|`` (the
+    distance from the extrapolated prediction, or from the first Picard iterate where
+    there is none: ``O(Δt²)`` like the step's local truncation error), with the
+    residual reduced by ``κ`` from that reference's and ``⟨w, R⟩ ≤ κ Δt ⟨w, M w⟩``
+    (docs/theory.rst, "Convergence criterion").  Default 1e-2; 0: the tight tests
+    only.  Only with the nodal rule and ``predictor="extrapolate"`` (the default for
+    these schemes), and not in a run taped by pyadjoint (its adjoint differentiates
+    the discrete equations, so a taped step is solved to the tight tests).  The
+    midpoint scheme always solves to the tight tests (its inequality holds to the
+    residual).  For the discrete gradient (with ``θ`` for ``w`` in the balance) the
+    identity ``H^{n+1} − H^n = −Δt ⟨θ, M θ⟩`` then holds to ``2κ Δt ⟨θ, M θ⟩`` (the
+    residual's share ``⟨θ, R⟩`` and the chain-rule defect, each at most
+    ``κ Δt ⟨θ, M θ⟩``: a step whose defect is larger is solved on to the tight
+    tests); 0 gives it to round-off.
+``anderson_depth``
+    depth of the Anderson acceleration of the Picard iteration
+    (:class:`~generic_fem.solvers.newton.AndersonMixing`); by default 5 for backward Euler,
+    the minimizing movement and the discrete gradient with the Picard Jacobian, 0
+    (off) for the midpoint scheme (its stiff tail modes are not damped, and the
+    mixing lost its hard case) and with ``nonlocal_jacobian="exact"``
+    (docs/theory.rst, "Globalisation").
+``floor_rtol``
+    accept a residual that stopped decreasing below ``floor_rtol``
+    times the mass (its round-off floor) when the density has settled and the
+    entropy balance holds.
+``structure_tol``
+    tolerance of that entropy-balance check (relative).
+``stall_window``
+    reject a solve as soon as its residual, still above the round-off
+    floor, has not halved over this many iterations (an iteration that cycles or
+    crawls: the halved sub-step is cheaper than the rest of ``snes_max_it``); 0: off.
+``project_invariants``
+    make the invariants exact after every solve
+    (``w ← w + Σ c_k ψ_k``; docs/theory.rst, "Convergence criterion").
+``safeguard``
+    halve a step at most this many times while the residual would grow
+    more than tenfold (0: off).
+``alpha_tol``
+    ``"discrete-gradient"``: accept ``α`` when the chain-rule defect
+    ``|H^{n+1} − H^n − ⟨θ_α, Δf⟩|`` is below ``alpha_tol ⟨Δw, Δf⟩`` or the level the
+    solve determines it to (round-off of ``H``, or what the residual leaves);
+    ``alpha_rounds``: at most that many solves per step for it (else the step is
+    rejected).
+"""
+import math
+import numpy as np
+
+from ..core.errors import InvalidParameterError
+
+__all__ = ["KNOBS", "checked", "read_knobs"]
+
+
+class Knob:
+    """One option: its ``name``, ``kind`` (``float``, ``int`` or ``bool``), smallest value
+    ``low`` (excluded if ``strict``) and ``default``."""
+
+    def __init__(self, name, kind, default, low=0.0, strict=False):
+        self.name, self.kind, self.default, self.low, self.strict = name, kind, default, low, strict
+
+    def check(self, value):
+        """``value`` as this knob's kind (module docstring), or an error naming it."""
+        return checked(self.name, value, self.kind, self.low, self.strict)
+
+    def parse(self, text):
+        """The value of a PETSc-style option string (``"5"``, ``"1e-3"``, ``"true"``)."""
+        if self.kind is bool:
+            word = str(text).strip().lower()
+            if word in ("", "1", "true", "yes", "on"):
+                return True
+            if word in ("0", "false", "no", "off"):
+                return False
+            raise InvalidParameterError(f"option {self.name} must be true or false, got {text!r}")
+        try:
+            number = float(text)
+        except (TypeError, ValueError):
+            raise InvalidParameterError(f"option {self.name} must be a number, got {text!r}") from None
+        return self.check(number)
+
+
+#: the knobs, in the order of the module docstring's table
+KNOBS = {k.name: k for k in (
+    Knob("max_update", float, 5.0),
+    Knob("update_tol", float, 1e-9, strict=True),
+    Knob("floor_rtol", float, 1e-9),
+    Knob("structure_tol", float, 1e-12),
+    Knob("stall_window", int, 10),
+    Knob("safeguard", int, 4),
+    Knob("anderson_depth", int, None),
+    Knob("local_error_fraction", float, 1e-2),
+    Knob("alpha_tol", float, 1e-14),
+    Knob("alpha_rounds", int, 12, low=1),
+    Knob("project_invariants", bool, True),
+)}
+
+
+def checked(name, value, kind=float, low=0.0, strict=False):
+    """``kind(value)`` for the option ``name``, or an
+    :class:`~generic_fem.core.errors.InvalidParameterError` naming it when ``value`` is
+    not a finite number of that kind at least ``low`` (above it if ``strict``); a
+    ``bool`` option takes ``True``/``False`` only."""
+    if kind is bool:
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        raise InvalidParameterError(f"{name} must be True or False, got {value!r}")
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if ok and kind is int:
+        ok = float(value).is_integer()
+    if ok:
+        v = kind(value)
+        ok = math.isfinite(v) and (v > low if strict else v >= low)
+    if not ok:
+        what = "an integer" if kind is int else "a finite number"
+        raise InvalidParameterError(f"{name} must be {what} {'>' if strict else '>='} {low:g}, got {value!r}")
+    return v
+
+
+def read_knobs(solver_parameters, prefix, keywords):
+    """``(petsc_parameters, knobs)``: ``solver_parameters`` without the knobs, and every
+    knob's value (a dict by name; ``anderson_depth`` may be ``None``: the scheme's
+    default).  Precedence: the command line (``-<prefix><name>``), then
+    ``solver_parameters[name]``, then the keyword alias in ``keywords``, then the
+    default."""
+    from petsc4py import PETSc
+    unknown = sorted(set(keywords) - set(KNOBS))
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s) {unknown}; the stepper's knobs are {sorted(KNOBS)}")
+    params = dict(solver_parameters or {})
+    db = PETSc.Options()
+    knobs = {}
+    for name, knob in KNOBS.items():
+        given = params.pop(name, None)
+        if db.hasName(prefix + name):
+            knobs[name] = knob.parse(db.getString(prefix + name, ""))
+        elif given is not None:
+            knobs[name] = knob.parse(given) if isinstance(given, str) else knob.check(given)
+        elif keywords.get(name) is not None:
+            knobs[name] = knob.check(keywords[name])
+        else:
+            knobs[name] = knob.default
+    return params, knobs
