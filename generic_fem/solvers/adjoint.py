@@ -230,6 +230,34 @@ class AdjointMachinery:
         return self.grad_forms[key][1]
 
 
+def step_nonlocal_entries(stepper):
+    """``(operator, f, g)`` for every nonlocal coefficient set in the residual of the
+    stepper's steps."""
+    return [(op, f, g) for op in stepper.model.friction_operators() if op.is_nonlocal
+            for f, g in stepper.problem.nonlocal_pairs]
+
+
+def step_dependencies(stepper):
+    """The inputs of a taped step besides ``w^n``: the Functions in its forms (the
+    stepper's own ``Δt``, ``α``, unknown and coefficients excluded) and the two-point
+    operators' own parameters."""
+    st = stepper
+    forms = [st.residual] + ([st.defect_form] if st.method.solves_alpha else [])
+    own = {id(st.dt), id(st.alpha), id(st.z), id(st.w_old), id(st.w)}
+    for op in st.model.friction_operators():     # e.g. the two-point coefficients
+        own.update(id(c) for c in op.internal_coefficients())
+    out = []
+    for form in forms:
+        for c in form.coefficients():   # (Constants are not controls in Firedrake's tape)
+            if isinstance(c, fd.Function) and id(c) not in own and all(c is not o for o in out):
+                out.append(c)
+    for op in st.model.friction_operators():
+        for c in (op.parameters() if op.is_nonlocal else []):
+            if isinstance(c, fd.Function) and all(c is not o for o in out):
+                out.append(c)
+    return out
+
+
 def _make_block_class():
     from pyadjoint import Block
 
@@ -256,10 +284,10 @@ def _make_block_class():
             super().__init__()
             self.stepper = stepper
             self.add_dependency(stepper.w)
-            self.controls = stepper.adjoint_dependencies()
+            self.controls = step_dependencies(stepper)
             for c in self.controls:
                 self.add_dependency(c)
-            self.entries = stepper.nonlocal_entries()
+            self.entries = step_nonlocal_entries(stepper)
             self.dt = None
             self.alpha = None
             self.z_saved = None

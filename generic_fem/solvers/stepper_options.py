@@ -59,7 +59,7 @@ In detail (docs/theory.rst, "Convergence criterion and globalisation", says why)
     tests); 0 gives it to round-off.
 ``anderson_depth``
     depth of the Anderson acceleration of the Picard iteration
-    (:class:`~generic_fem.solvers.newton.AndersonMixing`); by default 5 for backward Euler,
+    (:class:`~generic_fem.solvers.anderson.AndersonMixing`); by default 5 for backward Euler,
     the minimizing movement and the discrete gradient with the Picard Jacobian, 0
     (off) for the midpoint scheme (its stiff tail modes are not damped, and the
     mixing lost its hard case) and with ``nonlocal_jacobian="exact"``

@@ -302,30 +302,6 @@ class Stepper:
         <generic_fem.solvers.step_solver.StepSolver.refresh>`)."""
         self.step_solver.refresh(X)
 
-    def nonlocal_entries(self):
-        """``(operator, f, g)`` for every nonlocal coefficient set in the residual."""
-        return [(op, f, g) for op in self.model.friction_operators() if op.is_nonlocal
-                for f, g in self.problem.nonlocal_pairs]
-
-    def adjoint_dependencies(self):
-        """The inputs of a taped step besides ``w^n``: the Functions in its forms (the
-        stepper's own ``Δt``, ``α``, unknown and coefficients excluded) and the two-point
-        operators' own parameters."""
-        forms = [self.residual] + ([self.defect_form] if self.method.solves_alpha else [])
-        own = {id(self.dt), id(self.alpha), id(self.z), id(self.w_old), id(self.w)}
-        for op in self.model.friction_operators():     # e.g. the two-point coefficients
-            own.update(id(c) for c in op.internal_coefficients())
-        out = []
-        for form in forms:
-            for c in form.coefficients():   # (Constants are not controls in Firedrake's tape)
-                if isinstance(c, fd.Function) and id(c) not in own and all(c is not o for o in out):
-                    out.append(c)
-        for op in self.model.friction_operators():
-            for c in (op.parameters() if op.is_nonlocal else []):
-                if isinstance(c, fd.Function) and all(c is not o for o in out):
-                    out.append(c)
-        return out
-
     def replay(self, dt, alpha):
         """The step from ``w_old`` with the given ``Δt`` (and ``α``; the discrete-gradient
         scheme solves for it again, starting there), for the tape's recompute: no
