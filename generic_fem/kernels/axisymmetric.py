@@ -1,0 +1,156 @@
+r"""The Landau kernel integrated over the relative azimuth: the pair tensors of
+axisymmetric velocity space ``(v_⊥, v_∥)``.
+
+For data invariant under rotations about the ``v_∥`` axis a point of the meridian
+half-plane ``q = (r, z)`` (``r = v_⊥ ≥ 0``, ``z = v_∥``) stands for the ring
+``v = (r cos φ, r sin φ, z)``.  The two-point sums of the Landau operator
+(:mod:`generic_fem.kernels.pair_summation`),
+``∫ f_* a(v − v_*)(∇g(v) − ∇g(v_*)) dv_*`` with ``a(u) = |u|^γ (|u|² I − u ⊗ u)``, then
+need, for a target ``q`` in the plane ``φ = 0`` and a source ring ``p = (r', z')``,
+the averages over the source's azimuth ``φ`` of
+
+.. math::
+
+   S_{ab}(q, p) = ⟨e_a · a(u)\, e_b⟩_φ, \qquad C_{ab}(q, p) = ⟨e_a · a(u)\, e'_b⟩_φ,
+   \qquad a, b ∈ \{⊥, ∥\},
+
+with ``u = v − v_*(φ)``, ``e_⊥ = (1, 0, 0)``, ``e_∥ = (0, 0, 1)`` at the target and
+``e'_⊥ = (cos φ, sin φ, 0)``, ``e'_∥ = e_∥`` at the source (``∇g(v_*)`` has those
+components): ``S`` acts on the target's gradient, ``C`` on the source's.  The measure
+``2π r' dr' dz'`` of the ring is the source's weight, so ``⟨·⟩_φ = (1/2π)∫_0^{2π} · dφ``.
+
+**Reduction.**  With ``y = sin²(φ/2)``, ``cos φ = 1 − 2y`` and
+
+.. math::
+
+   |u|^2 = Q = d^2 + 4 r r' y, \qquad d^2 = (r − r')^2 + (z − z')^2,
+   \qquad u ⋅ e_⊥ = (r − r') + 2 r' y, \qquad u ⋅ e'_⊥ = (r − r') − 2 r y,
+
+the entries are, exactly (``Δz = z − z'``, ``G_m = ⟨y^m Q^{γ/2}⟩_φ``,
+``G_Y = G_1 − G_2 = ⟨y(1 − y) Q^{γ/2}⟩_φ``):
+
+.. math::
+
+   S_{⊥⊥} &= Δz^2 G_0 + 4 r'^2 G_Y, &
+   S_{⊥∥} = S_{∥⊥} &= −Δz\,((r − r') G_0 + 2 r' G_1), &
+   S_{∥∥} &= (r − r')^2 G_0 + 4 r r' G_1,
+
+   C_{⊥⊥} &= Δz^2 (G_0 − 2 G_1) + 4 r r' G_Y, &
+   C_{∥⊥} &= −Δz\,((r − r') G_0 − 2 r G_1), &
+   C_{⊥∥} = S_{⊥∥},\ C_{∥∥} &= S_{∥∥}.
+
+The averages are complete elliptic-type integrals: with ``P = (r + r')² + Δz²``,
+``k² = 4 r r'/P`` and ``k'² = 1 − k² = d²/P`` (computed from ``d²``, not as ``1 − k²``),
+``G_m = P^{γ/2} B_m``, ``B_m = (2/π)∫_0^{π/2} \cos^{2m}θ\,(1 − k^2 \sin^2θ)^{γ/2} dθ``:
+
+* ``γ = −3`` (Coulomb): with ``K, E`` the complete elliptic integrals of modulus ``k``
+  (normalised ``K̂ = 2K/π``, ``Ê = 2E/π``), ``B_0 = Ê/k'²``, ``B_1 = (K̂ − Ê)/k²`` and
+  ``B_1 − B_2 = 2 K̂ T``.  ``K, E`` come from the arithmetic–geometric mean
+  ``a_{n+1} = (a_n + b_n)/2``, ``b_{n+1} = \sqrt{a_n b_n}``, ``a_0 = 1``, ``b_0 = k'``,
+  ``c_{n+1} = c_n^2/(4 a_{n+1})``, ``c_0 = k``: ``K = π/(2 a_∞)``,
+  ``K − E = K Σ_n 2^{n−1} c_n²`` (Abramowitz & Stegun 17.6), to round-off in a few
+  iterations.  ``(K − E)/k² = K(½ + k² T)`` and ``T = k^{−4} Σ_{n≥1} 2^{n−1} c_n²``
+  (every ``c_n²``, ``n ≥ 1``, carries ``k⁴``) are summed without cancellation, so the
+  entries keep their accuracy as ``k → 0`` (a ring near the axis) and as ``k' → 0``
+  (near-coincident points, where ``G_0 ∼ 1/d²`` and ``G_1 ∼ \log(1/k')``).
+* ``γ = −2``: ``B_0 = 1/k'``, ``B_1 = 1/(1 + k')``, ``B_1 − B_2 = 1/(2(1 + k')²)``.
+* ``γ = 0``: ``B_0 = 1``, ``B_1 = ½``, ``B_1 − B_2 = ⅛``.
+
+Coincident points (``d = 0``: the same ring) have ``G_0 = ∞`` for ``γ ≤ −1``: like
+coincident points of the Cartesian sums, the pair is left out (its integrand is
+integrable in 3D, not at one point of a rule).  A point on the axis (``r = 0``) is a
+ring of radius 0: ``k = 0`` and the formulas hold as they stand.
+
+Conservation rests on two identities the formulas satisfy term by term (a tested
+property): ``e_∥ᵀ C(p, q) = e_∥ᵀ S(q, p)`` (parallel momentum: ``C_{∥b}(p, q)`` is
+``S_{∥b}(q, p)`` written with ``p`` and ``q`` exchanged) and
+``(r, z)\, S(q, p) = (r', z')\, C(p, q)`` (energy: ``a(u) u = 0``, averaged).
+
+A reference implementation in NumPy (vectorised over pairs), against which the compiled
+pair loop is checked; PETSc's ``land_tensors.h`` (``DMPlexLandau``) states the same
+azimuthal integrals for ``γ = −3`` with polynomial fits of ``K, E``.
+"""
+import numpy as np
+
+from ..core.errors import InvalidParameterError
+
+__all__ = ["AXISYMMETRIC_GAMMAS", "elliptic_k_t", "azimuthal_moments", "azimuthal_tensors"]
+
+#: the exponents ``γ`` with a closed form here
+AXISYMMETRIC_GAMMAS = (-3.0, -2.0, 0.0)
+
+
+def elliptic_k_t(k2, kp2, iterations=8):
+    """``(K̂, T)`` for ``k² = k2`` and ``k'² = kp2 = 1 − k²`` (arrays, given separately so that
+    neither is formed by cancellation): ``K̂ = 2K(k)/π`` and
+    ``T = k^{−4} Σ_{n≥1} 2^{n−1} c_n²`` of the arithmetic–geometric mean (module
+    docstring), so that ``(K − E)/k² = K(½ + k² T)``.  Eight iterations reach round-off
+    for ``k'² ≥ 1e-300`` (the AGM converges quadratically once ``b_n/a_n`` is near 1)."""
+    k2 = np.asarray(k2, dtype=float)
+    kp = np.sqrt(np.asarray(kp2, dtype=float))
+    a, b = 0.5 * (1.0 + kp), np.sqrt(kp)              # a_1, b_1 (a_0 = 1, b_0 = k')
+    c2 = (k2 / (2.0 * (1.0 + kp))) ** 2               # c_1² = ((1 − k')/2)²
+    sigma = 0.25 / (1.0 + kp) ** 2                    # σ_1 = c_1²/k⁴
+    T = sigma.copy()
+    weight = 1.0                                      # 2^{n−1}
+    for _ in range(iterations):
+        a_next, b = 0.5 * (a + b), np.sqrt(a * b)
+        factor = c2 / (16.0 * a_next ** 2)           # c_{n+1}² = c_n⁴/(16 a_{n+1}²)
+        sigma = sigma * factor
+        c2 = c2 * factor
+        weight *= 2.0
+        T = T + weight * sigma
+        a = a_next
+    return 1.0 / a, T
+
+
+def azimuthal_moments(gamma, r, rp, dz):
+    """``(G_0, G_1, G_Y)``: the azimuthal averages ``⟨Q^{γ/2}⟩``, ``⟨y Q^{γ/2}⟩`` and
+    ``⟨y(1 − y) Q^{γ/2}⟩`` for targets at radius ``r``, sources at radius ``rp`` and
+    ``dz = z − z'`` (arrays; module docstring).  Coincident points give ``inf``/``nan``:
+    leave them out."""
+    gamma = float(gamma)
+    r, rp, dz = (np.asarray(x, dtype=float) for x in (r, rp, dz))
+    d2 = (r - rp) ** 2 + dz ** 2
+    P = (r + rp) ** 2 + dz ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k2 = 4.0 * r * rp / P
+        kp2 = d2 / P
+        if gamma == -3.0:
+            K, T = elliptic_k_t(k2, kp2)
+            D = K * (0.5 + k2 * T)              # (K̂ − Ê)/k²
+            E = K - k2 * D
+            scale = P ** -1.5
+            return scale * E / kp2, scale * D, scale * 2.0 * K * T
+        if gamma == -2.0:
+            kp = np.sqrt(kp2)
+            return 1.0 / (P * kp), 1.0 / (P * (1.0 + kp)), 0.5 / (P * (1.0 + kp) ** 2)
+        if gamma == 0.0:
+            one = np.ones_like(P)
+            return one, 0.5 * one, 0.125 * one
+    raise InvalidParameterError(f"axisymmetric Landau kernel: γ = {gamma:g} is not available "
+                                f"(closed forms for γ in {AXISYMMETRIC_GAMMAS})")
+
+
+def azimuthal_tensors(gamma, q, p):
+    """``(S, C)``, each ``n × 2 × 2`` in the basis ``(e_⊥, e_∥)``, for target points
+    ``q`` and source points ``p`` (``n × 2`` arrays of ``(v_⊥, v_∥)``, paired row by row;
+    module docstring)."""
+    q, p = np.atleast_2d(q).astype(float), np.atleast_2d(p).astype(float)
+    r, z = q[:, 0], q[:, 1]
+    rp, zp = p[:, 0], p[:, 1]
+    if np.any(r < 0) or np.any(rp < 0):
+        raise InvalidParameterError("axisymmetric points must have v_⊥ ≥ 0")
+    dz = z - zp
+    G0, G1, GY = azimuthal_moments(gamma, r, rp, dz)
+    dr = r - rp
+    S = np.empty((len(q), 2, 2))
+    C = np.empty((len(q), 2, 2))
+    S[:, 0, 0] = dz ** 2 * G0 + 4.0 * rp ** 2 * GY
+    S[:, 0, 1] = S[:, 1, 0] = -dz * (dr * G0 + 2.0 * rp * G1)
+    S[:, 1, 1] = dr ** 2 * G0 + 4.0 * r * rp * G1
+    C[:, 0, 0] = dz ** 2 * (G0 - 2.0 * G1) + 4.0 * r * rp * GY
+    C[:, 0, 1] = S[:, 0, 1]
+    C[:, 1, 0] = -dz * (dr * G0 - 2.0 * r * G1)
+    C[:, 1, 1] = S[:, 1, 1]
+    return S, C

@@ -1,0 +1,95 @@
+"""The azimuthally integrated Landau kernel of axisymmetric velocity space
+(generic_fem.kernels.axisymmetric): its closed forms against a brute-force
+high-precision quadrature of the 3D kernel over the relative azimuth, at random pairs
+of points (near the axis, on it, near-coincident), and the two identities that make
+the axisymmetric operator conserve parallel momentum and energy."""
+import numpy as np
+import pytest
+
+from generic_fem.core.errors import InvalidParameterError
+from generic_fem.kernels.axisymmetric import azimuthal_tensors, elliptic_k_t
+
+mp = pytest.importorskip("mpmath")   # (Firedrake's sympy brings it)
+
+
+def _brute(gamma, q, p):
+    """``S_⊥⊥, S_⊥∥, S_∥∥, C_⊥⊥, C_∥⊥`` by tanh-sinh quadrature in 30 digits of the 3D
+    kernel ``|u|^γ (|u|² I − u ⊗ u)`` over the source's azimuth."""
+    r, z = (mp.mpf(float(x)) for x in q)
+    rp, zp = (mp.mpf(float(x)) for x in p)
+
+    def entry(phi, x, which):
+        c, s = mp.cos(phi), mp.sin(phi)
+        u = (r - rp * c, -rp * s, z - zp)
+        Q = u[0] ** 2 + u[1] ** 2 + u[2] ** 2
+        y = (c, s, 0) if which == "source" else (0, 0, 1) if which == "par" else (1, 0, 0)
+        dot = lambda a, b: a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+        return Q ** (mp.mpf(gamma) / 2) * (Q * dot(x, y) - dot(x, u) * dot(y, u))
+
+    er, ez = (1, 0, 0), (0, 0, 1)
+    # (the integrands are even in φ; the near-singular point is φ = 0)
+    avg = lambda f: float(mp.quad(f, [0, mp.pi / 16, mp.pi / 2, mp.pi]) / mp.pi)
+    return np.array([avg(lambda t: entry(t, er, "perp")), avg(lambda t: entry(t, er, "par")),
+                     avg(lambda t: entry(t, ez, "par")), avg(lambda t: entry(t, er, "source")),
+                     avg(lambda t: entry(t, ez, "source"))])
+
+
+def _pairs(rng, n):
+    q = rng.uniform([0.0, -3.0], [3.0, 3.0], (n, 2))
+    p = rng.uniform([0.0, -3.0], [3.0, 3.0], (n, 2))
+    p[0] = q[0] + [1e-3, -2e-3]     # near-coincident (k' ~ 1e-3)
+    q[1, 0] = 0.0                   # a target on the axis
+    p[2, 0] = 1e-9                  # a source next to the axis (k ~ 1e-5)
+    p[3] = [q[3, 0], q[3, 1] + 1e-6]   # the same radius, nearly the same v_∥
+    return q, p
+
+
+@pytest.mark.parametrize("gamma", [-3.0, -2.0, 0.0])
+def test_kernel_matches_brute_force_azimuthal_quadrature(gamma):
+    mp.mp.dps = 30
+    q, p = _pairs(np.random.default_rng(7), 10)
+    S, C = azimuthal_tensors(gamma, q, p)
+    for i in range(len(q)):
+        ref = _brute(gamma, q[i], p[i])
+        mine = np.array([S[i, 0, 0], S[i, 0, 1], S[i, 1, 1], C[i, 0, 0], C[i, 1, 0]])
+        assert np.max(np.abs(mine - ref)) <= 1e-12 * np.max(np.abs(ref)), (q[i], p[i], mine, ref)
+    assert np.array_equal(S[:, 0, 1], S[:, 1, 0]) and np.array_equal(C[:, 0, 1], S[:, 0, 1])
+
+
+@pytest.mark.parametrize("gamma", [-3.0, -2.0, 0.0])
+def test_momentum_and_energy_identities(gamma):
+    """``e_∥ᵀ C(p, q) = e_∥ᵀ S(q, p)`` and ``(r, z) S(q, p) = (r', z') C(p, q)`` to
+    round-off of the tensors' size, for 2000 random pairs (what makes the sums conserve
+    parallel momentum and energy)."""
+    rng = np.random.default_rng(3)
+    q = rng.uniform([0.0, -4.0], [4.0, 4.0], (2000, 2))
+    p = rng.uniform([0.0, -4.0], [4.0, 4.0], (2000, 2))
+    Sqp, _ = azimuthal_tensors(gamma, q, p)
+    _, Cpq = azimuthal_tensors(gamma, p, q)
+    size = np.max(np.abs(Sqp), axis=(1, 2))
+    assert np.all(np.abs(Cpq[:, 1, :] - Sqp[:, 1, :]).max(axis=1) <= 1e-14 * size)
+    vq = np.einsum("na,nab->nb", q, Sqp)
+    vp = np.einsum("na,nab->nb", p, Cpq)
+    scale = size * np.maximum(np.linalg.norm(q, axis=1), np.linalg.norm(p, axis=1))
+    assert np.all(np.abs(vq - vp).max(axis=1) <= 1e-13 * scale)
+
+
+def test_elliptic_integrals_to_round_off():
+    """``K`` and ``E`` of the arithmetic–geometric mean against scipy's, from ``k² = 1e-12``
+    to ``k'² = 1e-12``; the stable ``(K − E)/k²`` against its series at small ``k``."""
+    from scipy.special import ellipk, ellipe
+    k2 = np.array([1e-12, 1e-6, 0.1, 0.5, 0.9, 0.999, 1 - 1e-9])
+    kp2 = 1.0 - k2
+    K, T = elliptic_k_t(k2, kp2)
+    D = K * (0.5 + k2 * T)
+    assert np.allclose(K * np.pi / 2, ellipk(k2), rtol=2e-15, atol=0)
+    assert np.allclose((K - k2 * D) * np.pi / 2, ellipe(k2), rtol=4e-15, atol=0)
+    small = k2[0]
+    assert abs(D[0] - (0.5 + 3 * small / 16)) <= 1e-15      # (K̂ − Ê)/k² = ½ + 3k²/16 + …
+
+
+def test_unavailable_exponent_and_negative_radius_are_refused():
+    with pytest.raises(InvalidParameterError, match="γ = -2.5"):
+        azimuthal_tensors(-2.5, [[1.0, 0.0]], [[2.0, 1.0]])
+    with pytest.raises(InvalidParameterError, match="v_⊥ ≥ 0"):
+        azimuthal_tensors(-3.0, [[-1.0, 0.0]], [[2.0, 1.0]])
