@@ -60,6 +60,7 @@ class Landau(GenericModel):
     name = "landau"
     supported_dimensions = (2, 3)
     min_degree = 2
+    supports_axisymmetric = True
 
     def __init__(self, mesh, gamma=0.0, C=1.0, degree=2, quadrature_degree=None, weight=None, rule=None):
         name = type(self).__name__
@@ -113,24 +114,29 @@ class Landau(GenericModel):
     def invariant_densities(self):
         v = self.coordinates
         out = {"mass": fd.Constant(1.0)}
-        for i in range(self.dim):
-            out[f"momentum_{i}"] = v[i]
+        for name, i in self.velocity.momentum.items():   # (only v_∥ in axisymmetric velocity space)
+            out[name] = v[i]
         out["energy"] = 0.5 * ufl.dot(v, v)
         return out
 
     def maxwellian(self, density=1.0, velocity=None, temperature=1.0):
-        """``ρ (2πT)^{−d/2} exp(−|v−u|²/(2T))`` as UFL."""
-        return maxwellian(self.coordinates, density, velocity, temperature)
+        """``ρ (2πT)^{−d/2} exp(−|v−u|²/(2T))`` as UFL (in axisymmetric velocity space
+        ``d = 3`` and ``u = (0, u_∥)``: give ``velocity`` as ``(0, u_∥)``)."""
+        if self.velocity.kind == "axisymmetric" and velocity is not None and np.asarray(velocity, float)[0] != 0:
+            raise InvalidParameterError("maxwellian: in axisymmetric velocity space the drift is (0, u_par)")
+        return maxwellian(self.coordinates, density, velocity, temperature, dim=self.velocity_dim)
 
     def describe(self):
         return (f"Landau(dim={self.dim}, weight={self.weight.name}, C={self.C:g}, degree={self.degree}, "
                 f"rule={self.rule.describe()}, N_q={self.pairs.n_global})")
 
 
-def maxwellian(v, density=1.0, velocity=None, temperature=1.0):
-    """UFL Maxwellian ``ρ (2πT)^{−d/2} exp(−|v−u|²/(2T))``."""
-    d = v.ufl_shape[0]
-    u = np.zeros(d) if velocity is None else np.asarray(velocity, float)
+def maxwellian(v, density=1.0, velocity=None, temperature=1.0, dim=None):
+    """UFL Maxwellian ``ρ (2πT)^{−d/2} exp(−|v−u|²/(2T))`` (``d``: ``dim``, default the
+    length of ``v``)."""
+    n = v.ufl_shape[0]
+    d = n if dim is None else int(dim)
+    u = np.zeros(n) if velocity is None else np.asarray(velocity, float)
     if not (temperature > 0 and density > 0):
         raise InvalidParameterError(f"maxwellian: density and temperature must be positive, "
                                     f"got {density}, {temperature}")

@@ -44,6 +44,7 @@ class LandauFermiDirac(Landau):
     :arg gamma: ``γ ∈ [−3, 1]`` (default ``−3``).
     :arg C: kernel constant (default ``1/(8π)``).
     """
+    supports_axisymmetric = False    # (not yet: docs/axisymmetric.rst)
     name = "landau_fermi_dirac"
 
     def __init__(self, mesh, eps=1.0, gamma=-3.0, C=1.0 / (8 * np.pi), degree=2, quadrature_degree=None, rule=None):

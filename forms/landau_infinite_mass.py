@@ -49,6 +49,7 @@ class LandauInfiniteMass(Landau):
         since a node computed as the midpoint of ``[−R, R]`` lies at ``|v| ≈ 1e-16``, not
         ``0`` (where the tensor is ``1e16``).
     """
+    supports_axisymmetric = False    # (not yet: docs/axisymmetric.rst)
     name = "landau_infinite_mass"
 
     def __init__(self, mesh, gamma=-3.0, C=1.0, c_ei=1.0, a=1.0, R=1.0, degree=2, quadrature_degree=None, rule=None):

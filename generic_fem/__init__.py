@@ -20,7 +20,8 @@ from .drivers.run import run, state_diagnostics, save_checkpoint, load_checkpoin
 from .drivers.functional import energy_dissipation_functional, EnergyDissipationResult  # noqa: F401
 from .drivers.grazing import (pair_energy_dissipation, PairFunctionalResult, GradientRate, PairRate,  # noqa: F401
                               least_action_rate, tgre_residual, solve_tgre, sample_curve)
-from .core.meshes import velocity_box, velocity_ball, phase_space_mesh, phase_space_box  # noqa: F401
+from .core.meshes import (velocity_box, velocity_ball, velocity_half_plane, geometric_edges,  # noqa: F401
+                          phase_space_mesh, phase_space_box)
 from .friction.two_point import TwoPointFriction  # noqa: F401
 from .core.petsc_options import discard_foreign_options  # noqa: F401
 

@@ -1,9 +1,13 @@
-"""Velocity meshes: boxes ``[−R, R]^d`` (quadrilaterals/hexahedra or simplices)."""
+"""Velocity meshes: boxes ``[−R, R]^d`` (quadrilaterals/hexahedra or simplices), and the
+meridian half-plane of axisymmetric velocity space (:func:`velocity_half_plane`)."""
+import numpy as np
 import firedrake as fd
 
 from .errors import InvalidParameterError
+from .velocity import AxisymmetricVelocity, set_velocity_coordinates
 
-__all__ = ["velocity_box", "velocity_ball", "phase_space_mesh", "phase_space_box", "is_periodic"]
+__all__ = ["velocity_box", "velocity_ball", "velocity_half_plane", "geometric_edges", "phase_space_mesh",
+           "phase_space_box", "is_periodic"]
 
 #: PETSc's "simple" partitioner: the same mesh is distributed the same way every
 #: time (PT-Scotch is not reproducible between builds), so results and restarts
@@ -48,6 +52,55 @@ def velocity_box(dim, radius, cells, quadrilateral=True, comm=None, name=None):
     else:
         mesh = fd.BoxMesh(n, n, n, 2 * R[0], 2 * R[1], 2 * R[2], hexahedral=quadrilateral, **kw)
         mesh.coordinates.dat.data[:] -= R
+    return mesh
+
+
+def geometric_edges(start, stop, cells, ratio):
+    """``cells + 1`` cell edges from ``start`` to ``stop`` whose sizes grow by ``ratio`` from
+    ``start`` (``ratio > 1``: cells geometric towards ``start``; 1: uniform)."""
+    if int(cells) != cells or cells < 1 or not ratio > 0:
+        raise InvalidParameterError(f"geometric_edges: need cells >= 1 and ratio > 0, got {cells}, {ratio}")
+    sizes = float(ratio) ** np.arange(int(cells))
+    return start + (stop - start) * np.concatenate([[0.0], np.cumsum(sizes)]) / sizes.sum()
+
+
+def velocity_half_plane(radius_perp, radius_par, cells_perp, cells_par=None, perp_edges=None,
+                        par_edges=None, comm=None, name=None):
+    """The meridian half-plane ``0 ≤ v_⊥ ≤ R_⊥``, ``−R_∥ ≤ v_∥ ≤ R_∥`` of axisymmetric
+    velocity space, in the coordinates ``(s, v_∥)``, ``s = v_⊥²``
+    (:mod:`generic_fem.core.velocity` says why), with quadrilateral cells.
+
+    :arg radius_perp: ``R_⊥``; :arg radius_par: ``R_∥``.
+    :arg cells_perp: cells in ``v_⊥``; :arg cells_par: cells in ``v_∥`` (default
+        ``2 cells_perp``, square cells for ``R_⊥ = R_∥``).
+    :arg perp_edges: the cell edges in ``v_⊥`` (increasing, from 0 to ``R_⊥``; default
+        uniform in ``v_⊥``: the cells are uniform in ``v_⊥``, not in ``s``), e.g.
+        :func:`geometric_edges` for cells refined towards the axis.
+    :arg par_edges: the cell edges in ``v_∥`` (default uniform).
+
+    Models built on it are axisymmetric (:func:`~generic_fem.core.velocity.velocity_coordinates`):
+    their integrals carry ``2π v_⊥``, their momentum is ``∫ v_∥ f``.
+    """
+    Rp, Rz = float(radius_perp), float(radius_par)
+    if not (Rp > 0 and Rz > 0 and np.isfinite(Rp) and np.isfinite(Rz)):
+        raise InvalidParameterError(f"velocity_half_plane: radii must be positive, got {radius_perp}, {radius_par}")
+    n_p = int(cells_perp)
+    n_z = 2 * n_p if cells_par is None else int(cells_par)
+    if n_p != cells_perp or n_p < 1 or n_z < 1 or (cells_par is not None and n_z != cells_par):
+        raise InvalidParameterError(f"velocity_half_plane: cell counts must be positive integers, got "
+                                    f"{cells_perp}, {cells_par}")
+    ep = np.linspace(0.0, Rp, n_p + 1) if perp_edges is None else np.asarray(perp_edges, dtype=float)
+    ez = np.linspace(-Rz, Rz, n_z + 1) if par_edges is None else np.asarray(par_edges, dtype=float)
+    for what, e, lo, hi, n in (("perp_edges", ep, 0.0, Rp, n_p), ("par_edges", ez, -Rz, Rz, n_z)):
+        if e.shape != (n + 1,) or not np.all(np.diff(e) > 0) or abs(e[0] - lo) > 1e-14 * hi \
+                or abs(e[-1] - hi) > 1e-14 * abs(hi):
+            raise InvalidParameterError(f"velocity_half_plane: {what} must be {n + 1} increasing edges from "
+                                        f"{lo:g} to {hi:g}")
+    mesh = fd.RectangleMesh(n_p, n_z, float(n_p), float(n_z), quadrilateral=True, **_mesh_kwargs(comm, name))
+    X = mesh.coordinates.dat.data
+    X[:, 0] = ep[np.rint(X[:, 0]).astype(int)] ** 2
+    X[:, 1] = ez[np.rint(X[:, 1]).astype(int)]
+    set_velocity_coordinates(mesh, AxisymmetricVelocity())
     return mesh
 
 

@@ -21,6 +21,7 @@ from mpi4py import MPI
 
 from ..core.errors import InvalidParameterError
 from ..core.quadrature import as_rule
+from ..core.velocity import velocity_coordinates
 
 __all__ = ["PointSets", "coincidence_representatives"]
 
@@ -95,7 +96,12 @@ class PointSets:
         self.comm = comm = mesh.comm
         self.counts = np.array(comm.allgather(len(self.weights)))
         self.n_global = int(self.counts.sum())      # points per set
-        self.set_reference_points(X[:, list(vel)])
+        #: the velocity coordinates of the mesh (:mod:`generic_fem.core.velocity`): the points
+        #: are velocities (``(v_⊥, v_∥)`` in axisymmetric velocity space, not the mesh's ``s``)
+        self.velocity_coordinates = velocity_coordinates(mesh)
+        if self.velocity_coordinates.kind != "cartesian" and self.space:
+            raise InvalidParameterError("two-point operator: axisymmetric velocity in phase space is not supported")
+        self.set_reference_points(self.velocity_coordinates.point_values(X[:, list(vel)]))
         ext = np.abs(self.reference_points).max(axis=0) if len(self.weights) else np.zeros(dim)
         ext_global = np.empty_like(ext)
         comm.Allreduce(ext, ext_global, op=MPI.MAX)

@@ -82,7 +82,7 @@ from ..core.assembly import compiled_interpolation
 from ..core.errors import InvalidParameterError
 from .operators import FrictionOperator
 from ..kernels.pair_kernels import as_weight
-from ..kernels.pair_summation import MomentSums, DirectSums, DistinctPositionSums, PhaseSpaceSums
+from ..kernels.pair_summation import MomentSums, DirectSums, DistinctPositionSums, PhaseSpaceSums, AxisymmetricSums
 from .point_sets import PointSets, coincidence_representatives
 from .two_point_linearization import CoefficientLinearization
 from ..core.taping import annotating
@@ -201,6 +201,10 @@ class TwoPointFriction(FrictionOperator):
         self.dx = dx
         #: the points of the sums (:class:`~generic_fem.friction.point_sets.PointSets`)
         self.point_sets = P = PointSets(mesh, rule, dx, vel, sig)
+        #: axisymmetric velocity space (:mod:`generic_fem.core.velocity`): the points are rings
+        self.axisymmetric = P.velocity_coordinates.kind == "axisymmetric"
+        #: whether taped runs can be differentiated (not yet in axisymmetric velocity space)
+        self.has_adjoint = not self.axisymmetric
         self.mesh, self.dim, self.velocity, self.rule = mesh, P.dim, P.velocity, P.rule
         self.Q, self.Qv, self.Qt = P.Q, P.Qv, P.Qt
         #: this rank's space coordinates of the points (phase space), or None
@@ -228,9 +232,12 @@ class TwoPointFriction(FrictionOperator):
         else:
             P.snap_coincident()
             args = (self.points, self.weight, self.gather, comm, self.stats)
-            self._moments = MomentSums(*args) if self.weight.quadratic else None
-            self._direct = DirectSums(*args)
-            self._distinct = DistinctPositionSums(*args)
+            if self.axisymmetric:
+                self._direct = AxisymmetricSums(*args)
+            else:
+                self._moments = MomentSums(*args) if self.weight.quadratic else None
+                self._direct = DirectSums(*args)
+                self._distinct = DistinctPositionSums(*args)
         self._entries = {}
         self._linearization = CoefficientLinearization(self)
 
@@ -249,7 +256,7 @@ class TwoPointFriction(FrictionOperator):
         """``(targets, sources)``: this rank's distinct point positions and all ranks'
         (per set, summed over the sets), i.e. the pairs per evaluation are their product
         (``merge_coincident``); the point counts otherwise."""
-        if self.spatial is not None or not self.merge_coincident:
+        if self.spatial is not None or not self.merge_coincident or self._distinct is None:
             return self.n_sets * len(self.weights), self.n_sets * self.n_global
         return self._distinct.counts()
 
@@ -259,6 +266,8 @@ class TwoPointFriction(FrictionOperator):
 
     def _grad(self, g):
         """The velocity part of the gradient."""
+        if self.axisymmetric:
+            return self.point_sets.velocity_coordinates.gradient(g)
         gr = ufl.grad(g)
         if self.positions is None:
             return gr
@@ -408,7 +417,7 @@ class TwoPointFriction(FrictionOperator):
             return self._phase_space
         if self._moments is not None:
             return self._moments
-        return self._distinct if self.merge_coincident else self._direct
+        return self._distinct if (self.merge_coincident and self._distinct is not None) else self._direct
 
     def pair_sums(self, target_vectors, coeff, vectors, coupling=None, kappa=None):
         """Per target set ``i``: ``(Σ_j c_ij Σ_p k_jp a_qp, Σ_j c_ij Σ_p k_jp a_qp (t_iq − g_jp))``
@@ -445,8 +454,6 @@ class TwoPointFriction(FrictionOperator):
             xs = self._phase_space.x_values
             out.append({"kappa": self.spatial.derivative_matrix(xs, xs, p)})
         return out
-
-    has_adjoint = True
 
     def adjoint_pullback(self, psi, f, g):
         """The pull-back of a 0-form's cotangents through the coefficients of ``(f, g)``
@@ -492,6 +499,8 @@ class TwoPointFriction(FrictionOperator):
         ``δ_{(q,i),(p,j)} ω_q m_{i,q} Ĝ_{i,q} − c_ij ω_q m_{i,q} ω_p m_{j,p} κ_qp a(v_{i,q} − v_{j,p})``
         (``κ = 1`` without a spatial weight; coincident pairs skipped).  For validation on small meshes (``N · N_q ≤ max_points``)."""
         from .checks import gather_matrix
+        if self.axisymmetric:
+            return None    # (the checks build it column by column from the action)
         n, d = self.n_sets, self.dim
         if n * self.n_global > max_points:
             raise ValueError(f"dense two-point matrix: N N_q = {n * self.n_global} > max_points = {max_points}")
@@ -541,6 +550,8 @@ class TwoPointFriction(FrictionOperator):
         ``v`` (velocities ``σ_i ξ_q``), ``x`` (space coordinates, or ``None``), ``set``,
         ``omega`` (``ω_q``), ``m`` (``m_i(f)`` at the point), and ``rows`` (the indices of
         this rank's points)."""
+        if self.axisymmetric:
+            raise InvalidParameterError("grazing rates on pairs are not available in axisymmetric velocity space")
         n, ng = self.n_sets, self.n_global
         cols = [np.column_stack([self.points[i], fd.Function(self.Q).interpolate(mi).dat.data_ro])
                 for i, mi in enumerate(self.mobilities(f))]

@@ -74,7 +74,8 @@ import numpy as np
 
 from ..core.errors import InvalidParameterError
 
-__all__ = ["AXISYMMETRIC_GAMMAS", "elliptic_k_t", "azimuthal_moments", "azimuthal_tensors"]
+__all__ = ["AXISYMMETRIC_GAMMAS", "elliptic_k_t", "azimuthal_moments", "azimuthal_tensors",
+           "axisymmetric_pair_sums"]
 
 #: the exponents ``γ`` with a closed form here
 AXISYMMETRIC_GAMMAS = (-3.0, -2.0, 0.0)
@@ -154,3 +155,55 @@ def azimuthal_tensors(gamma, q, p):
     C[:, 1, 0] = -dz * (dr * G0 - 2.0 * r * G1)
     C[:, 1, 1] = S[:, 1, 1]
     return S, C
+
+
+def axisymmetric_pair_sums(gamma, targets, target_vectors, points, coeffs, vectors, block_pairs=2 ** 20):
+    r"""``(Ĝ, Ĵ)`` at the targets: ``Ĝ_q = Σ_p c_p S(q, p)`` (``n × 2 × 2``) and
+    ``Ĵ_q = Σ_p c_p (S(q, p) t_q − C(q, p) g_p)`` (``n × 2``) for targets ``q`` with vectors
+    ``t_q`` and sources ``p`` with coefficients ``c_p`` and vectors ``g_p`` (points as
+    ``(v_⊥, v_∥)``; NumPy, blocked over targets).  A pair of the same point (the same
+    ring) is kept where its tensors are finite, ``γ > −3`` (the ring's interaction with
+    itself over the relative azimuth: its ``G_0`` terms carry ``d² = 0``), and left out
+    for ``γ = −3``, where it diverges logarithmically (as the 3D kernel's self-pair is
+    left out by the Cartesian sums), and for a point on the axis (a ring of radius 0:
+    the 3D self-pair)."""
+    targets = np.asarray(targets, dtype=float)
+    t = np.asarray(target_vectors, dtype=float)
+    x = np.asarray(points, dtype=float)
+    c = np.asarray(coeffs, dtype=float)
+    g = np.asarray(vectors, dtype=float)
+    nt, ns = len(targets), len(x)
+    G = np.zeros((nt, 2, 2))
+    H = np.zeros((nt, 2))
+    if ns == 0 or nt == 0:
+        return G, H
+    rp, zp = x[None, :, 0], x[None, :, 1]
+    step = max(1, block_pairs // ns)
+    for b0 in range(0, nt, step):
+        q = targets[b0:b0 + step]
+        r, z = q[:, 0:1], q[:, 1:2]
+        dz, dr = z - zp, r - rp
+        same = (dz == 0) & (dr == 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            G0, G1, GY = azimuthal_moments(gamma, r, rp, dz)
+        G0 = np.where(same, 0.0, G0)           # (multiplied by d² = 0 there)
+        # left out: the same ring for γ = −3, and a point on the axis with itself (a
+        # ring of radius 0: the 3D self-pair)
+        dead = same & ((gamma == -3.0) | (r == 0))
+        G1 = np.where(dead, 0.0, G1)
+        GY = np.where(dead, 0.0, GY)
+        S00 = dz ** 2 * G0 + 4.0 * rp ** 2 * GY
+        S01 = -dz * (dr * G0 + 2.0 * rp * G1)
+        S11 = dr ** 2 * G0 + 4.0 * r * rp * G1
+        C00 = dz ** 2 * (G0 - 2.0 * G1) + 4.0 * r * rp * GY
+        C10 = -dz * (dr * G0 - 2.0 * r * G1)
+        tb = t[b0:b0 + step]
+        G[b0:b0 + step, 0, 0] = S00 @ c
+        G[b0:b0 + step, 0, 1] = G[b0:b0 + step, 1, 0] = S01 @ c
+        G[b0:b0 + step, 1, 1] = S11 @ c
+        # pairwise: S t_q − C g_p (the C_{·∥} column is S's)
+        H[b0:b0 + step, 0] = ((S00 * tb[:, 0:1] - C00 * g[None, :, 0]) * c).sum(axis=1) \
+            + (S01 * (tb[:, 1:2] - g[None, :, 1]) * c).sum(axis=1)
+        H[b0:b0 + step, 1] = ((S01 * tb[:, 0:1] - C10 * g[None, :, 0]) * c).sum(axis=1) \
+            + (S11 * (tb[:, 1:2] - g[None, :, 1]) * c).sum(axis=1)
+    return G, H

@@ -27,17 +27,24 @@ one algorithm for both; the operator chooses it:
     phase space ``(x, v)`` with a spatial weight ``κ(x − x_*)``: the sums over ``x_*``
     are a convolution of the sources on the ``(x, v)`` grid, ``O(N_x N_v² + N_x² N_v)``.
 
-Axisymmetric and fast-multipole summations are further backends of this interface.
+
+:class:`AxisymmetricSums`
+    axisymmetric velocity space: the points are rings ``(v_⊥, v_∥)``, the kernel is
+    averaged over the relative azimuth (:mod:`generic_fem.kernels.axisymmetric`), and
+    ``Ĵ_iq = Σ_j c_ij Σ_p k_jp (S(v_iq, v_jp) t_iq − C(v_iq, v_jp) g_jp)``.
+
+A fast-multipole summation is a further backend of this interface.
 All methods are collective.
 """
 import numpy as np
 from mpi4py import MPI
 
 from ..core.errors import InvalidParameterError
+from .axisymmetric import AXISYMMETRIC_GAMMAS, axisymmetric_pair_sums
 from .pair_kernels import (pair_sums, pair_contractions, local_moments, moment_sums, tensor_moments,
                            tensor_moment_contractions)
 
-__all__ = ["PairSummation", "MomentSums", "DirectSums", "DistinctPositionSums", "PhaseSpaceSums"]
+__all__ = ["PairSummation", "MomentSums", "DirectSums", "DistinctPositionSums", "PhaseSpaceSums", "AxisymmetricSums"]
 
 
 class PairSummation:
@@ -130,6 +137,44 @@ class DirectSums(PairSummation):
                 self.stats["pairs"] += self.n_local * len(src)
             out.append(acc)
         return out
+
+
+class AxisymmetricSums(PairSummation):
+    """Every pair of rings (the sources gathered from every rank), with the azimuthally
+    averaged tensors ``S, C`` (:func:`~generic_fem.kernels.axisymmetric.axisymmetric_pair_sums`;
+    NumPy).  The weight must be a power law ``A = r^{γ+2}`` with ``γ`` in
+    :data:`~generic_fem.kernels.axisymmetric.AXISYMMETRIC_GAMMAS`."""
+
+    def __init__(self, points, weight, gather, comm, stats):
+        super().__init__(points, weight, gather, comm, stats)
+        gamma = weight.gamma
+        if gamma is None or float(gamma) not in AXISYMMETRIC_GAMMAS:
+            raise InvalidParameterError(
+                f"axisymmetric two-point operator: the weight {weight.name} has no azimuthal closed form here "
+                f"(power laws with γ in {AXISYMMETRIC_GAMMAS})")
+        self.gamma = float(gamma)
+
+    def sums(self, target_vectors, coeff, vectors, coupling, kappa=None):
+        n, d = self.n_sets, 2
+        local = np.concatenate([np.column_stack([self.points[j], coeff[j], vectors[j]]) for j in range(n)], axis=1)
+        src = self.gather(local)
+        src = src.reshape(len(src), n, 2 * d + 1)
+        out = []
+        for i in range(n):
+            js = [j for j in range(n) if coupling[i, j] != 0]
+            if not js:
+                out.append(self._zero())
+                continue
+            s = src[:, js, :].transpose(1, 0, 2).reshape(-1, 2 * d + 1)
+            c = (coupling[i, js][:, None] * src[:, js, d].T).ravel()
+            self.stats["pairs"] += self.n_local * s.shape[0]
+            out.append(axisymmetric_pair_sums(self.gamma, self.points[i], target_vectors[i], s[:, :d], c,
+                                              s[:, d + 1:]))
+        return out
+
+    def contractions(self, tensors, coupling, kappa=None):
+        raise InvalidParameterError("axisymmetric two-point operators have no adjoint yet: a run on a "
+                                    "velocity_half_plane can not be taped")
 
 
 class DistinctPositionSums(PairSummation):

@@ -199,6 +199,8 @@ class PairWeight:
         self.exponent = None
         if expr == r:
             self.exponent = 1.0
+        elif isinstance(expr, uc.ScalarValue) and float(expr.value()) == 1.0:
+            self.exponent = 0.0      # (UFL folds r**0 to 1: γ = −2)
         elif isinstance(expr, uc.Power) and expr.ufl_operands[0] == r:
             e = expr.ufl_operands[1]
             if isinstance(e, uc.ScalarValue):

@@ -34,6 +34,7 @@ import firedrake as fd
 
 from ..core.errors import InvalidParameterError, InvalidStateError
 from ..core.quadrature import QuadratureRule
+from ..core.velocity import velocity_coordinates
 
 __all__ = ["GenericModel"]
 
@@ -65,6 +66,11 @@ class GenericModel:
     #: ``"gauss"``: the nodal rule lumps the time-derivative term, and lumped-mass
     #: Galerkin transport is dispersive (docs/theory.rst, "The nodal rule").
     default_rule = None
+    #: whether the model runs in axisymmetric velocity space (a
+    #: :func:`~generic_fem.core.meshes.velocity_half_plane`): its forms use the model's
+    #: ``coordinates``, ``dx`` and the operators' gradients, not ``ufl.grad`` of the mesh
+    #: coordinates, and its invariants the velocity's ``momentum``
+    supports_axisymmetric = False
 
     def __init__(self, mesh, degree=2, quadrature_degree=None, rule=None):
         dim = mesh.geometric_dimension() if callable(getattr(mesh, "geometric_dimension", None)) \
@@ -85,8 +91,20 @@ class GenericModel:
         self.quadrature_degree = self.rule.quadrature_degree
         self.V = self.rule.unknown_space()
         self._Q = None
-        self.dx = self.rule.measure
-        self.coordinates = ufl.SpatialCoordinate(mesh)
+        #: the velocity coordinates (:mod:`generic_fem.core.velocity`): Cartesian, or
+        #: axisymmetric ``(s = v_⊥², v_∥)`` on a :func:`~generic_fem.core.meshes.velocity_half_plane`
+        self.velocity = velocity_coordinates(mesh)
+        if self.velocity.kind == "axisymmetric" and not self.supports_axisymmetric:
+            raise InvalidParameterError(
+                f"{type(self).__name__} does not run in axisymmetric velocity space yet (a velocity_half_plane "
+                "mesh); use a velocity_box or velocity_ball")
+        #: the velocity dimension of the physics (3 in axisymmetric velocity space)
+        self.velocity_dim = self.velocity.physical_dim
+        #: the one measure of every integral: the rule's, times ``π`` in axisymmetric
+        #: velocity space (``2π v_⊥ dv_⊥ dv_∥ = π ds dv_∥``)
+        self.dx = self.velocity.measure(self.rule.measure)
+        #: the velocity components (UFL): the mesh coordinates, or ``(v_⊥, v_∥)``
+        self.coordinates = self.velocity.components(ufl.SpatialCoordinate(mesh))
 
     @property
     def Q(self):
@@ -336,7 +354,7 @@ class GenericModel:
         fh = self.density(w)
         shape = ufl.as_ufl(f).ufl_shape
         comps = [(None, f, fh)] if shape == () else [(i, f[i], fh[i]) for i in range(shape[0])]
-        fine = ufl.dx(domain=self.mesh, degree=max(4 * self.degree + 4, 10))
+        fine = self.velocity.measure(ufl.dx(domain=self.mesh, degree=max(4 * self.degree + 4, 10)))
         for i, fi, fhi in comps:
             m_exact = float(fd.assemble(fi * fine))
             m_h = float(fd.assemble(fhi * self.dx))
@@ -388,7 +406,7 @@ class GenericModel:
         """Velocity meshes (not periodic, not extruded): warn when the datum at a boundary
         node is above ``level`` times its peak and ``factor`` times the Gaussian
         ``ρ Π_a (2πT_a)^{−1/2} exp(−Σ_a (v_a − u_a)²/2T_a)`` with its own mean and per-axis
-        temperatures, in the mesh coordinates (a tail the box cuts off:
+        temperatures (in axisymmetric velocity space the 3D one; the axis is no edge) (a tail the box cuts off:
         a bump near the edge, a heavy tail), or above ``cut`` times its peak whatever its
         shape (the box cuts the datum well above round-off).  Per component.  ``fq``: the
         datum at the rule's points (moments by the rule), ``fn``: its ``V_h`` interpolant
@@ -399,37 +417,36 @@ class GenericModel:
         nodes, xe = edge
         Xq, wq = self.point_layout()
         comm = self.mesh.comm
-        d = Xq.shape[1]
+        vel = self.velocity
+        Vq, ve = vel.point_values(Xq), vel.point_values(xe)
+        keep = vel.on_boundary(ve)       # (the axis is no edge of velocity space)
+        nodes, xe, ve = nodes[keep], xe[keep], ve[keep]
         vals_q = np.array(fq.dat.data_ro).reshape(len(wq), -1)
         vals_n = np.array(fn.dat.data_ro_with_halos).reshape(-1, vals_q.shape[1])[nodes]
         for i in range(vals_q.shape[1]):
             f = vals_q[:, i]
-            rho = comm.allreduce(float(wq @ f))
-            if not rho > 0:
-                continue
-            u = np.array(comm.allreduce((wq * f) @ Xq)) / rho
             # per-axis temperatures: an anisotropic datum is compared with the Gaussian of
             # its own diagonal covariance, not an isotropic one
-            Ta = np.array(comm.allreduce((wq * f) @ (Xq - u) ** 2)) / rho
-            if not np.all(Ta > 0):
+            fit = vel.gaussian(Vq, wq, f, comm)
+            if fit is None:
                 continue
-            T = float(Ta.mean())
+            gauss, T = fit
             peak = comm.allreduce(float(np.max(f, initial=-np.inf)), op=MPI.MAX)
             fe = vals_n[:, i]
-            Me = rho * np.prod(2 * np.pi * Ta) ** -0.5 * np.exp(-np.sum((xe - u) ** 2 / (2 * Ta), axis=1))
+            Me = gauss(ve)
             with np.errstate(divide="ignore"):
                 ratio = np.where(Me > 0, fe / np.where(Me > 0, Me, 1.0), np.inf)
             bad = ((fe > level * peak) & (ratio > factor)) | (fe > cut * peak)
             k = int(np.argmax(np.where(bad, fe, -np.inf))) if np.any(bad) else -1
-            local = (float(fe[k]), float(ratio[k]), tuple(xe[k])) if k >= 0 else (-np.inf, 0.0, ())
+            local = (float(fe[k]), float(ratio[k]), tuple(ve[k])) if k >= 0 else (-np.inf, 0.0, ())
             worst = max(comm.allgather(local), key=lambda t: t[0])
             if worst[0] > -np.inf and comm.rank == 0:
                 import warnings
                 which = "" if vals_q.shape[1] == 1 and not self.V.value_shape else f" (component {i})"
                 where = ", ".join(f"{x:.3g}" for x in worst[2])
-                warnings.warn(f"{what}{which}: at the box edge (mesh coordinates ({where})) the datum is "
+                warnings.warn(f"{what}{which}: at the box edge (v = ({where})) the datum is "
                               f"{worst[0] / peak:.2e} of its peak and {worst[1]:.3g} times the Gaussian with its "
-                              f"moments (mean temperature {T:.3g} in mesh units): the box truncates it; "
+                              f"moments (mean temperature {T:.3g}): the box truncates it; "
                               "enlarge the box", stacklevel=3)
 
     def describe(self):

@@ -1,0 +1,109 @@
+"""Landau in axisymmetric velocity space (issue 25, first part): the half-plane mesh in
+``(s = v_⊥², v_∥)``, the measure ``2π v_⊥``, the azimuthally averaged pair sums.  Mass,
+parallel momentum and energy conserved, ``H`` non-increasing, a Maxwellian drifting
+along ``v_∥`` steady, the same answer on 1 and 2 ranks."""
+import math
+
+import numpy as np
+import pytest
+import ufl
+import firedrake as fd
+from mpi4py import MPI
+
+from generic_fem import run, velocity_half_plane, geometric_edges
+from generic_fem.core.errors import InvalidParameterError
+from forms.landau import Landau
+
+
+def _beams(model):
+    """Two beams along ``v_∥`` with ``T_⊥ ≠ T_∥``: axisymmetric, not a Maxwellian."""
+    v = model.coordinates
+    return (ufl.exp(-v[0] ** 2 / 1.0 - (v[1] - 1.2) ** 2 / 0.5)
+            + 0.7 * ufl.exp(-v[0] ** 2 / 1.5 - (v[1] + 1.0) ** 2 / 0.8))
+
+
+def test_half_plane_measure_and_coordinates():
+    """``∫ dx`` is the cylinder's volume ``π R_⊥² 2R_∥``, ``∫ v_⊥² dx`` its second moment
+    ``π R_⊥⁴ R_∥`` (both in ``V_h``, exact under the nodal rule); the mesh coordinate is
+    ``s = v_⊥²`` and the points of the sums are ``(v_⊥, v_∥)``; the axis nodes own weight."""
+    mesh = velocity_half_plane(2.0, 3.0, 3, 4)
+    model = Landau(mesh, gamma=-3.0)
+    v = model.coordinates
+    assert math.isclose(fd.assemble(fd.Constant(1.0) * model.dx), math.pi * 4.0 * 6.0, rel_tol=1e-14)
+    assert math.isclose(fd.assemble(v[0] ** 2 * model.dx), math.pi * 16.0 * 3.0, rel_tol=1e-14)
+    X = mesh.coordinates.dat.data_ro
+    assert math.isclose(X[:, 0].max(), 4.0) and X[:, 0].min() == 0.0 and math.isclose(X[:, 1].min(), -3.0)
+    pts = model.pairs.points[0]
+    assert math.isclose(pts[:, 0].max(), 2.0) and np.all(model.pairs.weights > 0)
+    assert set(model.invariant_densities()) == {"mass", "momentum_par", "energy"}
+
+
+def test_half_plane_arguments_are_checked():
+    with pytest.raises(InvalidParameterError, match="radii"):
+        velocity_half_plane(-1.0, 2.0, 3)
+    with pytest.raises(InvalidParameterError, match="perp_edges"):
+        velocity_half_plane(1.0, 2.0, 3, perp_edges=[0.0, 0.5, 0.4, 1.0])
+    e = geometric_edges(0.0, 4.0, 5, 1.5)
+    assert e[0] == 0.0 and math.isclose(e[-1], 4.0) and np.allclose(np.diff(e)[1:] / np.diff(e)[:-1], 1.5)
+    mesh = velocity_half_plane(4.0, 4.0, 5, 6, perp_edges=e)
+    assert np.allclose(np.unique(np.round(np.sqrt(mesh.coordinates.dat.data_ro[:, 0]), 12)), np.round(e, 12))
+
+
+@pytest.mark.parametrize("gamma", [-3.0, -2.0, 0.0])
+def test_conservation_entropy_and_positivity(gamma):
+    model = Landau(velocity_half_plane(5.0, 5.0, 4), gamma=gamma)
+    h = run(model, _beams(model), t_end=0.3, dt=0.1)
+    for k in ("mass", "momentum_par", "energy"):
+        c = np.array(h.column(k))
+        assert np.max(np.abs(c - c[0])) <= 1e-12 * max(abs(c[0]), np.array(h.column("mass"))[0]), k
+    H = np.array(h.column("H"))
+    assert np.all(np.diff(H) < 0)
+    assert np.all(np.array(h.column("rejected")[1:]) == 0)
+
+
+def test_a_drifting_maxwellian_is_steady():
+    """A Maxwellian drifting along ``v_∥`` (``w`` quadratic in ``(s, v_∥)``) is a discrete
+    equilibrium: its dissipation is round-off and ``H`` does not move."""
+    model = Landau(velocity_half_plane(5.0, 5.0, 4), gamma=-3.0)
+    M = model.maxwellian(1.0, (0.0, 0.4), 1.3)
+    h = run(model, M, t_end=0.2, dt=0.1)
+    assert np.max(np.abs(h.column("dissipation")[1:])) <= 1e-15
+    H = np.array(h.column("H"))
+    assert np.max(np.abs(H - H[0])) <= 1e-14 * abs(H[0])
+    with pytest.raises(InvalidParameterError, match="drift"):
+        model.maxwellian(1.0, (0.3, 0.0), 1.0)
+
+
+def test_exact_jacobian_and_second_order_schemes_run():
+    model = Landau(velocity_half_plane(5.0, 5.0, 4), gamma=-3.0)
+    for kw in ({"nonlocal_jacobian": "exact"}, {"scheme": "midpoint"}, {"scheme": "discrete-gradient"}):
+        h = run(model, _beams(model), t_end=0.2, dt=0.1, **kw)
+        m = np.array(h.column("energy"))
+        assert np.max(np.abs(m - m[0])) <= 1e-12 * abs(m[0]) and np.all(np.diff(h.column("H")) < 0), kw
+
+
+def _ranks_case(comm):
+    model = Landau(velocity_half_plane(5.0, 5.0, 4, comm=comm), gamma=-3.0)
+    return run(model, _beams(model), t_end=0.2, dt=0.1)
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_same_results_on_one_and_two_ranks():
+    h2, h1 = _ranks_case(MPI.COMM_WORLD), _ranks_case(MPI.COMM_SELF)
+    for col in ("H", "mass", "momentum_par", "energy", "dissipation"):
+        a, b = np.array(h1.column(col)), np.array(h2.column(col))
+        assert np.all(np.nan_to_num(np.abs(a - b) / np.maximum(np.abs(a), 1e-300)) <= 1e-10), (col, a, b)
+
+
+def test_an_unsupported_exponent_is_refused():
+    with pytest.raises(InvalidParameterError, match="azimuthal"):
+        Landau(velocity_half_plane(5.0, 5.0, 2), gamma=1.0)
+
+
+def test_models_without_an_axisymmetric_form_are_refused():
+    from forms.landau_fermi_dirac import LandauFermiDirac
+    from forms.fokker_planck import FokkerPlanck
+    mesh = velocity_half_plane(5.0, 5.0, 2)
+    for make in (lambda: LandauFermiDirac(mesh, eps=0.1), lambda: FokkerPlanck(mesh)):
+        with pytest.raises(InvalidParameterError, match="axisymmetric"):
+            make()
