@@ -233,7 +233,7 @@ class TwoPointFriction(FrictionOperator):
             P.snap_coincident()
             args = (self.points, self.weight, self.gather, comm, self.stats)
             if self.axisymmetric:
-                self._direct = AxisymmetricSums(*args)
+                self._distinct = AxisymmetricSums(*args)
             else:
                 self._moments = MomentSums(*args) if self.weight.quadratic else None
                 self._direct = DirectSums(*args)
@@ -256,7 +256,7 @@ class TwoPointFriction(FrictionOperator):
         """``(targets, sources)``: this rank's distinct point positions and all ranks'
         (per set, summed over the sets), i.e. the pairs per evaluation are their product
         (``merge_coincident``); the point counts otherwise."""
-        if self.spatial is not None or not self.merge_coincident or self._distinct is None:
+        if self.spatial is not None or (not self.merge_coincident and not self.axisymmetric):
             return self.n_sets * len(self.weights), self.n_sets * self.n_global
         return self._distinct.counts()
 
@@ -417,7 +417,9 @@ class TwoPointFriction(FrictionOperator):
             return self._phase_space
         if self._moments is not None:
             return self._moments
-        return self._distinct if (self.merge_coincident and self._distinct is not None) else self._direct
+        if self.axisymmetric:
+            return self._distinct
+        return self._distinct if self.merge_coincident else self._direct
 
     def pair_sums(self, target_vectors, coeff, vectors, coupling=None, kappa=None):
         """Per target set ``i``: ``(Σ_j c_ij Σ_p k_jp a_qp, Σ_j c_ij Σ_p k_jp a_qp (t_iq − g_jp))``

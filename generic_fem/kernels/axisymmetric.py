@@ -75,7 +75,7 @@ import numpy as np
 from ..core.errors import InvalidParameterError
 
 __all__ = ["AXISYMMETRIC_GAMMAS", "elliptic_k_t", "azimuthal_moments", "azimuthal_tensors",
-           "axisymmetric_pair_sums"]
+           "axisymmetric_pair_sums", "compiled_pair_sums"]
 
 #: the exponents ``γ`` with a closed form here
 AXISYMMETRIC_GAMMAS = (-3.0, -2.0, 0.0)
@@ -206,4 +206,111 @@ def axisymmetric_pair_sums(gamma, targets, target_vectors, points, coeffs, vecto
             + (S01 * (tb[:, 1:2] - g[None, :, 1]) * c).sum(axis=1)
         H[b0:b0 + step, 1] = ((S01 * tb[:, 0:1] - C10 * g[None, :, 0]) * c).sum(axis=1) \
             + (S11 * (tb[:, 1:2] - g[None, :, 1]) * c).sum(axis=1)
+    return G, H
+
+
+# ------------------------------------------------------------------ compiled sums
+# The split sums Ĝ_q = Σ_p c_p S(q, p), Ĵ_q = Σ_p (S(q, p) c_p t_q − C(q, p) b_p) (b_p = c_p g_p,
+# or merged over coincident sources), per target; sources (r', z', c, b0, b1) as arrays.
+# %(MOMENTS)s sets G0, G1, GY (and ok = 0 for a pair left out) from r, rp, dz, d2, P.
+_AXI_LOOP = r"""
+#include <math.h>
+#define BLOCK 512
+void axi_sums(long nt, const double *restrict y, const double *restrict yt, long ns,
+              const double *restrict src, double *restrict G, double *restrict H)
+{
+    const double *xr = src, *xz = src + ns, *c = src + 2*ns, *b0 = src + 3*ns, *b1 = src + 4*ns;
+    for (long t = 0; t < nt; ++t) { G[3*t] = G[3*t+1] = G[3*t+2] = 0.0; H[2*t] = H[2*t+1] = 0.0; }
+    for (long s0 = 0; s0 < ns; s0 += BLOCK) {
+        long s1 = s0 + BLOCK < ns ? s0 + BLOCK : ns;
+        for (long t = 0; t < nt; ++t) {
+            const double r = y[2*t], z = y[2*t+1], t0 = yt[2*t], t1 = yt[2*t+1];
+            double a00 = 0, a01 = 0, a11 = 0, h0 = 0, h1 = 0;
+            #pragma omp simd reduction(+:a00,a01,a11,h0,h1)
+            for (long p = s0; p < s1; ++p) {
+                const double rp = xr[p], dz = z - xz[p], dr = r - rp;
+                const double d2 = dr*dr + dz*dz, P = (r + rp)*(r + rp) + dz*dz;
+                double G0, G1, GY, ok = 1.0;
+%(MOMENTS)s
+                if (d2 == 0.0) G0 = 0.0;          /* (multiplied by d² = 0) */
+                const double S00 = ok*(dz*dz*G0 + 4.0*rp*rp*GY);
+                const double S01 = -ok*dz*(dr*G0 + 2.0*rp*G1);
+                const double S11 = ok*(dr*dr*G0 + 4.0*r*rp*G1);
+                const double C00 = ok*(dz*dz*(G0 - 2.0*G1) + 4.0*r*rp*GY);
+                const double C10 = -ok*dz*(dr*G0 - 2.0*r*G1);
+                const double cp = c[p], u1 = cp*t1 - b1[p];
+                a00 += cp*S00; a01 += cp*S01; a11 += cp*S11;
+                h0 += S00*cp*t0 - C00*b0[p] + S01*u1;
+                h1 += S01*cp*t0 - C10*b0[p] + S11*u1;
+            }
+            G[3*t] += a00; G[3*t+1] += a01; G[3*t+2] += a11;
+            H[2*t] += h0; H[2*t+1] += h1;
+        }
+    }
+}
+"""
+
+_MOMENTS_C = {
+    # Coulomb: K̂, T of the AGM (elliptic_k_t); the same ring (d² = 0) and a ring of
+    # radius 0 with itself (P = 0) are left out
+    -3.0: r"""
+                if (d2 == 0.0 || P == 0.0) ok = 0.0;
+                const double Ps = ok > 0.0 ? P : 1.0, k2 = ok > 0.0 ? 4.0*r*rp/Ps : 0.0;
+                const double kp2 = ok > 0.0 ? d2/Ps : 1.0, kp = sqrt(kp2);
+                double a = 0.5*(1.0 + kp), b = sqrt(kp);
+                double c2 = k2/(2.0*(1.0 + kp)); c2 *= c2;
+                double sigma = 0.25/((1.0 + kp)*(1.0 + kp)), T = sigma, w = 1.0;
+                for (int it = 0; it < 8; ++it) {
+                    const double an = 0.5*(a + b);
+                    b = sqrt(a*b);
+                    const double f = c2/(16.0*an*an);
+                    sigma *= f; c2 *= f; w *= 2.0; T += w*sigma; a = an;
+                }
+                const double K = 1.0/a, D = K*(0.5 + k2*T), E = K - k2*D;
+                const double scale = 1.0/(Ps*sqrt(Ps));
+                G0 = scale*E/kp2; G1 = scale*D; GY = scale*2.0*K*T;""",
+    -2.0: r"""
+                if (P == 0.0) ok = 0.0;
+                const double Ps = ok > 0.0 ? P : 1.0, kp = sqrt(d2/Ps);
+                G0 = kp > 0.0 ? 1.0/(Ps*kp) : 0.0; G1 = 1.0/(Ps*(1.0 + kp)); GY = 0.5/(Ps*(1.0 + kp)*(1.0 + kp));""",
+    0.0: r"""
+                G0 = 1.0; G1 = 0.5; GY = 0.125;""",
+}
+
+
+def _load(gamma):
+    import ctypes
+    from ..core.kernel_compiler import compile_library
+    src = _AXI_LOOP % {"MOMENTS": _MOMENTS_C[gamma]}
+    so = compile_library(src, f"the axisymmetric pair kernel (γ = {gamma:g})", prefix="axi")
+    fn = so.axi_sums
+    if fn.argtypes is None:
+        fn.restype = None
+        fn.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long,
+                       ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+    return fn
+
+
+def compiled_pair_sums(gamma, targets, target_vectors, points, coeffs, weighted_vectors):
+    r"""The split sums ``Ĝ_q = Σ_p c_p S(q, p)``, ``Ĵ_q = Σ_p (c_p S(q, p) t_q − C(q, p) b_p)``
+    (``b_p = c_p g_p``, or summed over coincident sources) in compiled code (the system C
+    compiler, cached like the Cartesian pair kernels: :mod:`generic_fem.kernels.pair_kernels`);
+    pairs left out as in :func:`axisymmetric_pair_sums`."""
+    import ctypes
+    gamma = float(gamma)
+    if gamma not in _MOMENTS_C:
+        raise InvalidParameterError(f"axisymmetric Landau kernel: γ = {gamma:g} is not available "
+                                    f"(closed forms for γ in {AXISYMMETRIC_GAMMAS})")
+    y = np.ascontiguousarray(targets, dtype=float)
+    yt = np.ascontiguousarray(target_vectors, dtype=float)
+    n, N = len(y), len(points)
+    src = np.empty((5, N))
+    src[:2] = np.asarray(points, dtype=float).T
+    src[2] = coeffs
+    src[3:] = np.asarray(weighted_vectors, dtype=float).T
+    Gp, H = np.empty((n, 3)), np.empty((n, 2))
+    ptr = lambda a: a.ctypes.data_as(ctypes.c_void_p)
+    _load(gamma)(n, ptr(y), ptr(yt), N, ptr(src), ptr(Gp), ptr(H))
+    G = np.empty((n, 2, 2))
+    G[:, 0, 0], G[:, 0, 1], G[:, 1, 0], G[:, 1, 1] = Gp[:, 0], Gp[:, 1], Gp[:, 1], Gp[:, 2]
     return G, H

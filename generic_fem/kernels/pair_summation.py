@@ -40,7 +40,7 @@ import numpy as np
 from mpi4py import MPI
 
 from ..core.errors import InvalidParameterError
-from .axisymmetric import AXISYMMETRIC_GAMMAS, axisymmetric_pair_sums
+from .axisymmetric import AXISYMMETRIC_GAMMAS, compiled_pair_sums
 from .pair_kernels import (pair_sums, pair_contractions, local_moments, moment_sums, tensor_moments,
                            tensor_moment_contractions)
 
@@ -139,44 +139,6 @@ class DirectSums(PairSummation):
         return out
 
 
-class AxisymmetricSums(PairSummation):
-    """Every pair of rings (the sources gathered from every rank), with the azimuthally
-    averaged tensors ``S, C`` (:func:`~generic_fem.kernels.axisymmetric.axisymmetric_pair_sums`;
-    NumPy).  The weight must be a power law ``A = r^{γ+2}`` with ``γ`` in
-    :data:`~generic_fem.kernels.axisymmetric.AXISYMMETRIC_GAMMAS`."""
-
-    def __init__(self, points, weight, gather, comm, stats):
-        super().__init__(points, weight, gather, comm, stats)
-        gamma = weight.gamma
-        if gamma is None or float(gamma) not in AXISYMMETRIC_GAMMAS:
-            raise InvalidParameterError(
-                f"axisymmetric two-point operator: the weight {weight.name} has no azimuthal closed form here "
-                f"(power laws with γ in {AXISYMMETRIC_GAMMAS})")
-        self.gamma = float(gamma)
-
-    def sums(self, target_vectors, coeff, vectors, coupling, kappa=None):
-        n, d = self.n_sets, 2
-        local = np.concatenate([np.column_stack([self.points[j], coeff[j], vectors[j]]) for j in range(n)], axis=1)
-        src = self.gather(local)
-        src = src.reshape(len(src), n, 2 * d + 1)
-        out = []
-        for i in range(n):
-            js = [j for j in range(n) if coupling[i, j] != 0]
-            if not js:
-                out.append(self._zero())
-                continue
-            s = src[:, js, :].transpose(1, 0, 2).reshape(-1, 2 * d + 1)
-            c = (coupling[i, js][:, None] * src[:, js, d].T).ravel()
-            self.stats["pairs"] += self.n_local * s.shape[0]
-            out.append(axisymmetric_pair_sums(self.gamma, self.points[i], target_vectors[i], s[:, :d], c,
-                                              s[:, d + 1:]))
-        return out
-
-    def contractions(self, tensors, coupling, kappa=None):
-        raise InvalidParameterError("axisymmetric two-point operators have no adjoint yet: a run on a "
-                                    "velocity_half_plane can not be taped")
-
-
 class DistinctPositionSums(PairSummation):
     r"""The pairs over distinct positions.  The sources at one position are merged
     (``C = Σ k_p``, ``B = Σ k_p g_p`` over the cells that share it: ``a(y − x_p)`` is the
@@ -207,6 +169,11 @@ class DistinctPositionSums(PairSummation):
                 first, tinv = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
             self.target_first.append(first)
             self.target_index.append(tinv.ravel())
+
+    def _split_sums(self, targets, tbar, points, c, b):
+        """The pair sums over distinct positions, split form
+        (:func:`~generic_fem.kernels.pair_kernels.pair_sums` with ``split=True``)."""
+        return pair_sums(self.weight, targets, tbar, points, c, b, split=True)
 
     def counts(self):
         """``(targets, sources)``: this rank's distinct positions and all ranks' (summed
@@ -244,7 +211,7 @@ class DistinctPositionSums(PairSummation):
             t = np.asarray(target_vectors[i], dtype=float).reshape(-1, d)
             tbar = t[first]
             self.stats["pairs"] += len(first) * len(c)
-            Gu, Hu = pair_sums(self.weight, self.points[i][first], tbar, pts, c, b, split=True)
+            Gu, Hu = self._split_sums(self.points[i][first], tbar, pts, c, b)
             G = Gu[inv]
             H = Hu[inv] + np.einsum("qab,qb->qa", G, t - tbar[inv])
             out.append((G, H))
@@ -267,6 +234,32 @@ class DistinctPositionSums(PairSummation):
                 self.stats["pairs"] += len(first) * U
             out.append(acc[inv])
         return out
+
+
+class AxisymmetricSums(DistinctPositionSums):
+    """Axisymmetric velocity space: pairs of rings over distinct positions (as
+    :class:`DistinctPositionSums`: the nodes shared by neighbouring cells are one ring),
+    with the azimuthally averaged tensors ``S, C`` in compiled code
+    (:func:`~generic_fem.kernels.axisymmetric.compiled_pair_sums`):
+    ``Ĵ_q = Σ_P (C_P S(q, P) t̄ − C(q, P) B_P) + Ĝ_q (t_q − t̄)``.  The weight must be a
+    power law ``A = r^{γ+2}`` with ``γ`` in
+    :data:`~generic_fem.kernels.axisymmetric.AXISYMMETRIC_GAMMAS`."""
+
+    def __init__(self, points, weight, gather, comm, stats):
+        gamma = weight.gamma
+        if gamma is None or float(gamma) not in AXISYMMETRIC_GAMMAS:
+            raise InvalidParameterError(
+                f"axisymmetric two-point operator: the weight {weight.name} has no azimuthal closed form here "
+                f"(power laws with γ in {AXISYMMETRIC_GAMMAS})")
+        super().__init__(points, weight, gather, comm, stats)
+        self.gamma = float(gamma)
+
+    def _split_sums(self, targets, tbar, points, c, b):
+        return compiled_pair_sums(self.gamma, targets, tbar, points, c, b)
+
+    def contractions(self, tensors, coupling, kappa=None):
+        raise InvalidParameterError("axisymmetric two-point operators have no adjoint yet: a run on a "
+                                    "velocity_half_plane can not be taped")
 
 
 class PhaseSpaceSums(PairSummation):
