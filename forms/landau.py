@@ -149,19 +149,22 @@ def bkw_K(t, d, C=1.0):
     return 1.0 - 2.0 / (d + 2) * np.exp(-2.0 * (d - 1) * C * t)
 
 
-def bkw(v, t, C=1.0):
+def bkw(v, t, C=1.0, dim=None):
     """The BKW solution (docs/models.rst, Homogeneous Landau; ``γ = 0``, mass 1, momentum 0, ``∫|v|²f = d``):
 
     ``f = (2πK)^{−d/2} exp(−|v|²/(2K)) [((d+2)K − d)/(2K) + (1−K)/(2K²) |v|²]``.
 
-    ``v`` is a UFL vector (or a numpy array of shape ``(n, d)``); positive for ``t > 0``."""
+    ``v`` is a UFL vector (or a numpy array of shape ``(n, d)``); positive for ``t > 0``.
+    ``dim``: the velocity dimension ``d`` when it is not the length of ``v`` (3 for the
+    meridian components ``(v_⊥, v_∥)`` of axisymmetric velocity space: the solution is
+    radial)."""
     if isinstance(v, np.ndarray):
-        d = v.shape[1]
+        d = v.shape[1] if dim is None else int(dim)
         K = bkw_K(t, d, C)
         r2 = (v ** 2).sum(axis=1)
         return (2 * np.pi * K) ** (-d / 2) * np.exp(-r2 / (2 * K)) * (
             ((d + 2) * K - d) / (2 * K) + (1 - K) / (2 * K ** 2) * r2)
-    d = v.ufl_shape[0]
+    d = v.ufl_shape[0] if dim is None else int(dim)
     K = float(bkw_K(t, d, C))
     r2 = ufl.dot(v, v)
     return (2 * np.pi * K) ** (-d / 2) * ufl.exp(-r2 / (2 * K)) * (

@@ -75,6 +75,7 @@ class MultispeciesLandau(GenericModel):
     :arg weight: a :class:`~generic_fem.kernels.pair_weights.PairWeight` (another kernel).
     :arg degree: Lagrange degree (``≥ 2``: the space must contain ``|v|²``).
     """
+    supports_axisymmetric = True
     name = "multispecies_landau"
     supported_dimensions = (2, 3)
     min_degree = 2
@@ -127,7 +128,7 @@ class MultispeciesLandau(GenericModel):
 
     # ------------------------------------------------------------------ GENERIC data
     def entropy_density(self, f):
-        d = self.dim
+        d = self.velocity_dim
         return -sum(f[i] * ufl.ln(f[i] / float(self.scales[i]) ** d) for i in range(self.n_species))
 
     def energy_density(self, f):
@@ -136,39 +137,43 @@ class MultispeciesLandau(GenericModel):
     def output_fields(self, f):
         """Species ``k`` as ``f_k`` per ``dv`` (``f_k(ξ)/σ_k^d``) on the mesh scaled to its
         physical velocity ``v = σ_k ξ`` (:mod:`generic_fem.core.output`)."""
-        d = self.dim
+        d = self.velocity_dim
         return [(f"f_{k}", f[k] / float(self.scales[k]) ** d, float(self.scales[k])) for k in range(self.n_species)]
 
     def density(self, w):
-        d = self.dim
+        d = self.velocity_dim
         return ufl.as_vector([float(self.scales[i]) ** d * ufl.exp(w[i] - 1.0) for i in range(self.n_species)])
 
     def friction_operators(self):
         return (self.pairs,)
 
     def invariant_densities(self):
-        n, d = self.n_species, self.dim
+        n = self.n_species
         out = {}
         for i in range(n):
             out[f"mass_{i}"] = ufl.as_vector([1.0 if k == i else 0.0 for k in range(n)])
-        for a in range(d):
-            out[f"momentum_{a}"] = ufl.as_vector([float(self.masses[k]) * self.v[k][a] for k in range(n)])
+        for name, a in self.velocity.momentum.items():    # (v_∥ only in axisymmetric velocity space)
+            out[name] = ufl.as_vector([float(self.masses[k]) * self.v[k][a] for k in range(n)])
         out["energy"] = ufl.as_vector([0.5 * float(self.masses[k]) * ufl.dot(self.v[k], self.v[k]) for k in range(n)])
         return out
 
     def diagnostics(self, w, t=None):
         """``fisher``: ``𝓘 = Σ_i (1/m_i) ∫ |∇_v w_i|² f_i`` (seed (1.8); ``∇ log f = ∇w``)."""
         f = self.density(w)
-        form = sum(ufl.dot(ufl.grad(w[i]), ufl.grad(w[i])) * f[i] / float(self.masses[i] * self.scales[i] ** 2)
+        grad = self.velocity.gradient
+        form = sum(ufl.dot(grad(w[i]), grad(w[i])) * f[i] / float(self.masses[i] * self.scales[i] ** 2)
                    for i in range(self.n_species)) * self.dx
         return {"fisher": float(fd.assemble(form))}
 
     # ------------------------------------------------------------------ data and moments
     def maxwellian(self, i, density=1.0, velocity=None, temperature=1.0):
         """Species ``i``'s Maxwellian as a density per ``dξ`` (UFL):
-        ``n σ_i^d (m_i/(2πT))^{d/2} exp(−m_i|v − u|²/(2T))``, ``v = σ_i ξ``."""
-        d = self.dim
-        u = np.zeros(d) if velocity is None else np.asarray(velocity, float)
+        ``n σ_i^d (m_i/(2πT))^{d/2} exp(−m_i|v − u|²/(2T))``, ``v = σ_i ξ`` (in axisymmetric
+        velocity space ``d = 3`` and ``u = (0, u_∥)``)."""
+        d = self.velocity_dim
+        u = np.zeros(self.dim) if velocity is None else np.asarray(velocity, float)
+        if self.velocity.kind == "axisymmetric" and u[0] != 0:
+            raise InvalidParameterError("maxwellian: in axisymmetric velocity space the drift is (0, u_par)")
         if not (density > 0 and temperature > 0):
             raise InvalidParameterError("maxwellian: density and temperature must be positive")
         z = self.v[i] - ufl.as_vector([float(a) for a in u])
@@ -177,13 +182,15 @@ class MultispeciesLandau(GenericModel):
             ufl.exp(-mi * ufl.dot(z, z) / (2 * temperature))
 
     def moments(self, f):
-        """``(n_i, u_i, T_i)`` with ``T_i = m_i ∫|v − u_i|² f_i/(d n_i)`` (collective)."""
-        N, d = self.n_species, self.dim
-        n, u, T = np.zeros(N), np.zeros((N, d)), np.zeros(N)
+        """``(n_i, u_i, T_i)`` with ``T_i = m_i ∫|v − u_i|² f_i/(d n_i)`` (collective; in
+        axisymmetric velocity space ``u_i = (0, u_∥)`` and ``d = 3``)."""
+        N, d = self.n_species, self.velocity_dim
+        n, u, T = np.zeros(N), np.zeros((N, self.dim)), np.zeros(N)
         for i in range(N):
             v = self.v[i]
             n[i] = fd.assemble(f[i] * self.dx)
-            u[i] = [fd.assemble(v[a] * f[i] * self.dx) / n[i] for a in range(d)]
+            for a in self.velocity.momentum.values():
+                u[i, a] = fd.assemble(v[a] * f[i] * self.dx) / n[i]
             e2 = fd.assemble(ufl.dot(v, v) * f[i] * self.dx)
             T[i] = self.masses[i] / d * (e2 / n[i] - u[i] @ u[i])
         return n, u, T
@@ -196,11 +203,12 @@ class MultispeciesLandau(GenericModel):
                 f"degree={self.degree}, N_q={self.pairs.n_global})")
 
 
-def common_equilibrium(masses, n, u, T):
+def common_equilibrium(masses, n, u, T, dim=None):
     """The common ``(u, T)`` that conservation fixes: ``u = Σ m_i n_i u_i / Σ m_i n_i``,
-    ``T = (Σ_i (m_i n_i |u_i|² + d n_i T_i) − (Σ m_i n_i)|u|²)/(d Σ n_i)``."""
+    ``T = (Σ_i (m_i n_i |u_i|² + d n_i T_i) − (Σ m_i n_i)|u|²)/(d Σ n_i)`` (``d``: ``dim``,
+    default the length of the ``u_i``; 3 in axisymmetric velocity space)."""
     m, n, u, T = (np.asarray(a, float) for a in (masses, n, u, T))
-    d = u.shape[1]
+    d = u.shape[1] if dim is None else int(dim)
     rho = m * n
     U = rho @ u / rho.sum()
     E2 = np.sum(rho * np.einsum("ia,ia->i", u, u)) + d * np.sum(n * T)
