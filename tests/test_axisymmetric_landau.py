@@ -173,3 +173,18 @@ def test_multispecies_temperature_relaxation_against_the_exact_ode():
             c = np.array(h.column(k))
             assert np.max(np.abs(c - c[0])) <= 1e-11, k
     assert errs[1] < errs[0] / 4 and errs[1] < 5e-4, errs
+
+
+def test_electron_deuterium_demo_runs(tmp_path):
+    """The 2.5D demo on a coarse mesh for a few steps: it conserves, plots, and says so."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, os.path.join(root, "demos", "axisymmetric_electron_deuterium.py"),
+                        "--cells", "4", "--t-end", "1.0", "--output", str(tmp_path)],
+                       capture_output=True, text=True, cwd=root, env=dict(os.environ))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "H decreasing every step: True" in r.stdout and (tmp_path / "relaxation.png").exists()
+    drifts = [float(line.split()[-1]) for line in r.stdout.splitlines() if "drift (relative" in line]
+    assert len(drifts) == 4 and max(drifts) < 1e-10
