@@ -44,7 +44,10 @@ def _pairs(rng, n):
     return q, p
 
 
-@pytest.mark.parametrize("gamma", [-3.0, -2.0, 0.0])
+GAMMAS = [-3.0, -2.9, -2.5, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0]
+
+
+@pytest.mark.parametrize("gamma", GAMMAS)
 def test_kernel_matches_brute_force_azimuthal_quadrature(gamma):
     mp.mp.dps = 30
     q, p = _pairs(np.random.default_rng(7), 10)
@@ -56,7 +59,7 @@ def test_kernel_matches_brute_force_azimuthal_quadrature(gamma):
     assert np.array_equal(S[:, 0, 1], S[:, 1, 0]) and np.array_equal(C[:, 0, 1], S[:, 0, 1])
 
 
-@pytest.mark.parametrize("gamma", [-3.0, -2.0, 0.0])
+@pytest.mark.parametrize("gamma", GAMMAS)
 def test_momentum_and_energy_identities(gamma):
     """``e_∥ᵀ C(p, q) = e_∥ᵀ S(q, p)`` and ``(r, z) S(q, p) = (r', z') C(p, q)`` to
     round-off of the tensors' size, for 2000 random pairs (what makes the sums conserve
@@ -88,14 +91,26 @@ def test_elliptic_integrals_to_round_off():
     assert abs(D[0] - (0.5 + 3 * small / 16)) <= 1e-15      # (K̂ − Ê)/k² = ½ + 3k²/16 + …
 
 
-def test_unavailable_exponent_and_negative_radius_are_refused():
-    with pytest.raises(InvalidParameterError, match="γ = -2.5"):
-        azimuthal_tensors(-2.5, [[1.0, 0.0]], [[2.0, 1.0]])
+def test_ring_limits_and_refusals():
+    """A ring paired with itself takes the ``k = 1`` limits (finite for ``γ > −3``): the
+    moments just off it approach them; ``γ`` outside ``[−3, 1]`` and negative radii are
+    refused."""
+    from generic_fem.kernels.axisymmetric import azimuthal_moments, ring_limits
+    for gamma in (-1.0, 0.5, 1.0):
+        _, G1, GY = azimuthal_moments(gamma, 1.0, 1.0, 1e-9)
+        L1, LY = ring_limits(gamma)
+        assert abs(G1 - 2.0 ** gamma * L1) <= 1e-6 * abs(G1) and abs(GY - 2.0 ** gamma * LY) <= 1e-6 * abs(GY)
+    # γ = −2.5: the limit is approached like k'^{2(ν + 3/2)} = k'^{0.5}
+    L1 = 2.0 ** -2.5 * ring_limits(-2.5)[0]
+    off = [abs(azimuthal_moments(-2.5, 1.0, 1.0, dz)[1] - L1) / L1 for dz in (1e-3, 1e-6, 1e-9, 1e-12)]
+    assert off[0] > off[1] > off[2] > off[3] and off[3] < 1e-6, off
+    with pytest.raises(InvalidParameterError, match="outside"):
+        azimuthal_tensors(1.5, [[1.0, 0.0]], [[2.0, 1.0]])
     with pytest.raises(InvalidParameterError, match="v_⊥ ≥ 0"):
         azimuthal_tensors(-3.0, [[-1.0, 0.0]], [[2.0, 1.0]])
 
 
-@pytest.mark.parametrize("gamma", [-3.0, -2.0, 0.0])
+@pytest.mark.parametrize("gamma", GAMMAS)
 def test_compiled_sums_match_the_reference(gamma):
     """The compiled split sums against the NumPy reference, with coincident rings, rings
     on the axis and an axis point paired with itself among the pairs."""

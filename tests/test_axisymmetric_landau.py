@@ -49,7 +49,7 @@ def test_half_plane_arguments_are_checked():
     assert np.allclose(np.unique(np.round(np.sqrt(mesh.coordinates.dat.data_ro[:, 0]), 12)), np.round(e, 12))
 
 
-@pytest.mark.parametrize("gamma", [-3.0, -2.0, 0.0])
+@pytest.mark.parametrize("gamma", [-3.0, -2.5, -2.0, 0.0, 1.0])
 def test_conservation_entropy_and_positivity(gamma):
     model = Landau(velocity_half_plane(5.0, 5.0, 4), gamma=gamma)
     h = run(model, _beams(model), t_end=0.3, dt=0.1)
@@ -95,9 +95,10 @@ def test_same_results_on_one_and_two_ranks():
         assert np.all(np.nan_to_num(np.abs(a - b) / np.maximum(np.abs(a), 1e-300)) <= 1e-10), (col, a, b)
 
 
-def test_an_unsupported_exponent_is_refused():
+def test_a_weight_without_an_azimuthal_form_is_refused():
+    from generic_fem.kernels.pair_weights import PairWeight
     with pytest.raises(InvalidParameterError, match="azimuthal"):
-        Landau(velocity_half_plane(5.0, 5.0, 2), gamma=1.0)
+        Landau(velocity_half_plane(5.0, 5.0, 2), weight=PairWeight(lambda r: ufl.exp(-r) / r))
 
 
 def test_models_without_an_axisymmetric_form_are_refused():

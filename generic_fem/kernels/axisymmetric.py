@@ -55,6 +55,18 @@ The averages are complete elliptic-type integrals: with ``P = (r + r')² + Δz²
   (near-coincident points, where ``G_0 ∼ 1/d²`` and ``G_1 ∼ \log(1/k')``).
 * ``γ = −2``: ``B_0 = 1/k'``, ``B_1 = 1/(1 + k')``, ``B_1 − B_2 = 1/(2(1 + k')²)``.
 * ``γ = 0``: ``B_0 = 1``, ``B_1 = ½``, ``B_1 − B_2 = ⅛``.
+* any other ``γ ∈ (−3, 1]`` (``ν = γ/2``): ``B_m = ((½)_m/m!)\,₂F₁(−ν, ½; m + 1; k²)``.  For
+  ``k² ≤ ½`` the power series in ``k²`` (``B_m = Σ_n ((−ν)_n/n!) k^{2n} β(n, m)``,
+  ``β(n, m) = (½)_n (½)_m/(n + m)!``; ``B_1 − B_2`` summed as one series, 64 terms); for
+  ``k² > ½`` the connection formula to ``k'²`` (Abramowitz & Stegun 15.3.6: two series
+  in ``k'² < ½`` with Gamma-function weights and the factor ``k'^{2(m + ν + ½)}`` that
+  carries the singularity), and for ``ν = ±½`` (``γ = ±1``, where that formula has its
+  logarithmic case) the elliptic forms ``B_0 = K̂``, ``B_1 = K̂ − (K̂ − Ê)/k²``
+  (``γ = −1``) and ``B_0 = Ê``, ``B_1 = (2K̂ − (1 + k²)(K̂ − Ê)/k²)/3`` (``γ = 1``; ``B_Y``
+  from ``∫Δ³``, ``∫Δ⁵`` by their recurrence).  Near a half-integer ``ν`` the two terms
+  of the connection formula cancel: ``γ = −2.9`` loses about one digit (measured 5e-15).
+  A ring paired with itself (``k = 1``) takes the limits ``B_1 = Γ(ν + 3/2)/(\sqrt{π} Γ(ν + 2))``,
+  ``B_Y = Γ(ν + 3/2)/(2\sqrt{π} Γ(ν + 3))`` (:func:`ring_limits`).
 
 Coincident points (``d = 0``: the same ring) have ``G_0 = ∞`` for ``γ ≤ −1``: like
 coincident points of the Cartesian sums, the pair is left out (its integrand is
@@ -74,10 +86,11 @@ import numpy as np
 
 from ..core.errors import InvalidParameterError
 
-__all__ = ["AXISYMMETRIC_GAMMAS", "elliptic_k_t", "azimuthal_moments", "azimuthal_tensors",
+__all__ = ["AXISYMMETRIC_GAMMAS", "elliptic_k_t", "ring_limits", "azimuthal_moments", "azimuthal_tensors",
            "axisymmetric_pair_sums", "compiled_pair_sums"]
 
-#: the exponents ``γ`` with a closed form here
+#: the exponents ``γ`` with an elementary or elliptic closed form (fast paths); any other
+#: ``γ ∈ [−3, 1]`` goes through series and the hypergeometric connection formula
 AXISYMMETRIC_GAMMAS = (-3.0, -2.0, 0.0)
 
 
@@ -105,13 +118,81 @@ def elliptic_k_t(k2, kp2, iterations=8):
     return 1.0 / a, T
 
 
+def _series_B(nu, k2, terms=64):
+    """``(B_0, B_1, B_Y)`` by their power series in ``k²`` (``k² ≤ ½``: ratio ≤ ½):
+    ``B_m = Σ_n ((−ν)_n/n!) k^{2n} β(n, m)``, ``B_Y = Σ_n ((−ν)_n/n!) k^{2n} β(n+1, 1)``,
+    ``β(n, m) = (2/π)∫ sin^{2n} cos^{2m} = (½)_n (½)_m/(n+m)!``."""
+    coef = np.ones_like(k2)          # (−ν)_n k^{2n}/n!
+    b0, b1, bY = 1.0, 0.5, 0.125     # β(n,0), β(n,1), β(n+1,1) at n = 0
+    B0, B1, BY = coef * b0, coef * b1, coef * bY
+    for n in range(terms):
+        coef = coef * (n - nu) / (n + 1) * k2
+        b0 *= (n + 0.5) / (n + 1)
+        b1 *= (n + 0.5) / (n + 2)
+        bY *= (n + 1.5) / (n + 3)
+        B0, B1, BY = B0 + coef * b0, B1 + coef * b1, BY + coef * bY
+    return B0, B1, BY
+
+
+def _hyp2f1_series(a, b, c, z, terms=64):
+    """``₂F₁(a, b; c; z)`` by its series (``|z| ≤ ½``)."""
+    term = np.ones_like(z)
+    out = term.copy()
+    for n in range(terms):
+        term = term * (a + n) * (b + n) / ((c + n) * (n + 1)) * z
+        out = out + term
+    return out
+
+
+def _connection_B(nu, k2, kp2):
+    """``B_m = ((½)_m/m!) ₂F₁(−ν, ½; m + 1; k²)`` for ``k² > ½`` by the connection formula
+    to ``1 − k² = k'²`` (Abramowitz & Stegun 15.3.6; ``ν`` not a half-integer), ``m = 0, 1, 2``:
+    ``(B_0, B_1, B_Y = B_1 − B_2)``."""
+    from scipy.special import gamma as G, rgamma as rG
+    a, b = -nu, 0.5
+    B = []
+    for m, cm in ((0, 1.0), (1, 0.5), (2, 0.375)):
+        c = m + 1.0
+        delta = c - a - b
+        A1 = G(c) * G(delta) * rG(c - a) * rG(c - b)
+        A2 = G(c) * G(-delta) * rG(a) * rG(b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            F = A1 * _hyp2f1_series(a, b, 1.0 - delta, kp2) + A2 * kp2 ** delta * _hyp2f1_series(c - a, c - b, 1.0 + delta, kp2)
+        B.append(cm * F)
+    return B[0], B[1], B[1] - B[2]
+
+
+def _half_integer_B(nu, K, T, k2, kp2):
+    """``(B_0, B_1, B_Y)`` for ``ν = ∓½`` (``γ = ∓1``) from ``K̂, T`` (module docstring);
+    for ``k² > ½`` (``B_Y`` of ``ν = ½`` divides by ``k⁴``)."""
+    D = K * (0.5 + k2 * T)
+    E = K - k2 * D
+    if nu == -0.5:
+        return K, K - D, (D - 2.0 * K * T) / 3.0
+    d3 = (2.0 * (2.0 - k2) * E - kp2 * K) / 3.0        # (2/π)∫Δ³
+    d5 = (4.0 * (2.0 - k2) * d3 - 3.0 * kp2 * E) / 5.0  # (2/π)∫Δ⁵
+    s2 = (d3 - d5) / k2                                 # (2/π)∫ sin²θ Δ³
+    return E, (2.0 * K - D - k2 * D) / 3.0, (d3 - 2.0 * s2) / (3.0 * k2)
+
+
+def ring_limits(gamma):
+    """``(B_1, B_Y)`` at ``k = 1`` (a ring paired with itself, ``γ > −3``):
+    ``Γ(ν+3/2)/(\sqrt{π} Γ(ν+2))`` and ``Γ(ν+3/2)/(2\sqrt{π} Γ(ν+3))``, ``ν = γ/2``."""
+    from math import gamma as G, pi, sqrt
+    nu = 0.5 * float(gamma)
+    return G(nu + 1.5) / (sqrt(pi) * G(nu + 2.0)), G(nu + 1.5) / (2.0 * sqrt(pi) * G(nu + 3.0))
+
+
 def azimuthal_moments(gamma, r, rp, dz):
     """``(G_0, G_1, G_Y)``: the azimuthal averages ``⟨Q^{γ/2}⟩``, ``⟨y Q^{γ/2}⟩`` and
     ``⟨y(1 − y) Q^{γ/2}⟩`` for targets at radius ``r``, sources at radius ``rp`` and
-    ``dz = z − z'`` (arrays; module docstring).  Coincident points give ``inf``/``nan``:
-    leave them out."""
+    ``dz = z − z'`` (arrays; module docstring), for any ``γ ∈ [−3, 1]``.  Coincident
+    points give ``inf``/``nan`` in ``G_0`` (and, for ``γ = −3``, in all three): leave them
+    out or use :func:`ring_limits`."""
     gamma = float(gamma)
-    r, rp, dz = (np.asarray(x, dtype=float) for x in (r, rp, dz))
+    if not -3.0 <= gamma <= 1.0:
+        raise InvalidParameterError(f"axisymmetric Landau kernel: γ = {gamma:g} is outside [-3, 1]")
+    r, rp, dz = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (r, rp, dz)))
     d2 = (r - rp) ** 2 + dz ** 2
     P = (r + rp) ** 2 + dz ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -129,8 +210,20 @@ def azimuthal_moments(gamma, r, rp, dz):
         if gamma == 0.0:
             one = np.ones_like(P)
             return one, 0.5 * one, 0.125 * one
-    raise InvalidParameterError(f"axisymmetric Landau kernel: γ = {gamma:g} is not available "
-                                f"(closed forms for γ in {AXISYMMETRIC_GAMMAS})")
+        nu = 0.5 * gamma
+        small = k2 <= 0.5
+        B0, B1, BY = (np.empty_like(P) for _ in range(3))
+        if np.any(small):
+            B0[small], B1[small], BY[small] = _series_B(nu, k2[small])
+        big = ~small
+        if np.any(big):
+            if nu in (-0.5, 0.5):
+                K, T = elliptic_k_t(k2[big], kp2[big])
+                B0[big], B1[big], BY[big] = _half_integer_B(nu, K, T, k2[big], kp2[big])
+            else:
+                B0[big], B1[big], BY[big] = _connection_B(nu, k2[big], kp2[big])
+        scale = P ** nu
+        return scale * B0, scale * B1, scale * BY
 
 
 def azimuthal_tensors(gamma, q, p):
@@ -187,6 +280,12 @@ def axisymmetric_pair_sums(gamma, targets, target_vectors, points, coeffs, vecto
         with np.errstate(divide="ignore", invalid="ignore"):
             G0, G1, GY = azimuthal_moments(gamma, r, rp, dz)
         G0 = np.where(same, 0.0, G0)           # (multiplied by d² = 0 there)
+        if gamma > -3.0:                       # the ring with itself: the k = 1 limits
+            L1, LY = ring_limits(gamma)
+            with np.errstate(divide="ignore"):
+                scale = np.where(same, (2.0 * r) ** gamma, 0.0)     # P^{γ/2}, P = 4r²
+            G1 = np.where(same, scale * L1, G1)
+            GY = np.where(same, scale * LY, GY)
         # left out: the same ring for γ = −3, and a point on the axis with itself (a
         # ring of radius 0: the 3D self-pair)
         dead = same & ((gamma == -3.0) | (r == 0))
@@ -278,10 +377,95 @@ _MOMENTS_C = {
 }
 
 
+_AGM_C = r"""
+                double a = 0.5*(1.0 + kp), b = sqrt(kp);
+                double c2 = k2/(2.0*(1.0 + kp)); c2 *= c2;
+                double sigma = 0.25/((1.0 + kp)*(1.0 + kp)), T = sigma, w = 1.0;
+                for (int it = 0; it < 8; ++it) {
+                    const double an = 0.5*(a + b);
+                    b = sqrt(a*b);
+                    const double f = c2/(16.0*an*an);
+                    sigma *= f; c2 *= f; w *= 2.0; T += w*sigma; a = an;
+                }
+                const double K = 1.0/a, D = K*(0.5 + k2*T), E = K - k2*D;"""
+
+
+def _horner(name, coeffs, z):
+    """C: ``name = Σ_n coeffs[n] z^n`` (Horner; the coefficients as literals)."""
+    body = f"double {name} = {coeffs[-1]!r};"
+    for c in coeffs[-2::-1]:
+        body += f" {name} = {name}*{z} + {c!r};"
+    return body
+
+
+def _general_moments_c(gamma, terms=64):
+    """The C moments for any ``γ ∈ (−3, 1]`` (``ν = γ/2``): the series in ``k²`` for
+    ``k² ≤ ½``, above it the elliptic forms (``ν = ±½``) or the connection formula with its
+    two series in ``k'²`` (the same formulas as :func:`azimuthal_moments`, coefficients
+    computed here and written into the code)."""
+    from scipy.special import gamma as G, rgamma as rG
+    nu = 0.5 * float(gamma)
+    # small k²: B_0, B_1, B_Y series coefficients
+    cs = [[], [], []]
+    coef, b0, b1, bY = 1.0, 1.0, 0.5, 0.125
+    for n in range(terms):
+        cs[0].append(coef * b0), cs[1].append(coef * b1), cs[2].append(coef * bY)
+        coef *= (n - nu) / (n + 1)
+        b0 *= (n + 0.5) / (n + 1)
+        b1 *= (n + 0.5) / (n + 2)
+        bY *= (n + 1.5) / (n + 3)
+    L1, LY = ring_limits(gamma)
+    code = [f"""
+                if (P == 0.0) ok = 0.0;
+                const double Ps = ok > 0.0 ? P : 1.0, k2 = 4.0*r*rp/Ps, kp2 = d2/Ps;
+                const double scale = pow(Ps, {nu!r});
+                double B0, B1, BY;
+                if (d2 == 0.0) {{ B0 = 0.0; B1 = {L1!r}; BY = {LY!r}; }}
+                else if (k2 <= 0.5) {{
+                    {_horner("s0", cs[0], "k2")}
+                    {_horner("s1", cs[1], "k2")}
+                    {_horner("sY", cs[2], "k2")}
+                    B0 = s0; B1 = s1; BY = sY;
+                }} else {{"""]
+    if nu in (-0.5, 0.5):
+        code.append("                const double kp = sqrt(kp2);" + _AGM_C)
+        if nu == -0.5:
+            code.append("                B0 = K; B1 = K - D; BY = (D - 2.0*K*T)/3.0;")
+        else:
+            code.append("""
+                const double d3 = (2.0*(2.0 - k2)*E - kp2*K)/3.0, d5 = (4.0*(2.0 - k2)*d3 - 3.0*kp2*E)/5.0;
+                B0 = E; B1 = (2.0*K - D - k2*D)/3.0; BY = (d3 - 2.0*(d3 - d5)/k2)/(3.0*k2);""")
+    else:
+        a, b = -nu, 0.5
+        parts = []
+        for m, cm in ((0, 1.0), (1, 0.5), (2, 0.375)):
+            c = m + 1.0
+            delta = c - a - b
+            A1 = cm * G(c) * G(delta) * rG(c - a) * rG(c - b)
+            A2 = cm * G(c) * G(-delta) * rG(a) * rG(b)
+            t1, t2 = [1.0], [1.0]
+            for n in range(terms - 1):
+                t1.append(t1[-1] * (a + n) * (b + n) / ((1.0 - delta + n) * (n + 1)))
+                t2.append(t2[-1] * (c - a + n) * (c - b + n) / ((1.0 + delta + n) * (n + 1)))
+            parts.append(f"""
+                    {_horner(f"u{m}", t1, "kp2")}
+                    {_horner(f"v{m}", t2, "kp2")}
+                    const double F{m} = {float(A1)!r}*u{m} + {float(A2)!r}*pow(kp2, {float(delta)!r})*v{m};""")
+        code.append("".join(parts))
+        code.append("                B0 = F0; B1 = F1; BY = F1 - F2;")
+    code.append("""                }
+                G0 = scale*B0; G1 = scale*B1; GY = scale*BY;""")
+    return "\n".join(code)
+
+
+def _moments_c(gamma):
+    return _MOMENTS_C[gamma] if gamma in _MOMENTS_C else _general_moments_c(gamma)
+
+
 def _load(gamma):
     import ctypes
     from ..core.kernel_compiler import compile_library
-    src = _AXI_LOOP % {"MOMENTS": _MOMENTS_C[gamma]}
+    src = _AXI_LOOP % {"MOMENTS": _moments_c(gamma)}
     so = compile_library(src, f"the axisymmetric pair kernel (γ = {gamma:g})", prefix="axi")
     fn = so.axi_sums
     if fn.argtypes is None:
@@ -298,9 +482,8 @@ def compiled_pair_sums(gamma, targets, target_vectors, points, coeffs, weighted_
     pairs left out as in :func:`axisymmetric_pair_sums`."""
     import ctypes
     gamma = float(gamma)
-    if gamma not in _MOMENTS_C:
-        raise InvalidParameterError(f"axisymmetric Landau kernel: γ = {gamma:g} is not available "
-                                    f"(closed forms for γ in {AXISYMMETRIC_GAMMAS})")
+    if not -3.0 <= gamma <= 1.0:
+        raise InvalidParameterError(f"axisymmetric Landau kernel: γ = {gamma:g} is outside [-3, 1]")
     y = np.ascontiguousarray(targets, dtype=float)
     yt = np.ascontiguousarray(target_vectors, dtype=float)
     n, N = len(y), len(points)

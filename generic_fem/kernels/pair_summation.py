@@ -40,7 +40,7 @@ import numpy as np
 from mpi4py import MPI
 
 from ..core.errors import InvalidParameterError
-from .axisymmetric import AXISYMMETRIC_GAMMAS, compiled_pair_sums
+from .axisymmetric import compiled_pair_sums
 from .pair_kernels import (pair_sums, pair_contractions, local_moments, moment_sums, tensor_moments,
                            tensor_moment_contractions)
 
@@ -242,15 +242,14 @@ class AxisymmetricSums(DistinctPositionSums):
     with the azimuthally averaged tensors ``S, C`` in compiled code
     (:func:`~generic_fem.kernels.axisymmetric.compiled_pair_sums`):
     ``Ĵ_q = Σ_P (C_P S(q, P) t̄ − C(q, P) B_P) + Ĝ_q (t_q − t̄)``.  The weight must be a
-    power law ``A = r^{γ+2}`` with ``γ`` in
-    :data:`~generic_fem.kernels.axisymmetric.AXISYMMETRIC_GAMMAS`."""
+    power law ``A = r^{γ+2}``, ``γ ∈ [−3, 1]``."""
 
     def __init__(self, points, weight, gather, comm, stats):
         gamma = weight.gamma
-        if gamma is None or float(gamma) not in AXISYMMETRIC_GAMMAS:
+        if gamma is None or not -3.0 <= float(gamma) <= 1.0:
             raise InvalidParameterError(
-                f"axisymmetric two-point operator: the weight {weight.name} has no azimuthal closed form here "
-                f"(power laws with γ in {AXISYMMETRIC_GAMMAS})")
+                f"axisymmetric two-point operator: the weight {weight.name} has no azimuthal form here "
+                "(power laws A = r^(gamma+2) with gamma in [-3, 1])")
         super().__init__(points, weight, gather, comm, stats)
         self.gamma = float(gamma)
 
