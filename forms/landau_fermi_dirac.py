@@ -44,7 +44,6 @@ class LandauFermiDirac(Landau):
     :arg gamma: ``γ ∈ [−3, 1]`` (default ``−3``).
     :arg C: kernel constant (default ``1/(8π)``).
     """
-    supports_axisymmetric = False    # (not yet: docs/axisymmetric.rst)
     name = "landau_fermi_dirac"
 
     def __init__(self, mesh, eps=1.0, gamma=-3.0, C=1.0 / (8 * np.pi), degree=2, quadrature_degree=None, rule=None):
@@ -92,14 +91,16 @@ class LandauFermiDirac(Landau):
         """``(ρ, u, ∫|v − u|² f)`` with the model's quadrature (collective)."""
         v = self.coordinates
         rho = fd.assemble(f * self.dx)
-        u = np.array([fd.assemble(v[i] * f * self.dx) for i in range(self.dim)]) / rho
+        u = np.zeros(self.dim)      # (in axisymmetric velocity space the drift is along v_∥ only)
+        for i in self.velocity.momentum.values():
+            u[i] = fd.assemble(v[i] * f * self.dx) / rho
         e2 = fd.assemble(ufl.dot(v, v) * f * self.dx)
         return rho, u, e2 - rho * (u @ u)
 
     def equilibrium(self, f):
         """``M_ε`` (UFL) with the mass, momentum and energy of ``f`` and its ``(a, b, u)``."""
         rho, u, kin = self.moments(f)
-        a, b = fermi_dirac_equilibrium(rho, kin, self.eps, self.dim)
+        a, b = fermi_dirac_equilibrium(rho, kin, self.eps, self.velocity_dim)
         return fermi_dirac_maxwellian(self.coordinates, a, b, u, self.eps), (a, b, u)
 
     def describe(self):

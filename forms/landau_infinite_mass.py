@@ -49,7 +49,6 @@ class LandauInfiniteMass(Landau):
         since a node computed as the midpoint of ``[−R, R]`` lies at ``|v| ≈ 1e-16``, not
         ``0`` (where the tensor is ``1e16``).
     """
-    supports_axisymmetric = False    # (not yet: docs/axisymmetric.rst)
     name = "landau_infinite_mass"
 
     def __init__(self, mesh, gamma=-3.0, C=1.0, c_ei=1.0, a=1.0, R=1.0, degree=2, quadrature_degree=None, rule=None):
@@ -77,7 +76,8 @@ class LandauInfiniteMass(Landau):
         return self.c_ei * scale * (r2 * ufl.Identity(self.dim) - ufl.outer(v, v))
 
     def _ion_form(self, f, g, phi):
-        return ufl.inner(ufl.grad(phi), f * ufl.dot(self.scattering_tensor(), ufl.grad(g))) * self.dx
+        grad = self.velocity.gradient    # (the meridian gradient in axisymmetric velocity space)
+        return ufl.inner(grad(phi), f * ufl.dot(self.scattering_tensor(), grad(g))) * self.dx
 
     def friction_operators(self):
         return (self.pairs, self.ion_scattering)
@@ -89,7 +89,8 @@ class LandauInfiniteMass(Landau):
     def momentum(self, f):
         """``∫ v f`` (not conserved: decays by scattering off the ions)."""
         v = self.coordinates
-        return np.array([fd.assemble(v[i] * f * self.dx) for i in range(self.dim)])
+        return np.array([fd.assemble(v[i] * f * self.dx) if i in self.velocity.momentum_indices else 0.0
+                         for i in range(self.dim)])
 
     def diagnostics(self, w, t=None):
         """``fisher`` ``I``, ``spherical_fisher`` ``J``, ``relative_entropy``
@@ -99,7 +100,7 @@ class LandauInfiniteMass(Landau):
         f = self.density(w)
         v = self.coordinates
         r2 = ufl.dot(v, v)
-        gw = ufl.grad(w)
+        gw = self.velocity.gradient(w)
         off = ufl.gt(r2, self.origin_tol2)
         safe = ufl.conditional(off, r2, 1.0)      # a point at v = 0 contributes 0 to J
         Pg = gw - ufl.dot(v, gw) / safe * v
@@ -107,8 +108,9 @@ class LandauInfiniteMass(Landau):
         J = float(fd.assemble(ufl.conditional(off, ufl.dot(Pg, Pg) * f / ufl.sqrt(safe), 0.0) * self.dx))
         rho = float(fd.assemble(f * self.dx))
         E = float(fd.assemble(0.5 * r2 * f * self.dx))
-        T = 2 * E / (self.dim * rho)
-        logM = np.log(rho) - 0.5 * self.dim * np.log(2 * np.pi * T) - r2 / (2 * T)
+        d = self.velocity_dim
+        T = 2 * E / (d * rho)
+        logM = np.log(rho) - 0.5 * d * np.log(2 * np.pi * T) - r2 / (2 * T)
         Hrel = float(fd.assemble(f * (w - 1.0 - logM) * self.dx))
         return {"fisher": I, "spherical_fisher": J, "relative_entropy": Hrel,
                 "lyapunov": I + self.a * J + self.R * Hrel}

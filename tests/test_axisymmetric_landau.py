@@ -102,12 +102,55 @@ def test_a_weight_without_an_azimuthal_form_is_refused():
 
 
 def test_models_without_an_axisymmetric_form_are_refused():
-    from forms.landau_fermi_dirac import LandauFermiDirac
     from forms.fokker_planck import FokkerPlanck
-    mesh = velocity_half_plane(5.0, 5.0, 2)
-    for make in (lambda: LandauFermiDirac(mesh, eps=0.1), lambda: FokkerPlanck(mesh)):
-        with pytest.raises(InvalidParameterError, match="axisymmetric"):
-            make()
+    with pytest.raises(InvalidParameterError, match="axisymmetric"):
+        FokkerPlanck(velocity_half_plane(5.0, 5.0, 2))
+
+
+def test_fermi_dirac_in_axisymmetric_velocity_space():
+    """Landau–Fermi–Dirac on the half-plane: invariants kept, ``H`` decreasing,
+    ``f < 1/ε``; its equilibrium ``M_ε`` (``d = 3``) has the datum's mass, ``u_∥`` and
+    energy and is a discrete steady state."""
+    from forms.landau_fermi_dirac import LandauFermiDirac
+    model = LandauFermiDirac(velocity_half_plane(5.0, 5.0, 8), eps=0.5, gamma=-3.0)
+    v = model.coordinates
+    f0 = 0.8 * ufl.exp(-v[0] ** 2 / 1.2 - (v[1] - 0.5) ** 2 / 0.7)
+    h = run(model, f0, t_end=0.3, dt=0.1)
+    for k in ("mass", "momentum_par", "energy"):
+        c = np.array(h.column(k))
+        assert np.max(np.abs(c - c[0])) <= 1e-12 * max(1.0, abs(c[0])), k
+    assert np.all(np.diff(h.column("H")) < 0)
+    fmax = fd.Function(model.V).interpolate(model.density(h.stepper.w)).dat.data_ro.max()
+    assert fmax * model.eps < 1
+    f = model.density(h.stepper.w)
+    M, (a, b, u) = model.equilibrium(f)
+    for moment in (1.0, v[1], v[0] ** 2 + v[1] ** 2):
+        x, y = fd.assemble(moment * f * model.dx), fd.assemble(moment * M * model.dx)
+        # (the rule's error on M_ε: 2e-2, 1.2e-3, 2.4e-4 of the mass on 4, 8, 12 cells)
+        assert abs(x - y) <= 3e-3 * max(abs(x), 1.0), (moment, x, y)
+    hm = run(model, M, t_end=0.2, dt=0.1)
+    assert np.max(np.abs(hm.column("dissipation")[1:])) <= 1e-15
+
+
+def test_infinite_mass_model_in_axisymmetric_velocity_space():
+    """Electron–electron Landau plus pitch-angle scattering off fixed ions, in 2.5D: mass
+    and energy kept, ``u_∥`` decays, ``H`` decreasing, the centred Maxwellian steady; the
+    Fisher informations are evaluated."""
+    from forms.landau_infinite_mass import LandauInfiniteMass
+    model = LandauInfiniteMass(velocity_half_plane(5.0, 5.0, 4), gamma=-3.0, c_ei=0.5)
+    v = model.coordinates
+    f0 = ufl.exp(-v[0] ** 2 / 1.0 - (v[1] - 0.8) ** 2 / 0.6)
+    h = run(model, f0, t_end=0.3, dt=0.1)
+    for k in ("mass", "energy"):
+        c = np.array(h.column(k))
+        assert np.max(np.abs(c - c[0])) <= 1e-12 * abs(c[0]), k
+    assert np.all(np.diff(h.column("H")) < 0)
+    p0 = model.momentum(model.density(model.state_from_density(f0)))
+    p1 = model.momentum(model.density(h.stepper.w))
+    assert p0[0] == 0.0 and 0 < p1[1] < p0[1]
+    assert all(np.isfinite(h.column(k)[-1]) for k in ("fisher", "spherical_fisher", "lyapunov"))
+    hm = run(model, model.maxwellian(1.0, None, 1.0), t_end=0.2, dt=0.1)
+    assert np.max(np.abs(hm.column("dissipation")[1:])) <= 1e-15
 
 
 def test_isotropisation_rate_of_maxwell_molecules_converges_to_the_exact_one():
