@@ -127,7 +127,7 @@ class Landau(GenericModel):
         return maxwellian(self.coordinates, density, velocity, temperature, dim=self.velocity_dim)
 
     def describe(self):
-        return (f"Landau(dim={self.dim}, weight={self.weight.name}, C={self.C:g}, degree={self.degree}, "
+        return (f"Landau(dim={self.velocity.label}, weight={self.weight.name}, C={self.C:g}, degree={self.degree}, "
                 f"rule={self.rule.describe()}, N_q={self.pairs.n_global})")
 
 

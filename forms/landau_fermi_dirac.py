@@ -104,7 +104,7 @@ class LandauFermiDirac(Landau):
         return fermi_dirac_maxwellian(self.coordinates, a, b, u, self.eps), (a, b, u)
 
     def describe(self):
-        return (f"LandauFermiDirac(dim={self.dim}, eps={self.eps:g}, gamma={self.gamma:g}, C={self.C:g}, "
+        return (f"LandauFermiDirac(dim={self.velocity.label}, eps={self.eps:g}, gamma={self.gamma:g}, C={self.C:g}, "
                 f"degree={self.degree}, N_q={self.pairs.n_global})")
 
 

@@ -116,5 +116,5 @@ class LandauInfiniteMass(Landau):
                 "lyapunov": I + self.a * J + self.R * Hrel}
 
     def describe(self):
-        return (f"LandauInfiniteMass(dim={self.dim}, gamma={self.gamma:g}, C={self.C:g}, c_ei={self.c_ei:g}, "
+        return (f"LandauInfiniteMass(dim={self.velocity.label}, gamma={self.gamma:g}, C={self.C:g}, c_ei={self.c_ei:g}, "
                 f"degree={self.degree}, N_q={self.pairs.n_global})")

@@ -198,7 +198,7 @@ class MultispeciesLandau(GenericModel):
     def describe(self):
         fmt = lambda a: "[" + ", ".join(f"{x:g}" for x in np.ravel(a)) + "]"  # noqa: E731
         coupling = "[" + ", ".join(fmt(row) for row in self.coupling) + "]"
-        return (f"MultispeciesLandau(N={self.n_species}, dim={self.dim}, masses={fmt(self.masses)}, "
+        return (f"MultispeciesLandau(N={self.n_species}, dim={self.velocity.label}, masses={fmt(self.masses)}, "
                 f"coupling={coupling}, scales={fmt(self.scales)}, weight={self.pairs.weight.name}, "
                 f"degree={self.degree}, N_q={self.pairs.n_global})")
 

@@ -262,3 +262,20 @@ def test_coulomb_isotropisation_rate_for_small_anisotropy():
         lam = dens / (5 * T ** 2) * (4 * T) ** 0.5 * math.gamma(2.0) / math.gamma(1.5)
         errs.append(abs(rate / lam - 1))
     assert errs[1] < errs[0] / 3 and errs[1] < 1e-2, errs
+
+
+def test_multispecies_common_equilibrium_is_steady():
+    """Two species (masses 1 and 4, Coulomb) at one drift ``u_∥`` and one temperature:
+    the multispecies equilibrium is a discrete steady state in 2.5D."""
+    from forms.multispecies_landau import MultispeciesLandau
+    model = MultispeciesLandau(velocity_half_plane(5.0, 5.0, 4), masses=[1.0, 4.0], coupling=[[1.0, 0.6], [0.6, 0.8]],
+                               gamma=-3.0, scales=[1.0, 0.5])
+    f0 = ufl.as_vector([model.maxwellian(0, 1.0, (0.0, 0.3), 0.8), model.maxwellian(1, 0.7, (0.0, 0.3), 0.8)])
+    h = run(model, f0, t_end=0.2, dt=0.1)
+    assert np.max(np.abs(h.column("dissipation")[1:])) <= 1e-15
+    H = np.array(h.column("H"))
+    assert np.max(np.abs(H - H[0])) <= 1e-14 * abs(H[0])
+
+
+def test_describe_names_the_axisymmetric_velocity():
+    assert "dim=2.5 (axisymmetric)" in Landau(velocity_half_plane(5.0, 5.0, 2), gamma=-3.0).describe()

@@ -60,6 +60,8 @@ class CartesianVelocity:
         self.momentum_indices = tuple(range(int(dim)))
         #: their names (the invariants' keys)
         self.momentum = {f"momentum_{i}": i for i in range(int(dim))}
+        #: the dimension as ``describe()`` prints it
+        self.label = str(int(dim))
 
     def components(self, X):
         """The velocity components (UFL) from the mesh coordinates ``X``."""
@@ -109,6 +111,7 @@ class AxisymmetricVelocity:
     physical_dim = 3
     momentum_indices = (1,)
     momentum = {"momentum_par": 1}
+    label = "2.5 (axisymmetric)"
 
     def components(self, X):
         """``(v_⊥, v_∥) = (\\sqrt{s}, v_∥)``: the meridian components, ``|v|² = s + v_∥²``."""
