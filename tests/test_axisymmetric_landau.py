@@ -279,3 +279,31 @@ def test_multispecies_common_equilibrium_is_steady():
 
 def test_describe_names_the_axisymmetric_velocity():
     assert "dim=2.5 (axisymmetric)" in Landau(velocity_half_plane(5.0, 5.0, 2), gamma=-3.0).describe()
+
+
+def test_vtk_output_is_in_velocity_coordinates(tmp_path):
+    """The VTK files of a 2.5D run are written on ``(v_⊥, v_∥)``, not on ``(s, v_∥)``
+    (for each species in its physical velocity)."""
+    from generic_fem.core.output import VTKOutput
+    from forms.multispecies_landau import MultispeciesLandau
+    model = Landau(velocity_half_plane(2.0, 3.0, 2), gamma=-3.0)
+    h = run(model, model.maxwellian(), t_end=0.1, dt=0.1, output=str(tmp_path), vtk_every=1)
+    assert (tmp_path / "f.pvd").exists() and len(h) == 2
+    X = VTKOutput(model, str(tmp_path)).output_mesh().coordinates.dat.data_ro
+    assert math.isclose(X[:, 0].max(), 2.0) and math.isclose(X[:, 1].max(), 3.0)
+    ms = MultispeciesLandau(velocity_half_plane(2.0, 3.0, 2), masses=[1.0, 4.0], scales=[1.0, 0.5])
+    X = VTKOutput(ms, str(tmp_path)).output_mesh(0.5).coordinates.dat.data_ro
+    assert math.isclose(X[:, 0].max(), 1.0) and math.isclose(X[:, 1].min(), -1.5)
+
+
+def test_a_loaded_checkpoint_keeps_the_axisymmetric_velocity(tmp_path):
+    """``load_checkpoint`` of a 2.5D run gives a mesh the models treat as axisymmetric
+    again (the mesh is in ``(s, v_∥)``: as Cartesian it would be silently wrong)."""
+    from generic_fem.drivers.run import load_checkpoint
+    from generic_fem.core.velocity import velocity_coordinates
+    model = Landau(velocity_half_plane(4.0, 4.0, 2), gamma=-3.0)
+    run(model, model.maxwellian(1.0, (0.0, 0.2), 1.0), t_end=0.1, dt=0.1, output=str(tmp_path), checkpoint_every=1)
+    restart = load_checkpoint(str(tmp_path / "checkpoint.h5"))
+    mesh = restart[0]
+    assert velocity_coordinates(mesh).kind == "axisymmetric"
+    assert "momentum_par" in Landau(mesh, gamma=-3.0).invariant_densities()

@@ -9,7 +9,8 @@ multispecies models solve every species on one reference mesh ``ξ`` with
 ``σ_k``, so each species is written on its own copy of the mesh with coordinates
 ``σ_k ξ`` and ParaView shows it in physical velocity.  Each field has its own file
 ``<name>.pvd`` (Firedrake's :class:`~firedrake.output.VTKFile`), since fields on different
-coordinates cannot share one.
+coordinates cannot share one.  In axisymmetric velocity space the files are in
+``(v_⊥, v_∥)``, not in the mesh coordinates ``(s, v_∥)``.
 """
 import os
 
@@ -51,15 +52,24 @@ class VTKOutput:
         self._files = {}
         self._out = {}
 
-    def _mesh(self, scale):
-        """The model's mesh, or a copy with coordinates ``scale · X`` (same topology, so
-        the same dof layout)."""
-        if scale is None or float(scale) == 1.0:
+    def output_mesh(self, scale=None):
+        """The mesh a field is written on: the model's, or a copy with coordinates
+        ``scale · X`` (same topology, so the same dof layout).  In axisymmetric velocity
+        space the copy has the coordinates ``scale · (v_⊥, v_∥) = scale · (\sqrt{s}, v_∥)``,
+        interpolated into the field's element (so the nodes sit where the data are)."""
+        axisymmetric = self.model.velocity.kind == "axisymmetric"
+        if (scale is None or float(scale) == 1.0) and not axisymmetric:
             return self.model.mesh
-        key = float(scale)
+        key = 1.0 if scale is None else float(scale)
         if key not in self._meshes:
-            X = self.model.mesh.coordinates
-            self._meshes[key] = fd.Mesh(fd.Function(X.function_space()).assign(key * X))
+            mesh = self.model.mesh
+            if axisymmetric:
+                Xs = fd.VectorFunctionSpace(mesh, self.P.ufl_element())
+                v = self.model.velocity.components(ufl.SpatialCoordinate(mesh))
+                self._meshes[key] = fd.Mesh(fd.Function(Xs).interpolate(key * v))
+            else:
+                X = mesh.coordinates
+                self._meshes[key] = fd.Mesh(fd.Function(X.function_space()).assign(key * X))
         return self._meshes[key]
 
     def _entries(self, w):
@@ -75,7 +85,7 @@ class VTKOutput:
         """Write every field at the state ``w`` (time ``t``).  Collective."""
         for name, expr, scale in self._entries(w):
             if name not in self._files:
-                mesh = self._mesh(scale)
+                mesh = self.output_mesh(scale)
                 V = fd.FunctionSpace(mesh, self.P.ufl_element())
                 self._out[name] = fd.Function(V, name=name)
                 self._files[name] = fd.VTKFile(os.path.join(self.directory, f"{name}.pvd"),

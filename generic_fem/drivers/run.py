@@ -96,6 +96,7 @@ def save_checkpoint(path, model, w, t, step, previous=()):
         cf.set_attr("/generic_fem", "t", float(t))
         cf.set_attr("/generic_fem", "step", int(step))
         cf.set_attr("/generic_fem", "mesh_name", model.mesh.name)
+        cf.set_attr("/generic_fem", "velocity", model.velocity.kind)
         _raw_dataset(cf, "w_global", w)
         for k, (_, wk) in enumerate(previous):
             cf.save_function(wk, name=f"w_past_{k}")
@@ -122,6 +123,13 @@ def load_checkpoint(path, comm=None):
     kw = {} if comm is None else {"comm": comm}
     with fd.CheckpointFile(path, "r", **kw) as cf:
         mesh = cf.load_mesh(cf.get_attr("/generic_fem", "mesh_name"))
+        try:
+            kind = cf.get_attr("/generic_fem", "velocity")
+        except (KeyError, AttributeError):     # (older checkpoints: Cartesian)
+            kind = "cartesian"
+        if kind == "axisymmetric":    # the mesh is in (s, v_∥): say so again
+            from ..core.velocity import AxisymmetricVelocity, set_velocity_coordinates
+            set_velocity_coordinates(mesh, AxisymmetricVelocity())
         w = cf.load_function(mesh, "w")
         t = cf.get_attr("/generic_fem", "t")
         step = cf.get_attr("/generic_fem", "step")
