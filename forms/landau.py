@@ -97,8 +97,7 @@ class Landau(GenericModel):
         return -f * ufl.ln(f)
 
     def energy_density(self, f):
-        v = self.coordinates
-        return 0.5 * ufl.dot(v, v) * f
+        return 0.5 * self.speed2 * f
 
     def density(self, w):
         return ufl.exp(w - 1.0)
@@ -116,32 +115,40 @@ class Landau(GenericModel):
         out = {"mass": fd.Constant(1.0)}
         for name, i in self.velocity.momentum.items():   # (only v_∥ in axisymmetric velocity space)
             out[name] = v[i]
-        out["energy"] = 0.5 * ufl.dot(v, v)
+        out["energy"] = 0.5 * self.speed2
         return out
 
     def maxwellian(self, density=1.0, velocity=None, temperature=1.0):
         """``ρ (2πT)^{−d/2} exp(−|v−u|²/(2T))`` as UFL (in axisymmetric velocity space
         ``d = 3`` and ``u = (0, u_∥)``: give ``velocity`` as ``(0, u_∥)``)."""
+        if velocity is not None and np.shape(velocity) != (self.dim,):
+            raise InvalidParameterError(f"maxwellian: the drift must have {self.dim} components, got {velocity!r}")
         if self.velocity.kind == "axisymmetric" and velocity is not None and np.asarray(velocity, float)[0] != 0:
             raise InvalidParameterError("maxwellian: in axisymmetric velocity space the drift is (0, u_par)")
-        return maxwellian(self.coordinates, density, velocity, temperature, dim=self.velocity_dim)
+        return maxwellian(self.coordinates, density, velocity, temperature, dim=self.velocity_dim,
+                          speed2=None if self.velocity.kind == "cartesian" else self.speed2)
 
     def describe(self):
         return (f"Landau(dim={self.velocity.label}, weight={self.weight.name}, C={self.C:g}, degree={self.degree}, "
                 f"rule={self.rule.describe()}, N_q={self.pairs.n_global})")
 
 
-def maxwellian(v, density=1.0, velocity=None, temperature=1.0, dim=None):
+def maxwellian(v, density=1.0, velocity=None, temperature=1.0, dim=None, speed2=None):
     """UFL Maxwellian ``ρ (2πT)^{−d/2} exp(−|v−u|²/(2T))`` (``d``: ``dim``, default the
-    length of ``v``)."""
+    length of ``v``; ``speed2``: ``|v|²`` as UFL when ``v·v`` is not its best form, then
+    ``|v−u|² = |v|² − 2u·v + |u|²``)."""
     n = v.ufl_shape[0]
     d = n if dim is None else int(dim)
     u = np.zeros(n) if velocity is None else np.asarray(velocity, float)
     if not (temperature > 0 and density > 0):
         raise InvalidParameterError(f"maxwellian: density and temperature must be positive, "
                                     f"got {density}, {temperature}")
-    z = v - ufl.as_vector([float(c) for c in u])
-    return density * (2 * np.pi * temperature) ** (-d / 2) * ufl.exp(-ufl.dot(z, z) / (2 * temperature))
+    if speed2 is None:
+        z = v - ufl.as_vector([float(c) for c in u])
+        q = ufl.dot(z, z)
+    else:
+        q = speed2 - 2 * sum(float(c) * v[i] for i, c in enumerate(u) if c != 0) + float(u @ u)
+    return density * (2 * np.pi * temperature) ** (-d / 2) * ufl.exp(-q / (2 * temperature))
 
 
 def bkw_K(t, d, C=1.0):

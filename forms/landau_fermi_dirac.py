@@ -94,7 +94,7 @@ class LandauFermiDirac(Landau):
         u = np.zeros(self.dim)      # (in axisymmetric velocity space the drift is along v_∥ only)
         for i in self.velocity.momentum.values():
             u[i] = fd.assemble(v[i] * f * self.dx) / rho
-        e2 = fd.assemble(ufl.dot(v, v) * f * self.dx)
+        e2 = fd.assemble(self.speed2 * f * self.dx)
         return rho, u, e2 - rho * (u @ u)
 
     def equilibrium(self, f):

@@ -68,7 +68,7 @@ class LandauInfiniteMass(Landau):
     def scattering_tensor(self):
         """``c_ei |v|^{2+γ} Π(v) = c_ei |v|^γ (|v|² I − v ⊗ v)`` (UFL)."""
         v = self.coordinates
-        r2 = ufl.dot(v, v)
+        r2 = self.speed2
         # |v|^γ(|v|²I − v⊗v) → 0 at v = 0 for γ > −2 and is unbounded for γ < −2; a
         # quadrature point at the origin (up to round-off) gets 0 (class docstring)
         off = ufl.gt(r2, self.origin_tol2)
@@ -83,8 +83,7 @@ class LandauInfiniteMass(Landau):
         return (self.pairs, self.ion_scattering)
 
     def invariant_densities(self):
-        v = self.coordinates
-        return {"mass": fd.Constant(1.0), "energy": 0.5 * ufl.dot(v, v)}
+        return {"mass": fd.Constant(1.0), "energy": 0.5 * self.speed2}
 
     def momentum(self, f):
         """``∫ v f`` (not conserved: decays by scattering off the ions)."""
@@ -99,7 +98,7 @@ class LandauInfiniteMass(Landau):
         (``T° = 2E/(dρ)``)."""
         f = self.density(w)
         v = self.coordinates
-        r2 = ufl.dot(v, v)
+        r2 = self.speed2
         gw = self.velocity.gradient(w)
         off = ufl.gt(r2, self.origin_tol2)
         safe = ufl.conditional(off, r2, 1.0)      # a point at v = 0 contributes 0 to J

@@ -132,7 +132,7 @@ class MultispeciesLandau(GenericModel):
         return -sum(f[i] * ufl.ln(f[i] / float(self.scales[i]) ** d) for i in range(self.n_species))
 
     def energy_density(self, f):
-        return sum(0.5 * float(self.masses[i]) * ufl.dot(self.v[i], self.v[i]) * f[i] for i in range(self.n_species))
+        return sum(0.5 * float(self.masses[i]) * self._speed2(i) * f[i] for i in range(self.n_species))
 
     def output_fields(self, f):
         """Species ``k`` as ``f_k`` per ``dv`` (``f_k(ξ)/σ_k^d``) on the mesh scaled to its
@@ -154,7 +154,7 @@ class MultispeciesLandau(GenericModel):
             out[f"mass_{i}"] = ufl.as_vector([1.0 if k == i else 0.0 for k in range(n)])
         for name, a in self.velocity.momentum.items():    # (v_∥ only in axisymmetric velocity space)
             out[name] = ufl.as_vector([float(self.masses[k]) * self.v[k][a] for k in range(n)])
-        out["energy"] = ufl.as_vector([0.5 * float(self.masses[k]) * ufl.dot(self.v[k], self.v[k]) for k in range(n)])
+        out["energy"] = ufl.as_vector([0.5 * float(self.masses[k]) * self._speed2(k) for k in range(n)])
         return out
 
     def diagnostics(self, w, t=None):
@@ -164,6 +164,13 @@ class MultispeciesLandau(GenericModel):
         form = sum(ufl.dot(grad(w[i]), grad(w[i])) * f[i] / float(self.masses[i] * self.scales[i] ** 2)
                    for i in range(self.n_species)) * self.dx
         return {"fisher": float(fd.assemble(form))}
+
+    def _speed2(self, i):
+        """``|v|²`` of species ``i`` (UFL): ``v·v``, or ``σ_i² (s + v_∥²)`` in axisymmetric
+        velocity space (no ``(\\sqrt{s})²`` whose gradient meets ``1/\\sqrt{s}`` on the axis)."""
+        if self.velocity.kind == "cartesian":
+            return ufl.dot(self.v[i], self.v[i])
+        return float(self.scales[i]) ** 2 * self.speed2
 
     # ------------------------------------------------------------------ data and moments
     def maxwellian(self, i, density=1.0, velocity=None, temperature=1.0):
@@ -176,10 +183,14 @@ class MultispeciesLandau(GenericModel):
             raise InvalidParameterError("maxwellian: in axisymmetric velocity space the drift is (0, u_par)")
         if not (density > 0 and temperature > 0):
             raise InvalidParameterError("maxwellian: density and temperature must be positive")
-        z = self.v[i] - ufl.as_vector([float(a) for a in u])
+        if self.velocity.kind == "cartesian":
+            z = self.v[i] - ufl.as_vector([float(a) for a in u])
+            q = ufl.dot(z, z)
+        else:     # |v − u|² without (√s)²
+            q = self._speed2(i) - 2 * float(u[1]) * self.v[i][1] + float(u @ u)
         mi = float(self.masses[i])
         return density * float(self.scales[i]) ** d * (mi / (2 * np.pi * temperature)) ** (d / 2) * \
-            ufl.exp(-mi * ufl.dot(z, z) / (2 * temperature))
+            ufl.exp(-mi * q / (2 * temperature))
 
     def moments(self, f):
         """``(n_i, u_i, T_i)`` with ``T_i = m_i ∫|v − u_i|² f_i/(d n_i)`` (collective; in
@@ -191,7 +202,7 @@ class MultispeciesLandau(GenericModel):
             n[i] = fd.assemble(f[i] * self.dx)
             for a in self.velocity.momentum.values():
                 u[i, a] = fd.assemble(v[a] * f[i] * self.dx) / n[i]
-            e2 = fd.assemble(ufl.dot(v, v) * f[i] * self.dx)
+            e2 = fd.assemble(self._speed2(i) * f[i] * self.dx)
             T[i] = self.masses[i] / d * (e2 / n[i] - u[i] @ u[i])
         return n, u, T
 

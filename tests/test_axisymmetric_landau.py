@@ -307,3 +307,24 @@ def test_a_loaded_checkpoint_keeps_the_axisymmetric_velocity(tmp_path):
     mesh = restart[0]
     assert velocity_coordinates(mesh).kind == "axisymmetric"
     assert "momentum_par" in Landau(mesh, gamma=-3.0).invariant_densities()
+
+
+def test_structure_checks_on_the_half_plane():
+    """``M dE = 0`` and ``M ψ = 0`` for the invariants hold on the half-plane: ``|v|²`` is
+    ``s + v_∥²`` there, whose gradient has no ``1/√s`` on the axis (``(√s)²`` would give
+    NaN at the axis points)."""
+    from generic_fem import checks
+    model = Landau(velocity_half_plane(4.0, 4.0, 3), gamma=-3.0)
+    f = model.density(model.state_from_density(_beams(model)))
+    deg = checks.degeneracy_norms(model, f)
+    assert np.isfinite(deg["M_dE"]) and deg["M_dE"] < 1e-12
+    assert max(checks.kernel_defect(model, f).values()) < 1e-12
+
+
+def test_the_box_edge_warning_sees_the_axis_corners():
+    """A datum that the box cuts at the axis end ``(0, R_∥)`` (narrow in ``v_⊥``) is
+    reported: the axis is no edge, its two ends are."""
+    model = Landau(velocity_half_plane(4.0, 4.0, 4), gamma=-3.0)
+    v = model.coordinates
+    with pytest.warns(UserWarning, match="box edge"):
+        model.state_from_density(ufl.exp(-(model.speed2 - v[1] ** 2) / 0.01 - (v[1] - 4.0) ** 2) + 1e-30)

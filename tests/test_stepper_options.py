@@ -128,3 +128,21 @@ def test_options_set_after_construction_act_and_are_checked():
     st.update_tol, st.stall_window, st.local_error_fraction = 1e-8, 4, 0.05
     assert (st.convergence.update_tol, st.convergence.stall_window) == (1e-8, 4)
     assert st.convergence.local_error_fraction == st.alpha_policy.local_error_fraction == 0.05
+
+
+def test_review_fixes_of_the_stepper_parts():
+    """A local model with the exact Jacobian keeps the direct solve (the Krylov settings
+    are for the matrix-free two-point correction only); ``predictor`` is settable and
+    checked; ``options_prefix=None`` works; a boolean knob takes 0/1 and a PETSc flag
+    (``None``) in the dict."""
+    model, f0 = _problem()
+    st = Stepper(model, f0, dt=0.1, nonlocal_jacobian="exact")
+    assert st.solver_parameters["ksp_type"] == "preonly"
+    st.predictor = "previous"
+    assert st.guess.predictor == "previous"
+    with pytest.raises(InvalidParameterError, match="predictor"):
+        st.predictor = "linear"
+    st = Stepper(model, f0, dt=0.1, options_prefix=None, project_invariants=0)
+    assert st.project_invariants is False
+    st = Stepper(model, f0, dt=0.1, solver_parameters={"project_invariants": None})
+    assert st.project_invariants is True

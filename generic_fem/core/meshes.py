@@ -96,6 +96,8 @@ def velocity_half_plane(radius_perp, radius_par, cells_perp, cells_par=None, per
                 or abs(e[-1] - hi) > 1e-14 * abs(hi):
             raise InvalidParameterError(f"velocity_half_plane: {what} must be {n + 1} increasing edges from "
                                         f"{lo:g} to {hi:g}")
+    ep, ez = ep.copy(), ez.copy()
+    ep[0], ep[-1], ez[0], ez[-1] = 0.0, Rp, -Rz, Rz      # (the axis exactly at s = 0)
     mesh = fd.RectangleMesh(n_p, n_z, float(n_p), float(n_z), quadrilateral=True, **_mesh_kwargs(comm, name))
     X = mesh.coordinates.dat.data
     X[:, 0] = ep[np.rint(X[:, 0]).astype(int)] ** 2

@@ -53,7 +53,7 @@ class VTKOutput:
         self._out = {}
 
     def output_mesh(self, scale=None):
-        """The mesh a field is written on: the model's, or a copy with coordinates
+        r"""The mesh a field is written on: the model's, or a copy with coordinates
         ``scale · X`` (same topology, so the same dof layout).  In axisymmetric velocity
         space the copy has the coordinates ``scale · (v_⊥, v_∥) = scale · (\sqrt{s}, v_∥)``,
         interpolated into the field's element (so the nodes sit where the data are)."""

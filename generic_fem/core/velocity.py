@@ -71,6 +71,15 @@ class CartesianVelocity:
         """The velocity gradient of ``g`` (UFL) in the components' basis."""
         return ufl.grad(g)
 
+    def speed2(self, X):
+        """``|v|²`` (UFL) from the mesh coordinates ``X``."""
+        return ufl.dot(X, X)
+
+    def on_boundary(self, V, comm=None):
+        """Which of the velocity points ``V`` on the mesh boundary are on the velocity
+        domain's boundary (all of them)."""
+        return np.ones(len(V), dtype=bool)
+
     def measure(self, dx):
         """The velocity volume element from the mesh measure ``dx``."""
         return dx
@@ -81,11 +90,6 @@ class CartesianVelocity:
 
     def names(self):
         return tuple(f"v_{i}" for i in range(self.physical_dim))
-
-    def on_boundary(self, V):
-        """Which of the velocity points ``V`` on the mesh boundary are on the velocity
-        domain's boundary (all of them)."""
-        return np.ones(len(V), dtype=bool)
 
     def gaussian(self, V, w, f, comm):
         """``(G, T)``: the Gaussian ``ρ Π_a (2πT_a)^{−1/2} exp(−Σ_a (v_a − u_a)²/2T_a)``
@@ -117,6 +121,11 @@ class AxisymmetricVelocity:
         """``(v_⊥, v_∥) = (\\sqrt{s}, v_∥)``: the meridian components, ``|v|² = s + v_∥²``."""
         return ufl.as_vector([ufl.sqrt(X[0]), X[1]])
 
+    def speed2(self, X):
+        """``|v|² = s + v_∥²`` (UFL; a polynomial, so its gradient has no ``1/\\sqrt{s}``
+        to meet ``\\sqrt{s} = 0`` on the axis, as ``(\\sqrt{s})²`` would)."""
+        return X[0] + X[1] ** 2
+
     def gradient(self, g):
         """``(2\\sqrt{s}\\, ∂_s g, ∂_{v_∥} g)``."""
         X = ufl.SpatialCoordinate(ufl.domain.extract_unique_domain(g))
@@ -134,10 +143,17 @@ class AxisymmetricVelocity:
     def names(self):
         return ("v_perp", "v_par")
 
-    def on_boundary(self, V):
+    def on_boundary(self, V, comm=None):
         """Points of the mesh boundary off the axis (the axis is not a boundary of
-        velocity space)."""
-        return V[:, 0] > 0
+        velocity space), and the axis points at the ends ``v_∥ = ±R_∥`` (collective with
+        ``comm``: the ends are the extremes of ``v_∥`` over every rank's points)."""
+        from mpi4py import MPI
+        z = V[:, 1]
+        lo, hi = (float(z.min()), float(z.max())) if len(z) else (np.inf, -np.inf)
+        if comm is not None:
+            lo, hi = comm.allreduce(lo, op=MPI.MIN), comm.allreduce(hi, op=MPI.MAX)
+        tol = 1e-12 * max(abs(lo), abs(hi), 1.0)
+        return (V[:, 0] > 0) | (z <= lo + tol) | (z >= hi - tol)
 
     def gaussian(self, V, w, f, comm):
         """The Gaussian of :meth:`CartesianVelocity.gaussian` in 3D for axisymmetric data:

@@ -105,6 +105,8 @@ class GenericModel:
         self.dx = self.velocity.measure(self.rule.measure)
         #: the velocity components (UFL): the mesh coordinates, or ``(v_⊥, v_∥)``
         self.coordinates = self.velocity.components(ufl.SpatialCoordinate(mesh))
+        #: ``|v|²`` (UFL; ``s + v_∥²`` in axisymmetric velocity space, not ``(\sqrt{s})² + v_∥²``)
+        self.speed2 = self.velocity.speed2(ufl.SpatialCoordinate(mesh))
 
     @property
     def Q(self):
@@ -419,7 +421,7 @@ class GenericModel:
         comm = self.mesh.comm
         vel = self.velocity
         Vq, ve = vel.point_values(Xq), vel.point_values(xe)
-        keep = vel.on_boundary(ve)       # (the axis is no edge of velocity space)
+        keep = vel.on_boundary(ve, comm)       # (the axis is no edge of velocity space)
         nodes, xe, ve = nodes[keep], xe[keep], ve[keep]
         vals_q = np.array(fq.dat.data_ro).reshape(len(wq), -1)
         vals_n = np.array(fn.dat.data_ro_with_halos).reshape(-1, vals_q.shape[1])[nodes]

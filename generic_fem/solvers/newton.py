@@ -236,7 +236,9 @@ class EntropyNewtonControl:
     def node_coordinates(self):
         """Coordinates of the owned nodes of ``V``, one row per entry of ``w``."""
         if self._node_coords is None:
-            self._node_coords = np.repeat(self.model.node_coordinates(), self.ncomp, axis=0)
+            # (velocity coordinates: (v_⊥, v_∥) on an axisymmetric mesh, not (s, v_∥))
+            X = self.model.velocity.point_values(self.model.node_coordinates())
+            self._node_coords = np.repeat(X, self.ncomp, axis=0)
         return self._node_coords
 
     def report_residual(self, residual, w, count=3):

@@ -47,13 +47,15 @@ class StepSolver:
         (``anderson_depth`` resolved).
     :arg solver_parameters: the PETSc options (a dict, without the knobs).
     :arg options_prefix: their prefix.
-    :arg exact: use Newton's exact Jacobian for two-point operators (matrix-free).
+    :arg exact: ``(form, direction)`` of
+        :meth:`~generic_fem.solvers.step_problem.StepProblem.exact_jacobian_correction`
+        (Newton's exact Jacobian, matrix-free), or ``None``/``(None, None)``.
     """
 
     #: the residual growth the safeguard tolerates before halving an update
     safeguard_growth = 10.0
 
-    def __init__(self, problem, state, scalars, knobs, solver_parameters, options_prefix, exact=False):
+    def __init__(self, problem, state, scalars, knobs, solver_parameters, options_prefix, exact=None):
         self.problem = problem
         self.model = model = problem.model
         self.state = state
@@ -73,9 +75,7 @@ class StepSolver:
         self.projection = (InvariantProjection(model, problem.z_w, problem.w_old)
                            if self.project_invariants else None)
         #: the exact Jacobian's nonlocal correction (a 1-form) and its direction Function
-        self.exact_form = self.direction = None
-        if exact and not problem.has_auxiliary:
-            self.exact_form, self.direction = problem.exact_jacobian_correction()
+        self.exact_form, self.direction = exact if exact is not None else (None, None)
         #: the PETSc error of the last solve, if any
         self.last_error = None
         self._trial = None

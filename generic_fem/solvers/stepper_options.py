@@ -144,9 +144,9 @@ def checked(name, value, kind=float, low=0.0, strict=False):
     not a finite number of that kind at least ``low`` (above it if ``strict``); a
     ``bool`` option takes ``True``/``False`` only."""
     if kind is bool:
-        if isinstance(value, (bool, np.bool_)):
+        if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1)):
             return bool(value)
-        raise InvalidParameterError(f"{name} must be True or False, got {value!r}")
+        raise InvalidParameterError(f"{name} must be True or False (or 1, 0), got {value!r}")
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
     if ok and kind is int:
         ok = float(value).is_integer()
@@ -170,14 +170,17 @@ def read_knobs(solver_parameters, prefix, keywords):
     if unknown:
         raise TypeError(f"unexpected keyword argument(s) {unknown}; the stepper's knobs are {sorted(KNOBS)}")
     params = dict(solver_parameters or {})
+    prefix = prefix or ""
     db = PETSc.Options()
     knobs = {}
     for name, knob in KNOBS.items():
+        in_dict = name in params
         given = params.pop(name, None)
         if db.hasName(prefix + name):
             knobs[name] = knob.parse(db.getString(prefix + name, ""))
-        elif given is not None:
-            knobs[name] = knob.parse(given) if isinstance(given, str) else knob.check(given)
+        elif in_dict:     # (a value, or None: a PETSc flag, "true" for a boolean)
+            knobs[name] = knob.parse("" if given is None else given) if given is None or isinstance(given, str) \
+                else knob.check(given)
         elif keywords.get(name) is not None:
             knobs[name] = knob.check(keywords[name])
         else:

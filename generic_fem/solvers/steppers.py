@@ -211,8 +211,11 @@ class Stepper:
         self.z_w.assign(self.w)
         self.dt.assign(self.dt_target)
         self.f_new = model.density(self.w)
-        exact = nonlocal_jacobian == "exact" and not problem.has_auxiliary
-        params = dict(DEFAULT_SOLVER_PARAMETERS, **(EXACT_JACOBIAN_PARAMETERS if exact else {}))
+        # Newton's exact Jacobian needs a matrix-free correction only for nonlocal
+        # operators (a local model's Jacobian is assembled whole: a direct solve)
+        exact = (problem.exact_jacobian_correction()
+                 if nonlocal_jacobian == "exact" and not problem.has_auxiliary else (None, None))
+        params = dict(DEFAULT_SOLVER_PARAMETERS, **(EXACT_JACOBIAN_PARAMETERS if exact[0] is not None else {}))
         params.update(petsc_parameters)
         params["snes_error_if_not_converged"] = False  # we read the reason ourselves
         self.solver_parameters = params
@@ -234,7 +237,6 @@ class Stepper:
         #: the initial guess of each solve (:class:`~generic_fem.solvers.initial_guess.InitialGuess`)
         self.guess = InitialGuess(problem, self.control, self.convergence, predictor, local_error,
                                   self.t, previous)
-        self.predictor = self.guess.predictor
         #: how the second-order schemes find ``α`` (:class:`~generic_fem.solvers.alpha_rounds.AlphaRounds`)
         self.alpha_policy = AlphaRounds(
             problem, self.w, self.f_new, self._scalars, self.convergence, self.step_solver.solve,
@@ -278,6 +280,18 @@ class Stepper:
     def local_error_fraction(self, value):
         value = KNOBS["local_error_fraction"].check(value)
         self.convergence.local_error_fraction = self.alpha_policy.local_error_fraction = value
+
+    @property
+    def predictor(self):
+        """``"extrapolate"`` or ``"previous"``: the initial guess of each step (settable;
+        :class:`~generic_fem.solvers.initial_guess.InitialGuess`)."""
+        return self.guess.predictor
+
+    @predictor.setter
+    def predictor(self, value):
+        if value not in ("extrapolate", "previous"):
+            raise InvalidParameterError(f"predictor must be 'extrapolate' or 'previous', got {value!r}")
+        self.guess.predictor = value
 
     @property
     def solver(self):
