@@ -66,7 +66,8 @@ The averages are complete elliptic-type integrals: with ``P = (r + r')² + Δz²
   from ``∫Δ³``, ``∫Δ⁵`` by their recurrence).  Near a half-integer ``ν`` the two terms
   of the connection formula cancel: ``γ = −2.9`` loses about one digit (measured 5e-15).
   A ring paired with itself (``k = 1``) takes the limits ``B_1 = Γ(ν + 3/2)/(\sqrt{π} Γ(ν + 2))``,
-  ``B_Y = Γ(ν + 3/2)/(2\sqrt{π} Γ(ν + 3))`` (:func:`ring_limits`).
+  ``B_Y = Γ(ν + 3/2)/(2\sqrt{π} Γ(ν + 3))`` (:func:`ring_limits`).  (The compiled code
+  evaluates the same series as Taylor polynomials about ``¼``: :func:`_general_moments_c`.)
 
 Coincident points (``d = 0``: the same ring) have ``G_0 = ∞`` for ``γ ≤ −1``: like
 coincident points of the Cartesian sums, the pair is left out (its integrand is
@@ -401,22 +402,32 @@ def _horner(name, coeffs, z):
     return body
 
 
-def _general_moments_c(gamma, terms=64):
-    """The C moments for any ``γ ∈ (−3, 1]`` (``ν = γ/2``): the series in ``k²`` for
-    ``k² ≤ ½``, above it the elliptic forms (``ν = ±½``) or the connection formula with its
-    two series in ``k'²`` (the same formulas as :func:`azimuthal_moments`, coefficients
-    computed here and written into the code)."""
+def _taylor_2f1(a, b, c, z0, terms):
+    """The Taylor coefficients of ``₂F₁(a, b; c; z)`` about ``z0``:
+    ``(a)_n (b)_n/((c)_n n!) ₂F₁(a + n, b + n; c + n; z0)`` (mpmath, 30 digits)."""
+    import mpmath as mp
+    with mp.workdps(30):
+        a, b, c, z0 = (mp.mpf(x) for x in (a, b, c, z0))
+        out, lead = [], mp.mpf(1)
+        for n in range(terms):
+            out.append(float(lead * mp.hyp2f1(a + n, b + n, c + n, z0)))
+            lead = lead * (a + n) * (b + n) / ((c + n) * (n + 1))
+    return out
+
+
+def _general_moments_c(gamma, terms=40, centre=0.25):
+    """The C moments for any ``γ ∈ (−3, 1]`` (``ν = γ/2``): for ``k² ≤ ½``,
+    ``B_0 = ₂F₁(−ν, ½; 1; k²)``, ``B_1 = ½ ₂F₁(−ν, ½; 2; k²)``, ``B_Y = ⅛ ₂F₁(−ν, 3/2; 3; k²)``;
+    above it the elliptic forms (``ν = ±½``) or the connection formula with its two
+    series in ``k'²`` (the formulas of :func:`azimuthal_moments`).  Every series is a
+    Taylor polynomial about ``¼`` (the middle of its interval ``[0, ½]``, a third of the
+    way to the singularity at 1: 40 terms reach round-off, where the series about 0
+    needs 64), its coefficients computed here in 30 digits and written into the code;
+    ``k'^{2δ_m}`` is one ``pow`` for ``m = 0, 1, 2``."""
     from scipy.special import gamma as G, rgamma as rG
     nu = 0.5 * float(gamma)
-    # small k²: B_0, B_1, B_Y series coefficients
-    cs = [[], [], []]
-    coef, b0, b1, bY = 1.0, 1.0, 0.5, 0.125
-    for n in range(terms):
-        cs[0].append(coef * b0), cs[1].append(coef * b1), cs[2].append(coef * bY)
-        coef *= (n - nu) / (n + 1)
-        b0 *= (n + 0.5) / (n + 1)
-        b1 *= (n + 0.5) / (n + 2)
-        bY *= (n + 1.5) / (n + 3)
+    small = [[x * w for x in _taylor_2f1(-nu, b, c, centre, terms)]
+             for b, c, w in ((0.5, 1.0, 1.0), (0.5, 2.0, 0.5), (1.5, 3.0, 0.125))]
     L1, LY = ring_limits(gamma)
     code = [f"""
                 if (P == 0.0) ok = 0.0;
@@ -425,9 +436,10 @@ def _general_moments_c(gamma, terms=64):
                 double B0, B1, BY;
                 if (d2 == 0.0) {{ B0 = 0.0; B1 = {L1!r}; BY = {LY!r}; }}
                 else if (k2 <= 0.5) {{
-                    {_horner("s0", cs[0], "k2")}
-                    {_horner("s1", cs[1], "k2")}
-                    {_horner("sY", cs[2], "k2")}
+                    const double x = k2 - {centre!r};
+                    {_horner("s0", small[0], "x")}
+                    {_horner("s1", small[1], "x")}
+                    {_horner("sY", small[2], "x")}
                     B0 = s0; B1 = s1; BY = sY;
                 }} else {{"""]
     if nu in (-0.5, 0.5):
@@ -440,20 +452,20 @@ def _general_moments_c(gamma, terms=64):
                 B0 = E; B1 = (2.0*K - D - k2*D)/3.0; BY = (d3 - 2.0*(d3 - d5)/k2)/(3.0*k2);""")
     else:
         a, b = -nu, 0.5
-        parts = []
+        delta0 = 1.0 - a - b
+        parts = [f"""
+                    const double z = kp2 - {centre!r}, q0 = pow(kp2, {float(delta0)!r}), q1 = q0*kp2, q2 = q1*kp2;"""]
         for m, cm in ((0, 1.0), (1, 0.5), (2, 0.375)):
             c = m + 1.0
             delta = c - a - b
             A1 = cm * G(c) * G(delta) * rG(c - a) * rG(c - b)
             A2 = cm * G(c) * G(-delta) * rG(a) * rG(b)
-            t1, t2 = [1.0], [1.0]
-            for n in range(terms - 1):
-                t1.append(t1[-1] * (a + n) * (b + n) / ((1.0 - delta + n) * (n + 1)))
-                t2.append(t2[-1] * (c - a + n) * (c - b + n) / ((1.0 + delta + n) * (n + 1)))
+            t1 = _taylor_2f1(a, b, 1.0 - delta, centre, terms)
+            t2 = _taylor_2f1(c - a, c - b, 1.0 + delta, centre, terms)
             parts.append(f"""
-                    {_horner(f"u{m}", t1, "kp2")}
-                    {_horner(f"v{m}", t2, "kp2")}
-                    const double F{m} = {float(A1)!r}*u{m} + {float(A2)!r}*pow(kp2, {float(delta)!r})*v{m};""")
+                    {_horner(f"u{m}", t1, "z")}
+                    {_horner(f"v{m}", t2, "z")}
+                    const double F{m} = {float(A1)!r}*u{m} + {float(A2)!r}*q{m}*v{m};""")
         code.append("".join(parts))
         code.append("                B0 = F0; B1 = F1; BY = F1 - F2;")
     code.append("""                }
