@@ -412,7 +412,8 @@ class TwoPointFriction(FrictionOperator):
         """The summation backend of the next evaluation (:mod:`generic_fem.kernels.pair_summation`):
         the phase-space convolution with a spatial weight, the moments for a quadratic
         weight, else the pairs over distinct positions (``merge_coincident``, the
-        default) or over every point."""
+        default) or over every point; in axisymmetric velocity space always the rings over
+        distinct positions (:class:`~generic_fem.kernels.pair_summation.AxisymmetricSums`)."""
         if self._phase_space is not None:
             return self._phase_space
         if self._moments is not None:

@@ -83,6 +83,8 @@ A reference implementation in NumPy (vectorised over pairs), against which the c
 pair loop is checked; PETSc's ``land_tensors.h`` (``DMPlexLandau``) states the same
 azimuthal integrals for ``γ = −3`` with polynomial fits of ``K, E``.
 """
+import functools
+
 import numpy as np
 
 from ..core.errors import InvalidParameterError
@@ -353,34 +355,7 @@ void axi_sums(long nt, const double *restrict y, const double *restrict yt, long
 }
 """
 
-_MOMENTS_C = {
-    # Coulomb: K̂, T of the AGM (elliptic_k_t); the same ring (d² = 0) and a ring of
-    # radius 0 with itself (P = 0) are left out
-    -3.0: r"""
-                if (d2 == 0.0 || P == 0.0) ok = 0.0;
-                const double Ps = ok > 0.0 ? P : 1.0, k2 = ok > 0.0 ? 4.0*r*rp/Ps : 0.0;
-                const double kp2 = ok > 0.0 ? d2/Ps : 1.0, kp = sqrt(kp2);
-                double a = 0.5*(1.0 + kp), b = sqrt(kp);
-                double c2 = k2/(2.0*(1.0 + kp)); c2 *= c2;
-                double sigma = 0.25/((1.0 + kp)*(1.0 + kp)), T = sigma, w = 1.0;
-                for (int it = 0; it < 8; ++it) {
-                    const double an = 0.5*(a + b);
-                    b = sqrt(a*b);
-                    const double f = c2/(16.0*an*an);
-                    sigma *= f; c2 *= f; w *= 2.0; T += w*sigma; a = an;
-                }
-                const double K = 1.0/a, D = K*(0.5 + k2*T), E = K - k2*D;
-                const double scale = 1.0/(Ps*sqrt(Ps));
-                G0 = scale*E/kp2; G1 = scale*D; GY = scale*2.0*K*T;""",
-    -2.0: r"""
-                if (P == 0.0) ok = 0.0;
-                const double Ps = ok > 0.0 ? P : 1.0, kp = sqrt(d2/Ps);
-                G0 = kp > 0.0 ? 1.0/(Ps*kp) : 0.0; G1 = 1.0/(Ps*(1.0 + kp)); GY = 0.5/(Ps*(1.0 + kp)*(1.0 + kp));""",
-    0.0: r"""
-                G0 = 1.0; G1 = 0.5; GY = 0.125;""",
-}
-
-
+# K̂, T of the arithmetic–geometric mean (elliptic_k_t) from kp, k2; sets K, T, D, E
 _AGM_C = r"""
                 double a = 0.5*(1.0 + kp), b = sqrt(kp);
                 double c2 = k2/(2.0*(1.0 + kp)); c2 *= c2;
@@ -392,6 +367,26 @@ _AGM_C = r"""
                     sigma *= f; c2 *= f; w *= 2.0; T += w*sigma; a = an;
                 }
                 const double K = 1.0/a, D = K*(0.5 + k2*T), E = K - k2*D;"""
+
+_MOMENTS_C = {
+    # Coulomb: K̂, T of the AGM (elliptic_k_t); the same ring (d² = 0) and a ring of
+    # radius 0 with itself (P = 0) are left out
+    -3.0: r"""
+                if (d2 == 0.0 || P == 0.0) ok = 0.0;
+                const double Ps = ok > 0.0 ? P : 1.0, k2 = ok > 0.0 ? 4.0*r*rp/Ps : 0.0;
+                const double kp2 = ok > 0.0 ? d2/Ps : 1.0, kp = sqrt(kp2);""" + _AGM_C + r"""
+                const double scale = 1.0/(Ps*sqrt(Ps));
+                G0 = scale*E/kp2; G1 = scale*D; GY = scale*2.0*K*T;""",
+    -2.0: r"""
+                if (P == 0.0) ok = 0.0;
+                const double Ps = ok > 0.0 ? P : 1.0, kp = sqrt(d2/Ps);
+                G0 = kp > 0.0 ? 1.0/(Ps*kp) : 0.0; G1 = 1.0/(Ps*(1.0 + kp)); GY = 0.5/(Ps*(1.0 + kp)*(1.0 + kp));""",
+    0.0: r"""
+                G0 = 1.0; G1 = 0.5; GY = 0.125;""",
+}
+
+
+
 
 
 def _horner(name, coeffs, z):
@@ -477,7 +472,10 @@ def _moments_c(gamma):
     return _MOMENTS_C[gamma] if gamma in _MOMENTS_C else _general_moments_c(gamma)
 
 
+@functools.lru_cache(maxsize=None)
 def _load(gamma):
+    """The compiled sums for ``γ`` (generated, compiled and loaded once per process: the
+    series coefficients of a general ``γ`` take mpmath some 30 ms)."""
     import ctypes
     from ..core.kernel_compiler import compile_library
     src = _AXI_LOOP % {"MOMENTS": _moments_c(gamma)}
