@@ -64,7 +64,8 @@ The averages are complete elliptic-type integrals: with ``P = (r + r')² + Δz²
   logarithmic case) the elliptic forms ``B_0 = K̂``, ``B_1 = K̂ − (K̂ − Ê)/k²``
   (``γ = −1``) and ``B_0 = Ê``, ``B_1 = (2K̂ − (1 + k²)(K̂ − Ê)/k²)/3`` (``γ = 1``; ``B_Y``
   from ``∫Δ³``, ``∫Δ⁵`` by their recurrence).  Near a half-integer ``ν`` the two terms
-  of the connection formula cancel: ``γ = −2.9`` loses about one digit (measured 5e-15).
+  of the connection formula cancel: ``γ = −2.9`` loses about one digit (measured 5e-15),
+  ``γ = −0.9999``, ``−2.9999``, ``0.9999`` about three (9e-13, 1e-12, 7e-13).
   A ring paired with itself (``k = 1``) takes the limits ``B_1 = Γ(ν + 3/2)/(\sqrt{π} Γ(ν + 2))``,
   ``B_Y = Γ(ν + 3/2)/(2\sqrt{π} Γ(ν + 3))`` (:func:`ring_limits`).  (The compiled code
   evaluates the same series as Taylor polynomials about ``¼``: :func:`_general_moments_c`.)
