@@ -177,9 +177,9 @@ def test_the_schemes_as_data():
     """What differs between the schemes (generic_fem.schemes), as the steppers read it."""
     from generic_fem.schemes import SCHEMES, scheme_named
     assert SCHEMES == ("backward-euler", "minimizing-movement", "midpoint", "discrete-gradient")
-    table = {name: (s.order, s.uses_alpha, s.solves_alpha, s.bounds_alpha, s.frozen_mobility, s.loose_solves)
+    table = {name: (s.order, s.uses_alpha, s.solves_alpha, s.bounds_alpha, s.frozen_mobility)
              for name, s in ((n, scheme_named(n)) for n in SCHEMES)}
-    assert table == {"backward-euler": (1, False, False, False, False, True),
-                     "minimizing-movement": (1, False, False, False, True, True),
-                     "midpoint": (2, True, False, True, False, False),
-                     "discrete-gradient": (2, True, True, False, False, True)}
+    assert table == {"backward-euler": (1, False, False, False, False),
+                     "minimizing-movement": (1, False, False, False, True),
+                     "midpoint": (2, True, False, True, False),
+                     "discrete-gradient": (2, True, True, False, False)}

@@ -60,7 +60,7 @@ def step_dependencies(stepper):
     operators' own parameters."""
     st = stepper
     forms = [st.residual] + ([st.defect_form] if st.method.solves_alpha else [])
-    own = {id(st.dt), id(st.alpha), id(st.z), id(st.w_old), id(st.w)}
+    own = {id(st.dt), id(st.alpha), id(st.z), id(st.w_old), id(st.w), id(st.problem.alpha_floor)}
     for op in st.model.friction_operators():     # e.g. the two-point coefficients
         own.update(id(c) for c in op.internal_coefficients())
     out = []
@@ -107,16 +107,19 @@ def _make_block_class():
             self.entries = step_nonlocal_entries(stepper)
             self.dt = None
             self.alpha = None
+            self.floor = None
             self.z_saved = None
 
         def __str__(self):
             return f"generic-fem {self.stepper.scheme} step (dt = {self.dt})"
 
         def record(self, dt, alpha):
-            """The step's ``Δt`` and ``α`` (and whether ``α`` was solved for), and, with an
-            auxiliary field, all of ``z``."""
+            """The step's ``Δt`` and ``α`` (and whether ``α`` was solved for; the midpoint
+            scheme's node-wise floor of ``α``), and, with an auxiliary field, all of ``z``."""
             self.dt, self.alpha = float(dt), float(alpha)
             st = self.stepper
+            if st.damping is not None:
+                self.floor = st.damping.values()
             self.alpha_active = st.alpha_active and st.method.solves_alpha
             if st.z is not st.z_w:
                 if self.z_saved is None:
@@ -132,17 +135,22 @@ def _make_block_class():
                      fd.Function(st.w_old.function_space()).assign(st.w_old),
                      fd.Function(st.z.function_space()).assign(st.z),
                      float(st.dt), float(st.alpha),
-                     [(c, fd.Function(c.function_space()).assign(c)) for c in self.controls])
+                     [(c, fd.Function(c.function_space()).assign(c)) for c in self.controls],
+                     None if st.damping is None else st.damping.values())
             st.w_old.assign(inputs[0])
             for c, v in zip(self.controls, inputs[1:]):
                 c.assign(v)
             st.dt.assign(self.dt)
             st.alpha.assign(self.alpha)
+            if self.floor is not None:
+                st.damping.set(self.floor)
             return saved
 
         def _restore(self, saved):
             st = self.stepper
-            w, w_old, z, dt, alpha, consts = saved
+            w, w_old, z, dt, alpha, consts, floor = saved
+            if floor is not None:
+                st.damping.set(floor)
             st.w.assign(w)
             st.w_old.assign(w_old)
             st.z.assign(z)
@@ -157,7 +165,7 @@ def _make_block_class():
             saved = self._set_inputs(inputs)
             try:
                 with _no_annotation():
-                    st.replay(self.dt, self.alpha)
+                    st.replay(self.dt, self.alpha, self.floor)
                     self.record(self.dt, float(st.alpha))
                 out = fd.Function(st.w.function_space()).assign(st.w)
             finally:

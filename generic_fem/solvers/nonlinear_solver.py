@@ -134,6 +134,17 @@ class NonlinearSolver:
         self.jacobian_assemblies += 1
 
     # ------------------------------------------------------------------ public
+    def assemble_jacobian(self):
+        """Assemble the Jacobian at the current value of ``z`` (after ``pre_jacobian``)
+        into :attr:`jacobian`, outside a solve; returns its PETSc matrix."""
+        self._last = None
+        if self._pre_jacobian is not None:
+            self._pre_jacobian(None)
+        with no_annotation():
+            self._assemble_jacobian(tensor=self.jacobian)
+        self.jacobian_assemblies += 1
+        return self.jacobian.petscmat
+
     def use_operator(self, mult):
         """Solve Newton's linear systems with the operator ``y = A x`` applied by
         ``mult(x, y)`` (PETSc Vecs), matrix-free, preconditioned by the assembled

@@ -16,7 +16,8 @@ state ``f_L`` of the reversible part; and in how its entropy statement is enforc
     ``θ = w^{n+1}``, ``f_* = f^n`` (frozen mobility), ``f_L = F(w^{n+1})``; first order.
 ``"midpoint"``
     ``θ = w^n + α (w^{n+1} − w^n)``, ``f_* = f_L = F(θ)`` with ``α ≥ ½`` raised to the
-    chain-rule bound ``α*``; second order.
+    chain-rule bound ``α*``, and node by node to the floor that damps stiff modes
+    (:mod:`~generic_fem.solvers.stiff_damping`); second order.
 ``"discrete-gradient"``
     as the midpoint, with ``α = α*`` solved for (the discrete chain rule with
     equality); second order.
@@ -37,22 +38,13 @@ class Scheme:
     :arg alpha: ``None`` (``θ = w^{n+1}``), ``"bound"`` (``α ≥ α*``, the midpoint scheme)
         or ``"solved"`` (``α = α*``, the discrete gradient).
     :arg frozen_mobility: ``f_* = f^n``.
-    :arg loose_solves: whether a solve may stop on the local-error test (a first-order
-        entropy inequality, or a chain rule whose ``α`` absorbs the residual); the
-        midpoint scheme's bound on ``α`` holds to the residual only and needs the tight
-        tests.
-    :arg mixing: whether the Picard iteration is Anderson-mixed by default (not for the
-        midpoint scheme: its stiff tail modes are not damped, and the mixing lost its
-        hard case; docs/theory.rst, "Globalisation").
     """
 
-    def __init__(self, name, order, alpha=None, frozen_mobility=False, loose_solves=True, mixing=True):
+    def __init__(self, name, order, alpha=None, frozen_mobility=False):
         self.name = name
         self.order = int(order)
         self.alpha = alpha
         self.frozen_mobility = bool(frozen_mobility)
-        self.loose_solves = bool(loose_solves)
-        self.mixing = bool(mixing)
 
     @property
     def uses_alpha(self):
@@ -91,7 +83,7 @@ class Scheme:
 _BY_NAME = {s.name: s for s in (
     Scheme("backward-euler", 1),
     Scheme("minimizing-movement", 1, frozen_mobility=True),
-    Scheme("midpoint", 2, alpha="bound", loose_solves=False, mixing=False),
+    Scheme("midpoint", 2, alpha="bound"),
     Scheme("discrete-gradient", 2, alpha="solved"),
 )}
 

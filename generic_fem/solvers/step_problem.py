@@ -33,6 +33,15 @@ from .chain_rule import chain_rule_defect_form
 __all__ = ["StepProblem"]
 
 
+def _floored_theta(w0, w1, alpha, floor):
+    """``θ = w0 + max(α, a)(w1 − w0)`` component by component (``a``: the node-wise floor
+    of :class:`~generic_fem.solvers.stiff_damping.StiffModeDamping`)."""
+    if w0.ufl_shape == ():
+        return w0 + ufl.max_value(alpha, floor) * (w1 - w0)
+    return ufl.as_vector([w0[i] + ufl.max_value(alpha, floor[i]) * (w1[i] - w0[i])
+                          for i in range(w0.ufl_shape[0])])
+
+
 class StepProblem:
     """The residual of a step and the forms around it (module docstring).
 
@@ -73,7 +82,12 @@ class StepProblem:
         self.has_auxiliary = W is not None
         self.z_w = self.z if W is None else self.z.subfunctions[0]
         w0 = self.w_old
-        self.theta = theta = method.theta(w0, w1, self.alpha)
+        #: the node-wise floor of ``α`` (midpoint): ``α_i = max(α, floor_i)``
+        # (node by node: under the nodal rule, where every unknown owns its point)
+        self.alpha_floor = (fd.Function(V, name="alpha_floor")
+                            if method.bounds_alpha and model.rule.kind == "nodal" else None)
+        self.theta = theta = (method.theta(w0, w1, self.alpha) if self.alpha_floor is None
+                              else _floored_theta(w0, w1, self.alpha, self.alpha_floor))
         self.fstar = fstar = method.mobility_state(model, w0, theta)
         self.nonlocal_pairs = [(fstar, theta)] + ([(fstar, forcing)] if forcing is not None else [])
         self.f_unknown = model.density(w1)
@@ -135,7 +149,10 @@ class StepProblem:
         if not self.method.uses_alpha:
             return w1
         w0 = np.asarray(self.w_old.dat.data_ro).reshape(-1)
-        return w0 + float(self.alpha) * (w1 - w0)
+        a = float(self.alpha)
+        if self.alpha_floor is not None:
+            a = np.maximum(a, np.asarray(self.alpha_floor.dat.data_ro).reshape(-1)[:len(w1)])
+        return w0 + a * (w1 - w0)
 
     def lag_mobility(self):
         """Hold ``θ`` of the current unknown in :attr:`theta_lagged` (before a Jacobian)."""

@@ -193,6 +193,15 @@ class StepSolver:
         """The owned entries of ``w`` of the last residual SNES evaluated."""
         return self.solver.snes.getFunction()[0].getArray(readonly=True)[:self.control.n]
 
+    def jacobian_diagonal(self, out):
+        """Write the diagonal of the step's Jacobian (the matrix the solver assembles) at
+        the problem's current Functions, with the nonlocal coefficients refreshed there,
+        into the Function ``out`` (on the unknown's space)."""
+        P = self.solver.assemble_jacobian()
+        with out.dat.vec_wo as d:
+            P.getDiagonal(d)
+        return out
+
     def new_step(self):
         """Forget the last step's tests and projection reference."""
         self.convergence.new_step()

@@ -22,7 +22,7 @@ option                      default  meaning
 ``structure_tol``           1e-12    relative tolerance of the entropy balance at the floor
 ``stall_window``            10       reject a solve whose residual did not halve in so many iterations (0: off)
 ``safeguard``               4        halvings of an update while the residual would grow tenfold (0: off)
-``anderson_depth``          auto     Anderson mixing depth (5 where the scheme mixes, else 0)
+``anderson_depth``          auto     Anderson mixing depth (5 with the Picard Jacobian, else 0)
 ``local_error_fraction``    1e-2     ``κ`` of the local-error test (0: tight tests only)
 ``alpha_tol``               1e-14    discrete gradient: accepted chain-rule defect
 ``alpha_rounds``            12       discrete gradient: at most so many solves for ``α``
@@ -40,29 +40,26 @@ In detail (docs/theory.rst, "Convergence criterion and globalisation", says why)
     the residual test, the last change of the density at every point of the rule is
     below ``update_tol`` times the peak density (per component).
 ``local_error_fraction``
-    ``κ``; for backward Euler, the minimizing movement and the
-    discrete gradient with the Picard iteration, a solve also stops once its last
+    ``κ``; with the Picard iteration, a solve also stops once its last
     change of the density is
     below ``κ`` times the step's local-error estimate ``max|F(w) − F(w_pred)|`` (the
     distance from the extrapolated prediction, or from the first Picard iterate where
     there is none: ``O(Δt²)`` like the step's local truncation error), with the
     residual reduced by ``κ`` from that reference's and ``⟨w, R⟩ ≤ κ Δt ⟨w, M w⟩``
     (docs/theory.rst, "Convergence criterion").  Default 1e-2; 0: the tight tests
-    only.  Only with the nodal rule and ``predictor="extrapolate"`` (the default for
-    these schemes), and not in a run taped by pyadjoint (its adjoint differentiates
-    the discrete equations, so a taped step is solved to the tight tests).  The
-    midpoint scheme always solves to the tight tests (its inequality holds to the
-    residual).  For the discrete gradient (with ``θ`` for ``w`` in the balance) the
+    only.  Only with the nodal rule and ``predictor="extrapolate"`` (the default
+    there), and not in a run taped by pyadjoint (its adjoint differentiates
+    the discrete equations, so a taped step is solved to the tight tests).  For the
+    midpoint scheme (``θ`` for ``w``) ``α ≥ α*`` then gives ``H^{n+1} − H^n ≤
+    −(1 − κ) Δt ⟨θ, M θ⟩``.  For the discrete gradient (with ``θ`` for ``w`` in the balance) the
     identity ``H^{n+1} − H^n = −Δt ⟨θ, M θ⟩`` then holds to ``2κ Δt ⟨θ, M θ⟩`` (the
     residual's share ``⟨θ, R⟩`` and the chain-rule defect, each at most
     ``κ Δt ⟨θ, M θ⟩``: a step whose defect is larger is solved on to the tight
     tests); 0 gives it to round-off.
 ``anderson_depth``
     depth of the Anderson acceleration of the Picard iteration
-    (:class:`~generic_fem.solvers.anderson.AndersonMixing`); by default 5 for backward Euler,
-    the minimizing movement and the discrete gradient with the Picard Jacobian, 0
-    (off) for the midpoint scheme (its stiff tail modes are not damped, and the
-    mixing lost its hard case) and with ``nonlocal_jacobian="exact"``
+    (:class:`~generic_fem.solvers.anderson.AndersonMixing`); by default 5 with the
+    Picard Jacobian, 0 (off) with ``nonlocal_jacobian="exact"``
     (docs/theory.rst, "Globalisation").
 ``floor_rtol``
     accept a residual that stopped decreasing below ``floor_rtol``

@@ -27,7 +27,10 @@ argument ``θ`` of ``M``:
     just enough that ``H(f^{n+1}) − H(f^n) ≤ ⟨θ, f^{n+1} − f^n⟩``, i.e.
     ``α ≥ α* = (H^{n+1} − H^n − ⟨w^n, Δf⟩)/⟨Δw, Δf⟩ ∈ [0, 1]`` (a weighted mean of the
     pointwise discrete-gradient ratios); ``α* − ½ = O(Δt)``, so the step is second
-    order and ``H^{n+1} − H^n ≤ −Δt ‖θ‖²_M`` holds exactly.
+    order and ``H^{n+1} − H^n ≤ −Δt ‖θ‖²_M`` holds exactly.  Node by node ``α`` has a
+    floor that damps stiff, fast-moving modes (the tails of a coarse mesh), which the
+    midpoint rule would flip in sign (:mod:`~generic_fem.solvers.stiff_damping`); it is
+    ``½`` wherever ``Δt`` resolves the node's motion.
 ``"discrete-gradient"``
     as ``"midpoint"``, but ``α`` is solved for: ``α = α*(w^{n+1})`` (secant iteration on
     ``α*(α) − α``, one warm-started solve per round), so the discrete chain rule
@@ -61,6 +64,7 @@ from .initial_guess import InitialGuess
 from .schemes import SCHEMES, scheme_named
 from .step_problem import StepProblem
 from .step_solver import StepSolver
+from .stiff_damping import StiffModeDamping
 from .stepper_options import KNOBS, read_knobs
 from .substeps import StepController
 
@@ -135,10 +139,8 @@ class Stepper:
         (:class:`~generic_fem.solvers.predictor.Extrapolation` through the last states, of the
         scheme's order, in the bulk), ``"previous"`` (``w^n``; the local-error test is
         then off), or ``"auto"`` (the default): ``"extrapolate"`` where the local-error
-        test applies (backward Euler, the minimizing movement and the discrete gradient
-        with the Picard iteration, the nodal rule, ``local_error_fraction > 0``), else
-        ``"previous"`` (for the midpoint scheme, solved to the tight tests, the
-        extrapolation took 2% more iterations on the robustness matrix).
+        test applies (the Picard iteration, the nodal rule, ``local_error_fraction > 0``),
+        else ``"previous"``.
     :arg previous: ``[(t, w)]``, past states for the predictor (oldest first), as
         :meth:`predictor_states` returns them (a restart from a checkpoint passes them:
         the resumed run is then bit-for-bit the uninterrupted one).
@@ -188,7 +190,7 @@ class Stepper:
         self.options_prefix = options_prefix
         petsc_parameters, knobs = read_knobs(solver_parameters, options_prefix, knobs)
         if knobs["anderson_depth"] is None:
-            knobs["anderson_depth"] = 5 if (method.mixing and nonlocal_jacobian == "picard") else 0
+            knobs["anderson_depth"] = 5 if nonlocal_jacobian == "picard" else 0
         #: the sizes of sub-steps and attempts (:class:`~generic_fem.solvers.substeps.StepController`)
         self.controller = StepController(dt, max_rejections, min_dt)
         self.t = float(t0)
@@ -229,10 +231,12 @@ class Stepper:
         #: the nonlinear solve of a step (:class:`~generic_fem.solvers.step_solver.StepSolver`)
         self.step_solver = StepSolver(problem, self.w, self._scalars, knobs, params, options_prefix, exact)
         self.control, self.convergence = self.step_solver.control, self.step_solver.convergence
-        # the local-error test: first-order schemes with the Picard iteration (an entropy
-        # inequality; a linearly converging iteration is what stopping early saves) and
-        # the discrete gradient (its α makes the chain rule exact whatever the residual)
-        local_error = (method.loose_solves and nonlocal_jacobian == "picard"
+        #: the midpoint scheme's node-wise floor of ``α`` (:class:`~generic_fem.solvers.stiff_damping.StiffModeDamping`), or ``None``
+        self.damping = (StiffModeDamping(problem, self.step_solver)
+                        if problem.alpha_floor is not None else None)
+        # the local-error test, with the Picard iteration (a linearly converging iteration
+        # is what stopping early saves; the entropy balance of the residual is checked)
+        local_error = (nonlocal_jacobian == "picard"
                        and knobs["local_error_fraction"] > 0 and model.rule.kind == "nodal")
         #: the initial guess of each solve (:class:`~generic_fem.solvers.initial_guess.InitialGuess`)
         self.guess = InitialGuess(problem, self.control, self.convergence, predictor, local_error,
@@ -316,9 +320,10 @@ class Stepper:
         <generic_fem.solvers.step_solver.StepSolver.refresh>`)."""
         self.step_solver.refresh(X)
 
-    def replay(self, dt, alpha):
+    def replay(self, dt, alpha, floor=None):
         """The step from ``w_old`` with the given ``Δt`` (and ``α``; the discrete-gradient
-        scheme solves for it again, starting there), for the tape's recompute: no
+        scheme solves for it again, starting there; the midpoint scheme takes its recorded
+        node-wise ``floor`` of ``α``), for the tape's recompute: no
         rejection, no statistics; a failed solve raises :class:`StepFailedError`.  Like the
         taped step it replays, it starts from ``w^n`` and is solved to the tight tests."""
         self.model.check_parameters()
@@ -326,6 +331,8 @@ class Stepper:
         self.step_solver.new_step()
         self.dt.assign(dt)
         self.alpha.assign(alpha)
+        if floor is not None:
+            self.damping.set(floor)
         self.guess(self.t, dt, first=False, taped=True)
         ok, reason, its, _ = self.step_solver.solve()
         if ok and self.method.solves_alpha:
@@ -421,6 +428,8 @@ class Stepper:
         its, newton_its, krylov_its)`` (the first two of the solve that decided)."""
         self.dt.assign(dt)
         self.alpha.assign(0.5)
+        if self.damping is not None:
+            self.damping.apply(dt)
         self.guess(self.t, dt, first=first, taped=self._taping)
         ok, reason, its, lits = self.step_solver.solve()
         total_its, total_lits = its, lits
@@ -439,6 +448,8 @@ class Stepper:
         :meth:`~generic_fem.solvers.substeps.StepController.attempts`); returns its statistics."""
         self.w_old.assign(self.w)
         self.step_solver.new_step()
+        if self.damping is not None:
+            self.damping.new_step()
         total_its = total_lits = 0
         failures = []
         for dt in self.controller.attempts(dt):
