@@ -30,7 +30,11 @@ damped only where it is stiff (``λ_i Δt > 2``) *and* moves fast (an explicit s
 change its density by more than a factor ``e²``): the tails of a coarse mesh far from
 their equilibrium.  As ``Δt → 0`` at a fixed state ``Δt |ẇ_i| → 0``, every floor is
 ``½`` and the step is the midpoint scheme (second order); ``a_i`` is a continuous
-function of the state and of ``Δt``.  Measured once per step: one refresh of the
+function of the state and of ``Δt``.  In unresolved tails the nodes' rates are large
+(a node next to one ``e^7`` times denser relaxes thousands of times per unit time), so
+there the floor stays above ``½`` down to small ``Δt``: measured on Landau ``γ = 1``,
+two Gaussians, the 8-cell ``R = 6`` box, ``Δt = 10⁻³``: 55 of 289 nodes, all below
+1e-6 of the peak density.  Measured once per step: one refresh of the
 nonlocal coefficients at ``w^n``, one residual and two Jacobian assemblies.  Under the
 nodal rule only (each unknown owns its point).
 
