@@ -356,6 +356,49 @@ void axi_sums(long nt, const double *restrict y, const double *restrict yt, long
 }
 """
 
+# The same sums over the unordered pairs of one point set (targets = sources): the
+# moments G0, G1, GY are symmetric in the two rings, so one evaluation serves both
+# orientations.  For the source i and target p the tensors are those of (p, i) with
+# r ↔ r', dz, dr → −dz, −dr: S'00 = dz² G0 + 4r² GY, S'01 = C10, S'11 = S11,
+# C'00 = C00, C'10 = S01.  Rows i (given) against p ≥ i; out (5 × n, accumulated):
+# Ĝ00, Ĝ01, Ĝ11, E0 = Σ C00 b0 + S01 b1, E1 = Σ C10 b0 + S11 b1.
+_AXI_SYM_LOOP = r"""
+#include <math.h>
+void axi_sym(long n, const double *restrict xr, const double *restrict xz, const double *restrict c,
+             const double *restrict b0, const double *restrict b1, long nrows, const long *restrict rows,
+             double *restrict out)
+{
+    double *g00 = out, *g01 = out + n, *g11 = out + 2*n, *e0 = out + 3*n, *e1 = out + 4*n;
+    for (long k = 0; k < nrows; ++k) {
+        const long i = rows[k];
+        const double r = xr[i], z = xz[i], ci = c[i], bi0 = b0[i], bi1 = b1[i];
+        double a00 = 0, a01 = 0, a11 = 0, s0 = 0, s1 = 0;
+        #pragma omp simd reduction(+:a00,a01,a11,s0,s1)
+        for (long p = i; p < n; ++p) {
+            const double rp = xr[p], dz = z - xz[p], dr = r - rp;
+            const double d2 = dr*dr + dz*dz, P = (r + rp)*(r + rp) + dz*dz;
+            double G0, G1, GY, ok = 1.0;
+%(MOMENTS)s
+                if (d2 == 0.0) G0 = 0.0;          /* (multiplied by d² = 0) */
+            const double S00 = ok*(dz*dz*G0 + 4.0*rp*rp*GY);
+            const double S01 = -ok*dz*(dr*G0 + 2.0*rp*G1);
+            const double S11 = ok*(dr*dr*G0 + 4.0*r*rp*G1);
+            const double C00 = ok*(dz*dz*(G0 - 2.0*G1) + 4.0*r*rp*GY);
+            const double C10 = -ok*dz*(dr*G0 - 2.0*r*G1);
+            const double cp = c[p], m = (p == i) ? 0.0 : 1.0, ws = m*ci;
+            a00 += cp*S00; a01 += cp*S01; a11 += cp*S11;
+            s0 += C00*b0[p] + S01*b1[p];
+            s1 += C10*b0[p] + S11*b1[p];
+            /* (every p: a branch here would cost the vectorisation) */
+            g00[p] += ws*ok*(dz*dz*G0 + 4.0*r*r*GY); g01[p] += ws*C10; g11[p] += ws*S11;
+            e0[p] += m*(C00*bi0 + C10*bi1);
+            e1[p] += m*(S01*bi0 + S11*bi1);
+        }
+        g00[i] += a00; g01[i] += a01; g11[i] += a11; e0[i] += s0; e1[i] += s1;
+    }
+}
+"""
+
 # K̂, T of the arithmetic–geometric mean (elliptic_k_t) from kp, k2; sets K, T, D, E
 _AGM_C = r"""
                 double a = 0.5*(1.0 + kp), b = sqrt(kp);
@@ -487,6 +530,43 @@ def _load(gamma):
         fn.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long,
                        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
     return fn
+
+
+@functools.lru_cache(maxsize=None)
+def _load_symmetric(gamma):
+    """The compiled unordered-pair sums for ``γ`` (:data:`_AXI_SYM_LOOP`)."""
+    import ctypes
+    from ..core.kernel_compiler import compile_library
+    src = _AXI_SYM_LOOP % {"MOMENTS": _moments_c(gamma)}
+    so = compile_library(src, f"the symmetric axisymmetric pair kernel (γ = {gamma:g})", prefix="axisym")
+    fn = so.axi_sym
+    if fn.argtypes is None:
+        fn.restype = None
+        fn.argtypes = [ctypes.c_long] + [ctypes.c_void_p] * 5 + [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    return fn
+
+
+def symmetric_pair_sums(gamma, points, coeffs, weighted_vectors, rows):
+    r"""``(Ĝ, E)`` at every point of one set from the unordered pairs ``(i, p)``,
+    ``p ≥ i``, of the given ``rows`` ``i`` (a rank's share; the shares of all ranks add up
+    to the full sums ``Ĝ_q = Σ_p c_p S(q, p)``, ``E_q = Σ_p C(q, p) b_p``, with which
+    ``Ĵ_q = Ĝ_q t_q − E_q``): one evaluation of the azimuthal moments per unordered pair,
+    half those of :func:`compiled_pair_sums`.  ``Ĝ`` as ``n × 2 × 2``, ``E`` as ``n × 2``."""
+    import ctypes
+    gamma = float(gamma)
+    if not -3.0 <= gamma <= 1.0:
+        raise InvalidParameterError(f"axisymmetric Landau kernel: γ = {gamma:g} is outside [-3, 1]")
+    pts = np.asarray(points, dtype=float)
+    n = len(pts)
+    cols = [np.ascontiguousarray(a, dtype=float) for a in
+            (pts[:, 0], pts[:, 1], coeffs, weighted_vectors[:, 0], weighted_vectors[:, 1])]
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    out = np.zeros((5, n))
+    ptr = lambda a: a.ctypes.data_as(ctypes.c_void_p)
+    _load_symmetric(gamma)(n, *(ptr(a) for a in cols), len(rows), ptr(rows), ptr(out))
+    G = np.empty((n, 2, 2))
+    G[:, 0, 0], G[:, 0, 1], G[:, 1, 0], G[:, 1, 1] = out[0], out[1], out[1], out[2]
+    return G, out[3:].T.copy()
 
 
 def compiled_pair_sums(gamma, targets, target_vectors, points, coeffs, weighted_vectors):

@@ -40,7 +40,7 @@ import numpy as np
 from mpi4py import MPI
 
 from ..core.errors import InvalidParameterError
-from .axisymmetric import compiled_pair_sums
+from .axisymmetric import compiled_pair_sums, symmetric_pair_sums
 from .pair_kernels import (pair_sums, pair_contractions, local_moments, moment_sums, tensor_moments,
                            tensor_moment_contractions)
 
@@ -252,9 +252,75 @@ class AxisymmetricSums(DistinctPositionSums):
                 "(power laws A = r^(gamma+2) with gamma in [-3, 1])")
         super().__init__(points, weight, gather, comm, stats)
         self.gamma = float(gamma)
+        #: per set: the global distinct position of each of this rank's distinct targets
+        self.target_global = []
+        for i in range(self.n_sets):
+            offset = comm.exscan(len(self.points[i])) if comm.size > 1 else 0
+            offset = offset or 0
+            self.target_global.append(self.source_index[i][offset + self.target_first[i]])
 
     def _split_sums(self, targets, tbar, points, c, b):
         return compiled_pair_sums(self.gamma, targets, tbar, points, c, b)
+
+    def _self_sums(self, i, c, b):
+        """``(Ĝ, E)`` of set ``i`` on itself at every distinct position (global), from the
+        unordered pairs (:func:`~generic_fem.kernels.axisymmetric.symmetric_pair_sums`):
+        each rank takes every ``size``-th row, and the shares are summed over ranks."""
+        U = len(self.source_points[i])
+        rows = np.arange(self.comm.rank, U, self.comm.size)
+        G, E = symmetric_pair_sums(self.gamma, self.source_points[i], c, b, rows)
+        flat = np.column_stack([G[:, 0, 0], G[:, 0, 1], G[:, 1, 1], E])
+        if self.comm.size > 1:
+            total = np.empty_like(flat)
+            self.comm.Allreduce(flat, total)
+            flat = total
+        G = np.empty((U, 2, 2))
+        G[:, 0, 0], G[:, 0, 1], G[:, 1, 0], G[:, 1, 1] = flat[:, 0], flat[:, 1], flat[:, 1], flat[:, 2]
+        return G, flat[:, 3:]
+
+    def sums(self, target_vectors, coeff, vectors, coupling, kappa=None):
+        """As :meth:`DistinctPositionSums.sums`; a set's sums over itself run over the
+        unordered pairs of its distinct positions (one evaluation of the azimuthal
+        moments serves both orientations: half the work), split among the ranks by
+        rows and summed (an ``MPI_Allreduce`` of five numbers per position)."""
+        n, d = self.n_sets, self.dim
+        local = np.concatenate([np.column_stack([coeff[j], coeff[j][:, None] * vectors[j]]) for j in range(n)],
+                               axis=1)
+        src = self.gather(local)
+        src = src.reshape(len(src), n, d + 1)
+        merged = {}
+        out = []
+        for i in range(n):
+            js = [j for j in range(n) if coupling[i, j] != 0]
+            if not js:
+                out.append(self._zero())
+                continue
+            for j in js:
+                if j not in merged:
+                    merged[j] = self._merged(j, src[:, j, 0], src[:, j, 1:])
+            first, inv = self.target_first[i], self.target_index[i]
+            t = np.asarray(target_vectors[i], dtype=float).reshape(-1, d)
+            tbar = t[first]
+            Gu, Hu = np.zeros((len(first), d, d)), np.zeros((len(first), d))
+            others = [j for j in js if j != i]
+            if others:
+                pts = np.concatenate([self.source_points[j] for j in others])
+                c = np.concatenate([coupling[i, j] * merged[j][0] for j in others])
+                b = np.concatenate([coupling[i, j] * merged[j][1] for j in others])
+                self.stats["pairs"] += len(first) * len(c)
+                Go, Ho = compiled_pair_sums(self.gamma, self.points[i][first], tbar, pts, c, b)
+                Gu += Go
+                Hu += Ho
+            if i in js:
+                Gs, Es = self._self_sums(i, coupling[i, i] * merged[i][0], coupling[i, i] * merged[i][1])
+                self.stats["pairs"] += len(first) * len(Gs)
+                Gl, El = Gs[self.target_global[i]], Es[self.target_global[i]]
+                Gu += Gl
+                Hu += np.einsum("qab,qb->qa", Gl, tbar) - El
+            G = Gu[inv]
+            H = Hu[inv] + np.einsum("qab,qb->qa", G, t - tbar[inv])
+            out.append((G, H))
+        return out
 
     def contractions(self, tensors, coupling, kappa=None):
         raise InvalidParameterError("axisymmetric two-point operators have no adjoint yet: a run on a "
