@@ -64,6 +64,8 @@ class LandauInfiniteMass(Landau):
         self.origin_tol2 = (1e-10 * extent) ** 2
         #: the local electron–ion operator ``M_L``
         self.ion_scattering = LocalFriction(self._ion_form)
+        # (the names of the parts of generic_fem.time_derivatives)
+        self.pairs.label, self.ion_scattering.label = "Q", "L"
 
     def scattering_tensor(self):
         """``c_ei |v|^{2+γ} Π(v) = c_ei |v|^γ (|v|² I − v ⊗ v)`` (UFL)."""

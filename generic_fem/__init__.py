@@ -18,6 +18,7 @@ from .core.history import History  # noqa: F401
 from . import run as _run_module  # noqa: F401  (the old path's alias, loaded before the function is bound)
 from .drivers.run import run, state_diagnostics, save_checkpoint, load_checkpoint, restore_state  # noqa: F401
 from .drivers.functional import energy_dissipation_functional, EnergyDissipationResult  # noqa: F401
+from .drivers.rates import time_derivatives  # noqa: F401
 from .drivers.grazing import (pair_energy_dissipation, PairFunctionalResult, GradientRate, PairRate,  # noqa: F401
                               least_action_rate, tgre_residual, solve_tgre, sample_curve)
 from .core.meshes import (velocity_box, velocity_ball, velocity_half_plane, geometric_edges,  # noqa: F401

@@ -28,6 +28,9 @@ class FrictionOperator:
 
     #: the form's coefficients depend on ``(f, g)`` at all points (no sparse matrix)
     is_nonlocal = False
+    #: a short name (the parts of :func:`~generic_fem.drivers.rates.time_derivatives`);
+    #: ``None``: the class name and index
+    label = None
 
     def form(self, f, g, phi):
         """``⟨φ, M(f) g⟩`` as a UFL form (linear in ``φ``; symmetric in ``g, φ``)."""
