@@ -69,7 +69,20 @@ def fuzzy(comm=None):
     return m, base, width, 0.3, 0.2 * ufl.sin(X[0]) * X[1] * ufl.exp(-0.5 * X[1] ** 2), ufl.cos(m.x)
 
 
-CASES = {"fokker_planck": fokker_planck, "landau_coulomb": landau,
+def axisymmetric(comm=None, gamma=-2.5):
+    """Landau in axisymmetric velocity space ``(v_⊥, v_∥)``, a general ``γ`` (the series
+    kernel), ``C`` as the control."""
+    from forms.landau import Landau
+    from generic_fem import velocity_half_plane
+    mesh = velocity_half_plane(5.0, 5.0, 3, comm=comm)
+    C = real_parameter(mesh, 1.0)
+    m = Landau(mesh, gamma=gamma, C=C)
+    v_perp, v_par = m.coordinates
+    base = m.maxwellian(1.0, (0.0, 0.6), 1.0) + m.maxwellian(0.5, (0.0, -1.0), 0.6)
+    return m, base, C, 0.3, 0.3 * v_par * ufl.exp(-m.speed2), v_par * v_par
+
+
+CASES = {"fokker_planck": fokker_planck, "landau_coulomb": landau, "axisymmetric": axisymmetric,
          "landau_maxwell": lambda comm=None: landau(comm, gamma=0.0),
          "multispecies": multispecies, "fuzzy": fuzzy}
 
@@ -136,6 +149,7 @@ def test_taylor_schemes(scheme):
 
 # ----------------------------------------------------------------------------- finite differences
 @pytest.mark.parametrize("case,scheme", [("fokker_planck", "backward-euler"), ("landau_coulomb", "backward-euler"),
+                                         ("axisymmetric", "backward-euler"),
                                          ("landau_maxwell", "discrete-gradient"), ("multispecies", "backward-euler"),
                                          ("fuzzy", "discrete-gradient")])
 def test_central_differences(case, scheme):
@@ -296,7 +310,7 @@ def test_recompute_uses_the_recorded_steps():
 # ----------------------------------------------------------------------------- parallel
 @pytest.mark.parallel(nprocs=2)
 @pytest.mark.parametrize("case,scheme", [("landau_coulomb", "discrete-gradient"), ("multispecies", "backward-euler"),
-                                         ("fuzzy", "backward-euler")])
+                                         ("fuzzy", "backward-euler"), ("axisymmetric", "midpoint")])
 def test_gradient_on_one_and_two_ranks(case, scheme):
     """``dJ·h`` for the initial-datum and the parameter directions agree on 1 and 2 ranks
     to 1e-10."""

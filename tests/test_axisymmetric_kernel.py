@@ -153,3 +153,27 @@ def test_unordered_pair_sums_match_the_ordered_ones(gamma):
     Gb, Eb = symmetric_pair_sums(gamma, pts, c, b, np.arange(1, n, 2))
     assert np.max(np.abs(Ga + Gb - G2)) <= 1e-13 * np.max(np.abs(G2))
     assert np.max(np.abs(Ea + Eb - E2)) <= 1e-13 * np.max(np.abs(E2))
+
+
+@pytest.mark.parametrize("gamma", [-3.0, -2.5, 0.0, 1.0])
+def test_contractions_are_the_derivative_of_the_sums(gamma):
+    """The adjoint's pair sums ``K_t = Σ_s S(s, t) : T_s`` equal the derivative of
+    ``Σ_s T_s : Ĝ_s`` in each source coefficient (computed column by column with the
+    forward sums), with axis points and a source on a target, to round-off."""
+    from generic_fem.kernels.axisymmetric import compiled_pair_sums, compiled_pair_contractions
+    rng = np.random.default_rng(1)
+    n, m = 30, 40
+    tg = np.column_stack([rng.uniform(0, 3, n), rng.uniform(-3, 3, n)])
+    tg[:3, 0] = 0.0
+    src = np.column_stack([rng.uniform(0, 3, m), rng.uniform(-3, 3, m)])
+    src[:2] = tg[:2]
+    T = rng.normal(size=(n, 2, 2))
+    T = 0.5 * (T + T.transpose(0, 2, 1))
+    K = compiled_pair_contractions(gamma, src, tg, T)
+    ref = np.empty(m)
+    for p in range(m):
+        c = np.zeros(m)
+        c[p] = 1.0
+        G, _ = compiled_pair_sums(gamma, tg, np.zeros((n, 2)), src, c, np.zeros((m, 2)))
+        ref[p] = np.einsum("sij,sij->", T, G)
+    assert np.max(np.abs(K - ref)) <= 1e-13 * np.max(np.abs(ref))

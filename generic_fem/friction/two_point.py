@@ -203,8 +203,8 @@ class TwoPointFriction(FrictionOperator):
         self.point_sets = P = PointSets(mesh, rule, dx, vel, sig)
         #: axisymmetric velocity space (:mod:`generic_fem.core.velocity`): the points are rings
         self.axisymmetric = P.velocity_coordinates.kind == "axisymmetric"
-        #: whether taped runs can be differentiated (not yet in axisymmetric velocity space)
-        self.has_adjoint = not self.axisymmetric
+        #: whether taped runs can be differentiated
+        self.has_adjoint = True
         self.mesh, self.dim, self.velocity, self.rule = mesh, P.dim, P.velocity, P.rule
         self.Q, self.Qv, self.Qt = P.Q, P.Qv, P.Qt
         #: this rank's space coordinates of the points (phase space), or None

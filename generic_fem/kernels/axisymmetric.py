@@ -399,6 +399,37 @@ void axi_sym(long n, const double *restrict xr, const double *restrict xz, const
 }
 """
 
+# The contractions the adjoint needs: K_t = Σ_s S(s, t) : T_s, the derivative of
+# Σ_s T_s : Ĝ_s in the coefficient c_t of the source t (S(s, t): target s, source t).
+# In the variables of the target t (r, z its ring, dz = z − z_s, dr = r − r_s) its
+# entries are S(s, t)_00 = dz² G0 + 4r² GY, S(s, t)_01 = C10, S(s, t)_11 = S11 (the
+# reversed pair above); T as (T00, T01, T11), the off-diagonal counted twice.
+_AXI_CONTRACT_LOOP = r"""
+#include <math.h>
+void axi_contract(long nt, const double *restrict y, long ns, const double *restrict src,
+                  double *restrict out)
+{
+    const double *xr = src, *xz = src + ns, *T00 = src + 2*ns, *T01 = src + 3*ns, *T11 = src + 4*ns;
+    for (long t = 0; t < nt; ++t) {
+        const double r = y[2*t], z = y[2*t+1];
+        double acc = 0.0;
+        #pragma omp simd reduction(+:acc)
+        for (long p = 0; p < ns; ++p) {
+            const double rp = xr[p], dz = z - xz[p], dr = r - rp;
+            const double d2 = dr*dr + dz*dz, P = (r + rp)*(r + rp) + dz*dz;
+            double G0, G1, GY, ok = 1.0;
+%(MOMENTS)s
+                if (d2 == 0.0) G0 = 0.0;          /* (multiplied by d² = 0) */
+            const double A00 = ok*(dz*dz*G0 + 4.0*r*r*GY);
+            const double A01 = -ok*dz*(dr*G0 - 2.0*r*G1);
+            const double A11 = ok*(dr*dr*G0 + 4.0*r*rp*G1);
+            acc += A00*T00[p] + 2.0*A01*T01[p] + A11*T11[p];
+        }
+        out[t] = acc;
+    }
+}
+"""
+
 # K̂, T of the arithmetic–geometric mean (elliptic_k_t) from kp, k2; sets K, T, D, E
 _AGM_C = r"""
                 double a = 0.5*(1.0 + kp), b = sqrt(kp);
@@ -567,6 +598,42 @@ def symmetric_pair_sums(gamma, points, coeffs, weighted_vectors, rows):
     G = np.empty((n, 2, 2))
     G[:, 0, 0], G[:, 0, 1], G[:, 1, 0], G[:, 1, 1] = out[0], out[1], out[1], out[2]
     return G, out[3:].T.copy()
+
+
+@functools.lru_cache(maxsize=None)
+def _load_contract(gamma):
+    """The compiled contractions for ``γ`` (:data:`_AXI_CONTRACT_LOOP`)."""
+    import ctypes
+    from ..core.kernel_compiler import compile_library
+    src = _AXI_CONTRACT_LOOP % {"MOMENTS": _moments_c(gamma)}
+    so = compile_library(src, f"the axisymmetric contraction kernel (γ = {gamma:g})", prefix="axicon")
+    fn = so.axi_contract
+    if fn.argtypes is None:
+        fn.restype = None
+        fn.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    return fn
+
+
+def compiled_pair_contractions(gamma, targets, points, tensors):
+    r"""``K_t = Σ_s S(s, t) : T_s`` for symmetric meridian tensors ``T_s`` (``(N, 2, 2)``,
+    weights included) at the sources ``points``: the derivative of ``Σ_s T_s : Ĝ_s`` in
+    the coefficient of the source at each target (the pair sum the adjoint of the
+    axisymmetric operator needs; ``S(s, t) ≠ S(t, s)``: the ring radii enter unequally).
+    Pairs left out as in :func:`compiled_pair_sums`."""
+    import ctypes
+    gamma = float(gamma)
+    if not -3.0 <= gamma <= 1.0:
+        raise InvalidParameterError(f"axisymmetric Landau kernel: γ = {gamma:g} is outside [-3, 1]")
+    y = np.ascontiguousarray(targets, dtype=float)
+    T = np.asarray(tensors, dtype=float)
+    N = len(points)
+    src = np.empty((5, N))
+    src[:2] = np.asarray(points, dtype=float).T
+    src[2], src[3], src[4] = T[:, 0, 0], 0.5 * (T[:, 0, 1] + T[:, 1, 0]), T[:, 1, 1]
+    out = np.empty(len(y))
+    ptr = lambda a: a.ctypes.data_as(ctypes.c_void_p)
+    _load_contract(gamma)(len(y), ptr(y), N, ptr(src), ptr(out))
+    return out
 
 
 def compiled_pair_sums(gamma, targets, target_vectors, points, coeffs, weighted_vectors):

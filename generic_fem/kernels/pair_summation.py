@@ -40,7 +40,7 @@ import numpy as np
 from mpi4py import MPI
 
 from ..core.errors import InvalidParameterError
-from .axisymmetric import compiled_pair_sums, symmetric_pair_sums
+from .axisymmetric import compiled_pair_sums, compiled_pair_contractions, symmetric_pair_sums
 from .pair_kernels import (pair_sums, pair_contractions, local_moments, moment_sums, tensor_moments,
                            tensor_moment_contractions)
 
@@ -323,8 +323,24 @@ class AxisymmetricSums(DistinctPositionSums):
         return out
 
     def contractions(self, tensors, coupling, kappa=None):
-        raise InvalidParameterError("axisymmetric two-point operators have no adjoint yet: a run on a "
-                                    "velocity_half_plane can not be taped")
+        """``K_iq = Σ_j c_ij Σ_P S(P, q) : T_jP`` over distinct source positions (tensors
+        summed over coincident points; :func:`~generic_fem.kernels.axisymmetric.compiled_pair_contractions`)."""
+        n, d = self.n_sets, self.dim
+        src = self.gather(np.concatenate([tensors[j].reshape(-1, d * d) for j in range(n)], axis=1))
+        src = src.reshape(len(src), n, d * d)
+        out = []
+        for i in range(n):
+            first, inv = self.target_first[i], self.target_index[i]
+            acc = np.zeros(len(first))
+            for j in (j for j in range(n) if coupling[i, j] != 0):
+                inv_j, U = self.source_index[j], len(self.source_points[j])
+                Tm = np.stack([np.bincount(inv_j, weights=src[:, j, k], minlength=U)
+                               for k in range(d * d)], axis=1).reshape(-1, d, d)
+                acc += coupling[i, j] * compiled_pair_contractions(self.gamma, self.points[i][first],
+                                                                   self.source_points[j], Tm)
+                self.stats["pairs"] += len(first) * U
+            out.append(acc[inv])
+        return out
 
 
 class PhaseSpaceSums(PairSummation):
