@@ -39,9 +39,10 @@ def maxwellian(density, u_par, temperature):
         sp.exp(-((v_par - u_par) ** 2 + v_perp ** 2) / (2 * temperature))
 
 
-def fisher_rate_along_L(f, gamma, radius, c_ei=1.0, epsrel=1e-11):
+def fisher_rate_along_L(f, gamma, radius, c_ei=1.0, epsrel=1e-11, breaks=()):
     """``c_ei ⟨I'(f), L f⟩`` (module docstring) for the SymPy datum ``f(r, θ)``, integrated
-    over ``|v| ≤ radius``."""
+    over ``|v| ≤ radius``; ``breaks``: radii where the datum changes fast (the radial
+    integral is split there, so that the adaptive quadrature sees every feature)."""
     g = sp.log(f)
     gt = sp.diff(g, theta)
     gtt = sp.diff(gt, theta)
@@ -53,4 +54,6 @@ def fisher_rate_along_L(f, gamma, radius, c_ei=1.0, epsrel=1e-11):
 
     def shell(rr):
         return quad(lambda t: integrand(rr, t), tiny, np.pi - tiny, limit=200, epsabs=0.0, epsrel=epsrel)[0]
-    return -2.0 * float(c_ei) * quad(shell, tiny, float(radius), limit=200, epsabs=0.0, epsrel=epsrel)[0]
+    edges = [tiny] + sorted(float(b) for b in breaks if tiny < b < radius) + [float(radius)]
+    return -2.0 * float(c_ei) * sum(quad(shell, a, b, limit=200, epsabs=0.0, epsrel=epsrel)[0]
+                                    for a, b in zip(edges, edges[1:]))
