@@ -651,7 +651,8 @@ def pair_energy_dissipation(model, curve, times=None, rates=None, chain_rule="di
         list), ``"right"``, ``"left"``, ``"trapezoid"`` (``(f⁰ + f¹)/2``), a list of
         ``α_k`` (``F(w⁰ + α_k Δw)``), or ``"scheme"`` (the default for a History: the
         scheme's own, ``f¹`` for backward Euler and the minimizing movement, the recorded
-        ``α`` for the midpoint and discrete-gradient schemes).  A curve satisfies the
+        ``α`` for the midpoint and discrete-gradient schemes; the midpoint scheme's node-wise
+        floor of ``α`` in damped tails is not recorded).  A curve satisfies the
         discrete TGRE only with the transport state it was computed with (the local
         conservation laws of transport are not those of another state).
     :arg tgre_tol: the relative TGRE residual (:func:`tgre_residual`) above which an
