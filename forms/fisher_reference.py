@@ -26,7 +26,7 @@ import numpy as np
 import sympy as sp
 from scipy.integrate import quad
 
-__all__ = ["r", "theta", "maxwellian", "fisher_rate_along_L"]
+__all__ = ["r", "theta", "maxwellian", "fisher_rate_along_L", "CounterexampleDatum"]
 
 #: the spherical variables of the datum (``θ`` from the axis ``e_∥``)
 r, theta = sp.symbols("r theta", positive=True)
@@ -57,3 +57,87 @@ def fisher_rate_along_L(f, gamma, radius, c_ei=1.0, epsrel=1e-11, breaks=()):
     edges = [tiny] + sorted(float(b) for b in breaks if tiny < b < radius) + [float(radius)]
     return -2.0 * float(c_ei) * sum(quad(shell, a, b, limit=200, epsabs=0.0, epsrel=epsrel)[0]
                                     for a, b in zip(edges, edges[1:]))
+
+
+class CounterexampleDatum:
+    r"""The datum of Junné–Winter–Yoldaş's counterexample (arXiv:2512.17082, §3.2), with a
+    positive profile in place of their compact cut-off, axisymmetric about ``e_∥``:
+
+    .. math::
+
+       f = f_1 + f_2, \quad f_1 = e^{R|v|^{|γ|/2} \cos θ} χ(v/r), \quad f_2 = κ χ(v/τ),
+       \quad r = R^{2/γ}/\log(2 + R),
+
+       χ(x) = (ε + |x|^{2k}) e^{−k|x|²}/Z, \qquad k = 4,
+
+    ``Z`` making ``∫χ = 1``: a positive smooth radial bump peaked at ``|x| = 1`` (95% of its
+    mass in ``½ ≤ |x| ≤ 2`` for ``ε ≤ 10⁻³``) with Gaussian tails (which coarse meshes
+    resolve), so that ``log f`` exists.  ``κ, τ`` give unit mass and kinetic energy
+    ``∫ ½|v|² f = 3/2`` (closed form once the mass and energy of ``f_1`` are integrated).
+    ``ε`` matters: both profiles are ``ε/Z`` at the origin, where the angular part of
+    ``log f`` is diluted by ``f_2``; with ``ε = 10⁻³`` the ``L`` part of ``dI/dt`` is negative
+    for every ``γ`` measured, with ``ε = 10⁻⁸`` it has the sign the paper's argument gives
+    (docs "Semi-discrete time derivatives").
+
+    :arg gamma: ``γ ∈ [−3, −2]``; :arg R: ``R ≥ 1``; :arg eps: ``ε``; :arg even: the
+        symmetrised ``f_1`` (``cosh`` in place of ``exp``: ``f(v) = f(−v)``).
+    """
+
+    k = 4
+
+    def __init__(self, gamma, R, eps=1e-8, even=False):
+        self.gamma, self.R, self.eps, self.even = float(gamma), float(R), float(eps), bool(even)
+        k = self.k
+        prof = lambda x2: (self.eps + x2 ** k) * np.exp(-k * x2)
+        hint = [0.3, 1.0, 2.0]
+        #: ``Z`` (``∫ χ = 1``) and ``∫ ½|x|² χ``
+        self.Z = quad(lambda x: 4 * np.pi * x * x * prof(x * x), 0, 20, limit=200, points=hint)[0]
+        e_chi = quad(lambda x: 2 * np.pi * x ** 4 * prof(x * x), 0, 20, limit=200, points=hint)[0] / self.Z
+        self.r = R ** (2.0 / self.gamma) / np.log(2.0 + R)
+        p, r0 = abs(self.gamma) / 2, self.r
+
+        def shell(rho):       # ∫ over the sphere of radius rho of f_1 (the μ-integral in closed form)
+            a = R * rho ** p
+            s = 2.0 if a < 1e-8 else 2 * np.sinh(a) / a     # (∫ e^{aμ} dμ = ∫ cosh(aμ) dμ)
+            return 2 * np.pi * rho * rho * s * prof((rho / r0) ** 2) / self.Z
+        pts = [r0 / 4, r0, 2 * r0]
+        #: mass and kinetic energy of ``f_1``
+        self.m1 = quad(shell, 0, 20 * r0, limit=400, points=pts)[0]
+        self.e1 = quad(lambda rho: 0.5 * rho * rho * shell(rho), 0, 20 * r0, limit=400, points=pts)[0]
+        if not (self.m1 < 1 and self.e1 < 1.5):
+            raise ValueError(f"CounterexampleDatum: f_1 alone has mass {self.m1:.3g} and energy {self.e1:.3g}: "
+                             "no κ, τ give unit mass and energy 3/2 (take a larger R)")
+        self.tau = np.sqrt((1.5 - self.e1) / ((1 - self.m1) * e_chi))
+        self.kappa = (1 - self.m1) / self.tau ** 3
+
+    def breaks(self):
+        """Radii where the datum changes fast (for :func:`fisher_rate_along_L`)."""
+        return [self.r * c for c in (0.1, 0.25, 0.5, 1, 2, 4, 8)] + [self.tau * c for c in (0.25, 0.5, 1, 2)]
+
+    def sympy(self):
+        """``f(r, θ)`` as a SymPy expression (:data:`r`, :data:`theta`)."""
+        k, Z, p = self.k, self.Z, sp.Float(abs(self.gamma) / 2)
+        ang = self.R * r ** p * sp.cos(theta)
+        rad1 = -k * r ** 2 / self.r ** 2
+        pre1 = (self.eps + (r / self.r) ** (2 * k)) / Z
+        f1 = pre1 * (sp.exp(ang + rad1) if not self.even else (sp.exp(ang + rad1) + sp.exp(-ang + rad1)) / 2)
+        f2 = self.kappa * (self.eps + (r / self.tau) ** (2 * k)) * sp.exp(-k * r ** 2 / self.tau ** 2) / Z
+        return f1 + f2
+
+    def ufl(self, model):
+        """``f`` as UFL on an axisymmetric model (``model.speed2 = |v|²``, ``v_∥`` its second
+        coordinate); the exponentials combined so that none overflows at the box edge."""
+        import ufl
+        k, Z, p = self.k, self.Z, abs(self.gamma) / 2
+        s2 = model.speed2
+        v_par = model.coordinates[1]
+        ang = self.R * v_par * s2 ** ((p - 1) / 2)       # R |v|^p cos θ (p ≥ 1: finite at 0)
+        rad1 = -k * s2 / self.r ** 2
+        pre1 = (self.eps + (s2 / self.r ** 2) ** k) / Z
+        f1 = pre1 * (ufl.exp(ang + rad1) if not self.even else 0.5 * (ufl.exp(ang + rad1) + ufl.exp(-ang + rad1)))
+        f2 = self.kappa * (self.eps + (s2 / self.tau ** 2) ** k) * ufl.exp(-k * s2 / self.tau ** 2) / Z
+        return f1 + f2
+
+    def l_part(self, c_ei=1.0, radius=8.0, epsrel=1e-8):
+        """``c_ei ⟨I'(f), L f⟩`` by :func:`fisher_rate_along_L`."""
+        return fisher_rate_along_L(self.sympy(), self.gamma, radius, c_ei, epsrel, self.breaks())

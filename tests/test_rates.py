@@ -115,3 +115,22 @@ def test_l_part_of_the_fisher_rate_against_proposition_3_3(gamma):
         errs.append(abs(r["I"]["parts"]["L"] - ref) / abs(ref))
     print(f"\ngamma {gamma}: L part against Prop. 3.3 ({ref:.6f}): relative errors {errs}")
     assert errs[1] < 0.2 * errs[0] and errs[1] < 1e-2
+
+
+def test_counterexample_datum_l_part_changes_sign_at_the_threshold():
+    """Seed 004's datum (:class:`forms.fisher_reference.CounterexampleDatum`, R = 100):
+    unit mass and energy 3/2; the L part of ``dI/dt`` by quadrature of Prop. 3.3 is
+    positive below ``γ = −√8`` and negative above (measured 29.46 at γ = −3, −28.57 at
+    −2.5), and negative for the symmetrised (even) datum (−1.85 at γ = −3)."""
+    from scipy.integrate import dblquad
+    from forms.fisher_reference import CounterexampleDatum, r, theta
+    import sympy as sp
+    d = CounterexampleDatum(-3.0, 100.0)
+    f = sp.lambdify((r, theta), d.sympy(), "numpy")
+    for weight, target in ((lambda rr: 1.0, 1.0), (lambda rr: 0.5 * rr * rr, 1.5)):
+        val = sum(dblquad(lambda t, rr: 2 * np.pi * rr * rr * np.sin(t) * weight(rr) * f(rr, t), a, b, 0, np.pi,
+                          epsrel=1e-9)[0] for a, b in zip([0] + d.breaks(), d.breaks() + [10.0]))
+        assert abs(val - target) < 1e-6, (val, target)
+    assert d.l_part() > 0
+    assert CounterexampleDatum(-2.5, 100.0).l_part() < 0
+    assert CounterexampleDatum(-3.0, 100.0, even=True).l_part() < 0
