@@ -80,19 +80,26 @@ class CounterexampleDatum:
     (docs "Semi-discrete time derivatives").
 
     :arg gamma: ``γ ∈ [−3, −2]``; :arg R: ``R ≥ 1``; :arg eps: ``ε``; :arg even: the
-        symmetrised ``f_1`` (``cosh`` in place of ``exp``: ``f(v) = f(−v)``).
+        symmetrised ``f_1`` (``cosh`` in place of ``exp``: ``f(v) = f(−v)``); :arg eps2:
+        the floor of ``f_2``'s profile (default ``ε``): ``eps=1e-2, eps2=0`` keeps ``f``
+        positive (``f_1 > 0`` everywhere) with a gentle rise of ``log f`` inside the shell,
+        which the discretisation resolves far better than ``ε = 10⁻⁸``.
     """
 
     k = 4
 
-    def __init__(self, gamma, R, eps=1e-8, even=False):
+    def __init__(self, gamma, R, eps=1e-8, even=False, eps2=None):
         self.gamma, self.R, self.eps, self.even = float(gamma), float(R), float(eps), bool(even)
+        #: the floor of ``f_2``'s profile (default ``ε``)
+        self.eps2 = self.eps if eps2 is None else float(eps2)
         k = self.k
         prof = lambda x2: (self.eps + x2 ** k) * np.exp(-k * x2)
+        prof2 = lambda x2: (self.eps2 + x2 ** k) * np.exp(-k * x2)
         hint = [0.3, 1.0, 2.0]
-        #: ``Z`` (``∫ χ = 1``) and ``∫ ½|x|² χ``
+        #: ``Z`` (``∫ χ = 1``) of ``f_1``'s and ``f_2``'s profiles
         self.Z = quad(lambda x: 4 * np.pi * x * x * prof(x * x), 0, 20, limit=200, points=hint)[0]
-        e_chi = quad(lambda x: 2 * np.pi * x ** 4 * prof(x * x), 0, 20, limit=200, points=hint)[0] / self.Z
+        self.Z2 = quad(lambda x: 4 * np.pi * x * x * prof2(x * x), 0, 20, limit=200, points=hint)[0]
+        e_chi = quad(lambda x: 2 * np.pi * x ** 4 * prof2(x * x), 0, 20, limit=200, points=hint)[0] / self.Z2
         self.r = R ** (2.0 / self.gamma) / np.log(2.0 + R)
         p, r0 = abs(self.gamma) / 2, self.r
 
@@ -121,7 +128,7 @@ class CounterexampleDatum:
         rad1 = -k * r ** 2 / self.r ** 2
         pre1 = (self.eps + (r / self.r) ** (2 * k)) / Z
         f1 = pre1 * (sp.exp(ang + rad1) if not self.even else (sp.exp(ang + rad1) + sp.exp(-ang + rad1)) / 2)
-        f2 = self.kappa * (self.eps + (r / self.tau) ** (2 * k)) * sp.exp(-k * r ** 2 / self.tau ** 2) / Z
+        f2 = self.kappa * (self.eps2 + (r / self.tau) ** (2 * k)) * sp.exp(-k * r ** 2 / self.tau ** 2) / self.Z2
         return f1 + f2
 
     def ufl(self, model):
@@ -135,7 +142,7 @@ class CounterexampleDatum:
         rad1 = -k * s2 / self.r ** 2
         pre1 = (self.eps + (s2 / self.r ** 2) ** k) / Z
         f1 = pre1 * (ufl.exp(ang + rad1) if not self.even else 0.5 * (ufl.exp(ang + rad1) + ufl.exp(-ang + rad1)))
-        f2 = self.kappa * (self.eps + (s2 / self.tau ** 2) ** k) * ufl.exp(-k * s2 / self.tau ** 2) / Z
+        f2 = self.kappa * (self.eps2 + (s2 / self.tau ** 2) ** k) * ufl.exp(-k * s2 / self.tau ** 2) / self.Z2
         return f1 + f2
 
     def l_part(self, c_ei=1.0, radius=8.0, epsrel=1e-8):
