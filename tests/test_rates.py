@@ -134,3 +134,18 @@ def test_counterexample_datum_l_part_changes_sign_at_the_threshold():
     assert d.l_part() > 0
     assert CounterexampleDatum(-2.5, 100.0).l_part() < 0
     assert CounterexampleDatum(-3.0, 100.0, even=True).l_part() < 0
+
+
+def test_fisher_counterexample_demo_runs(tmp_path):
+    """The demo with one ``γ``, two ``R`` and one mesh: it prints the quadrature table and
+    the discrete rates, and plots."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, os.path.join(root, "demos", "fisher_counterexample.py"), "--gammas", "-3",
+                        "--radii", "10", "100", "--cells", "16", "--output", str(tmp_path)],
+                       capture_output=True, text=True, cwd=root, env=dict(os.environ))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "2.414" in r.stdout and "29.46" in r.stdout and (tmp_path / "l_part.png").exists()
+    assert "unused" not in r.stdout + r.stderr
