@@ -18,9 +18,10 @@
 #    (:func:`generic_fem.time_derivatives`, split into its ``Q`` and ``L`` parts), its
 #    ``L`` part against the quadrature.
 #
-# At ``R = 10`` the ``Q`` part (about −2150, the bulk's) dominates; the ``L`` part passes it
-# near ``R ≈ 5000``, which a tensor mesh graded towards the origin does not yet reach
-# (the open part of this study).
+# At ``R = 10`` the ``Q`` part (about −2150) dominates, and for this profile it grows nearly
+# like ``R`` (−18000 at ``R = 100``), while the ``L`` part grows like ``R^{4/3}/log R``: the
+# discrete sign change needs a profile with a smaller ``Q`` constant (the open part of
+# this study, docs/rates.rst).
 #
 # Run it with ``./gfem run python demos/fisher_counterexample.py`` (about a minute);
 # the plot is ``output/fisher_counterexample/l_part.png``.
