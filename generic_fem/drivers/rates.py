@@ -21,11 +21,14 @@ quantity of entropy–entropy-production and Fisher-information arguments (e.g.
 Guillen–Silvestre, arXiv:2311.09420; the threshold ``γ = −√8`` of seed 004's
 counterexample), computed for the discrete model.
 """
+import numpy as np
 import ufl
 import firedrake as fd
+from mpi4py import MPI
 from petsc4py import PETSc
 
 from ..core.errors import InvalidParameterError
+from ..core.petsc_options import inserted_options
 
 __all__ = ["time_derivatives", "operator_labels"]
 
@@ -66,34 +69,39 @@ def _velocity_parts(model, w, f, solver_parameters):
     # the matrix's diagonal spans the range of f (tails at 1e-40 of the peak): solve
     # with it scaled symmetrically by its diagonal (under the nodal rule it is diagonal)
     d = A.getDiagonal()
+    positive = V.mesh().comm.allreduce(bool(np.all(d.getArray(readonly=True) > 0)), op=MPI.LAND)
+    if not positive:
+        raise InvalidParameterError(
+            "time_derivatives: the matrix of F'(w) has a non-positive diagonal entry (F'(w) underflows: w "
+            "below about -745 at a node, or f(1 - eps f) vanishing): the state's tails are not representable")
     s = d.copy()
     s.sqrtabs()
     s.reciprocal()
     A.diagonalScale(s, s)
-    ksp = PETSc.KSP().create(comm=A.getComm())
-    ksp.setOperators(A)
-    ksp.setOptionsPrefix("gfem_rates_")
-    opts = PETSc.Options()
     params = dict({"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"},
                   **(solver_parameters or {}))
-    for k, v in params.items():
-        opts["gfem_rates_" + k] = v
-    ksp.setFromOptions()
-    for k in params:
-        opts.delValue("gfem_rates_" + k)
+    ksp = PETSc.KSP().create(comm=A.getComm())
     out = {}
-    for label, form in rhs.items():
-        b = fd.assemble(form)
-        u = fd.Function(V, name=f"wdot_{label}")
-        with b.dat.vec_ro as bv, u.dat.vec_wo as uv:
-            sb = bv.copy()
-            sb.pointwiseMult(sb, s)
-            ksp.solve(sb, uv)
-            uv.pointwiseMult(uv, s)
-        if ksp.getConvergedReason() < 0:
-            raise InvalidParameterError(f"time_derivatives: the solve with F'(w) failed ({ksp.getConvergedReason()})")
-        out[label] = u
-    ksp.destroy()
+    try:
+        ksp.setOperators(A)
+        ksp.setOptionsPrefix("gfem_rates_")
+        with inserted_options(params, "gfem_rates_"):
+            ksp.setFromOptions()
+        for label, form in rhs.items():
+            b = fd.assemble(form)
+            u = fd.Function(V, name=f"wdot_{label}")
+            with b.dat.vec_ro as bv, u.dat.vec_wo as uv:
+                sb = bv.copy()
+                sb.pointwiseMult(sb, s)
+                ksp.solve(sb, uv)
+                uv.pointwiseMult(uv, s)
+            finite = V.mesh().comm.allreduce(bool(np.all(np.isfinite(u.dat.data_ro))), op=MPI.LAND)
+            if ksp.getConvergedReason() < 0 or not finite:
+                raise InvalidParameterError(f"time_derivatives: the solve with F'(w) failed (reason "
+                                            f"{ksp.getConvergedReason()}, finite: {finite})")
+            out[label] = u
+    finally:
+        ksp.destroy()
     return out
 
 

@@ -59,8 +59,9 @@ In detail (docs/theory.rst, "Convergence criterion and globalisation", says why)
 ``anderson_depth``
     depth of the Anderson acceleration of the Picard iteration
     (:class:`~generic_fem.solvers.anderson.AndersonMixing`); by default 5 with the
-    Picard Jacobian, 0 (off) with ``nonlocal_jacobian="exact"``
-    (docs/theory.rst, "Globalisation").
+    Picard Jacobian, 0 (off) with ``nonlocal_jacobian="exact"`` and for the midpoint
+    scheme under the Gauss rule (no floor under its ``α`` there: its stiff tail modes are
+    not damped) (docs/theory.rst, "Globalisation").
 ``floor_rtol``
     accept a residual that stopped decreasing below ``floor_rtol``
     times the mass (its round-off floor) when the density has settled and the

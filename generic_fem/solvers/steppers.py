@@ -190,7 +190,10 @@ class Stepper:
         self.options_prefix = options_prefix
         petsc_parameters, knobs = read_knobs(solver_parameters, options_prefix, knobs)
         if knobs["anderson_depth"] is None:
-            knobs["anderson_depth"] = 5 if nonlocal_jacobian == "picard" else 0
+            # (not for the midpoint scheme under the Gauss rule: there it has no floor under
+            # α, its stiff tail modes are not damped, and mixing lost its hard case)
+            undamped = method.bounds_alpha and model.rule.kind != "nodal"
+            knobs["anderson_depth"] = 5 if (nonlocal_jacobian == "picard" and not undamped) else 0
         #: the sizes of sub-steps and attempts (:class:`~generic_fem.solvers.substeps.StepController`)
         self.controller = StepController(dt, max_rejections, min_dt)
         self.t = float(t0)
