@@ -99,6 +99,8 @@ def _petsc_binary(path):
     MPI in this process, and ``mpiexec`` can not be run from an MPI process)."""
     data = open(path, "rb").read()
     pos, out = 0, []
+    # (32-bit PetscInt and real scalars, as this PETSc build has: a 64-bit-index build
+    # would misparse, which the end-of-file check below catches)
     while pos < len(data):
         classid = int(np.frombuffer(data, ">i4", 1, pos)[0])
         if classid == 1211214:                      # Vec
@@ -113,7 +115,9 @@ def _petsc_binary(path):
             out.append((rows.copy(), cols.copy(), vals.copy()))
             pos += 16 + 4 * m + 12 * nz
         else:
-            raise ValueError(f"{path}: unknown PETSc class id {classid} at byte {pos}")
+            raise ValueError(f"{path}: unknown PETSc class id {classid} at byte {pos} (64-bit PetscInt?)")
+    if pos != len(data):
+        raise ValueError(f"{path}: read {pos} of {len(data)} bytes (64-bit PetscInt or complex scalars?)")
     return out
 
 

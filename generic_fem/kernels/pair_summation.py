@@ -282,7 +282,9 @@ class AxisymmetricSums(DistinctPositionSums):
         """As :meth:`DistinctPositionSums.sums`; a set's sums over itself run over the
         unordered pairs of its distinct positions (one evaluation of the azimuthal
         moments serves both orientations: half the work), split among the ranks by
-        rows and summed (an ``MPI_Allreduce`` of five numbers per position)."""
+        rows and summed (an ``MPI_Allreduce`` of five numbers per position).
+        ``stats["pairs"]`` counts the ordered interactions covered (targets × sources, as
+        for the other backends), twice the kernel evaluations of the unordered sums."""
         n, d = self.n_sets, self.dim
         local = np.concatenate([np.column_stack([coeff[j], coeff[j][:, None] * vectors[j]]) for j in range(n)],
                                axis=1)
