@@ -316,6 +316,26 @@ def axisymmetric_pair_sums(gamma, targets, target_vectors, points, coeffs, vecto
 
 
 # ------------------------------------------------------------------ compiled sums
+# The pair loops' shared C: the ring pair (r, z) ← (rp, zp) with dz, dr, d² and P, the
+# moments G0, G1, GY (%(MOMENTS)s, per γ; ok = 0 for a pair left out), and the tensors
+# S (on the target's gradient) and C (on the source's) of the ordered pair.
+_PAIR_C = """            const double rp = xr[p], dz = z - xz[p], dr = r - rp;
+            const double d2 = dr*dr + dz*dz, P = (r + rp)*(r + rp) + dz*dz;
+            double G0, G1, GY, ok = 1.0;
+%(MOMENTS)s
+            if (d2 == 0.0) G0 = 0.0;          /* (multiplied by d² = 0) */"""
+_TENSORS_C = """            const double S00 = ok*(dz*dz*G0 + 4.0*rp*rp*GY);
+            const double S01 = -ok*dz*(dr*G0 + 2.0*rp*G1);
+            const double S11 = ok*(dr*dr*G0 + 4.0*r*rp*G1);
+            const double C00 = ok*(dz*dz*(G0 - 2.0*G1) + 4.0*r*rp*GY);
+            const double C10 = -ok*dz*(dr*G0 - 2.0*r*G1);"""
+
+
+def _loop_source(template, gamma):
+    """A pair loop's C source for ``γ`` (its ``%(PAIR)s`` and ``%(TENSORS)s`` filled in)."""
+    return template % {"PAIR": _PAIR_C % {"MOMENTS": _moments_c(gamma)}, "TENSORS": _TENSORS_C}
+
+
 # The split sums Ĝ_q = Σ_p c_p S(q, p), Ĵ_q = Σ_p (S(q, p) c_p t_q − C(q, p) b_p) (b_p = c_p g_p,
 # or merged over coincident sources), per target; sources (r', z', c, b0, b1) as arrays.
 # %(MOMENTS)s sets G0, G1, GY (and ok = 0 for a pair left out) from r, rp, dz, d2, P.
@@ -334,16 +354,8 @@ void axi_sums(long nt, const double *restrict y, const double *restrict yt, long
             double a00 = 0, a01 = 0, a11 = 0, h0 = 0, h1 = 0;
             #pragma omp simd reduction(+:a00,a01,a11,h0,h1)
             for (long p = s0; p < s1; ++p) {
-                const double rp = xr[p], dz = z - xz[p], dr = r - rp;
-                const double d2 = dr*dr + dz*dz, P = (r + rp)*(r + rp) + dz*dz;
-                double G0, G1, GY, ok = 1.0;
-%(MOMENTS)s
-                if (d2 == 0.0) G0 = 0.0;          /* (multiplied by d² = 0) */
-                const double S00 = ok*(dz*dz*G0 + 4.0*rp*rp*GY);
-                const double S01 = -ok*dz*(dr*G0 + 2.0*rp*G1);
-                const double S11 = ok*(dr*dr*G0 + 4.0*r*rp*G1);
-                const double C00 = ok*(dz*dz*(G0 - 2.0*G1) + 4.0*r*rp*GY);
-                const double C10 = -ok*dz*(dr*G0 - 2.0*r*G1);
+%(PAIR)s
+%(TENSORS)s
                 const double cp = c[p], u1 = cp*t1 - b1[p];
                 a00 += cp*S00; a01 += cp*S01; a11 += cp*S11;
                 h0 += S00*cp*t0 - C00*b0[p] + S01*u1;
@@ -375,16 +387,8 @@ void axi_sym(long n, const double *restrict xr, const double *restrict xz, const
         double a00 = 0, a01 = 0, a11 = 0, s0 = 0, s1 = 0;
         #pragma omp simd reduction(+:a00,a01,a11,s0,s1)
         for (long p = i; p < n; ++p) {
-            const double rp = xr[p], dz = z - xz[p], dr = r - rp;
-            const double d2 = dr*dr + dz*dz, P = (r + rp)*(r + rp) + dz*dz;
-            double G0, G1, GY, ok = 1.0;
-%(MOMENTS)s
-                if (d2 == 0.0) G0 = 0.0;          /* (multiplied by d² = 0) */
-            const double S00 = ok*(dz*dz*G0 + 4.0*rp*rp*GY);
-            const double S01 = -ok*dz*(dr*G0 + 2.0*rp*G1);
-            const double S11 = ok*(dr*dr*G0 + 4.0*r*rp*G1);
-            const double C00 = ok*(dz*dz*(G0 - 2.0*G1) + 4.0*r*rp*GY);
-            const double C10 = -ok*dz*(dr*G0 - 2.0*r*G1);
+%(PAIR)s
+%(TENSORS)s
             const double cp = c[p], m = (p == i) ? 0.0 : 1.0, ws = m*ci;
             a00 += cp*S00; a01 += cp*S01; a11 += cp*S11;
             s0 += C00*b0[p] + S01*b1[p];
@@ -415,11 +419,7 @@ void axi_contract(long nt, const double *restrict y, long ns, const double *rest
         double acc = 0.0;
         #pragma omp simd reduction(+:acc)
         for (long p = 0; p < ns; ++p) {
-            const double rp = xr[p], dz = z - xz[p], dr = r - rp;
-            const double d2 = dr*dr + dz*dz, P = (r + rp)*(r + rp) + dz*dz;
-            double G0, G1, GY, ok = 1.0;
-%(MOMENTS)s
-                if (d2 == 0.0) G0 = 0.0;          /* (multiplied by d² = 0) */
+%(PAIR)s
             const double A00 = ok*(dz*dz*G0 + 4.0*r*r*GY);
             const double A01 = -ok*dz*(dr*G0 - 2.0*r*G1);
             const double A11 = ok*(dr*dr*G0 + 4.0*r*rp*G1);
@@ -553,7 +553,7 @@ def _load(gamma):
     series coefficients of a general ``γ`` take mpmath some 30 ms)."""
     import ctypes
     from ..core.kernel_compiler import compile_library
-    src = _AXI_LOOP % {"MOMENTS": _moments_c(gamma)}
+    src = _loop_source(_AXI_LOOP, gamma)
     so = compile_library(src, f"the axisymmetric pair kernel (γ = {gamma:g})", prefix="axi")
     fn = so.axi_sums
     if fn.argtypes is None:
@@ -568,7 +568,7 @@ def _load_symmetric(gamma):
     """The compiled unordered-pair sums for ``γ`` (:data:`_AXI_SYM_LOOP`)."""
     import ctypes
     from ..core.kernel_compiler import compile_library
-    src = _AXI_SYM_LOOP % {"MOMENTS": _moments_c(gamma)}
+    src = _loop_source(_AXI_SYM_LOOP, gamma)
     so = compile_library(src, f"the symmetric axisymmetric pair kernel (γ = {gamma:g})", prefix="axisym")
     fn = so.axi_sym
     if fn.argtypes is None:
@@ -605,7 +605,7 @@ def _load_contract(gamma):
     """The compiled contractions for ``γ`` (:data:`_AXI_CONTRACT_LOOP`)."""
     import ctypes
     from ..core.kernel_compiler import compile_library
-    src = _AXI_CONTRACT_LOOP % {"MOMENTS": _moments_c(gamma)}
+    src = _loop_source(_AXI_CONTRACT_LOOP, gamma)
     so = compile_library(src, f"the axisymmetric contraction kernel (γ = {gamma:g})", prefix="axicon")
     fn = so.axi_contract
     if fn.argtypes is None:

@@ -204,18 +204,32 @@ class DistinctPositionSums(PairSummation):
             for j in js:
                 if j not in merged:
                     merged[j] = self._merged(j, src[:, j, 0], src[:, j, 1:])
-            pts = np.concatenate([self.source_points[j] for j in js])
-            c = np.concatenate([coupling[i, j] * merged[j][0] for j in js])
-            b = np.concatenate([coupling[i, j] * merged[j][1] for j in js])
             first, inv = self.target_first[i], self.target_index[i]
             t = np.asarray(target_vectors[i], dtype=float).reshape(-1, d)
             tbar = t[first]
-            self.stats["pairs"] += len(first) * len(c)
-            Gu, Hu = self._split_sums(self.points[i][first], tbar, pts, c, b)
+            Gu, Hu = self._set_sums(i, js, merged, coupling, tbar)
             G = Gu[inv]
             H = Hu[inv] + np.einsum("qab,qb->qa", G, t - tbar[inv])
             out.append((G, H))
         return out
+
+    def _set_sums(self, i, js, merged, coupling, tbar):
+        """``(Ĝ, Ĵ)`` at set ``i``'s distinct targets (vectors ``tbar``) from the merged
+        sources of the sets ``js``, scaled by ``coupling[i, j]``."""
+        return self._ordered_sums(i, js, merged, coupling, tbar)
+
+    def _ordered_sums(self, i, js, merged, coupling, tbar):
+        """:meth:`_set_sums` by the ordered pairs (every target against every source)."""
+        pts = np.concatenate([self.source_points[j] for j in js])
+        c = np.concatenate([coupling[i, j] * merged[j][0] for j in js])
+        b = np.concatenate([coupling[i, j] * merged[j][1] for j in js])
+        first = self.target_first[i]
+        self.stats["pairs"] += len(first) * len(c)
+        return self._split_sums(self.points[i][first], tbar, pts, c, b)
+
+    def _contract(self, targets, points, tensors):
+        """``K_t = Σ_s a(t − s) : T_s`` (:func:`~generic_fem.kernels.pair_kernels.pair_contractions`)."""
+        return pair_contractions(self.weight, targets, points, tensors)
 
     def contractions(self, tensors, coupling, kappa=None):
         n, d = self.n_sets, self.dim
@@ -229,8 +243,7 @@ class DistinctPositionSums(PairSummation):
                 inv_j, U = self.source_index[j], len(self.source_points[j])
                 Tm = np.stack([np.bincount(inv_j, weights=src[:, j, k], minlength=U)
                                for k in range(d * d)], axis=1).reshape(-1, d, d)
-                acc += coupling[i, j] * pair_contractions(self.weight, self.points[i][first],
-                                                          self.source_points[j], Tm)
+                acc += coupling[i, j] * self._contract(self.points[i][first], self.source_points[j], Tm)
                 self.stats["pairs"] += len(first) * U
             out.append(acc[inv])
         return out
@@ -278,71 +291,30 @@ class AxisymmetricSums(DistinctPositionSums):
         G[:, 0, 0], G[:, 0, 1], G[:, 1, 0], G[:, 1, 1] = flat[:, 0], flat[:, 1], flat[:, 1], flat[:, 2]
         return G, flat[:, 3:]
 
-    def sums(self, target_vectors, coeff, vectors, coupling, kappa=None):
-        """As :meth:`DistinctPositionSums.sums`; a set's sums over itself run over the
-        unordered pairs of its distinct positions (one evaluation of the azimuthal
+    def _set_sums(self, i, js, merged, coupling, tbar):
+        """As :meth:`DistinctPositionSums._set_sums`; the set's sums over itself run over
+        the unordered pairs of its distinct positions (one evaluation of the azimuthal
         moments serves both orientations: half the work), split among the ranks by
         rows and summed (an ``MPI_Allreduce`` of five numbers per position).
         ``stats["pairs"]`` counts the ordered interactions covered (targets × sources, as
         for the other backends), twice the kernel evaluations of the unordered sums."""
-        n, d = self.n_sets, self.dim
-        local = np.concatenate([np.column_stack([coeff[j], coeff[j][:, None] * vectors[j]]) for j in range(n)],
-                               axis=1)
-        src = self.gather(local)
-        src = src.reshape(len(src), n, d + 1)
-        merged = {}
-        out = []
-        for i in range(n):
-            js = [j for j in range(n) if coupling[i, j] != 0]
-            if not js:
-                out.append(self._zero())
-                continue
-            for j in js:
-                if j not in merged:
-                    merged[j] = self._merged(j, src[:, j, 0], src[:, j, 1:])
-            first, inv = self.target_first[i], self.target_index[i]
-            t = np.asarray(target_vectors[i], dtype=float).reshape(-1, d)
-            tbar = t[first]
-            Gu, Hu = np.zeros((len(first), d, d)), np.zeros((len(first), d))
-            others = [j for j in js if j != i]
-            if others:
-                pts = np.concatenate([self.source_points[j] for j in others])
-                c = np.concatenate([coupling[i, j] * merged[j][0] for j in others])
-                b = np.concatenate([coupling[i, j] * merged[j][1] for j in others])
-                self.stats["pairs"] += len(first) * len(c)
-                Go, Ho = compiled_pair_sums(self.gamma, self.points[i][first], tbar, pts, c, b)
-                Gu += Go
-                Hu += Ho
-            if i in js:
-                Gs, Es = self._self_sums(i, coupling[i, i] * merged[i][0], coupling[i, i] * merged[i][1])
-                self.stats["pairs"] += len(first) * len(Gs)
-                Gl, El = Gs[self.target_global[i]], Es[self.target_global[i]]
-                Gu += Gl
-                Hu += np.einsum("qab,qb->qa", Gl, tbar) - El
-            G = Gu[inv]
-            H = Hu[inv] + np.einsum("qab,qb->qa", G, t - tbar[inv])
-            out.append((G, H))
-        return out
+        d = self.dim
+        first = self.target_first[i]
+        Gu, Hu = np.zeros((len(first), d, d)), np.zeros((len(first), d))
+        others = [j for j in js if j != i]
+        if others:
+            Gu, Hu = self._ordered_sums(i, others, merged, coupling, tbar)
+        if i in js:
+            Gs, Es = self._self_sums(i, coupling[i, i] * merged[i][0], coupling[i, i] * merged[i][1])
+            self.stats["pairs"] += len(first) * len(Gs)
+            Gl, El = Gs[self.target_global[i]], Es[self.target_global[i]]
+            Gu = Gu + Gl
+            Hu = Hu + np.einsum("qab,qb->qa", Gl, tbar) - El
+        return Gu, Hu
 
-    def contractions(self, tensors, coupling, kappa=None):
-        """``K_iq = Σ_j c_ij Σ_P S(P, q) : T_jP`` over distinct source positions (tensors
-        summed over coincident points; :func:`~generic_fem.kernels.axisymmetric.compiled_pair_contractions`)."""
-        n, d = self.n_sets, self.dim
-        src = self.gather(np.concatenate([tensors[j].reshape(-1, d * d) for j in range(n)], axis=1))
-        src = src.reshape(len(src), n, d * d)
-        out = []
-        for i in range(n):
-            first, inv = self.target_first[i], self.target_index[i]
-            acc = np.zeros(len(first))
-            for j in (j for j in range(n) if coupling[i, j] != 0):
-                inv_j, U = self.source_index[j], len(self.source_points[j])
-                Tm = np.stack([np.bincount(inv_j, weights=src[:, j, k], minlength=U)
-                               for k in range(d * d)], axis=1).reshape(-1, d, d)
-                acc += coupling[i, j] * compiled_pair_contractions(self.gamma, self.points[i][first],
-                                                                   self.source_points[j], Tm)
-                self.stats["pairs"] += len(first) * U
-            out.append(acc[inv])
-        return out
+    def _contract(self, targets, points, tensors):
+        """``K_t = Σ_s S(s, t) : T_s`` (:func:`~generic_fem.kernels.axisymmetric.compiled_pair_contractions`)."""
+        return compiled_pair_contractions(self.gamma, targets, points, tensors)
 
 
 class PhaseSpaceSums(PairSummation):
