@@ -66,19 +66,16 @@ def _velocity_parts(model, w, f, solver_parameters):
         rhs["reversible"] = rev
     mass = fd.derivative(ufl.inner(phi, model.density(w)) * model.dx, w)
     A = fd.assemble(mass).petscmat
-    # the matrix's diagonal spans the range of f (tails at 1e-40 of the peak): solve
-    # with it scaled symmetrically by its diagonal (under the nodal rule it is diagonal)
-    d = A.getDiagonal()
-    positive = V.mesh().comm.allreduce(bool(np.all(d.getArray(readonly=True) > 0)), op=MPI.LAND)
+    # the matrix's diagonal spans the range of f (tails at 1e-40 of the peak): solved
+    # scaled symmetrically by its diagonal, as the steps' Newton systems are
+    # (DiagonalScaledLU; under the nodal rule the matrix is diagonal)
+    positive = V.mesh().comm.allreduce(bool(np.all(A.getDiagonal().getArray(readonly=True) > 0)), op=MPI.LAND)
     if not positive:
         raise InvalidParameterError(
             "time_derivatives: the matrix of F'(w) has a non-positive diagonal entry (F'(w) underflows: w "
             "below about -745 at a node, or f(1 - eps f) vanishing): the state's tails are not representable")
-    s = d.copy()
-    s.sqrtabs()
-    s.reciprocal()
-    A.diagonalScale(s, s)
-    params = dict({"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"},
+    params = dict({"ksp_type": "preonly", "pc_type": "python",
+                   "pc_python_type": "generic_fem.solvers.linear_solvers.DiagonalScaledLU"},
                   **(solver_parameters or {}))
     ksp = PETSc.KSP().create(comm=A.getComm())
     out = {}
@@ -91,10 +88,7 @@ def _velocity_parts(model, w, f, solver_parameters):
             b = fd.assemble(form)
             u = fd.Function(V, name=f"wdot_{label}")
             with b.dat.vec_ro as bv, u.dat.vec_wo as uv:
-                sb = bv.copy()
-                sb.pointwiseMult(sb, s)
-                ksp.solve(sb, uv)
-                uv.pointwiseMult(uv, s)
+                ksp.solve(bv, uv)
             finite = V.mesh().comm.allreduce(bool(np.all(np.isfinite(u.dat.data_ro))), op=MPI.LAND)
             if ksp.getConvergedReason() < 0 or not finite:
                 raise InvalidParameterError(f"time_derivatives: the solve with F'(w) failed (reason "
@@ -115,8 +109,8 @@ def time_derivatives(model, w, functionals, solver_parameters=None):
     :arg functionals: ``{name: Φ}`` with ``Φ(w)`` a UFL 0-form of the Function ``w``
         (``lambda w: model.density(w) * ufl.dot(grad f…)`` …); ``"H"`` is added
         (``−S``) unless given.
-    :arg solver_parameters: PETSc options of the solve with ``⟨φ_i, F'(w) φ_j⟩`` (LU by
-        default).
+    :arg solver_parameters: PETSc options of the solve with ``⟨φ_i, F'(w) φ_j⟩`` (by default
+        :class:`~generic_fem.solvers.linear_solvers.DiagonalScaledLU`, as the steps use).
     :returns: ``{name: {"total": dΦ/dt, "parts": {label: value}}}`` with one part per
         friction operator (labels from :func:`operator_labels`) and ``"reversible"``; for
         ``"H"`` also ``"dissipation"`` (``Σ_k ⟨w, M_k w⟩``, computed directly).
