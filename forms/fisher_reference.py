@@ -86,10 +86,9 @@ class CounterexampleDatum:
         which the discretisation resolves far better than ``ε = 10⁻⁸``.
     """
 
-    k = 4
-
-    def __init__(self, gamma, R, eps=1e-8, even=False, eps2=None):
+    def __init__(self, gamma, R, eps=1e-8, even=False, eps2=None, k=4):
         self.gamma, self.R, self.eps, self.even = float(gamma), float(R), float(eps), bool(even)
+        self.k = int(k)
         #: the floor of ``f_2``'s profile (default ``ε``)
         self.eps2 = self.eps if eps2 is None else float(eps2)
         k = self.k

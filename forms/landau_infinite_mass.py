@@ -22,11 +22,11 @@ relative entropy ``H(f|M_{T°})`` to the centred Maxwellian of the same mass and
 and ``Λ = I + aJ + R H(f|M_{T°})`` (seed (1.12); ``a, R`` are the model's parameters).
 """
 import numpy as np
-from mpi4py import MPI
 import ufl
 import firedrake as fd
 
 from generic_fem.core.errors import InvalidParameterError
+from generic_fem.core.meshes import cell_extent
 from generic_fem.friction.operators import LocalFriction
 from forms.landau import Landau
 
@@ -45,9 +45,11 @@ class LandauInfiniteMass(Landau):
     :arg rule: the quadrature rule.  A quadrature point at the origin (a node of the
         nodal rule, the centroid of a simplex rule) gets the tensor ``0`` there: for
         ``γ < −2`` ``|v|^{2+γ}Π(v)`` is unbounded at ``v = 0`` (integrably so), and a
-        point counts as the origin when ``|v|`` is below ``1e-10`` of the mesh's extent,
+        point counts as the origin when ``|v|`` is below ``1e-8`` of its cell's diameter,
         since a node computed as the midpoint of ``[−R, R]`` lies at ``|v| ≈ 1e-16``, not
-        ``0`` (where the tensor is ``1e16``).
+        ``0`` (where the tensor is ``1e16``).  (Relative to the cell, not to the mesh:
+        meshes graded towards the origin have nodes at ``|v| ~ 1e-12`` of the extent,
+        :func:`~generic_fem.core.meshes.graded_half_disc`.)
     """
     name = "landau_infinite_mass"
 
@@ -59,9 +61,8 @@ class LandauInfiniteMass(Landau):
             raise InvalidParameterError(f"LandauInfiniteMass: gamma must lie in [-3, 1], got {gamma}")
         super().__init__(mesh, gamma=gamma, C=C, degree=degree, quadrature_degree=quadrature_degree, rule=rule)
         self.c_ei, self.a, self.R = float(c_ei), float(a), float(R)
-        extent = mesh.comm.allreduce(float(np.abs(mesh.coordinates.dat.data_ro).max(initial=0.0)), op=MPI.MAX)
-        #: ``|v|²`` below which a point counts as the origin (class docstring)
-        self.origin_tol2 = (1e-10 * extent) ** 2
+        #: ``|v|²`` below which a point counts as the origin (class docstring; UFL)
+        self.origin_tol2 = (1e-8 * cell_extent(mesh)) ** 2
         #: the local electron–ion operator ``M_L``
         self.ion_scattering = LocalFriction(self._ion_form)
         # (the names of the parts of generic_fem.time_derivatives)

@@ -21,7 +21,7 @@ from .drivers.functional import energy_dissipation_functional, EnergyDissipation
 from .drivers.rates import time_derivatives  # noqa: F401
 from .drivers.grazing import (pair_energy_dissipation, PairFunctionalResult, GradientRate, PairRate,  # noqa: F401
                               least_action_rate, tgre_residual, solve_tgre, sample_curve)
-from .core.meshes import (velocity_box, velocity_ball, velocity_half_plane, geometric_edges,  # noqa: F401
+from .core.meshes import (velocity_box, velocity_ball, velocity_half_plane, graded_half_disc, geometric_edges,  # noqa: F401
                           phase_space_mesh, phase_space_box)
 from .friction.two_point import TwoPointFriction  # noqa: F401
 from .core.petsc_options import discard_foreign_options  # noqa: F401

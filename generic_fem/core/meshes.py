@@ -6,7 +6,8 @@ import firedrake as fd
 from .errors import InvalidParameterError
 from .velocity import AxisymmetricVelocity, set_velocity_coordinates
 
-__all__ = ["velocity_box", "velocity_ball", "velocity_half_plane", "geometric_edges", "phase_space_mesh",
+__all__ = ["velocity_box", "velocity_ball", "velocity_half_plane", "graded_half_disc", "geometric_edges",
+           "cell_extent", "phase_space_mesh",
            "phase_space_box", "is_periodic"]
 
 #: PETSc's "simple" partitioner: the same mesh is distributed the same way every
@@ -104,6 +105,140 @@ def velocity_half_plane(radius_perp, radius_par, cells_perp, cells_par=None, per
     X[:, 1] = ez[np.rint(X[:, 1]).astype(int)]
     set_velocity_coordinates(mesh, AxisymmetricVelocity())
     return mesh
+
+
+def _ring_radii(radius, inner, per_doubling):
+    """``(a₀, [ρ₁, …, ρ_J = R])``: the core half-width ``a₀ ≤ inner/2`` and the radii of the
+    circles, ``ρ₁ = 2a₀`` and ratio ``q = 2^{1/per_doubling}``."""
+    q = 2.0 ** (1.0 / per_doubling)
+    rings = max(int(np.ceil(np.log(radius / inner) / np.log(q) - 1e-9)), 1)
+    rho1 = radius / q ** (rings - 1)
+    return rho1 / 2, rho1 * q ** np.arange(rings)
+
+
+def graded_half_disc(radius, inner, segments=16, per_doubling=4, comm=None, name=None):
+    r"""The meridian half-disc ``|v| ≤ R`` of axisymmetric velocity space (coordinates
+    ``(s, v_∥)``, ``s = v_⊥²``, as :func:`velocity_half_plane`) with quadrilateral cells
+    graded geometrically towards the origin ``v = 0`` and aligned with the spheres
+    ``|v| = ρ``: for data with features of size ``inner`` at the origin.
+
+    The cells: a core half-square ``[0, a₀] × [−a₀, a₀]`` (``v_⊥ × v_∥``) cut into
+    ``n × 2n`` equal cells (``n = segments/4``), a ring joining its boundary to the circle
+    ``ρ₁ = 2a₀ ≤ inner`` along rays, then rings between the circles ``ρ_j = ρ₁ q^{j−1}``,
+    ``q = 2^{1/per_doubling}``, up to ``ρ_J = R``, ``segments`` cells each, between the same
+    rays.  The coordinate field is of degree 2 and exact on the rings: in
+    ``(s, v_∥) = (ρ²(1 − c²), ρc)`` (``c = cos φ``, ``φ`` from the ``v_∥`` axis) a cell
+    ``[ρ_j, ρ_{j+1}] × [c_k, c_{k+1}]`` is a biquadratic image of the reference square, so
+    its sides lie on the spheres and rays exactly.  A radial function's interpolant is then
+    constant along the spheres within the rings, and its angular derivatives vanish
+    there: operators acting along the spheres (``Π^⊥_v ∇``) see no discretisation error
+    of a steep radial profile.
+
+    :arg radius: ``R``; :arg inner: the largest first circle ``ρ₁`` (``0 < inner < R``).
+    :arg segments: cells per ring (a multiple of 4); :arg per_doubling: rings per doubling
+        of the radius.  Cells are near square for ``segments ≈ 4.5 per_doubling``.
+    """
+    R, a_in = float(radius), float(inner)
+    if not (np.isfinite(R) and R > 0 and np.isfinite(a_in) and 0 < a_in < R):
+        raise InvalidParameterError(f"graded_half_disc: need 0 < inner < radius, got inner={inner}, radius={radius}")
+    if int(segments) != segments or segments < 4 or segments % 4:
+        raise InvalidParameterError(f"graded_half_disc: segments must be a positive multiple of 4, got {segments}")
+    if int(per_doubling) != per_doubling or per_doubling < 1:
+        raise InvalidParameterError(f"graded_half_disc: per_doubling must be a positive integer, got {per_doubling}")
+    n, m = int(segments) // 4, int(segments)
+    a0, radii = _ring_radii(R, a_in, int(per_doubling))
+    # vertices in (v_⊥, v_∥); each cell with its map (ξ, η) ∈ [0, 1]² → (s, v_∥) (None: straight)
+    verts, cells, maps = [], [], []
+
+    def vertex(p):
+        verts.append(p)
+        return len(verts) - 1
+    core = {(i, k): vertex((a0 * i / n, a0 * (k - n) / n)) for k in range(2 * n + 1) for i in range(n + 1)}
+    for k in range(2 * n):
+        for i in range(n):
+            cells.append((core[i, k], core[i + 1, k], core[i + 1, k + 1], core[i, k + 1]))
+            maps.append(None)          # (straight in (s, v_∥), as velocity_half_plane's cells)
+    # the half-square's boundary off the axis, counter-clockwise from (0, −a₀) to (0, a₀)
+    ring = ([core[i, 0] for i in range(n + 1)] + [core[n, k] for k in range(1, 2 * n + 1)]
+            + [core[i, 2 * n] for i in range(n - 1, -1, -1)])
+    P = np.array([verts[v] for v in ring])
+    c = P[:, 1] / np.hypot(P[:, 0], P[:, 1])          # cos φ of the rays through those points
+    c[0], c[-1] = -1.0, 1.0
+
+    def arc(rho, c0, c1):
+        return lambda xi, eta: _polar(rho(xi), c0 + (c1 - c0) * eta)
+
+    def ring_map(rho, c0, c1):
+        a = arc(rho, c0, c1)
+        return lambda xi, eta: _to_s(a(xi, eta))
+    for j, rho in enumerate(radii):
+        outer = [vertex(_polar(rho, ck)) for ck in c]
+        for k in range(m):
+            cells.append((ring[k], outer[k], outer[k + 1], ring[k + 1]))
+            if j == 0:      # from the straight side of the half-square to the first circle,
+                # blended in (s, v_∥) (s linear along the axis: a positive Jacobian there)
+                p0, p1 = _to_s(P[k]), _to_s(P[k + 1])
+                a = arc(lambda xi, r1=rho: r1, c[k], c[k + 1])
+                maps.append(lambda xi, eta, p0=p0, p1=p1, a=a: (1 - xi) * ((1 - eta) * p0 + eta * p1)
+                            + xi * _to_s(a(1.0, eta)))
+            else:
+                r0 = radii[j - 1]
+                maps.append(ring_map(lambda xi, r0=r0, r1=rho: r0 + (r1 - r0) * xi, c[k], c[k + 1]))
+        ring = outer
+    # the straight mesh, then its coordinates of degree 2 from the cells' maps.  The cell
+    # vertices above run (ξ, η) = (0, 0), (1, 0), (1, 1), (0, 1) (for the rings ξ is radial)
+    V = np.array(verts)
+    X = np.column_stack([V[:, 0] ** 2, V[:, 1]])
+    kw = _mesh_kwargs(comm, name)
+    mesh_comm = kw.pop("comm", fd.COMM_WORLD)
+    plex = fd.mesh.plex_from_cell_list(2, np.asarray(cells), X, mesh_comm)
+    straight = fd.Mesh(plex, comm=mesh_comm, **kw)
+    C2 = fd.VectorFunctionSpace(straight, "Q", 2)
+    x2 = fd.Function(C2).interpolate(fd.SpatialCoordinate(straight))
+    c1 = straight.coordinates
+    key = {tuple(sorted(map(tuple, X[list(cell)].tolist()))): i for i, cell in enumerate(cells)}
+    ref = [(xi, eta) for xi in (0.0, 0.5, 1.0) for eta in (0.0, 0.5, 1.0)]
+    new = x2.dat.data_ro.copy()
+    for nodes1, nodes2 in zip(c1.function_space().cell_node_list, C2.cell_node_list):
+        corners = c1.dat.data_ro[nodes1]
+        i = key[tuple(sorted(map(tuple, corners.tolist())))]
+        A, B, Cc, D = X[list(cells[i])]
+        cand = np.array([(1 - xi) * (1 - eta) * A + xi * (1 - eta) * B + xi * eta * Cc + (1 - xi) * eta * D
+                         for xi, eta in ref])
+        if maps[i] is None:
+            continue
+        for node in nodes2:
+            xi, eta = ref[int(np.argmin(np.sum((cand - x2.dat.data_ro[node]) ** 2, axis=1)))]
+            new[node] = maps[i](xi, eta)
+    new[:, 0] = np.maximum(new[:, 0], 0.0)
+    coords = fd.Function(C2)
+    coords.dat.data[:] = new
+    mesh = fd.Mesh(coords, **({"name": name} if name else {}))
+    set_velocity_coordinates(mesh, AxisymmetricVelocity())
+    return mesh
+
+
+def cell_extent(mesh):
+    """A piecewise-constant Function: each cell's extent, the largest spread of its
+    coordinate nodes in any mesh coordinate (a cell size for tolerances that must follow
+    graded meshes; UFL's ``CellDiameter`` is not available on every cell and rule)."""
+    X = mesh.coordinates
+    nodes = X.dat.data_ro_with_halos[X.function_space().cell_node_list]      # (cells, nodes, dim)
+    ext = (nodes.max(axis=1) - nodes.min(axis=1)).max(axis=1)
+    D0 = fd.FunctionSpace(mesh, "DG", 0)
+    out = fd.Function(D0, name="cell_extent")
+    out.dat.data_with_halos[D0.cell_node_list[:, 0]] = ext
+    return out
+
+
+def _to_s(p):
+    """``(v_⊥, v_∥) → (s, v_∥) = (v_⊥², v_∥)`` (an array)."""
+    return np.array([p[0] * p[0], p[1]])
+
+
+def _polar(rho, c):
+    """``(v_⊥, v_∥) = (ρ \\sqrt{1 − c²}, ρ c)``."""
+    return (rho * np.sqrt(max(1.0 - c * c, 0.0)), rho * c)
 
 
 def velocity_ball(dim, radius, refinements=3, comm=None, name=None):

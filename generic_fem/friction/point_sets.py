@@ -29,22 +29,43 @@ __all__ = ["PointSets", "coincidence_representatives"]
 def coincidence_representatives(points, tol):
     """For points (rows), the index of one representative per cluster of points
     closer than about ``tol`` in every coordinate (the smallest index in the cluster).
+    ``tol`` is one number or one per point (points of graded meshes: a tolerance
+    relative to each point's size).
 
     Points are binned on ``2^d`` grids of spacing ``4 tol`` shifted by half a bin per
     coordinate, so two points within ``tol`` share a bin in at least one grid whatever
-    their position relative to the bin edges; clusters are merged across grids."""
+    their position relative to the bin edges; clusters are merged across grids.  With
+    one tolerance per point the points are binned by the octave of their tolerance, each
+    octave with the next (two copies of a point have tolerances within an octave), at
+    the larger tolerance of the two."""
     n, d = points.shape
     rep = np.arange(n)
-    scaled = points / (4.0 * tol)
+    if n == 0:
+        return rep
+    tol = np.asarray(tol, dtype=float)
+    if tol.ndim == 0:
+        windows = [(np.arange(n), float(tol))]
+    else:
+        octave = np.floor(np.log2(tol)).astype(np.int64)
+        windows = [(np.flatnonzero((octave == k) | (octave == k + 1)), 2.0 ** (k + 2))
+                   for k in np.unique(octave)]
     for _ in range(2):      # a second sweep makes the merge across grids transitive
-        for shift in itertools.product((0.0, 0.5), repeat=d):
-            keys = np.floor(scaled + np.array(shift)).astype(np.int64)
-            _, inv = np.unique(keys, axis=0, return_inverse=True)
-            inv = inv.ravel()
-            low = np.full(inv.max() + 1, n, dtype=rep.dtype)
-            np.minimum.at(low, inv, rep)
-            rep = low[inv]
-    return rep
+        for sel, t in windows:
+            scaled = points[sel] / (4.0 * t)
+            sub = rep[sel]
+            for shift in itertools.product((0.0, 0.5), repeat=d):
+                keys = np.floor(scaled + np.array(shift)).astype(np.int64)
+                _, inv = np.unique(keys, axis=0, return_inverse=True)
+                inv = inv.ravel()
+                low = np.full(inv.max() + 1, n, dtype=rep.dtype)
+                np.minimum.at(low, inv, sub)
+                sub = low[inv]
+            rep[sel] = sub
+    while True:             # every point to its cluster's smallest index
+        nxt = rep[rep]
+        if np.array_equal(nxt, rep):
+            return rep
+        rep = nxt
 
 
 class PointSets:
@@ -117,14 +138,18 @@ class PointSets:
         self.points = [s * self.reference_points for s in self.scales]
 
     def snap_coincident(self):
-        """Give points that coincide up to rounding (1e-10 of the diameter, over every
-        set: two species' points coincide too, ``σ_0 ξ_p = σ_1 ξ_q`` on a uniform mesh)
-        one position, the same on every rank.  Collective."""
+        """Give points that coincide up to rounding one position, the same on every rank
+        (over every set: two species' points coincide too, ``σ_0 ξ_p = σ_1 ξ_q`` on a
+        uniform mesh).  Coincide: within 1e-10 of the point's size ``|v|_∞``, or of 1e-6
+        of the diameter near the origin (a tolerance relative to the point: meshes
+        graded towards ``v = 0`` have distinct points far closer than the diameter's
+        rounding, :func:`~generic_fem.core.meshes.graded_half_disc`).  Collective."""
         allp = self.gather(self.reference_points)
         if len(allp) == 0:
             return
         scaled = np.concatenate([s * allp for s in self.scales])
-        rep = coincidence_representatives(scaled, 1e-10 * max(self.diameter, 1e-300))
+        size = np.maximum(np.abs(scaled).max(axis=1), 1e-6 * max(self.diameter, 1e-290))
+        rep = coincidence_representatives(scaled, 1e-10 * size)
         n = len(allp)
         mine = self.owned_range()
         self.points = [np.ascontiguousarray(scaled[rep[i * n:(i + 1) * n][mine]]) for i in range(self.n_sets)]
