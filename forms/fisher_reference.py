@@ -26,7 +26,8 @@ import numpy as np
 import sympy as sp
 from scipy.integrate import quad
 
-__all__ = ["r", "theta", "maxwellian", "fisher_rate_along_L", "CounterexampleDatum"]
+__all__ = ["r", "theta", "maxwellian", "fisher_rate_along_L", "CounterexampleDatum", "FisherRateStudy",
+           "fisher_rate_study"]
 
 #: the spherical variables of the datum (``θ`` from the axis ``e_∥``)
 r, theta = sp.symbols("r theta", positive=True)
@@ -68,28 +69,31 @@ class CounterexampleDatum:
        f = f_1 + f_2, \quad f_1 = e^{R|v|^{|γ|/2} \cos θ} χ(v/r), \quad f_2 = κ χ(v/τ),
        \quad r = R^{2/γ}/\log(2 + R),
 
-       χ(x) = (ε + |x|^{2k}) e^{−k|x|²}/Z, \qquad k = 4,
+       χ(x) = (ε + |x|^{2k}) e^{−k|x|²}/Z, \qquad χ_2(x) = (ε_2 + |x|^{2k}) e^{−k|x|²}/Z_2,
 
-    ``Z`` making ``∫χ = 1``: a positive smooth radial bump peaked at ``|x| = 1`` (95% of its
-    mass in ``½ ≤ |x| ≤ 2`` for ``ε ≤ 10⁻³``) with Gaussian tails (which coarse meshes
-    resolve), so that ``log f`` exists.  ``κ, τ`` give unit mass and kinetic energy
-    ``∫ ½|v|² f = 3/2`` (closed form once the mass and energy of ``f_1`` are integrated).
-    ``ε`` matters: both profiles are ``ε/Z`` at the origin, where the angular part of
-    ``log f`` is diluted by ``f_2``; with ``ε = 10⁻³`` the ``L`` part of ``dI/dt`` is negative
-    for every ``γ`` measured, with ``ε = 10⁻⁸`` it has the sign the paper's argument gives
-    (docs "Semi-discrete time derivatives").
+    (``f_2 = κ χ_2(v/τ)``), ``k = 4``, ``Z, Z_2`` making ``∫χ = ∫χ_2 = 1``: a positive smooth
+    radial bump peaked at ``|x| = 1`` with 95% of its mass in ``½ ≤ |x| ≤ 2`` (for
+    ``ε ≤ 10⁻³``; the paper's ``χ`` is supported there) and Gaussian tails, so that
+    ``log f`` exists.  ``κ, τ`` give unit mass and kinetic energy ``∫ ½|v|² f = 3/2``
+    (closed form once the mass and energy of ``f_1`` are integrated).  Defaults
+    ``ε = 10⁻⁸``, ``ε_2 = 0``: ``f_1`` sits on its annulus (the paper's mechanism) and is
+    the floor of ``f`` at the origin, where ``f_2`` vanishes like ``|v|^{2k}``, so the
+    angular part of ``log f`` is ``f_1``'s there.  With a floor in both profiles the origin
+    mixes them: with ``ε = ε_2 = 10⁻³`` the ``L`` part of ``dI/dt`` is negative for every
+    ``γ`` measured.  With ``ε = 10⁻²`` a quarter of the ``L`` part comes from ``|v| < r/2``,
+    where ``L`` relaxes at rates ``~ c_ei |v|^{−3}`` (docs "Seed 004 on screen").
 
     :arg gamma: ``γ ∈ [−3, −2]``; :arg R: ``R ≥ 1``; :arg eps: ``ε``; :arg even: the
         symmetrised ``f_1`` (``cosh`` in place of ``exp``: ``f(v) = f(−v)``); :arg eps2:
-        the floor of ``f_2``'s profile (default ``ε``): ``eps=1e-2, eps2=0`` keeps ``f``
-        positive (``f_1 > 0`` everywhere) with a gentle rise of ``log f`` inside the shell,
-        which the discretisation resolves far better than ``ε = 10⁻⁸``.
+        ``ε_2`` (``None``: ``ε``); :arg k: the profiles' exponent (a larger ``k``
+        concentrates ``f_1`` on its annulus and makes ``log f`` steeper: the ``Q`` part of
+        ``dI/dt`` grows like ``k^{1.6}``, measured).
     """
 
-    def __init__(self, gamma, R, eps=1e-8, even=False, eps2=None, k=4):
+    def __init__(self, gamma, R, eps=1e-8, even=False, eps2=0.0, k=4):
         self.gamma, self.R, self.eps, self.even = float(gamma), float(R), float(eps), bool(even)
         self.k = int(k)
-        #: the floor of ``f_2``'s profile (default ``ε``)
+        #: the floor ``ε_2`` of ``f_2``'s profile
         self.eps2 = self.eps if eps2 is None else float(eps2)
         k = self.k
         prof = lambda x2: (self.eps + x2 ** k) * np.exp(-k * x2)
@@ -147,3 +151,56 @@ class CounterexampleDatum:
     def l_part(self, c_ei=1.0, radius=8.0, epsrel=1e-8):
         """``c_ei ⟨I'(f), L f⟩`` by :func:`fisher_rate_along_L`."""
         return fisher_rate_along_L(self.sympy(), self.gamma, radius, c_ei, epsrel, self.breaks())
+
+
+class FisherRateStudy:
+    """What :func:`fisher_rate_study` measured: ``total``, ``Q``, ``L`` (``dI/dt`` and its
+    parts on the finest mesh used), ``error`` (per part, the change from the previous
+    mesh: the discretisation errors fall by about 20 per refinement, so this bounds the
+    finest mesh's error with a wide margin), ``levels`` (per mesh: ``(segments,
+    per_doubling, cells, total, Q, L)``) and ``certain`` (``|total| > error["total"]``:
+    the sign is settled)."""
+
+    def __init__(self, levels):
+        self.levels = levels
+        last = levels[-1]
+        self.total, self.Q, self.L = last[3], last[4], last[5]
+        prev = levels[-2] if len(levels) > 1 else None
+        self.error = {k: (abs(last[i] - prev[i]) if prev else float("inf"))
+                      for k, i in (("total", 3), ("Q", 4), ("L", 5))}
+        self.certain = abs(self.total) > self.error["total"]
+
+    def __repr__(self):
+        return (f"FisherRateStudy(dI/dt = {self.total:.4g} ± {self.error['total']:.2g}, "
+                f"Q {self.Q:.4g} ± {self.error['Q']:.2g}, L {self.L:.4g} ± {self.error['L']:.2g})")
+
+
+#: the meshes of :func:`fisher_rate_study`: ``(segments, per_doubling)`` of
+#: :func:`~generic_fem.core.meshes.graded_half_disc`
+STUDY_LEVELS = ((16, 4), (24, 6), (32, 8), (64, 16))
+
+
+def fisher_rate_study(datum, c_ei=1.0, levels=STUDY_LEVELS, radius=4.0, comm=None):
+    """``dI/dt`` of the infinite-mass Landau model (:class:`forms.landau_infinite_mass.
+    LandauInfiniteMass`, ``γ`` and ``R`` of ``datum``, ``c_ei``) at the datum, with its
+    ``Q`` and ``L`` parts (:func:`generic_fem.time_derivatives`), on
+    :func:`~generic_fem.core.meshes.graded_half_disc` meshes of ``|v| ≤ radius`` whose
+    innermost circle is ``r/1024`` (the bump's scale ``r`` resolved at every ``R``: the
+    meshes are the same up to scale near the origin), refined through ``levels`` until the
+    sign of ``dI/dt`` is certain (at least two).  Returns a :class:`FisherRateStudy`."""
+    import ufl
+    from generic_fem import graded_half_disc, time_derivatives
+    from forms.landau_infinite_mass import LandauInfiniteMass
+    out = []
+    for segments, per_doubling in levels:
+        mesh = graded_half_disc(radius, datum.r / 1024, segments, per_doubling, comm=comm)
+        model = LandauInfiniteMass(mesh, gamma=datum.gamma, c_ei=c_ei)
+        w = model.state_from_density(datum.ufl(model), what="seed 004's datum")
+        grad = model.velocity.gradient
+        rate = time_derivatives(model, w, {"I": lambda u: model.density(u) * ufl.inner(grad(u), grad(u)) * model.dx})
+        cells = mesh.comm.allreduce(mesh.cell_set.size)
+        out.append((segments, per_doubling, cells, rate["I"]["total"], rate["I"]["parts"]["Q"],
+                    rate["I"]["parts"]["L"]))
+        if len(out) >= 2 and FisherRateStudy(out).certain:
+            break
+    return FisherRateStudy(out)

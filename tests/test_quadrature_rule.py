@@ -121,3 +121,19 @@ def test_default_rule_per_model():
     assert Landau(mesh, rule="gauss").rule.kind == "gauss"
     assert VlasovLBD(phase_space_mesh(2, 2, 1.0, 3.0)).rule.kind == "gauss"
     assert VlasovLBD(phase_space_mesh(2, 2, 1.0, 3.0), rule="nodal").rule.kind == "nodal"
+
+
+def test_coincident_points_found_relative_to_their_size():
+    """Per-point tolerances (points of a mesh graded towards the origin): copies of a
+    point at any scale from 1e-12 to 1 coincide, distinct points 1e-6 of their size apart
+    at 1e-12 do not (one tolerance of 1e-10 of the extent would merge all of those)."""
+    rng = np.random.default_rng(2)
+    base = rng.uniform(-1, 1, size=(300, 2)) * 10.0 ** rng.uniform(-12, 0, size=(300, 1))
+    base[:5] = 1e-12 * (1 + 1e-6 * np.arange(5))[:, None] * np.array([1.0, 0.5])
+    pts = np.concatenate([base, base * (1 + 2e-16), base * (1 - 3e-16)])
+    pts = pts[rng.permutation(len(pts))]
+    size = np.maximum(np.abs(pts).max(axis=1), 1e-300)
+    rep = coincidence_representatives(pts, 1e-10 * size)
+    assert len(np.unique(rep)) == 300
+    assert np.allclose(pts[rep], pts, rtol=1e-14, atol=0)
+    assert len(np.unique(coincidence_representatives(pts, 1e-10))) < 300

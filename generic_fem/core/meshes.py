@@ -198,9 +198,10 @@ def graded_half_disc(radius, inner, segments=16, per_doubling=4, comm=None, name
     c1 = straight.coordinates
     key = {tuple(sorted(map(tuple, X[list(cell)].tolist()))): i for i, cell in enumerate(cells)}
     ref = [(xi, eta) for xi in (0.0, 0.5, 1.0) for eta in (0.0, 0.5, 1.0)]
-    new = x2.dat.data_ro.copy()
+    x2v, c1v = x2.dat.data_ro_with_halos, c1.dat.data_ro_with_halos
+    new = x2v.copy()
     for nodes1, nodes2 in zip(c1.function_space().cell_node_list, C2.cell_node_list):
-        corners = c1.dat.data_ro[nodes1]
+        corners = c1v[nodes1]
         i = key[tuple(sorted(map(tuple, corners.tolist())))]
         A, B, Cc, D = X[list(cells[i])]
         cand = np.array([(1 - xi) * (1 - eta) * A + xi * (1 - eta) * B + xi * eta * Cc + (1 - xi) * eta * D
@@ -208,11 +209,11 @@ def graded_half_disc(radius, inner, segments=16, per_doubling=4, comm=None, name
         if maps[i] is None:
             continue
         for node in nodes2:
-            xi, eta = ref[int(np.argmin(np.sum((cand - x2.dat.data_ro[node]) ** 2, axis=1)))]
+            xi, eta = ref[int(np.argmin(np.sum((cand - x2v[node]) ** 2, axis=1)))]
             new[node] = maps[i](xi, eta)
     new[:, 0] = np.maximum(new[:, 0], 0.0)
     coords = fd.Function(C2)
-    coords.dat.data[:] = new
+    coords.dat.data_with_halos[:] = new
     mesh = fd.Mesh(coords, **({"name": name} if name else {}))
     set_velocity_coordinates(mesh, AxisymmetricVelocity())
     return mesh
