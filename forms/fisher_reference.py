@@ -148,8 +148,16 @@ class CounterexampleDatum:
         f2 = self.kappa * (self.eps2 + (s2 / self.tau ** 2) ** k) * ufl.exp(-k * s2 / self.tau ** 2) / self.Z2
         return f1 + f2
 
-    def l_part(self, c_ei=1.0, radius=8.0, epsrel=1e-8):
-        """``c_ei ⟨I'(f), L f⟩`` by :func:`fisher_rate_along_L`."""
+    def extent(self):
+        """A radius beyond which ``f`` is below 1e-10 of its peak: ``max(4, 3τ)`` (``f_2``'s
+        profile at ``|v| = 3τ`` is 1e-10 of its peak; at ``R = 1`` ``f_1`` holds 93% of the
+        mass and ``f_2`` is wide, ``τ = 4.5``)."""
+        return max(4.0, 3.0 * self.tau)
+
+    def l_part(self, c_ei=1.0, radius=None, epsrel=1e-8):
+        """``c_ei ⟨I'(f), L f⟩`` by :func:`fisher_rate_along_L` over ``|v| ≤ radius`` (default
+        twice :meth:`extent`)."""
+        radius = 2 * self.extent() if radius is None else radius
         return fisher_rate_along_L(self.sympy(), self.gamma, radius, c_ei, epsrel, self.breaks())
 
 
@@ -180,18 +188,19 @@ class FisherRateStudy:
 STUDY_LEVELS = ((16, 4), (24, 6), (32, 8), (64, 16))
 
 
-def fisher_rate_study(datum, c_ei=1.0, levels=STUDY_LEVELS, radius=4.0, comm=None):
+def fisher_rate_study(datum, c_ei=1.0, levels=STUDY_LEVELS, radius=None, comm=None):
     """``dI/dt`` of the infinite-mass Landau model (:class:`forms.landau_infinite_mass.
     LandauInfiniteMass`, ``γ`` and ``R`` of ``datum``, ``c_ei``) at the datum, with its
     ``Q`` and ``L`` parts (:func:`generic_fem.time_derivatives`), on
-    :func:`~generic_fem.core.meshes.graded_half_disc` meshes of ``|v| ≤ radius`` whose
-    innermost circle is ``r/1024`` (the bump's scale ``r`` resolved at every ``R``: the
+    :func:`~generic_fem.core.meshes.graded_half_disc` meshes of ``|v| ≤ radius`` (default
+    :meth:`CounterexampleDatum.extent`) whose innermost circle is ``r/1024`` (the bump's scale ``r`` resolved at every ``R``: the
     meshes are the same up to scale near the origin), refined through ``levels`` until the
     sign of ``dI/dt`` is certain (at least two).  Returns a :class:`FisherRateStudy`."""
     import ufl
     from generic_fem import graded_half_disc, time_derivatives
     from forms.landau_infinite_mass import LandauInfiniteMass
     out = []
+    radius = datum.extent() if radius is None else float(radius)
     for segments, per_doubling in levels:
         mesh = graded_half_disc(radius, datum.r / 1024, segments, per_doubling, comm=comm)
         model = LandauInfiniteMass(mesh, gamma=datum.gamma, c_ei=c_ei)

@@ -142,17 +142,19 @@ def test_counterexample_datum_l_part_changes_sign_at_the_threshold():
 
 
 def test_fisher_counterexample_demo_runs(tmp_path):
-    """The demo with one ``γ``, two ``R`` and one mesh: it prints the quadrature table and
-    the discrete rates, and plots."""
+    """The demo with one ``γ``, one ``R``, two meshes and a two-step run: it prints the
+    table (the ``L`` part by quadrature, 2.414 at ``γ = −3``, ``R = 10``), the run, and plots."""
     import os
     import subprocess
     import sys
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     r = subprocess.run([sys.executable, os.path.join(root, "demos", "fisher_counterexample.py"), "--gammas", "-3",
-                        "--radii", "10", "100", "--cells", "16", "--output", str(tmp_path)],
+                        "--radii", "10", "--even-radii", "10", "--levels", "2", "--run-steps", "2",
+                        "--output", str(tmp_path)],
                        capture_output=True, text=True, cwd=root, env=dict(os.environ))
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    assert "2.414" in r.stdout and "29.46" in r.stdout and (tmp_path / "l_part.png").exists()
+    assert "2.414" in r.stdout and "not met" in r.stdout and "Lambda non-increasing: True" in r.stdout
+    assert (tmp_path / "rates.png").exists() and (tmp_path / "run.png").exists()
     assert "unused" not in r.stdout + r.stderr
 
 
