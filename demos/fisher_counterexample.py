@@ -144,16 +144,27 @@ os.makedirs(args.output, exist_ok=True)
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+fig, (ax0, ax1, ax2) = plt.subplots(1, 3, figsize=(15, 4))
 rs = np.array(args.radii)
 for g in args.gammas:
     st = [table[g, R][1] for R in rs]
+    val = np.array([abs(s.total) for s in st])
+    line = ax0.errorbar(rs, val, yerr=[min(s.error["total"], 0.99 * abs(s.total)) for s in st], capsize=2,
+                        label=f"γ = {g:g}")[0]
+    ax0.scatter(rs, val, s=18, zorder=3, edgecolors=line.get_color(),
+                facecolors=[line.get_color() if s.total > 0 else "none" for s in st])
     ratio = np.array([abs(s.L) / abs(s.Q) for s in st])
     line, = ax1.loglog(rs, ratio, label=f"γ = {g:g}")
     ax1.scatter(rs, ratio, s=18, edgecolors=line.get_color(),
                 facecolors=[line.get_color() if s.L > 0 else "none" for s in st])
     ax2.semilogx(rs, [s.L / ((g * g - 8) * R * R * table[g, R][0].r) for s, R in zip(st, rs)], marker="o", ms=4,
                  label=f"γ = {g:g}")
+ax0.set_xscale("log")
+ax0.set_yscale("log")
+ax0.set_xlabel("R")
+ax0.set_ylabel("|dI/dt|  (filled: dI/dt > 0)")
+ax0.set_title("dI/dt at seed 004's datum, c_ei = 1")
+ax0.legend(fontsize=8)
 ax1.axhline(1.0, color="k", lw=0.8)
 ax1.set_xlabel("R")
 ax1.set_ylabel("|L part| / |Q part|")
