@@ -197,7 +197,8 @@ def fisher_rate_study(datum, c_ei=1.0, levels=STUDY_LEVELS, radius=None, comm=No
     meshes are the same up to scale near the origin), refined through ``levels`` until the
     sign of ``dI/dt`` is certain (at least two).  Returns a :class:`FisherRateStudy`."""
     import ufl
-    from generic_fem import graded_half_disc, time_derivatives
+    from generic_fem.core.meshes import graded_half_disc
+    from generic_fem.drivers.rates import time_derivatives
     from forms.landau_infinite_mass import LandauInfiniteMass
     out = []
     radius = datum.extent() if radius is None else float(radius)

@@ -178,3 +178,14 @@ def test_fisher_rate_sign_each_side_of_the_threshold():
     print(f"even: {even}\ngamma -2.8: {above}")
     assert even.certain and even.total < 0 and even.L < 0
     assert above.certain and above.total < 0 and above.L < 0
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_fisher_rate_on_a_graded_disc_on_one_and_two_ranks():
+    """:func:`forms.fisher_reference.fisher_rate_study` on the graded half-disc (its degree-2
+    coordinates set cell by cell, halos included): the same parts on 1 and 2 ranks."""
+    from forms.fisher_reference import CounterexampleDatum, fisher_rate_study
+    d = CounterexampleDatum(-3.0, 1e4)
+    one = fisher_rate_study(d, levels=((8, 2),), comm=MPI.COMM_SELF)
+    two = fisher_rate_study(d, levels=((8, 2),), comm=MPI.COMM_WORLD)
+    assert np.allclose([one.Q, one.L], [two.Q, two.L], rtol=1e-10, atol=0), (one, two)
