@@ -22,8 +22,8 @@
 #    energy are exact, and the functional ``Λ = I + aJ + R_Λ H(f|M_{T°})`` of their
 #    Theorem 1.3 along it.
 #
-# Run it with ``./gfem run python demos/fisher_counterexample.py`` (about 12 minutes on
-# 2 cores; ``--quick`` for a one-minute look); the figures are in
+# Run it with ``./gfem run python demos/fisher_counterexample.py`` (about 14 minutes,
+# one core; ``--quick``: about two minutes); the figures are in
 # ``output/fisher_counterexample/``.
 import argparse
 import os
@@ -42,7 +42,7 @@ parser.add_argument("--gammas", type=float, nargs="*", default=[-3.0, -2.9, -2.8
 parser.add_argument("--radii", type=float, nargs="*", default=[1.0, 10.0, 1e2, 1e3, 1e4, 1e6, 1e8, 1e10, 1e12])
 parser.add_argument("--even-radii", type=float, nargs="*", default=[10.0, 1e10],
                     help="R of the even datum (every gamma)")
-parser.add_argument("--levels", type=int, default=4, help="at most this many meshes per entry")
+parser.add_argument("--levels", type=int, default=4, help="at most this many meshes per entry (at least 2)")
 parser.add_argument("--run-steps", type=int, default=12, help="steps of the short run (0: none)")
 parser.add_argument("--quick", action="store_true", help="gamma -3 and -2.8, three R, two meshes")
 parser.add_argument("--output", default="output/fisher_counterexample")
@@ -152,7 +152,7 @@ for g in args.gammas:
     line = ax0.errorbar(rs, val, yerr=[min(s.error["total"], 0.99 * abs(s.total)) for s in st], capsize=2,
                         label=f"γ = {g:g}")[0]
     ax0.scatter(rs, val, s=18, zorder=3, edgecolors=line.get_color(),
-                facecolors=[line.get_color() if s.total > 0 else "none" for s in st])
+                facecolors=[line.get_color() if s.total > 0 and s.certain else "none" for s in st])
     ratio = np.array([abs(s.L) / abs(s.Q) for s in st])
     line, = ax1.loglog(rs, ratio, label=f"γ = {g:g}")
     ax1.scatter(rs, ratio, s=18, edgecolors=line.get_color(),
@@ -162,7 +162,7 @@ for g in args.gammas:
 ax0.set_xscale("log")
 ax0.set_yscale("log")
 ax0.set_xlabel("R")
-ax0.set_ylabel("|dI/dt|  (filled: dI/dt > 0)")
+ax0.set_ylabel("|dI/dt|  (filled: dI/dt > 0, certain)")
 ax0.set_title("dI/dt at seed 004's datum, c_ei = 1")
 ax0.legend(fontsize=8)
 ax1.axhline(1.0, color="k", lw=0.8)

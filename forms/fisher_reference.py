@@ -71,7 +71,7 @@ class CounterexampleDatum:
 
        χ(x) = (ε + |x|^{2k}) e^{−k|x|²}/Z, \qquad χ_2(x) = (ε_2 + |x|^{2k}) e^{−k|x|²}/Z_2,
 
-    (``f_2 = κ χ_2(v/τ)``), ``k = 4``, ``Z, Z_2`` making ``∫χ = ∫χ_2 = 1``: a positive smooth
+    (``f_2 = κ χ_2(v/τ)``), ``k`` (default 4), ``Z, Z_2`` making ``∫χ = ∫χ_2 = 1``: a positive smooth
     radial bump peaked at ``|x| = 1`` with 95% of its mass in ``½ ≤ |x| ≤ 2`` (for
     ``ε ≤ 10⁻³``; the paper's ``χ`` is supported there) and Gaussian tails, so that
     ``log f`` exists.  ``κ, τ`` give unit mass and kinetic energy ``∫ ½|v|² f = 3/2``
@@ -92,6 +92,8 @@ class CounterexampleDatum:
 
     def __init__(self, gamma, R, eps=1e-8, even=False, eps2=0.0, k=4):
         self.gamma, self.R, self.eps, self.even = float(gamma), float(R), float(eps), bool(even)
+        if int(k) != k or k < 1:
+            raise ValueError(f"CounterexampleDatum: k must be a positive integer, got {k}")
         self.k = int(k)
         #: the floor ``ε_2`` of ``f_2``'s profile
         self.eps2 = self.eps if eps2 is None else float(eps2)
@@ -164,8 +166,8 @@ class CounterexampleDatum:
 class FisherRateStudy:
     """What :func:`fisher_rate_study` measured: ``total``, ``Q``, ``L`` (``dI/dt`` and its
     parts on the finest mesh used), ``error`` (per part, the change from the previous
-    mesh: the discretisation errors fall by about 20 per refinement, so this bounds the
-    finest mesh's error with a wide margin), ``levels`` (per mesh: ``(segments,
+    mesh: the discretisation errors fall by about 20 when ``segments`` and
+    ``per_doubling`` are both doubled, so this bounds the finest mesh's error with a margin), ``levels`` (per mesh: ``(segments,
     per_doubling, cells, total, Q, L)``) and ``certain`` (``|total| > error["total"]``:
     the sign is settled)."""
 
@@ -195,11 +197,14 @@ def fisher_rate_study(datum, c_ei=1.0, levels=STUDY_LEVELS, radius=None, comm=No
     :func:`~generic_fem.core.meshes.graded_half_disc` meshes of ``|v| ≤ radius`` (default
     :meth:`CounterexampleDatum.extent`) whose innermost circle is ``r/1024`` (the bump's scale ``r`` resolved at every ``R``: the
     meshes are the same up to scale near the origin), refined through ``levels`` until the
-    sign of ``dI/dt`` is certain (at least two).  Returns a :class:`FisherRateStudy`."""
+    sign of ``dI/dt`` is certain (at least two meshes, unless ``levels`` has one: then
+    no error bar).  Returns a :class:`FisherRateStudy`."""
     import ufl
     from generic_fem.core.meshes import graded_half_disc
     from generic_fem.drivers.rates import time_derivatives
     from forms.landau_infinite_mass import LandauInfiniteMass
+    if not len(levels):
+        raise ValueError("fisher_rate_study: levels must name at least one (segments, per_doubling)")
     out = []
     radius = datum.extent() if radius is None else float(radius)
     for segments, per_doubling in levels:

@@ -45,7 +45,8 @@ class LandauInfiniteMass(Landau):
     :arg rule: the quadrature rule.  A quadrature point at the origin (a node of the
         nodal rule, the centroid of a simplex rule) gets the tensor ``0`` there: for
         ``γ < −2`` ``|v|^{2+γ}Π(v)`` is unbounded at ``v = 0`` (integrably so), and a
-        point counts as the origin when ``|v|`` is below ``1e-8`` of its cell's diameter,
+        point counts as the origin when ``|v|`` is below ``1e-8`` of its cell's extent (the
+        largest spread of the cell's nodes in a mesh coordinate, :func:`~generic_fem.core.meshes.cell_extent`),
         since a node computed as the midpoint of ``[−R, R]`` lies at ``|v| ≈ 1e-16``, not
         ``0`` (where the tensor is ``1e16``).  (Relative to the cell, not to the mesh:
         meshes graded towards the origin have nodes at ``|v| ~ 1e-12`` of the extent,

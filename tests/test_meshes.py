@@ -46,7 +46,6 @@ def test_graded_half_disc_is_exact_on_the_spheres():
     dx = vel.measure(fd.dx(domain=mesh, degree=8))
     assert abs(fd.assemble(fd.Constant(1.0) * dx) / (4 / 3 * np.pi * R ** 3) - 1) < 1e-12
     assert abs(fd.assemble(vel.speed2(X) * dx) / (4 * np.pi * R ** 5 / 5) - 1) < 1e-12
-    assert np.all(mesh.coordinates.dat.data_ro[:, 0] >= 0)
 
     def angular(m, outside):
         V = fd.FunctionSpace(m, "Q", 2)
@@ -66,7 +65,27 @@ def test_graded_half_disc_is_exact_on_the_spheres():
 
 def test_graded_half_disc_rejects_bad_parameters():
     from generic_fem import graded_half_disc
-    for kw in ({"inner": 0.0}, {"inner": 5.0}, {"segments": 6}, {"per_doubling": 0}, {"per_doubling": 1.5}):
+    for kw in ({"inner": 0.0}, {"inner": 5.0}, {"inner": 1e-120}, {"segments": 6}, {"segments": float("nan")},
+               {"per_doubling": 0}, {"per_doubling": 1.5}, {"radius": "four"}):
         args = {"radius": 4.0, "inner": 0.1, **kw}
         with pytest.raises(InvalidParameterError, match="graded_half_disc"):
             graded_half_disc(**args)
+
+
+def test_graded_half_disc_first_circle_and_distinct_points():
+    """The first circle lies in ``(inner/q, inner]``; at scales of 1e-14 the two-point
+    operator keeps every node of the mesh a distinct point (a tolerance relative to the
+    diameter merged the core's nodes) and pairs the copies of each node shared by cells."""
+    from generic_fem import graded_half_disc
+    from forms.landau_infinite_mass import LandauInfiniteMass
+    for inner, pd in ((0.01, 2), (0.5, 1), (3 / 2 ** 8, 2)):
+        mesh = graded_half_disc(3.0, inner, segments=8, per_doubling=pd)
+        r = np.sqrt(mesh.coordinates.dat.data_ro[:, 0] + mesh.coordinates.dat.data_ro[:, 1] ** 2)
+        radii, counts = np.unique(np.round(np.log(r[r > 0]), 9), return_counts=True)
+        circles = np.exp(radii[counts >= 2 * 8 + 1])      # (each circle: 8 cell sides, 17 nodes)
+        assert inner / 2 ** (1 / pd) * (1 - 1e-8) < circles.min() <= inner * (1 + 1e-8), (inner, circles)
+        assert abs(circles.max() - 3.0) < 1e-8
+    mesh = graded_half_disc(4.44, 1e-14, segments=8, per_doubling=2)
+    model = LandauInfiniteMass(mesh, gamma=-2.5)
+    pts = model.pairs.point_sets.reference_points
+    assert len(np.unique(pts, axis=0)) == model.V.dim()

@@ -108,10 +108,10 @@ def velocity_half_plane(radius_perp, radius_par, cells_perp, cells_par=None, per
 
 
 def _ring_radii(radius, inner, per_doubling):
-    """``(a₀, [ρ₁, …, ρ_J = R])``: the core half-width ``a₀ ≤ inner/2`` and the radii of the
-    circles, ``ρ₁ = 2a₀`` and ratio ``q = 2^{1/per_doubling}``."""
+    """``(a₀, [ρ₁, …, ρ_J = R])``: the radii of the circles, ratio ``q = 2^{1/per_doubling}``,
+    the first ``ρ₁ ∈ (inner/q, inner]``, and the core half-width ``a₀ = ρ₁/2``."""
     q = 2.0 ** (1.0 / per_doubling)
-    rings = max(int(np.ceil(np.log(radius / inner) / np.log(q) - 1e-9)), 1)
+    rings = int(np.ceil(np.log(radius / inner) / np.log(q) - 1e-9)) + 1
     rho1 = radius / q ** (rings - 1)
     return rho1 / 2, rho1 * q ** np.arange(rings)
 
@@ -124,7 +124,7 @@ def graded_half_disc(radius, inner, segments=16, per_doubling=4, comm=None, name
 
     The cells: a core half-square ``[0, a₀] × [−a₀, a₀]`` (``v_⊥ × v_∥``) cut into
     ``n × 2n`` equal cells (``n = segments/4``), a ring joining its boundary to the circle
-    ``ρ₁ = 2a₀ ≤ inner`` along rays, then rings between the circles ``ρ_j = ρ₁ q^{j−1}``,
+    ``ρ₁ = 2a₀ ∈ (inner/q, inner]`` along rays, then rings between the circles ``ρ_j = ρ₁ q^{j−1}``,
     ``q = 2^{1/per_doubling}``, up to ``ρ_J = R``, ``segments`` cells each, between the same
     rays.  The coordinate field is of degree 2 and exact on the rings: in
     ``(s, v_∥) = (ρ²(1 − c²), ρc)`` (``c = cos φ``, ``φ`` from the ``v_∥`` axis) a cell
@@ -134,17 +134,23 @@ def graded_half_disc(radius, inner, segments=16, per_doubling=4, comm=None, name
     there: operators acting along the spheres (``Π^⊥_v ∇``) see no discretisation error
     of a steep radial profile.
 
-    :arg radius: ``R``; :arg inner: the largest first circle ``ρ₁`` (``0 < inner < R``).
+    :arg radius: ``R``; :arg inner: the largest first circle: ``inner/q < ρ₁ ≤ inner``
+        (``10⁻¹⁰⁰ R ≤ inner < R``: below, ``s = v_⊥²`` of the core underflows).
     :arg segments: cells per ring (a multiple of 4); :arg per_doubling: rings per doubling
         of the radius.  Cells are near square for ``segments ≈ 4.5 per_doubling``.
     """
-    R, a_in = float(radius), float(inner)
-    if not (np.isfinite(R) and R > 0 and np.isfinite(a_in) and 0 < a_in < R):
-        raise InvalidParameterError(f"graded_half_disc: need 0 < inner < radius, got inner={inner}, radius={radius}")
-    if int(segments) != segments or segments < 4 or segments % 4:
-        raise InvalidParameterError(f"graded_half_disc: segments must be a positive multiple of 4, got {segments}")
-    if int(per_doubling) != per_doubling or per_doubling < 1:
-        raise InvalidParameterError(f"graded_half_disc: per_doubling must be a positive integer, got {per_doubling}")
+    try:
+        R, a_in = float(radius), float(inner)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(f"graded_half_disc: radius and inner must be numbers, got {radius}, {inner}") from None
+    if not (np.isfinite(R) and R > 0 and np.isfinite(a_in) and 1e-100 * R <= a_in < R):
+        raise InvalidParameterError(f"graded_half_disc: need 1e-100 radius <= inner < radius, got inner={inner}, "
+                                    f"radius={radius}")
+    for what, k, lo in (("segments", segments, 4), ("per_doubling", per_doubling, 1)):
+        if not (isinstance(k, (int, np.integer, float)) and np.isfinite(k) and int(k) == k and k >= lo):
+            raise InvalidParameterError(f"graded_half_disc: {what} must be an integer >= {lo}, got {k}")
+    if segments % 4:
+        raise InvalidParameterError(f"graded_half_disc: segments must be a multiple of 4, got {segments}")
     n, m = int(segments) // 4, int(segments)
     a0, radii = _ring_radii(R, a_in, int(per_doubling))
     # vertices in (v_⊥, v_∥); each cell with its map (ξ, η) ∈ [0, 1]² → (s, v_∥) (None: straight)

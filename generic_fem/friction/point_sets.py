@@ -22,27 +22,34 @@ from mpi4py import MPI
 from ..core.errors import InvalidParameterError
 from ..core.quadrature import as_rule
 from ..core.velocity import velocity_coordinates
+from ..core.meshes import cell_extent
 
 __all__ = ["PointSets", "coincidence_representatives"]
 
 
 def coincidence_representatives(points, tol):
     """For points (rows), the index of one representative per cluster of points
-    closer than about ``tol`` in every coordinate (the smallest index in the cluster).
-    ``tol`` is one number or one per point (points of graded meshes: a tolerance
-    relative to each point's size).
+    closer than ``tol`` in every coordinate (the smallest index in the cluster; points
+    up to a few ``tol`` apart may join a cluster too).  ``tol`` is one positive number
+    or one per point (points of graded meshes: a tolerance relative to each point's
+    size).
 
-    Points are binned on ``2^d`` grids of spacing ``4 tol`` shifted by half a bin per
-    coordinate, so two points within ``tol`` share a bin in at least one grid whatever
+    Points are binned on ``2^d`` grids of spacing ``2 t`` shifted by half a bin per
+    coordinate, so two points within ``t`` share a bin in at least one grid whatever
     their position relative to the bin edges; clusters are merged across grids.  With
     one tolerance per point the points are binned by the octave of their tolerance, each
-    octave with the next (two copies of a point have tolerances within an octave), at
-    the larger tolerance of the two."""
+    octave with the next (two copies of a point have tolerances within an octave), with
+    ``t`` the largest tolerance of the two octaves."""
     n, d = points.shape
     rep = np.arange(n)
     if n == 0:
         return rep
     tol = np.asarray(tol, dtype=float)
+    if tol.shape not in ((), (n,)) or not np.all(np.isfinite(tol) & (tol > 0)):
+        raise InvalidParameterError(f"coincidence_representatives: tol must be one positive number or one per "
+                                    f"point ({n}), got shape {tol.shape}")
+    if not np.all(np.isfinite(points)):
+        raise InvalidParameterError("coincidence_representatives: the points must be finite")
     if tol.ndim == 0:
         windows = [(np.arange(n), float(tol))]
     else:
@@ -51,7 +58,10 @@ def coincidence_representatives(points, tol):
                    for k in np.unique(octave)]
     for _ in range(2):      # a second sweep makes the merge across grids transitive
         for sel, t in windows:
-            scaled = points[sel] / (4.0 * t)
+            scaled = points[sel] / (2.0 * t)
+            if np.abs(scaled).max(initial=0.0) > 2.0 ** 62:
+                raise InvalidParameterError("coincidence_representatives: tol is too small for the points' "
+                                            "size (their bins overflow 64-bit integers)")
             sub = rep[sel]
             for shift in itertools.product((0.0, 0.5), repeat=d):
                 keys = np.floor(scaled + np.array(shift)).astype(np.int64)
@@ -127,6 +137,9 @@ class PointSets:
         ext_global = np.empty_like(ext)
         comm.Allreduce(ext, ext_global, op=MPI.MAX)
         self.diameter = 2 * self.scales.max() * np.linalg.norm(ext_global)
+        #: the smallest cell extent of the mesh (every rank), times the smallest scale
+        self.smallest_cell = self.scales.min() * comm.allreduce(
+            float(np.min(cell_extent(mesh).dat.data_ro, initial=np.inf)), op=MPI.MIN)
 
     @property
     def n_sets(self):
@@ -140,15 +153,17 @@ class PointSets:
     def snap_coincident(self):
         """Give points that coincide up to rounding one position, the same on every rank
         (over every set: two species' points coincide too, ``σ_0 ξ_p = σ_1 ξ_q`` on a
-        uniform mesh).  Coincide: within 1e-10 of the point's size ``|v|_∞``, or of 1e-6
-        of the diameter near the origin (a tolerance relative to the point: meshes
-        graded towards ``v = 0`` have distinct points far closer than the diameter's
-        rounding, :func:`~generic_fem.core.meshes.graded_half_disc`).  Collective."""
+        uniform mesh).  Coincide: within ``1e-10 max(|v|_∞, h)`` of each other, ``h`` the
+        smallest cell extent of the mesh (:func:`~generic_fem.core.meshes.cell_extent`):
+        relative to the point, as meshes graded towards ``v = 0`` have distinct points far
+        closer than the diameter's rounding (:func:`~generic_fem.core.meshes.graded_half_disc`),
+        and relative to the cells near the origin, where a node computed as a midpoint
+        lies at ``|v| ~ 1e-16 h`` instead of 0.  Collective."""
         allp = self.gather(self.reference_points)
         if len(allp) == 0:
             return
         scaled = np.concatenate([s * allp for s in self.scales])
-        size = np.maximum(np.abs(scaled).max(axis=1), 1e-6 * max(self.diameter, 1e-290))
+        size = np.maximum(np.abs(scaled).max(axis=1), self.smallest_cell)
         rep = coincidence_representatives(scaled, 1e-10 * size)
         n = len(allp)
         mine = self.owned_range()
