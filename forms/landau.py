@@ -56,13 +56,17 @@ class Landau(GenericModel):
     :arg weight: another kernel ``a(z) = C A(|z|)Π(z)``: a
         :class:`~generic_fem.kernels.pair_weights.PairWeight` with ``A`` in UFL (then ``gamma``
         is ignored), e.g. the exponentially cut-off Coulomb ``PairWeight(lambda r: exp(-r/λ)/r)``.
+    :arg summation: the pair sums' summation: ``"auto"`` (default), ``"direct"`` or ``"fmm"``
+        (the fast multipole method, 3D Coulomb only; :class:`~generic_fem.friction.two_point.TwoPointFriction`,
+        ``model.pairs.set_summation`` changes it and its tolerance).
     """
     name = "landau"
     supported_dimensions = (2, 3)
     min_degree = 2
     supports_axisymmetric = True
 
-    def __init__(self, mesh, gamma=0.0, C=1.0, degree=2, quadrature_degree=None, weight=None, rule=None):
+    def __init__(self, mesh, gamma=0.0, C=1.0, degree=2, quadrature_degree=None, weight=None, rule=None,
+                 summation="auto"):
         name = type(self).__name__
         if is_parameter(gamma):
             raise InvalidParameterError(f"{name}: gamma must be a number (the kernel A = r^(gamma+2) is compiled "
@@ -91,7 +95,7 @@ class Landau(GenericModel):
         self.weight = weight if weight is not None else PairWeight.power(self.gamma)
         #: the two-point friction operator: weight ``A``, coupling ``C``, mobility ``m(f)``
         self.pairs = TwoPointFriction(mesh, self.rule, self.dx, self.weight,
-                                      mobility=lambda f: self.mobility(f), coupling=C_param)
+                                      mobility=lambda f: self.mobility(f), coupling=C_param, summation=summation)
 
     def entropy_density(self, f):
         return -f * ufl.ln(f)

@@ -74,6 +74,8 @@ class MultispeciesLandau(GenericModel):
     :arg scales: ``σ_i > 0`` (``v = σ_i ξ``), default 1; choose ``σ_i ≈ √(T/m_i)``.
     :arg weight: a :class:`~generic_fem.kernels.pair_weights.PairWeight` (another kernel).
     :arg degree: Lagrange degree (``≥ 2``: the space must contain ``|v|²``).
+    :arg summation: the pair sums' summation, ``"auto"``, ``"direct"`` or ``"fmm"`` (3D
+        Coulomb: :class:`~generic_fem.friction.two_point.TwoPointFriction`).
     """
     supports_axisymmetric = True
     name = "multispecies_landau"
@@ -81,7 +83,7 @@ class MultispeciesLandau(GenericModel):
     min_degree = 2
 
     def __init__(self, mesh, masses, coupling=1.0, gamma=-3.0, scales=None, weight=None,
-                 degree=2, quadrature_degree=None, rule=None):
+                 degree=2, quadrature_degree=None, rule=None, summation="auto"):
         cls = type(self).__name__
         m = np.atleast_1d(np.asarray(masses, float))
         n = len(m)
@@ -119,7 +121,7 @@ class MultispeciesLandau(GenericModel):
         self.v = [float(s) * xi for s in sig]
         #: the two-point operator over the ``N`` species' point sets
         self.pairs = TwoPointFriction(mesh, self.rule, self.dx, weight, mobility=lambda f: f,
-                                      coupling=spec, scales=sig, masses=m)
+                                      coupling=spec, scales=sig, masses=m, summation=summation)
 
     @property
     def coupling(self):

@@ -43,6 +43,9 @@ PETSC_CONFIGURE_OPTS=(--with-c2html=0 --with-debugging=0
 
 # Python packages of the environment (besides PETSc/petsc4py/h5py/firedrake).
 PY_EXTRA="pytest mpi-pytest matplotlib scipy sphinx mpmath vtk"
+# Add-ons installed into an existing environment (binary wheels; a change here does not
+# rebuild Firedrake: the environment keeps its key, a marker names the add-ons' versions).
+PY_ADDONS="fmm3dpy==2.1.0"
 
 hash_of() { printf '%s' "$*" | sha256sum | cut -c1-12; }
 PETSC_KEY=$(hash_of "$PETSC_VERSION ${PETSC_CONFIGURE_OPTS[*]} $DEB_PACKAGES")
@@ -140,6 +143,11 @@ build_venv() {
   touch "$tmp/.complete"
 }
 
+install_addons() {
+  "$VENV/bin/python" -m pip install $PY_ADDONS
+  touch "$VENV/.addons-$ADDONS_KEY"
+}
+
 install_project() {
   "$VENV/bin/python" -m pip install --no-deps --no-build-isolation -e "$REPO"
 }
@@ -160,6 +168,12 @@ fi
 # -- 3. Virtual environment ------------------------------------------------------
 if [ ! -f "$VENV/.complete" ]; then
   step venv build_venv
+fi
+
+# -- 3b. Add-ons (cheap; redone when PY_ADDONS changes) ----------------------------
+ADDONS_KEY=$(hash_of "$PY_ADDONS")
+if [ ! -f "$VENV/.addons-$ADDONS_KEY" ]; then
+  step addons install_addons
 fi
 
 # -- 4. This checkout, editable (cheap; redone when the checkout moved) -----------

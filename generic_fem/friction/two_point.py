@@ -83,6 +83,7 @@ from ..core.errors import InvalidParameterError
 from .operators import FrictionOperator
 from ..kernels.pair_kernels import as_weight
 from ..kernels.pair_summation import MomentSums, DirectSums, DistinctPositionSums, PhaseSpaceSums, AxisymmetricSums
+from ..kernels.fmm_sums import FMMSums, fmm_available
 from .point_sets import PointSets, coincidence_representatives
 from .two_point_linearization import CoefficientLinearization
 from ..core.taping import annotating
@@ -152,6 +153,12 @@ class TwoPointFriction(FrictionOperator):
         ``κ(x − x_*)`` for phase-space points ``(x, v)`` (one set, one space coordinate):
         every pair is weighted by ``κ``, and the sums over ``x_*`` are a convolution
         (module docstring, "Phase space").
+    :arg summation: how the pair sums over distinct positions are summed (velocity
+        space): ``"direct"`` (every pair), ``"fmm"`` (the fast multipole method, for the 3D
+        Coulomb kernel ``A = 1/r``: :class:`~generic_fem.kernels.fmm_sums.FMMSums`), or
+        ``"auto"`` (the default: the FMM where it applies, ``fmm3dpy`` imports and the
+        sources number at least :attr:`fmm_crossover`, else direct).  See :meth:`set_summation`.
+    :arg fmm_tolerance: the FMM's relative precision (default 1e-10).
 
     With ``N > 1`` sets, ``g`` and ``φ`` of :meth:`form` are vectors of length ``N``
     (components on the same reference mesh), and the mobility a vector.
@@ -159,8 +166,12 @@ class TwoPointFriction(FrictionOperator):
 
     is_nonlocal = True
 
+    #: the distinct source positions from which ``summation="auto"`` takes the FMM
+    fmm_crossover = 20000
+
     def __init__(self, mesh, rule, dx, weight, mobility=None, coupling=1.0,
-                 scales=None, masses=None, velocity=None, spatial_weight=None):
+                 scales=None, masses=None, velocity=None, spatial_weight=None, summation="auto",
+                 fmm_tolerance=1e-10):
         vel, space = PointSets.coordinates(mesh, velocity)
         if space and spatial_weight is None:
             raise InvalidParameterError(f"two-point operator: coordinates {space} are not velocity: give a "
@@ -240,6 +251,32 @@ class TwoPointFriction(FrictionOperator):
                 self._distinct = DistinctPositionSums(*args)
         self._entries = {}
         self._linearization = CoefficientLinearization(self)
+        self._fmm = None
+        self.set_summation(summation, fmm_tolerance)
+
+    def set_summation(self, summation="auto", tolerance=1e-10):
+        """Choose the summation of the pair sums over distinct positions: ``"direct"``,
+        ``"fmm"`` (an error where it does not apply: another kernel or dimension, axisymmetric
+        or phase space, no ``fmm3dpy``) or ``"auto"``, and the FMM's ``tolerance``."""
+        if summation not in ("auto", "direct", "fmm"):
+            raise InvalidParameterError(f"two-point operator: summation must be 'auto', 'direct' or 'fmm', "
+                                        f"got {summation!r}")
+        if not (np.isfinite(tolerance) and 0 < tolerance < 1):
+            raise InvalidParameterError(f"two-point operator: fmm_tolerance must lie in (0, 1), got {tolerance}")
+        applies = (self._distinct is not None and not self.axisymmetric and self.dim == 3
+                   and self.weight.exponent == -1.0)
+        if summation == "fmm" and not applies:
+            raise InvalidParameterError(
+                "summation='fmm': the fast multipole sums are for the 3D Coulomb kernel A(r) = 1/r in Cartesian "
+                f"velocity space (this operator: A(r) = {self.weight.name}, {self.dim}D"
+                + (", axisymmetric" if self.axisymmetric else "") + (", phase space" if self.spatial else "") + ")")
+        if summation == "auto":
+            summation = ("fmm" if applies and fmm_available()
+                         and self._distinct.counts()[1] >= self.fmm_crossover else "direct")
+        if summation == "fmm" and (self._fmm is None or self._fmm.tolerance != float(tolerance)):
+            self._fmm = FMMSums(self.points, self.weight, self.gather, self.comm, self.stats, tolerance)
+        #: the summation the pair sums use (``"direct"`` or ``"fmm"``)
+        self.summation_method = summation
 
     # ---------------------------------------------------------------------------
     @property
@@ -420,6 +457,8 @@ class TwoPointFriction(FrictionOperator):
             return self._moments
         if self.axisymmetric:
             return self._distinct
+        if self.summation_method == "fmm" and self.merge_coincident:
+            return self._fmm
         return self._distinct if self.merge_coincident else self._direct
 
     def pair_sums(self, target_vectors, coeff, vectors, coupling=None, kappa=None):
