@@ -2,29 +2,27 @@ r"""Fast-multipole pair sums for the 3D Coulomb kernel (``γ = −3``).
 
 For ``A(r) = r^{−1}`` the kernel of the two-point operator is
 
-.. math::
+.. math::  a(z) = \frac{|z|² I − z ⊗ z}{|z|³} = ∇∇|z|, \qquad z = x − y,
 
-   a(z) = \frac{|z|² I − z ⊗ z}{|z|³} = ∇∇|z| = \frac{2I}{|z|} − S(z), \qquad
-   S(z) = \frac{I}{|z|} + \frac{z ⊗ z}{|z|³}
+and with ``z_i z_j/|z|³ = −(x_j − y_j) ∂_i |z|^{−1}`` every sum of
+:class:`~generic_fem.kernels.pair_summation.PairSummation` is a combination of Laplace
+potentials ``P[q] = Σ_p q_p/|x − y_p|`` and their gradients at the targets ``x``:
 
-(``S`` the Stokeslet), so every sum of :class:`~generic_fem.kernels.pair_summation.PairSummation`
-is a few Laplace and Stokes potentials of the sources:
+* ``Ĝ_{im} = Σ_p c_p a_{im} = δ_{im} P[c] + x_m ∂_i P[c] − ∂_i P[c y_m]``;
+* ``(Σ_p a b_p)_i = P[b_i] + x_j ∂_i P[b_j] − ∂_i P[y·b]`` (then ``Ĵ = Ĝ t̄ − Σ_p a b_p``);
+* ``K = Σ_p a : T_p = Σ_i P[T_{ii}] + x_j ∂_i P[T_{ij}] − ∂_i P[(T y)_i]`` (the adjoint).
 
-* ``Ĝ_q = Σ_p c_p a(z_qp) = 2 I φ_q − [u^{(1)} u^{(2)} u^{(3)}]_q``, ``φ`` the Laplace potential
-  of the charges ``c`` and ``u^{(m)}`` the Stokes velocity of the forces ``c e_m``;
-* ``Σ_p a(z_qp) b_p = 2 Φ_q − U_q``: the Laplace potentials of the three components of
-  ``b`` and the Stokes velocity of the forces ``b`` (then ``Ĵ_q = Ĝ_q t̄_q − Σ_p a b_p``);
-* ``K_q = Σ_p a(z_qp) : T_p = 2 Σ_p \operatorname{tr} T_p/|z_qp| − \operatorname{tr} Σ_p S(z_qp) T_p``:
-  one Laplace density and three Stokes forces (the columns of ``T``).
-
-``fmm3dpy`` (Greengard et al., the Flatiron FMM3D library) evaluates them in ``O(N)`` to a
-prescribed relative precision; its kernels are ``1/(4π|z|)`` and ``S/(8π)``.  Pairs of
-coincident points (``z = 0``, a node shared by cells: one position after
+That is eight charge densities (one call) for the sums and nine for the contractions.
+(The Stokeslet form ``a = 2I/|z| − S(z)`` needs a Stokes FMM besides, which FMM3D
+evaluates with four Laplace densities per force: measured 2.5 times slower.)
+``fmm3dpy`` (the Flatiron FMM3D library) evaluates them in ``O(N)`` to a prescribed
+relative precision; its kernel is ``1/(4π|z|)``.  Pairs of coincident points (``z = 0``, a
+node shared by cells: one position after
 :meth:`~generic_fem.friction.point_sets.PointSets.snap_coincident`) are left out, as the
-direct sums leave them out: FMM3D skips every source closer to a target than ``2^{−51}``
-of its box.  Unlike the direct sums (which sum ``a(z)(c_p t̄_q − b_p)`` pair by pair, each
-term vanishing at equilibrium), ``Ĵ`` is a difference of two sums: its error is the
-tolerance relative to ``|Ĝ t̄|``, not to ``|Ĵ|``.
+direct sums leave them out: FMM3D skips sources that coincide with a target.  Unlike the
+direct sums, which add ``a(z)(c_p t̄_q − b_p)`` pair by pair (each term vanishing at
+equilibrium), these are differences of larger sums: the error is the tolerance relative
+to ``|x| |∇P|``, not to the result.
 """
 import numpy as np
 
@@ -74,47 +72,46 @@ class FMMSums(DistinctPositionSums):
         super().__init__(points, weight, gather, comm, stats)
         self.tolerance = float(tolerance)
 
-    def _potentials(self, sources, targets, charges, forces):
-        """Laplace potentials ``Σ_p q_p/|z|`` of the rows of ``charges`` (``(k, N)``) and
-        Stokes velocities ``Σ_p S(z) F_p`` of the force fields ``forces`` (``(l, 3, N)``)
-        at ``targets`` (``(n, 3)``): ``(k, n)`` and ``(l, 3, n)``."""
-        src = np.ascontiguousarray(sources.T)
-        trg = np.ascontiguousarray(targets.T)
-        k, l = len(charges), len(forces)
+    def _potentials(self, sources, targets, charges):
+        """``(P, ∇P)`` of the rows of ``charges`` (``(k, N)``) at ``targets`` (``(n, 3)``):
+        ``(k, n)`` and ``(k, 3, n)``, ``P[q](x) = Σ_p q_p/|x − y_p|``."""
+        k = len(charges)
         # (fmm3dpy takes one density without its leading axis)
-        lap = self.fmm.lfmm3d(eps=self.tolerance, sources=src, targets=trg, pgt=1, nd=k,
+        lap = self.fmm.lfmm3d(eps=self.tolerance, sources=np.ascontiguousarray(sources.T),
+                              targets=np.ascontiguousarray(targets.T), pgt=2, nd=k,
                               charges=np.ascontiguousarray(charges[0] if k == 1 else charges))
-        sto = self.fmm.stfmm3d(eps=self.tolerance, sources=src, targets=trg, ifppregtarg=1, nd=l,
-                               stoklet=np.ascontiguousarray(forces[0] if l == 1 else forces))
-        phi = 4 * np.pi * np.asarray(lap.pottarg).reshape(k, -1)
-        u = 8 * np.pi * np.asarray(sto.pottarg).reshape(l, 3, -1)
-        return phi, u
+        pot = 4 * np.pi * np.asarray(lap.pottarg).reshape(k, -1)
+        grad = 4 * np.pi * np.asarray(lap.gradtarg).reshape(k, 3, -1)
+        return pot, grad
 
     def _set_sums(self, i, js, merged, coupling, tbar):
         pts = np.concatenate([self.source_points[j] for j in js])
         c = np.concatenate([coupling[i, j] * merged[j][0] for j in js])
         b = np.concatenate([coupling[i, j] * merged[j][1] for j in js])
         first = self.target_first[i]
-        targets = self.points[i][first]
+        x = self.points[i][first]
         self.stats["pairs"] += len(first) * len(c)
-        if len(targets) == 0 or len(c) == 0:
-            return np.zeros((len(targets), 3, 3)), np.zeros((len(targets), 3))
-        charges = np.vstack([c, b.T])                       # φ, Φ_x, Φ_y, Φ_z
-        forces = np.zeros((4, 3, len(c)))
-        for m in range(3):
-            forces[m, m] = c                                # c e_m
-        forces[3] = b.T                                     # b
-        phi, u = self._potentials(pts, targets, charges, forces)
-        G = -np.transpose(u[:3], (2, 1, 0))                 # G[q, a, m] = −u^{(m)}_a(q)
-        G[:, [0, 1, 2], [0, 1, 2]] += 2 * phi[0][:, None]
+        if len(x) == 0 or len(c) == 0:
+            return np.zeros((len(x), 3, 3)), np.zeros((len(x), 3))
+        charges = np.vstack([c, c * pts.T, b.T, np.einsum("pa,pa->p", pts, b)])
+        P, dP = self._potentials(pts, x, charges)
+        # Ĝ_{qim} = δ_im P[c] + x_m ∂_i P[c] − ∂_i P[c y_m]
+        G = np.einsum("qm,iq->qim", x, dP[0]) - np.transpose(dP[1:4], (2, 1, 0))
+        G[:, [0, 1, 2], [0, 1, 2]] += P[0][:, None]
         G = 0.5 * (G + np.swapaxes(G, 1, 2))                # (symmetric up to the tolerance)
-        ab = 2 * phi[1:].T - u[3].T                         # Σ_p a(z) b_p
+        # (Σ_p a b_p)_i = P[b_i] + x_j ∂_i P[b_j] − ∂_i P[y·b]
+        ab = P[4:7].T + np.einsum("qj,jiq->qi", x, dP[4:7]) - dP[7].T
         return G, np.einsum("qab,qb->qa", G, tbar) - ab
 
     def _contract(self, targets, points, tensors):
         if len(targets) == 0 or len(points) == 0:
             return np.zeros(len(targets))
-        tr = np.trace(tensors, axis1=1, axis2=2)
-        forces = np.ascontiguousarray(np.transpose(tensors, (2, 1, 0)))     # force m: column m of T
-        phi, u = self._potentials(points, targets, tr[None, :], forces)
-        return 2 * phi[0] - (u[0, 0] + u[1, 1] + u[2, 2])
+        ij = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)]
+        Ty = np.einsum("pij,pj->ip", tensors, points)
+        charges = np.vstack([np.stack([tensors[:, a, b] for a, b in ij]), Ty])
+        P, dP = self._potentials(points, targets, charges)
+        x = targets
+        K = P[0] + P[1] + P[2] - (dP[6, 0] + dP[7, 1] + dP[8, 2])
+        for k, (a, b) in enumerate(ij):          # x_j ∂_i P[T_ij], both (a, b) and (b, a)
+            K += x[:, b] * dP[k, a] + (x[:, a] * dP[k, b] if a != b else 0.0)
+        return K

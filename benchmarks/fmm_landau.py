@@ -1,0 +1,88 @@
+"""Time per evaluation of the 3D Coulomb pair sums: direct against the fast multipole
+method (:class:`generic_fem.kernels.fmm_sums.FMMSums`), for ``N`` points from 10³ up.
+
+The points are the ``N = (2n + 1)³`` nodes of a Q2 box with ``n³`` cells (the nodal rule's
+points, one per distinct position), ``[−4, 4]³``; one evaluation is the sums ``(Ĝ, Ĵ)`` of
+:meth:`~generic_fem.kernels.pair_summation.PairSummation.sums` with random positive
+coefficients (what one refresh of the Landau operator computes).  The direct sums are
+timed up to ``--direct-max`` points and extrapolated as ``N²`` beyond (marked ``~``).
+Prints the times, the slopes of ``log t`` against ``log N`` and the crossovers.
+
+    ./gfem run python benchmarks/fmm_landau.py                      # up to 3·10⁵ points (~3 min)
+    ./gfem run python benchmarks/fmm_landau.py --sizes 10 20 40 60 100 --tolerances 1e-6
+"""
+import argparse
+import platform
+import time
+
+import numpy as np
+from mpi4py import MPI
+
+from generic_fem.kernels.fmm_sums import FMMSums
+from generic_fem.kernels.pair_summation import DistinctPositionSums
+from generic_fem.kernels.pair_weights import PairWeight
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--sizes", type=int, nargs="*", default=[5, 8, 12, 17, 25, 34, 46, 68],
+                    help="cells per axis n (N = (2n+1)^3 points)")
+parser.add_argument("--tolerances", type=float, nargs="*", default=[1e-6, 1e-10])
+parser.add_argument("--direct-max", type=int, default=40000, help="time the direct sums up to this N")
+parser.add_argument("--species", type=int, default=1, choices=(1, 2))
+args = parser.parse_args()
+
+
+def cpu():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+weight = PairWeight.power(-3.0)
+gather = lambda a: a      # noqa: E731 (one rank)
+rng = np.random.default_rng(0)
+print(f"3D Coulomb pair sums per evaluation, one rank ({cpu()}), {args.species} species")
+print(f"{'N':>9} {'direct (s)':>12}" + "".join(f" {'FMM ' + format(t, 'g') + ' (s)':>16}" for t in args.tolerances))
+rows = []
+rate = None
+for n in args.sizes:
+    g = np.linspace(-4.0, 4.0, 2 * n + 1)
+    pts = np.array(np.meshgrid(g, g, g, indexing="ij")).reshape(3, -1).T.copy()
+    N = len(pts)
+    sets = [pts] if args.species == 1 else [pts, 0.5 * pts]
+    k = len(sets)
+    coeff = rng.uniform(0.1, 1.0, size=(k, N))
+    t_vec, g_vec = rng.normal(size=(k, N, 3)), rng.normal(size=(k, N, 3))
+    coupling = np.ones((k, k)) if k == 1 else np.array([[1.0, 0.7], [0.7, 2.0]])
+    if N <= args.direct_max:
+        d = DistinctPositionSums(sets, weight, gather, MPI.COMM_SELF, {"pairs": 0})
+        t0 = time.perf_counter()
+        d.sums(t_vec, coeff, g_vec, coupling)
+        td = time.perf_counter() - t0
+        rate = (k * N) ** 2 / td
+        direct = f"{td:12.3f}"
+    else:
+        td = (k * N) ** 2 / rate
+        direct = f"{'~' + format(td, '.3g'):>12}"
+    tf = []
+    for tol in args.tolerances:
+        f = FMMSums(sets, weight, gather, MPI.COMM_SELF, {"pairs": 0}, tol)
+        t0 = time.perf_counter()
+        f.sums(t_vec, coeff, g_vec, coupling)
+        tf.append(time.perf_counter() - t0)
+    rows.append((N, td, tf))
+    print(f"{N:9d} {direct}" + "".join(f" {t:16.3f}" for t in tf), flush=True)
+
+N = np.array([r[0] for r in rows], dtype=float)
+big = N >= 1e4
+if big.sum() >= 2:
+    for j, tol in enumerate(args.tolerances):
+        tf = np.array([r[2][j] for r in rows])
+        slope = np.polyfit(np.log(N[big]), np.log(tf[big]), 1)[0]
+        faster = [r[0] for r in rows if r[2][j] < r[1]]
+        print(f"FMM {tol:g}: slope {slope:.2f} over N >= 1e4; faster than direct from N = "
+              + (f"{min(faster)}" if faster else "nowhere in this range"))
+print(f"direct: {rate:.3g} pairs/s (slope 2)")
