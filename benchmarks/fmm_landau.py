@@ -8,7 +8,7 @@ coefficients (what one refresh of the Landau operator computes).  The direct sum
 timed up to ``--direct-max`` points and extrapolated as ``N²`` beyond (marked ``~``).
 Prints the times, the slopes of ``log t`` against ``log N`` and the crossovers.
 
-    ./gfem run python benchmarks/fmm_landau.py                      # up to 3·10⁵ points (~3 min)
+    ./gfem run python benchmarks/fmm_landau.py                      # up to 3·10⁵ points (~6 min)
     ./gfem run python benchmarks/fmm_landau.py --sizes 10 20 40 60 100 --tolerances 1e-6
 """
 import argparse

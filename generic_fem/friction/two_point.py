@@ -167,7 +167,7 @@ class TwoPointFriction(FrictionOperator):
     is_nonlocal = True
 
     #: the distinct source positions from which ``summation="auto"`` takes the FMM
-    fmm_crossover = 20000
+    fmm_crossover = 100000
 
     def __init__(self, mesh, rule, dx, weight, mobility=None, coupling=1.0,
                  scales=None, masses=None, velocity=None, spatial_weight=None, summation="auto",
