@@ -144,7 +144,7 @@ build_venv() {
 }
 
 install_addons() {
-  "$VENV/bin/python" -m pip install $PY_ADDONS
+  "$VENV/bin/python" -m pip install --no-deps $PY_ADDONS     # (numpy stays the one petsc4py was built with)
   touch "$VENV/.addons-$ADDONS_KEY"
 }
 

@@ -157,7 +157,7 @@ class TwoPointFriction(FrictionOperator):
         space): ``"direct"`` (every pair), ``"fmm"`` (the fast multipole method, for the 3D
         Coulomb kernel ``A = 1/r``: :class:`~generic_fem.kernels.fmm_sums.FMMSums`), or
         ``"auto"`` (the default: the FMM where it applies, ``fmm3dpy`` imports and the
-        sources number at least :attr:`fmm_crossover`, else direct).  See :meth:`set_summation`.
+        distinct sources number at least :attr:`fmm_crossover` per rank, else direct).  See :meth:`set_summation`.
     :arg fmm_tolerance: the FMM's relative precision (default 1e-10).
 
     With ``N > 1`` sets, ``g`` and ``φ`` of :meth:`form` are vectors of length ``N``
@@ -166,7 +166,8 @@ class TwoPointFriction(FrictionOperator):
 
     is_nonlocal = True
 
-    #: the distinct source positions from which ``summation="auto"`` takes the FMM
+    #: the distinct source positions per rank from which ``summation="auto"`` takes the FMM
+    #: (measured: ``benchmarks/fmm_landau.py``, docs "Fast multipole sums")
     fmm_crossover = 100000
 
     def __init__(self, mesh, rule, dx, weight, mobility=None, coupling=1.0,
@@ -252,17 +253,24 @@ class TwoPointFriction(FrictionOperator):
         self._entries = {}
         self._linearization = CoefficientLinearization(self)
         self._fmm = None
+        self.summation_method = None
+        #: the FMM's relative precision
+        self.fmm_tolerance = 1e-10
         self.set_summation(summation, fmm_tolerance)
 
-    def set_summation(self, summation="auto", tolerance=1e-10):
+    def set_summation(self, summation="auto", tolerance=None):
         """Choose the summation of the pair sums over distinct positions: ``"direct"``,
         ``"fmm"`` (an error where it does not apply: another kernel or dimension, axisymmetric
-        or phase space, no ``fmm3dpy``) or ``"auto"``, and the FMM's ``tolerance``."""
+        or phase space, no ``fmm3dpy``) or ``"auto"`` (the FMM from :attr:`fmm_crossover`
+        distinct sources per rank: every rank builds the tree of all sources), and the
+        FMM's ``tolerance`` (``None``: keep it).  Collective."""
         if summation not in ("auto", "direct", "fmm"):
             raise InvalidParameterError(f"two-point operator: summation must be 'auto', 'direct' or 'fmm', "
                                         f"got {summation!r}")
+        tolerance = self.fmm_tolerance if tolerance is None else tolerance
         if not (np.isfinite(tolerance) and 0 < tolerance < 1):
             raise InvalidParameterError(f"two-point operator: fmm_tolerance must lie in (0, 1), got {tolerance}")
+        self.fmm_tolerance = float(tolerance)
         applies = (self._distinct is not None and not self.axisymmetric and self.dim == 3
                    and self.weight.exponent == -1.0)
         if summation == "fmm" and not applies:
@@ -272,10 +280,16 @@ class TwoPointFriction(FrictionOperator):
                 + (", axisymmetric" if self.axisymmetric else "") + (", phase space" if self.spatial else "") + ")")
         if summation == "auto":
             summation = ("fmm" if applies and fmm_available()
-                         and self._distinct.counts()[1] >= self.fmm_crossover else "direct")
-        if summation == "fmm" and (self._fmm is None or self._fmm.tolerance != float(tolerance)):
-            self._fmm = FMMSums(self.points, self.weight, self.gather, self.comm, self.stats, tolerance)
-        #: the summation the pair sums use (``"direct"`` or ``"fmm"``)
+                         and self._distinct.counts()[1] >= self.fmm_crossover * self.comm.size else "direct")
+        if summation == "fmm":
+            if self._fmm is None:
+                self._fmm = FMMSums(self.points, self.weight, self.gather, self.comm, self.stats, tolerance)
+            self._fmm.tolerance = self.fmm_tolerance
+        if summation != self.summation_method:
+            for e in self._entries.values():     # (the coefficients of the other summation)
+                e.last_input = None
+        #: the summation the pair sums over distinct positions use (``"direct"`` or
+        #: ``"fmm"``; with ``merge_coincident = False`` the sums run over every point, directly)
         self.summation_method = summation
 
     # ---------------------------------------------------------------------------

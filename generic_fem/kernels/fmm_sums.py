@@ -14,12 +14,16 @@ potentials ``P[q] = Σ_p q_p/|x − y_p|`` and their gradients at the targets ``
 
 That is eight charge densities (one call) for the sums and nine for the contractions.
 (The Stokeslet form ``a = 2I/|z| − S(z)`` needs a Stokes FMM besides, which FMM3D
-evaluates with four Laplace densities per force: measured 2.5 times slower.)
+evaluates with four Laplace densities per force: measured 9 times slower.)
 ``fmm3dpy`` (the Flatiron FMM3D library) evaluates them in ``O(N)`` to a prescribed
-relative precision; its kernel is ``1/(4π|z|)``.  Pairs of coincident points (``z = 0``, a
+relative precision (one thread: the environment sets ``OMP_NUM_THREADS=1``); its kernel
+is ``1/(4π|z|)`` from version 2 on (``1/|z|`` before: the scale is measured once).  Pairs
+of coincident points (``z = 0``, a
 node shared by cells: one position after
 :meth:`~generic_fem.friction.point_sets.PointSets.snap_coincident`) are left out, as the
-direct sums leave them out: FMM3D skips sources that coincide with a target.  Unlike the
+direct sums leave them out: FMM3D skips sources within ``2^{−51}`` of the root box's side
+of a target (distinct nodes closer than that, ``4·10⁻¹⁶`` of the mesh, would be skipped
+too).  Unlike the
 direct sums, which add ``a(z)(c_p t̄_q − b_p)`` pair by pair (each term vanishing at
 equilibrium), these are differences of larger sums: the error is the tolerance relative
 to ``|x| |∇P|``, not to the result.
@@ -64,13 +68,18 @@ class FMMSums(DistinctPositionSums):
         if weight.exponent != -1.0 or points[0].shape[1] != 3:
             raise InvalidParameterError(
                 f"summation='fmm': the fast multipole sums are for the 3D Coulomb kernel A(r) = 1/r "
-                f"(gamma = -3 in three velocity dimensions), got A(r) = {weight.name} in "
-                f"{points[0].shape[1]}D")
+                f"(gamma = -3, PairWeight.power(-3), in three velocity dimensions), got A(r) = {weight.name} "
+                f"in {points[0].shape[1]}D")
         if not (np.isfinite(tolerance) and 0 < tolerance < 1):
             raise InvalidParameterError(f"summation='fmm': the tolerance must lie in (0, 1), got {tolerance}")
         self.fmm = _fmm3d()
         super().__init__(points, weight, gather, comm, stats)
         self.tolerance = float(tolerance)
+        # the library's kernel: 1/(4π r) (FMM3D ≥ 2) or 1/r (older): one unit charge at
+        # distance 1 (summed directly: one source)
+        probe = self.fmm.lfmm3d(eps=1e-6, sources=np.zeros((3, 1)), charges=np.ones(1),
+                                targets=np.array([[1.0], [0.0], [0.0]]), pgt=1)
+        self.scale = 1.0 / float(np.asarray(probe.pottarg).ravel()[0])
 
     def _potentials(self, sources, targets, charges):
         """``(P, ∇P)`` of the rows of ``charges`` (``(k, N)``) at ``targets`` (``(n, 3)``):
@@ -80,8 +89,10 @@ class FMMSums(DistinctPositionSums):
         lap = self.fmm.lfmm3d(eps=self.tolerance, sources=np.ascontiguousarray(sources.T),
                               targets=np.ascontiguousarray(targets.T), pgt=2, nd=k,
                               charges=np.ascontiguousarray(charges[0] if k == 1 else charges))
-        pot = 4 * np.pi * np.asarray(lap.pottarg).reshape(k, -1)
-        grad = 4 * np.pi * np.asarray(lap.gradtarg).reshape(k, 3, -1)
+        if getattr(lap, "ier", 0):
+            raise RuntimeError(f"fmm3dpy.lfmm3d failed (ier = {lap.ier})")
+        pot = self.scale * np.asarray(lap.pottarg).reshape(k, -1)
+        grad = self.scale * np.asarray(lap.gradtarg).reshape(k, 3, -1)
         return pot, grad
 
     def _set_sums(self, i, js, merged, coupling, tbar):
@@ -106,6 +117,7 @@ class FMMSums(DistinctPositionSums):
     def _contract(self, targets, points, tensors):
         if len(targets) == 0 or len(points) == 0:
             return np.zeros(len(targets))
+        tensors = 0.5 * (tensors + np.swapaxes(tensors, 1, 2))    # (the identity needs T symmetric)
         ij = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)]
         Ty = np.einsum("pij,pj->ip", tensors, points)
         charges = np.vstack([np.stack([tensors[:, a, b] for a, b in ij]), Ty])
