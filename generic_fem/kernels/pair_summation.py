@@ -235,17 +235,24 @@ class DistinctPositionSums(PairSummation):
         n, d = self.n_sets, self.dim
         src = self.gather(np.concatenate([tensors[j].reshape(-1, d * d) for j in range(n)], axis=1))
         src = src.reshape(len(src), n, d * d)
+        merged = {}
         out = []
         for i in range(n):
             first, inv = self.target_first[i], self.target_index[i]
-            acc = np.zeros(len(first))
-            for j in (j for j in range(n) if coupling[i, j] != 0):
-                inv_j, U = self.source_index[j], len(self.source_points[j])
-                Tm = np.stack([np.bincount(inv_j, weights=src[:, j, k], minlength=U)
-                               for k in range(d * d)], axis=1).reshape(-1, d, d)
-                acc += coupling[i, j] * self._contract(self.points[i][first], self.source_points[j], Tm)
-                self.stats["pairs"] += len(first) * U
-            out.append(acc[inv])
+            js = [j for j in range(n) if coupling[i, j] != 0]
+            if not js:
+                out.append(np.zeros(len(inv)))
+                continue
+            for j in js:
+                if j not in merged:
+                    inv_j, U = self.source_index[j], len(self.source_points[j])
+                    merged[j] = np.stack([np.bincount(inv_j, weights=src[:, j, k], minlength=U)
+                                          for k in range(d * d)], axis=1).reshape(-1, d, d)
+            # every coupled set's sources at once (one pass, one tree for the FMM)
+            pts = np.concatenate([self.source_points[j] for j in js])
+            Tm = np.concatenate([coupling[i, j] * merged[j] for j in js])
+            self.stats["pairs"] += len(first) * len(pts)
+            out.append(self._contract(self.points[i][first], pts, Tm)[inv])
         return out
 
 
