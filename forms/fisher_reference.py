@@ -27,7 +27,7 @@ import sympy as sp
 from scipy.integrate import quad
 
 __all__ = ["r", "theta", "maxwellian", "fisher_rate_along_L", "CounterexampleDatum", "FisherRateStudy",
-           "fisher_rate_study"]
+           "fisher_rate_study", "fisher_information"]
 
 #: the spherical variables of the datum (``θ`` from the axis ``e_∥``)
 r, theta = sp.symbols("r theta", positive=True)
@@ -163,6 +163,15 @@ class CounterexampleDatum:
         return fisher_rate_along_L(self.sympy(), self.gamma, radius, c_ei, epsrel, self.breaks())
 
 
+def fisher_information(model):
+    """``w ↦ I = ∫ |∇f|²/f = ∫ F(w) |∇w|²`` as a UFL 0-form (Boltzmann entropy, ``∇ log f =
+    ∇w``; the meridian gradient in axisymmetric velocity space), for
+    :func:`generic_fem.time_derivatives`."""
+    import ufl
+    grad = model.velocity.gradient
+    return lambda w: model.density(w) * ufl.inner(grad(w), grad(w)) * model.dx
+
+
 class FisherRateStudy:
     """What :func:`fisher_rate_study` measured: ``total``, ``Q``, ``L`` (``dI/dt`` and its
     parts on the finest mesh used), ``error`` (per part, the change from the previous
@@ -199,7 +208,6 @@ def fisher_rate_study(datum, c_ei=1.0, levels=STUDY_LEVELS, radius=None, comm=No
     meshes are the same up to scale near the origin), refined through ``levels`` until the
     sign of ``dI/dt`` is certain (at least two meshes, unless ``levels`` has one: then
     no error bar).  Returns a :class:`FisherRateStudy`."""
-    import ufl
     from generic_fem.core.meshes import graded_half_disc
     from generic_fem.drivers.rates import time_derivatives
     from forms.landau_infinite_mass import LandauInfiniteMass
@@ -211,8 +219,7 @@ def fisher_rate_study(datum, c_ei=1.0, levels=STUDY_LEVELS, radius=None, comm=No
         mesh = graded_half_disc(radius, datum.r / 1024, segments, per_doubling, comm=comm)
         model = LandauInfiniteMass(mesh, gamma=datum.gamma, c_ei=c_ei)
         w = model.state_from_density(datum.ufl(model), what="seed 004's datum")
-        grad = model.velocity.gradient
-        rate = time_derivatives(model, w, {"I": lambda u: model.density(u) * ufl.inner(grad(u), grad(u)) * model.dx})
+        rate = time_derivatives(model, w, {"I": fisher_information(model)})
         cells = mesh.comm.allreduce(mesh.cell_set.size)
         out.append((segments, per_doubling, cells, rate["I"]["total"], rate["I"]["parts"]["Q"],
                     rate["I"]["parts"]["L"]))

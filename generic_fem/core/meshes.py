@@ -207,13 +207,12 @@ def graded_half_disc(radius, inner, segments=16, per_doubling=4, comm=None, name
     x2v, c1v = x2.dat.data_ro_with_halos, c1.dat.data_ro_with_halos
     new = x2v.copy()
     for nodes1, nodes2 in zip(c1.function_space().cell_node_list, C2.cell_node_list):
-        corners = c1v[nodes1]
-        i = key[tuple(sorted(map(tuple, corners.tolist())))]
+        i = key[tuple(sorted(map(tuple, c1v[nodes1].tolist())))]
+        if maps[i] is None:
+            continue
         A, B, Cc, D = X[list(cells[i])]
         cand = np.array([(1 - xi) * (1 - eta) * A + xi * (1 - eta) * B + xi * eta * Cc + (1 - xi) * eta * D
                          for xi, eta in ref])
-        if maps[i] is None:
-            continue
         for node in nodes2:
             xi, eta = ref[int(np.argmin(np.sum((cand - x2v[node]) ** 2, axis=1)))]
             new[node] = maps[i](xi, eta)

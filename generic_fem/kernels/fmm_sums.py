@@ -96,9 +96,7 @@ class FMMSums(DistinctPositionSums):
         return pot, grad
 
     def _set_sums(self, i, js, merged, coupling, tbar):
-        pts = np.concatenate([self.source_points[j] for j in js])
-        c = np.concatenate([coupling[i, j] * merged[j][0] for j in js])
-        b = np.concatenate([coupling[i, j] * merged[j][1] for j in js])
+        pts, c, b = self._coupled_sources(i, js, merged, coupling)
         first = self.target_first[i]
         x = self.points[i][first]
         self.stats["pairs"] += len(first) * len(c)

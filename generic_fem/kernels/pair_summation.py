@@ -218,11 +218,17 @@ class DistinctPositionSums(PairSummation):
         sources of the sets ``js``, scaled by ``coupling[i, j]``."""
         return self._ordered_sums(i, js, merged, coupling, tbar)
 
-    def _ordered_sums(self, i, js, merged, coupling, tbar):
-        """:meth:`_set_sums` by the ordered pairs (every target against every source)."""
+    def _coupled_sources(self, i, js, merged, coupling):
+        """``(points, c, b)``: the merged sources of the sets ``js`` seen by set ``i``,
+        their coefficients and vectors scaled by ``coupling[i, j]``."""
         pts = np.concatenate([self.source_points[j] for j in js])
         c = np.concatenate([coupling[i, j] * merged[j][0] for j in js])
         b = np.concatenate([coupling[i, j] * merged[j][1] for j in js])
+        return pts, c, b
+
+    def _ordered_sums(self, i, js, merged, coupling, tbar):
+        """:meth:`_set_sums` by the ordered pairs (every target against every source)."""
+        pts, c, b = self._coupled_sources(i, js, merged, coupling)
         first = self.target_first[i]
         self.stats["pairs"] += len(first) * len(c)
         return self._split_sums(self.points[i][first], tbar, pts, c, b)
