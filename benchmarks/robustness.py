@@ -82,7 +82,10 @@ def one(case, steps, dt, rule="nodal", refine=1.0, **options):
     its = sum(h.column("snes_its")[1:])
     ev = sum(op.passes() for op in ops) / n
     dH = np.diff(h.column("H")).max()
-    return (f"OK   {' '.join(case)}: {n} steps, {sum(h.column('rejected')[1:])} rejected, "
+    ineq = (f", {int(sum(h.column('damped_substeps')[1:]))} damped, "
+            f"{int(sum(h.column('inequality_substeps')[1:]))} by the inequality"
+            if "inequality_substeps" in h.columns else "")
+    return (f"OK   {' '.join(case)}: {n} steps, {sum(h.column('rejected')[1:])} rejected{ineq}, "
             f"{its / n:.1f} its/step, {ev:.1f} evaluations/step, drift {drift:.1e}, "
             f"max dH {dH:.1e} ({time.time() - t0:.1f} s)"), True
 

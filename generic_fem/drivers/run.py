@@ -280,8 +280,9 @@ def run(model, f0=None, t_end=1.0, dt=0.1, *, output=None, vtk_every=0, vtk_fiel
                 rec[k] = stats[k]
         if stepper.method.uses_alpha:
             rec["alpha"] = stats["alpha"]
-        if "chain_rule_defect" in stats:
-            rec["chain_rule_defect"] = stats["chain_rule_defect"]
+        for k in ("chain_rule_defect", "inequality_substeps", "damped_substeps"):
+            if k in stats:
+                rec[k] = stats[k]
         rec.update(snes_its=stats["snes_its"], ksp_its=stats["ksp_its"], rejected=stats["rejected"],
                    substeps=stats["substeps"], rejections=stats["rejections"])
         if callback is not None:   # may add its own columns to the record

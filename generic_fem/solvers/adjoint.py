@@ -35,6 +35,7 @@ pair sums is kept.  Tangent-linear and Hessian actions are not implemented (pyad
 """
 import weakref
 
+import numpy as np
 import firedrake as fd
 
 from ..core.errors import InvalidParameterError
@@ -183,9 +184,10 @@ def _make_block_class():
                 with _no_annotation():
                     if self.z_saved is not None:
                         st.z.assign(self.z_saved)
+                        st.w.assign(st.z_w)
                     else:
-                        st.z_w.assign(self.get_outputs()[0].saved_output)
-                    st.w.assign(st.z_w)
+                        st.w.assign(self.get_outputs()[0].saved_output)
+                        st.problem.set_unknown(st.w)
                     st.refresh()
                     return self._solve_adjoint(b)
             except Exception:
@@ -204,6 +206,17 @@ def _make_block_class():
                 rhs.assign(b)
             else:
                 rhs.subfunctions[0].assign(b)
+            # under a floor of α the output is w^{n+1} = w^n + r(u − w^n), node by node, of
+            # the unknown u: b pulls back to r b on u, (1 − r) b on w^n directly and
+            # Σ b_i ∂w_i/∂α on α (nodal rule: the entries of b are nodal)
+            scaling = st.problem.state_output_scaling()
+            b_alpha, direct = 0.0, None
+            if scaling is not None:
+                r, d_alpha_out = scaling
+                bv = np.asarray(rhs.dat.data_ro).reshape(-1)[:len(r)].copy()
+                rhs.dat.data_wo[...] = (r * bv).reshape(rhs.dat.data_ro.shape)
+                direct = (1.0 - r) * bv
+                b_alpha = st.model.mesh.comm.allreduce(float(np.dot(bv, d_alpha_out)))
             mach.setup(self.dt)
             lam = mach.solve(rhs)
             mu = 0.0
@@ -212,10 +225,10 @@ def _make_block_class():
                 d_alpha = scalar_value(mach.d_alpha()) if mach.d_alpha is not None else 0.0
                 r1, r2 = mach.alpha_derivative(lam), mach.alpha_derivative(y2)
                 if r2 - d_alpha != 0.0:
-                    mu = r1 / (r2 - d_alpha)
+                    mu = (r1 - b_alpha) / (r2 - d_alpha)
                     lam.assign(lam - mu * y2)
             mach.set_direction(lam)
-            return {"lambda": lam, "mu": mu, "machinery": mach}
+            return {"lambda": lam, "mu": mu, "machinery": mach, "direct": direct}
 
         def evaluate_adj_component(self, inputs, adj_inputs, block_variable, idx, prepared=None):
             if prepared is None:
@@ -235,6 +248,9 @@ def _make_block_class():
             if p:    # through the pair sums (coupling, spatial weight)
                 out.dat.data_wo[...] += p
             out.dat.data_wo[...] *= -1.0
+            if idx == 0 and prepared.get("direct") is not None:
+                d = prepared["direct"]
+                out.dat.data_wo[...] += d.reshape(out.dat.data_ro.shape)
             return out
 
         def evaluate_adj(self, markings=False):

@@ -9,14 +9,31 @@ With ``Δw = w^{n+1} − w^n`` and ``Δf = F(w^{n+1}) − F(w^n)``, convexity of
 * the midpoint scheme (``Scheme.alpha == "bound"``) starts at ``α = ½`` and raises ``α``
   above ``α*`` of its solution (re-solving) until ``α ≥ α*``: then
   ``H^{n+1} − H^n ≤ ⟨θ, Δf⟩ = −Δt ⟨θ, M θ⟩ + ⟨θ, R⟩``;
-* the discrete gradient (``"solved"``) solves ``α = α*(w^{n+1}(α))`` by a secant
-  iteration, one warm-started solve per round, so the discrete chain rule holds with
-  equality to what the solve determines (:meth:`AlphaRounds.solve_noise`); a loosely
-  solved step whose defect that level leaves above ``κ Δt ⟨θ, M θ⟩`` is solved on to
-  the tight tests.
+* the discrete gradient (``"solved"``) solves ``δ(α) = H^{n+1} − H^n − ⟨θ_α, Δf⟩ = 0``
+  by a secant iteration, one warm-started solve per round, so the discrete chain rule
+  holds with equality to what the solve determines (:meth:`AlphaRounds.solve_noise`); a
+  loosely solved step whose defect that level leaves above ``κ Δt ⟨θ, M θ⟩`` is solved
+  on to the tight tests.
+
+With the node-wise floor of :mod:`~generic_fem.solvers.stiff_damping` (nodal rule),
+``θ_i = w^n_i + max(α, a_i)Δw_i`` and ``⟨θ − w^n, Δf⟩ = Σ_i ω_i max(α, a_i) Δw_i Δf_i``:
+the midpoint's test ``α ≥ α*`` still gives the inequality (``α_i ≥ α`` and
+``Δw_i Δf_i ≥ 0``); the discrete gradient's secant runs on ``δ`` with the slope
+``Σ_{α > a_i} ω_i Δw_i Δf_i``.  Its ``α`` stays in ``[alpha_min, 1]``: where the damped
+nodes take so much of the balance that ``δ < 0`` even at ``alpha_min`` (near-saturated
+Fermi–Dirac data on a coarse box: ``α*`` would be about 0.17), the step is taken there
+with ``H^{n+1} − H^n < ⟨θ, Δf⟩`` (its ``chain_rule_defect`` negative): the entropy
+falls by more than the dissipation, never by less.  ``alpha_min = ¼`` (measured,
+``benchmarks/robustness.py --sweep discrete-gradient``): with ``0`` two 3D cases fail at
+``t = 0`` (nearly explicit solves; ``α = 0`` also makes the map from the unknown to
+``w^{n+1}`` singular at floored nodes), with ``¼`` all 154 run; ``½`` would take the
+typical step (``α*`` a little below ``½``) with the inequality.
 """
 import numpy as np
+import ufl
+from mpi4py import MPI
 
+from ..core.assembly import CompiledForms
 from .chain_rule import ChainRuleTerms, alpha_star
 
 __all__ = ["AlphaRounds"]
@@ -37,6 +54,10 @@ class AlphaRounds:
     :arg alpha_tol, alpha_rounds, local_error_fraction: the stepper's options.
     """
 
+    #: discrete gradient: the smallest ``α`` the secant takes (a step whose defect is
+    #: still negative there is taken with the inequality; :meth:`solve`)
+    alpha_min = 0.25
+
     def __init__(self, problem, w, f_new, scalars, convergence, resolve, residual,
                  alpha_tol, alpha_rounds, local_error_fraction):
         self.problem, self.w, self.scalars, self.convergence = problem, w, scalars, convergence
@@ -47,6 +68,9 @@ class AlphaRounds:
         self._terms = None     # compiled at the first use
         #: the chain-rule defect of the last step (discrete gradient)
         self.last_defect = None
+        #: discrete gradient: whether the last step was taken with the inequality
+        #: (``δ < 0`` at ``alpha_min``; :meth:`solve`)
+        self.inequality = False
         #: discrete gradient: whether the last step's ``α`` was determined by its chain rule
         #: (strictly inside ``(0, 1)``, ``⟨Δw, Δf⟩`` above its noise), so that the adjoint
         #: differentiates through it
@@ -62,7 +86,28 @@ class AlphaRounds:
         if self._terms is None:
             p = self.problem
             self._terms = ChainRuleTerms(p.model, p.w_old, self.w, p.f_old, self._f_new)
+            self._theta_terms = CompiledForms({
+                "lin": ufl.inner(p.theta - p.w_old, self._f_new - p.f_old) * p.model.dx,
+                "slope": ufl.inner(p.theta_alpha, self._f_new - p.f_old) * p.model.dx})
         return self._terms()
+
+    def theta_terms(self):
+        """``(⟨θ − w^n, Δf⟩, ⟨∂θ/∂α, Δf⟩)`` for the current ``α`` (and floor): with a
+        scalar ``α`` these are ``α⟨Δw, Δf⟩`` and ``⟨Δw, Δf⟩``; with the node-wise floor
+        ``Σ_i ω_i max(α, a_i) Δw_i Δf_i`` and the same sum over the nodes with ``α > a_i``."""
+        num, den, _ = self.terms()
+        if not self.floored():    # (the scalar formulas, as the exact discrete gradient's)
+            return float(self.alpha) * den, den
+        v = self._theta_terms()
+        return v["lin"], v["slope"]
+
+    def floored(self):
+        """Whether some node has a floor of ``α`` (collective)."""
+        floor = self.problem.alpha_floor
+        if floor is None:
+            return False
+        top = float(np.max(floor.dat.data_ro, initial=0.0))
+        return self.comm.allreduce(top, op=MPI.MAX) > 0.0
 
     def alpha_star(self):
         """The smallest ``α`` with ``H(f¹) − H(f⁰) ≤ ⟨θ_α, f¹ − f⁰⟩``; ``½`` for a step that
@@ -75,7 +120,8 @@ class AlphaRounds:
         round-off of ``H`` or what the accepted residual leaves in it
         (:meth:`solve_noise`), whichever is larger."""
         num, den, noise = self.terms()
-        return num - float(self.alpha) * den, den, max(noise, self.solve_noise())
+        lin, _ = self.theta_terms()
+        return num - lin, den, max(noise, self.solve_noise())
 
     def solve_noise(self):
         """The part of the chain-rule defect that the last solve does not determine.
@@ -91,11 +137,14 @@ class AlphaRounds:
         p = self.problem
         r = self.residual()
         n = len(r)
-        w1 = np.asarray(p.z_w.dat.data_ro).reshape(-1)[:n]
-        w0 = np.asarray(p.w_old.dat.data_ro).reshape(-1)[:n]
-        if r.shape != w1.shape:
+        u = np.asarray(p.z_w.dat.data_ro).reshape(-1)[:n]
+        if r.shape != u.shape:
             return 0.0
-        local = float(np.sum(np.abs((1.0 - float(self.alpha)) * (w1 - w0)) * np.abs(r)))
+        if self.floored():
+            local = float(np.sum(np.abs(p.state_values(u) - p.theta_values(u)) * np.abs(r)))
+        else:
+            w0 = np.asarray(p.w_old.dat.data_ro).reshape(-1)[:n]
+            local = float(np.sum(np.abs((1.0 - float(self.alpha)) * (u - w0)) * np.abs(r)))
         return 10.0 * self.comm.allreduce(local)
 
     def allowance(self, den):
@@ -108,56 +157,84 @@ class AlphaRounds:
                    self.alpha_tol * abs(den))
 
     def _again(self):
-        self.problem.z_w.assign(self.w)
+        """Solve again from the last ``w^{n+1}`` (with the current ``α``)."""
+        self.problem.set_unknown(self.w)
         return self.resolve()
 
     def solve(self):
-        """Discrete gradient: solve ``α = α*(w^{n+1}(α))`` (secant iteration on
-        ``r(α) = α* − α``, each round a solve warm-started from the last ``w^{n+1}``).
-        Returns ``(ok, its, lits)``; not ok if a solve fails or the defect does not drop
-        below ``alpha_tol ⟨Δw, Δf⟩`` (or its round-off level) in ``alpha_rounds``."""
+        """Discrete gradient: solve ``α = α*(w^{n+1}(α))`` (secant iteration on the defect
+        ``δ(α) = H¹ − H⁰ − ⟨θ_α, Δf⟩``, each round a solve warm-started from the last
+        ``w^{n+1}``; ``α`` in ``[alpha_min, 1]``).  With the node-wise floor of
+        :class:`~generic_fem.solvers.stiff_damping.StiffModeDamping` the damped nodes hold
+        ``α_i = a_i``: where their share of ``⟨Δw, Δf⟩`` leaves no root above
+        :attr:`alpha_min` (``δ < 0`` there), the step is taken at ``alpha_min`` with the
+        inequality ``H¹ − H⁰ < ⟨θ, Δf⟩`` (``δ``, negative, is the step's
+        ``chain_rule_defect``).  Returns ``(ok, its, lits)``; not ok if a solve fails or
+        the defect does not settle in ``alpha_rounds``."""
         its = lits = 0
         prev = None
         conv = self.convergence
+        # the exact discrete gradient: α in [0, 1] and no inequality; with an active floor
+        # (dg_damping_after) α in [alpha_min, 1]
+        damped = self.floored()
+        lo = self.alpha_min if damped else 0.0
+        self.inequality = False
         for _ in range(self.alpha_rounds):
             delta, den, noise = self.defect()
+            _, slope = self.theta_terms()
             self.last_defect = delta
+            a = float(self.alpha)
             # α is a function of the states (the adjoint differentiates δ = 0) only where
             # the step moves and α is not clamped
-            self.active = bool(den > noise and 0.0 < float(self.alpha) < 1.0)
-            if abs(delta) <= max(self.alpha_tol * abs(den), noise):
-                if not conv.local_test or abs(delta) <= self.allowance(den):
-                    return True, its, lits
-                # a loosely solved step can leave δ undetermined far above κ Δt ⟨θ, M θ⟩,
-                # and H could then grow: solve this step to the tight tests
-                conv.local_test = False
-                ok, _, n_its, n_lits = self._again()
-                its += n_its
-                lits += n_lits
-                if not ok:
-                    return False, its, lits
-                continue
+            self.active = bool(slope > noise and lo < a < 1.0)
+            tol = max(self.alpha_tol * abs(den), noise)
+            settled = abs(delta) <= tol
+            # the damped nodes alone take more than H¹ − H⁰ − ⟨w⁰, Δf⟩: the inequality
+            below = damped and delta < -tol and (a <= lo or not slope > noise)
+            if settled or below:
+                if settled and conv.local_test and abs(delta) > self.allowance(den):
+                    # a loosely solved step can leave δ undetermined far above
+                    # κ Δt ⟨θ, M θ⟩, and H could then grow: solve it to the tight tests
+                    conv.local_test = False
+                    ok, _, n_its, n_lits = self._again()
+                    its += n_its
+                    lits += n_lits
+                    if not ok:
+                        return False, its, lits
+                    continue
+                if below:
+                    self.active = False
+                    self.inequality = True
+                return True, its, lits
             if not den > 0:
                 return False, its, lits
-            a = float(self.alpha)
-            r = delta / den          # α* − α
-            if prev is not None and r != prev[1]:
-                a_new = a - r * (a - prev[0]) / (r - prev[1])
-            else:
-                a_new = a + r
-            prev = (a, r)
-            self.alpha.assign(min(1.0, max(0.0, a_new)))
+            if slope > noise:
+                # the secant on ρ(α) = δ/⟨Δw, Δf⟩ (= α* − α without a floor: nearly linear
+                # in α, where δ itself is not: ⟨Δw, Δf⟩ moves with α); the first round takes
+                # the change of α that δ asks for at fixed w^{n+1}
+                r = delta / den
+                if prev is not None and r != prev[1] and a != prev[0]:
+                    a_new = a - r * (a - prev[0]) / (r - prev[1])
+                else:
+                    a_new = a + delta / slope
+                prev = (a, r)
+            else:                        # every node held by its floor: raise α past them
+                a_new, prev = a + 0.25, None
+            self.alpha.assign(min(1.0, max(lo, a_new)))
             ok, _, n_its, n_lits = self._again()
             its += n_its
             lits += n_lits
             if not ok:
                 return False, its, lits
         self.last_defect, den, noise = self.defect()
-        self.active = bool(den > noise and 0.0 < float(self.alpha) < 1.0)
+        _, slope = self.theta_terms()
+        a = float(self.alpha)
+        self.active = bool(slope > noise and lo < a < 1.0)
         tol = max(self.alpha_tol * abs(den), noise)
         if conv.local_test:
             tol = min(tol, self.allowance(den))
-        return abs(self.last_defect) <= tol, its, lits
+        self.inequality = bool(damped and self.last_defect < -tol and a <= lo)
+        return abs(self.last_defect) <= tol or self.inequality, its, lits
 
     def raise_to_bound(self, rounds=8):
         """Midpoint: raise ``α`` to a little above ``α*`` of the solution and solve again,
@@ -170,7 +247,7 @@ class AlphaRounds:
             if astar <= float(self.alpha) + 1e-14:
                 return True, its, lits, last
             self.alpha.assign(min(1.0, astar + 0.25 * (astar - 0.5) + 1e-10))
-            ok, reason, n_its, n_lits = self.resolve()
+            ok, reason, n_its, n_lits = self._again()
             its += n_its
             lits += n_lits
             last = (reason, n_its)

@@ -70,7 +70,8 @@ class InitialGuess:
         full = False
         if first:
             guess, full = self.extrapolation.guess(t, p.w_old, dt)
-            p.z_w.dat.data_wo[...] = guess.reshape(p.z_w.dat.data_ro.shape)
+            # (a prediction of w^{n+1}: the unknown that gives it, under a floor of α)
+            p.z_w.dat.data_wo[...] = p.unknown_values(guess).reshape(p.z_w.dat.data_ro.shape)
         if not self.local_error:
             return
         if full:

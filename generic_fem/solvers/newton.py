@@ -121,6 +121,14 @@ class EntropyNewtonControl:
         self._node_coords = None
 
         self.anderson = AndersonMixing(self.comm, anderson_depth)
+        #: ``(state, ratio)`` when the unknown is not ``w`` itself (the second-order
+        #: schemes under a floor of ``α``): ``state(u)`` the owned nodal values of ``w``
+        #: for those of the unknown, ``ratio()`` the node-wise ``∂w/∂u``; else ``None``
+        self.state_map = None
+
+    def _w(self, u):
+        """The owned nodal values of ``w`` for those of the unknown."""
+        return u if self.state_map is None else self.state_map[0](u)
 
     def per_component_relative(self, values):
         """``values / max(values)`` per component (global maximum)."""
@@ -148,14 +156,17 @@ class EntropyNewtonControl:
         if first:
             self._last_asked = None
         self.crawling = False
-        if s_max > 0:
+        if s_max > 0 and self.state_map is not None:
+            # the limit is on the change of w: u moves by 1/ratio times as much
+            s_max = s_max / self.state_map[1]()
+        if self.max_update > 0:
             w_new = np.clip(w_new, xa - s_max, xa + s_max)
             # clipped where the density matters (above 1e-6 of its peak)?  (collective)
             hit = np.abs(delta) > s_max
             asked = np.where(hit, delta, 0.0)
             prev, self._last_asked = self._last_asked, asked
             if self.comm.allreduce(bool(np.any(hit)), op=MPI.LOR):
-                rel = self.per_component_relative(self.nodal.density(xa))
+                rel = self.per_component_relative(self.nodal.density(self._w(xa)))
                 clipped = self.comm.allreduce(bool(np.any(hit & (rel > 1e-6))), op=MPI.LOR)
                 # a node clipped twice in one direction whose asked correction shrank by
                 # at least half the limit: it is approaching a finite target (one that
@@ -173,9 +184,9 @@ class EntropyNewtonControl:
             if first:
                 self.anderson.reset()
             if weight is None:
-                weight = self.per_component_relative(self.nodal.density(xa))
+                weight = self.per_component_relative(self.nodal.density(self._w(xa)))
             step = self.anderson.step(xa, step, weight)
-            if s_max > 0:
+            if self.max_update > 0:
                 step = np.clip(step, -s_max, s_max)
         ya[:n] = -step
         y.setArray(ya)
@@ -186,7 +197,7 @@ class EntropyNewtonControl:
         """Record the densities at the points of the initial iterate (and forget the
         last solve's Jacobian diagonal)."""
         self.diagonal = None
-        self._fq_prev = self.points(x.getArray(readonly=True)[:self.n])
+        self._fq_prev = self.points(self._w(x.getArray(readonly=True)[:self.n]))
 
     def set_prediction(self, w_values):
         """The step's predicted owned nodal values of ``w`` (``None``: no prediction), for
@@ -213,7 +224,7 @@ class EntropyNewtonControl:
     def update_measure(self, x):
         """``max_q |f_q^{k+1} − f_q^k| / max_q f_q^{k+1}`` over the quadrature points
         (per component; global): the last change of the density relative to its peak."""
-        fq = self.points(x.getArray(readonly=True)[:self.n])
+        fq = self.points(self._w(x.getArray(readonly=True)[:self.n]))
         prev = self._fq_prev if self._fq_prev is not None else fq
         k = self.ncomp
         peak = np.max(fq.reshape(-1, k), axis=0) if fq.size else np.full(k, -np.inf)

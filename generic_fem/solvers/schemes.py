@@ -20,7 +20,9 @@ state ``f_L`` of the reversible part; and in how its entropy statement is enforc
     (:mod:`~generic_fem.solvers.stiff_damping`); second order.
 ``"discrete-gradient"``
     as the midpoint, with ``α = α*`` solved for (the discrete chain rule with
-    equality); second order.
+    equality; a node-wise floor of its own only on request, the stepper option
+    ``dg_damping_after``: :mod:`~generic_fem.solvers.stiff_damping`,
+    :mod:`~generic_fem.solvers.alpha_rounds`); second order.
 
 A :class:`Scheme` answers what the stepper, the adjoint and the run driver ask of a
 scheme, so that they test properties, not names.

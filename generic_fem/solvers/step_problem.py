@@ -9,7 +9,9 @@ For a model (``E, S, L, M``; :class:`~generic_fem.models.model.GenericModel`) an
    R(w^{n+1}; φ) = ⟨φ, F(w^{n+1}) − F(w^n)⟩ − Δt ⟨φ, L(f_L) dE(f_L)⟩
                    + Δt ⟨φ, M(f_*) (θ − ψ)⟩ = 0   \quad ∀ φ ∈ V_h,
 
-with ``θ``, ``f_*`` and ``f_L`` the scheme's (``θ = w^{n+1}`` or ``w^n + α(w^{n+1} − w^n)``;
+with ``θ``, ``f_*`` and ``f_L`` the scheme's (``θ = w^{n+1}`` or ``w^n + α(w^{n+1} − w^n)``,
+node by node ``w^n_i + max(α, a_i)(w^{n+1}_i − w^n_i)`` under a floor ``a`` of ``α``, then
+with the unknown ``u`` of :attr:`StepProblem.alpha_floor` so that ``θ ∈ V_h``;
 Öttinger's GENERIC form, the schemes of Jüngel–Stefanelli–Trussardi, arXiv:1806.05563,
 in entropy variables) and ``ψ`` an optional forcing.  The residual is ``Δt`` times the
 rate form, so its entries are increments of ``∫ φ_i f`` and ``snes_atol`` bounds the
@@ -33,13 +35,18 @@ from .chain_rule import chain_rule_defect_form
 __all__ = ["StepProblem"]
 
 
-def _floored_theta(w0, w1, alpha, floor):
-    """``θ = w0 + max(α, a)(w1 − w0)`` component by component (``a``: the node-wise floor
-    of :class:`~generic_fem.solvers.stiff_damping.StiffModeDamping`)."""
-    if w0.ufl_shape == ():
-        return w0 + ufl.max_value(alpha, floor) * (w1 - w0)
-    return ufl.as_vector([w0[i] + ufl.max_value(alpha, floor[i]) * (w1[i] - w0[i])
-                          for i in range(w0.ufl_shape[0])])
+def _floor_ratio(alpha, floor):
+    """``r = α / max(α, a)`` (UFL, component by component): 1 where ``α ≥ a``."""
+    if floor.ufl_shape == ():
+        return ufl.conditional(ufl.gt(floor, alpha), alpha / floor, 1.0)
+    return ufl.as_vector([ufl.conditional(ufl.gt(floor[i], alpha), alpha / floor[i], 1.0)
+                          for i in range(floor.ufl_shape[0])])
+
+
+def _floor_ratio_values(alpha, floor):
+    """:func:`_floor_ratio` on nodal values (numpy)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(floor > alpha, alpha / np.where(floor > alpha, floor, 1.0), 1.0)
 
 
 class StepProblem:
@@ -50,6 +57,8 @@ class StepProblem:
     :arg forcing: optional UFL expression ``ψ`` (the friction acts on ``θ − ψ``).
     :arg nonlocal_jacobian: ``"picard"`` (the Jacobian with the nonlocal coefficients
         frozen and, under the nodal rule, the friction's mobility lagged) or ``"exact"``.
+    :arg floor: whether ``α`` may have a node-wise floor (nodal rule, second-order schemes;
+        default: the midpoint scheme's; the discrete gradient's on request).
 
     Attributes: ``z`` (the unknown; ``z_w`` its entropy-variable part), ``w_old`` (``w^n``),
     ``dt`` (a ``Constant``), ``alpha`` (a Function on the Real space: the adjoint of the
@@ -62,7 +71,7 @@ class StepProblem:
     ``defect_form`` (discrete gradient only, else ``None``).
     """
 
-    def __init__(self, model, method, forcing=None, nonlocal_jacobian="picard"):
+    def __init__(self, model, method, forcing=None, nonlocal_jacobian="picard", floor=None):
         if nonlocal_jacobian not in ("picard", "exact"):
             raise InvalidParameterError(f"nonlocal_jacobian must be 'picard' or 'exact', got {nonlocal_jacobian!r}")
         self.model, self.method, self.forcing = model, method, forcing
@@ -82,12 +91,37 @@ class StepProblem:
         self.has_auxiliary = W is not None
         self.z_w = self.z if W is None else self.z.subfunctions[0]
         w0 = self.w_old
-        #: the node-wise floor of ``α`` (midpoint): ``α_i = max(α, floor_i)``
-        # (node by node: under the nodal rule, where every unknown owns its point)
+        u = w1
+        #: the node-wise floor ``a`` of ``α`` (second-order schemes, nodal rule;
+        #: :class:`~generic_fem.solvers.stiff_damping.StiffModeDamping`), or ``None``.  With
+        #: it the unknown ``u`` is not ``w^{n+1}`` but the state of the scalar-``α`` step:
+        #: ``θ = w^n + α(u − w^n) ∈ V_h`` and ``w^{n+1} = w^n + r(u − w^n)`` node by node,
+        #: ``r = α / max(α, a)``, so that ``θ_i = w^n_i + max(α, a_i)(w^{n+1}_i − w^n_i)``.
+        #: (Written with ``w^{n+1}`` as the unknown, ``θ`` would not be in ``V_h``: its
+        #: gradient would carry the product-rule term ``Δw ∇a``, and tested with ``θ`` the
+        #: equations would not give ``−Δt ⟨θ, M θ⟩``: measured, the entropy grew in a step.)
+        if floor is None:
+            floor = method.bounds_alpha
         self.alpha_floor = (fd.Function(V, name="alpha_floor")
-                            if method.bounds_alpha and model.rule.kind == "nodal" else None)
-        self.theta = theta = (method.theta(w0, w1, self.alpha) if self.alpha_floor is None
-                              else _floored_theta(w0, w1, self.alpha, self.alpha_floor))
+                            if floor and method.uses_alpha and model.rule.kind == "nodal" and W is None else None)
+        if self.alpha_floor is not None:
+            # u + (r − 1)(u − w^n): exactly u (bit for bit) at the nodes without a floor
+            w1 = u + ufl.elem_mult(_floor_ratio(self.alpha, self.alpha_floor) - ufl.as_vector(
+                [1.0] * w0.ufl_shape[0]), u - w0) \
+                if w0.ufl_shape != () else u + (_floor_ratio(self.alpha, self.alpha_floor) - 1.0) * (u - w0)
+        #: ``w^{n+1}`` (UFL): the unknown, or its node-wise map with a floor
+        self.w_new_expr = w1
+        #: the Function that holds ``w^{n+1}`` after a solve (the invariant projection's):
+        #: the unknown's entropy-variable part, or its own Function with a floor
+        self.w_new = self.z_w if self.alpha_floor is None else fd.Function(V, name="w_new")
+        self.theta = theta = method.theta(w0, u, self.alpha)
+        #: ``∂θ/∂α`` at fixed ``w^{n+1}`` (UFL): ``Δw`` where ``α`` is above the floor
+        self.theta_alpha = (w1 - w0 if self.alpha_floor is None
+                            else ufl.conditional(ufl.ge(self.alpha, self.alpha_floor), w1 - w0, 0.0)
+                            if w0.ufl_shape == () else
+                            ufl.as_vector([ufl.conditional(ufl.ge(self.alpha, self.alpha_floor[i]),
+                                                           w1[i] - w0[i], 0.0)
+                                           for i in range(w0.ufl_shape[0])]))
         self.fstar = fstar = method.mobility_state(model, w0, theta)
         self.nonlocal_pairs = [(fstar, theta)] + ([(fstar, forcing)] if forcing is not None else [])
         self.f_unknown = model.density(w1)
@@ -141,18 +175,71 @@ class StepProblem:
         self.defect_form = (chain_rule_defect_form(model, w0, theta, self.f_old, self.f_unknown)
                             if method.solves_alpha else None)
 
-    def theta_values(self, w1):
-        """``θ`` at the owned nodes (flat) for the owned nodal values ``w1`` of the
-        unknown: ``w1`` for the first-order schemes, ``w^n + α(w1 − w^n)`` for the
+    def theta_values(self, u):
+        """``θ`` at the owned nodes (flat) for the owned nodal values ``u`` of the
+        unknown: ``u`` for the first-order schemes, ``w^n + α(u − w^n)`` for the
         midpoint and discrete-gradient schemes."""
-        w1 = np.asarray(w1).reshape(-1)
+        u = np.asarray(u).reshape(-1)
         if not self.method.uses_alpha:
+            return u
+        w0 = np.asarray(self.w_old.dat.data_ro).reshape(-1)[:len(u)]
+        return w0 + float(self.alpha) * (u - w0)
+
+    def _ratio(self, n):
+        return _floor_ratio_values(float(self.alpha),
+                                   np.asarray(self.alpha_floor.dat.data_ro).reshape(-1)[:n])
+
+    def state_ratio(self):
+        """``∂w^{n+1}/∂u`` at the owned nodes (flat): ``r = α / max(α, a)``."""
+        return self._ratio(self.z_w.dat.data_ro.size)
+
+    def state_values(self, u):
+        """``w^{n+1}`` at the owned nodes (flat) for the owned nodal values ``u`` of the
+        unknown (``u`` itself without a floor)."""
+        u = np.asarray(u).reshape(-1)
+        if self.alpha_floor is None:
+            return u
+        r = self._ratio(len(u))
+        w0 = np.asarray(self.w_old.dat.data_ro).reshape(-1)[:len(u)]
+        return np.where(r == 1.0, u, w0 + r * (u - w0))
+
+    def unknown_values(self, w1):
+        """The inverse of :meth:`state_values`."""
+        w1 = np.asarray(w1).reshape(-1)
+        if self.alpha_floor is None:
             return w1
-        w0 = np.asarray(self.w_old.dat.data_ro).reshape(-1)
-        a = float(self.alpha)
+        r = self._ratio(len(w1))
+        w0 = np.asarray(self.w_old.dat.data_ro).reshape(-1)[:len(w1)]
+        return np.where(r == 1.0, w1, w0 + (w1 - w0) / r)
+
+    def set_unknown(self, w1):
+        """Set the unknown to the values that give the state ``w^{n+1} = w1`` (a Function
+        on ``V``) for the current ``α`` and floor."""
+        if self.alpha_floor is None:
+            self.z_w.assign(w1)
+            return
+        z = self.z_w.dat.data_wo
+        z[...] = self.unknown_values(w1.dat.data_ro).reshape(z.shape)
+
+    def sync_state(self):
+        """Set :attr:`w_new` to the state of the current unknown (nothing without a floor)."""
         if self.alpha_floor is not None:
-            a = np.maximum(a, np.asarray(self.alpha_floor.dat.data_ro).reshape(-1)[:len(w1)])
-        return w0 + a * (w1 - w0)
+            w = self.w_new.dat.data_wo
+            w[...] = self.state_values(self.z_w.dat.data_ro).reshape(w.shape)
+
+    def state_output_scaling(self):
+        """``(r, ∂w^{n+1}/∂α)`` at the owned nodes (flat) of the map ``w^{n+1} = w^n +
+        r(u − w^n)``, or ``None`` without a floor (for the adjoint)."""
+        if self.alpha_floor is None:
+            return None
+        u = np.asarray(self.z_w.dat.data_ro).reshape(-1)
+        n = len(u)
+        w0 = np.asarray(self.w_old.dat.data_ro).reshape(-1)[:n]
+        a = np.asarray(self.alpha_floor.dat.data_ro).reshape(-1)[:n]
+        alpha = float(self.alpha)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d_alpha = np.where(a > alpha, (u - w0) / np.where(a > alpha, a, 1.0), 0.0)
+        return self._ratio(n), d_alpha
 
     def lag_mobility(self):
         """Hold ``θ`` of the current unknown in :attr:`theta_lagged` (before a Jacobian)."""

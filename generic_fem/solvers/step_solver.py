@@ -63,6 +63,8 @@ class StepSolver:
         self.options_prefix = options_prefix
         #: the update map and density tests of the iteration
         self.control = EntropyNewtonControl(model, model.V, knobs["max_update"], knobs["anderson_depth"])
+        if problem.alpha_floor is not None:     # the unknown is not w^{n+1} itself
+            self.control.state_map = (problem.state_values, problem.state_ratio)
         #: the convergence test (the SNES's)
         self.convergence = StepConvergence(
             problem, self.control, scalars, model.rule.kind == "nodal",
@@ -72,7 +74,7 @@ class StepSolver:
         self.safeguard = knobs["safeguard"]
         self.project_invariants = knobs["project_invariants"]
         #: the invariant projection after every solve (``None`` when off)
-        self.projection = (InvariantProjection(model, problem.z_w, problem.w_old)
+        self.projection = (InvariantProjection(model, problem.w_new, problem.w_old)
                            if self.project_invariants else None)
         #: the exact Jacobian's nonlocal correction (a 1-form) and its direction Function
         self.exact_form, self.direction = exact if exact is not None else (None, None)
@@ -182,11 +184,14 @@ class StepSolver:
         its, lits = snes.getIterationNumber(), snes.getLinearSolveIterations()
         finite = self.model.mesh.comm.allreduce(bool(np.all(np.isfinite(p.z_w.dat.data_ro))), op=MPI.LAND)
         ok = reason > 0 and finite and not isinstance(self.last_error, PETSc.Error)
+        p.sync_state()
         if ok and self.project_invariants:
             if self.projection is None:   # (switched on after construction)
-                self.projection = InvariantProjection(self.model, p.z_w, p.w_old)
+                self.projection = InvariantProjection(self.model, p.w_new, p.w_old)
             self.projection()
-        self.state.assign(p.z_w)
+            if p.w_new is not p.z_w:
+                p.set_unknown(p.w_new)
+        self.state.assign(p.w_new)
         return ok, reason, its, lits
 
     def residual_values(self):
@@ -223,4 +228,4 @@ class StepSolver:
         if not isinstance(self.last_error, PETSc.Error) and reason <= 0:
             residual = self.solver.snes.getFunction()[0].getArray(readonly=True)
         return dt, failure_text(dt, reason, its, self.last_error, self.convergence, self.control,
-                                residual, self.problem.z_w.dat.data_ro)
+                                residual, self.problem.state_values(self.problem.z_w.dat.data_ro))

@@ -26,6 +26,7 @@ option                      default  meaning
 ``local_error_fraction``    1e-2     ``κ`` of the local-error test (0: tight tests only)
 ``alpha_tol``               1e-14    discrete gradient: accepted chain-rule defect
 ``alpha_rounds``            12       discrete gradient: at most so many solves for ``α``
+``dg_damping_after``        -1       discrete gradient: node-wise floor of ``α`` after so many failures (-1: never)
 ``project_invariants``      true     make the invariants exact after every solve
 ==========================  =======  ==========================================================================
 
@@ -72,6 +73,17 @@ In detail (docs/theory.rst, "Convergence criterion and globalisation", says why)
     reject a solve as soon as its residual, still above the round-off
     floor, has not halved over this many iterations (an iteration that cycles or
     crawls: the halved sub-step is cheaper than the rest of ``snes_max_it``); 0: off.
+``dg_damping_after``
+    ``"discrete-gradient"`` under the nodal rule: give ``α`` the node-wise floor of
+    :mod:`~generic_fem.solvers.stiff_damping` once so many attempts of an ``advance()``
+    have failed (``0``: from its first attempt; ``-1``, the default: never; set at
+    construction: without it the step has no floor to set).  A damped
+    step is no longer the exact discrete gradient (its run is not a curve with
+    ``J_T^h = 0`` there, and where the chain rule has no root above ``¼`` it is taken
+    with the inequality), and the adjoint holds the floor at its recorded value (its
+    dependence on the controls is not differentiated): a choice for hard data, not the
+    default (docs/theory.rst, "Stiff modes of the second-order schemes", has the
+    measurements).
 ``project_invariants``
     make the invariants exact after every solve
     (``w ← w + Σ c_k ψ_k``; docs/theory.rst, "Convergence criterion").
@@ -132,6 +144,7 @@ KNOBS = {k.name: k for k in (
     Knob("local_error_fraction", float, 1e-2),
     Knob("alpha_tol", float, 1e-14),
     Knob("alpha_rounds", int, 12, low=1),
+    Knob("dg_damping_after", int, -1, low=-1),
     Knob("project_invariants", bool, True),
 )}
 

@@ -38,7 +38,11 @@ argument ``θ`` of ``M``:
     determines: :meth:`~generic_fem.solvers.alpha_rounds.AlphaRounds.solve_noise`) and
     ``H^{n+1} − H^n = −Δt ‖θ*‖²_M + Δt ⟨θ*, L dE⟩``.  Its solutions are the curves whose
     discrete ``J_T^h`` (:func:`~generic_fem.drivers.grazing.pair_energy_dissipation`) vanishes.
-    Second order.
+    On request (the option ``dg_damping_after``; nodal rule) it takes a node-wise floor
+    of ``α`` of its own after failed attempts: a damped step is no longer exact (where
+    the floored nodes leave no root of the chain rule above ``alpha_min = ¼`` it is taken
+    there with ``H^{n+1} − H^n < ⟨θ, Δf⟩``, its ``chain_rule_defect`` negative;
+    :mod:`~generic_fem.solvers.alpha_rounds`).  Second order.
 
 Every scheme conserves ``∫ φ f`` for the test functions ``φ`` in the kernel of ``M``
 and of ``L``'s action (mass, momentum, energy) up to the SNES residual, since
@@ -205,7 +209,8 @@ class Stepper:
         else:
             self.w = model.state_from_density(f0)
         #: the discrete equations of a step (:class:`~generic_fem.solvers.step_problem.StepProblem`)
-        self.problem = problem = StepProblem(model, method, forcing, nonlocal_jacobian)
+        self.problem = problem = StepProblem(model, method, forcing, nonlocal_jacobian,
+                                             floor=method.bounds_alpha or knobs["dg_damping_after"] >= 0)
         # the problem's Functions and forms, under the names the adjoint and the tests use
         self.w_old, self.dt, self.alpha = problem.w_old, problem.dt, problem.alpha
         self.z, self.z_w = problem.z, problem.z_w
@@ -234,7 +239,7 @@ class Stepper:
         #: the nonlinear solve of a step (:class:`~generic_fem.solvers.step_solver.StepSolver`)
         self.step_solver = StepSolver(problem, self.w, self._scalars, knobs, params, options_prefix, exact)
         self.control, self.convergence = self.step_solver.control, self.step_solver.convergence
-        #: the midpoint scheme's node-wise floor of ``α`` (:class:`~generic_fem.solvers.stiff_damping.StiffModeDamping`), or ``None``
+        #: the second-order schemes' node-wise floor of ``α`` (:class:`~generic_fem.solvers.stiff_damping.StiffModeDamping`), or ``None``
         self.damping = (StiffModeDamping(problem, self.step_solver)
                         if problem.alpha_floor is not None else None)
         # the local-error test, with the Picard iteration (a linearly converging iteration
@@ -249,7 +254,9 @@ class Stepper:
             problem, self.w, self.f_new, self._scalars, self.convergence, self.step_solver.solve,
             self.step_solver.residual_values, alpha_tol=knobs["alpha_tol"],
             alpha_rounds=knobs["alpha_rounds"], local_error_fraction=knobs["local_error_fraction"])
+        self.alpha_policy.dg_damping_after = knobs["dg_damping_after"]
         self._taping = False
+        self._failed_attempts = 0
         self._w_start = None
         self._rejection_log = []   # why each attempt of the current advance() was rejected
         self.last = {}
@@ -276,6 +283,7 @@ class Stepper:
     project_invariants = _knob("step_solver", "project_invariants")
     alpha_tol = _knob("alpha_policy", "alpha_tol")
     alpha_rounds = _knob("alpha_policy", "alpha_rounds")
+    dg_damping_after = _knob("alpha_policy", "dg_damping_after")
 
     @property
     def local_error_fraction(self):
@@ -325,8 +333,8 @@ class Stepper:
 
     def replay(self, dt, alpha, floor=None):
         """The step from ``w_old`` with the given ``Δt`` (and ``α``; the discrete-gradient
-        scheme solves for it again, starting there; the midpoint scheme takes its recorded
-        node-wise ``floor`` of ``α``), for the tape's recompute: no
+        scheme solves for it again, starting there; both take their recorded node-wise
+        ``floor`` of ``α``), for the tape's recompute: no
         rejection, no statistics; a failed solve raises :class:`StepFailedError`.  Like the
         taped step it replays, it starts from ``w^n`` and is solved to the tight tests."""
         self.model.check_parameters()
@@ -379,6 +387,8 @@ class Stepper:
         totals = {"snes_its": 0, "ksp_its": 0, "rejected": 0, "substeps": 0}
         self._rejection_log = []
         weighted_diss = 0.0
+        inequality = damped = 0
+        self._failed_attempts = 0
         if self._w_start is None:
             self._w_start = fd.Function(self.w.function_space())
         self._w_start.assign(self.w)
@@ -395,6 +405,8 @@ class Stepper:
             for k in totals:
                 totals[k] += sub[k]
             weighted_diss += sub["dt"] * sub["dissipation"]
+            inequality += int(sub.get("inequality", False))
+            damped += int(sub.get("damped", False))
         self.t = t_start + span
         ctl.end()
         self.step_count += 1
@@ -406,6 +418,8 @@ class Stepper:
         }
         if self.method.solves_alpha:
             self.last["chain_rule_defect"] = sub["chain_rule_defect"]
+            self.last["inequality_substeps"] = inequality
+            self.last["damped_substeps"] = damped
         if self.method.frozen_mobility:
             self.last["edi_lhs"] = sub["H_new"] + 0.5 * weighted_diss
             self.last["edi_rhs"] = H_old
@@ -432,7 +446,10 @@ class Stepper:
         self.dt.assign(dt)
         self.alpha.assign(0.5)
         if self.damping is not None:
-            self.damping.apply(dt)
+            if self.damped_now():
+                self.damping.apply(dt)
+            else:
+                self.damping.clear()
         self.guess(self.t, dt, first=first, taped=self._taping)
         ok, reason, its, lits = self.step_solver.solve()
         total_its, total_lits = its, lits
@@ -445,6 +462,15 @@ class Stepper:
             if last is not None:
                 reason, its = last
         return ok, reason, its, total_its, total_lits
+
+    def damped_now(self):
+        """Whether the next attempt takes the node-wise floor of ``α``: always for the
+        midpoint scheme; for the discrete gradient once ``dg_damping_after`` attempts of
+        this :meth:`advance` have failed (never with the default ``-1``)."""
+        if self.damping is None:
+            return False
+        after = self.dg_damping_after
+        return self.method.bounds_alpha or 0 <= after <= self._failed_attempts
 
     def _substep(self, dt):
         """Solve one step from ``w`` of size ``dt``, halving it on failure (the attempts of
@@ -463,6 +489,7 @@ class Stepper:
                 break
             failures.append(self.step_solver.failure_summary(dt, reason, its))
             self._rejection_log.append(self.step_solver.rejection_reason(dt, reason, its))
+            self._failed_attempts += 1
         else:
             self.w.assign(self.w_old)
             self.z_w.assign(self.w_old)
@@ -484,6 +511,8 @@ class Stepper:
                "alpha": float(self.alpha)}
         if self.method.solves_alpha:
             out["chain_rule_defect"] = self.alpha_policy.last_defect
+            out["inequality"] = self.alpha_policy.inequality
+            out["damped"] = self.damped_now()
         return out
 
     def density(self):
