@@ -3,7 +3,12 @@ r"""Differentiable runs: one ``pyadjoint`` block per accepted time step (docs "G
 A step of :class:`~generic_fem.solvers.steppers.Stepper` solves ``R(z; w^n, p) = 0`` for
 ``z = w^{n+1}`` (and, for the ``"discrete-gradient"`` scheme, the chain-rule condition
 ``δ(z, α; w^n, p) = H(F(z)) − H(F(w^n)) − ⟨w^n + α(z − w^n), F(z) − F(w^n)⟩ = 0`` for
-``α``).  Its residual is a UFL form whose nonlocal friction terms carry Quadrature
+``α``).  Under a node-wise floor ``a`` of ``α``
+(:class:`~generic_fem.solvers.step_problem.StepProblem`) ``z`` is the scalar-``α`` state
+``u`` and ``w^{n+1} = w^n + r(u − w^n)``, ``r = α/max(α, a)``, node by node: the block's
+output is pulled back through that map (``r`` on ``u``, ``1 − r`` on ``w^n``, and
+``Σ b_i ∂w_i/∂α`` into the discrete gradient's bordered system), the floor held at
+its recorded value.  Its residual is a UFL form whose nonlocal friction terms carry Quadrature
 coefficients ``Ĝ, ĝ, Ĵ`` (the pair sums of :mod:`generic_fem.friction.two_point`) that UFL
 sees as constants.  ``StepBlock`` records the step on the tape as one block with
 inputs ``w^n`` and the parameters ``p`` (the Functions in the forms other than the
@@ -115,8 +120,8 @@ def _make_block_class():
             return f"generic-fem {self.stepper.scheme} step (dt = {self.dt})"
 
         def record(self, dt, alpha):
-            """The step's ``Δt`` and ``α`` (and whether ``α`` was solved for; the midpoint
-            scheme's node-wise floor of ``α``), and, with an auxiliary field, all of ``z``."""
+            """The step's ``Δt`` and ``α`` (and whether ``α`` was solved for; the node-wise
+            floor of ``α``, if any), and, with an auxiliary field, all of ``z``."""
             self.dt, self.alpha = float(dt), float(alpha)
             st = self.stepper
             if st.damping is not None:

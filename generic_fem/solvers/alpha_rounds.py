@@ -21,7 +21,8 @@ the midpoint's test ``α ≥ α*`` still gives the inequality (``α_i ≥ α`` a
 ``Δw_i Δf_i ≥ 0``); the discrete gradient's secant runs on ``δ`` with the slope
 ``Σ_{α > a_i} ω_i Δw_i Δf_i``.  Its ``α`` stays in ``[alpha_min, 1]``: where the damped
 nodes take so much of the balance that ``δ < 0`` even at ``alpha_min`` (near-saturated
-Fermi–Dirac data on a coarse box: ``α*`` would be about 0.17), the step is taken there
+Fermi–Dirac data on a coarse box: ``α*`` would be about 0.17) or at an ``α`` below every
+floor (where ``δ`` no longer depends on ``α``), the step is taken there
 with ``H^{n+1} − H^n < ⟨θ, Δf⟩`` (its ``chain_rule_defect`` negative): the entropy
 falls by more than the dissipation, never by less.  ``alpha_min = ¼`` (measured,
 ``benchmarks/robustness.py --sweep discrete-gradient``): with ``0`` two 3D cases fail at
@@ -72,7 +73,8 @@ class AlphaRounds:
         #: (``δ < 0`` at ``alpha_min``; :meth:`solve`)
         self.inequality = False
         #: discrete gradient: whether the last step's ``α`` was determined by its chain rule
-        #: (strictly inside ``(0, 1)``, ``⟨Δw, Δf⟩`` above its noise), so that the adjoint
+        #: (strictly inside ``(lo, 1)``, ``lo`` = 0 or ``alpha_min`` under a floor, and
+        #: ``δ`` depends on it: ``⟨∂θ/∂α, Δf⟩`` above its noise), so that the adjoint
         #: differentiates through it
         self.active = False
 
@@ -233,7 +235,7 @@ class AlphaRounds:
         tol = max(self.alpha_tol * abs(den), noise)
         if conv.local_test:
             tol = min(tol, self.allowance(den))
-        self.inequality = bool(damped and self.last_defect < -tol and a <= lo)
+        self.inequality = bool(damped and self.last_defect < -tol and (a <= lo or not slope > noise))
         return abs(self.last_defect) <= tol or self.inequality, its, lits
 
     def raise_to_bound(self, rounds=8):

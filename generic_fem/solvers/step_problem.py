@@ -10,8 +10,8 @@ For a model (``E, S, L, M``; :class:`~generic_fem.models.model.GenericModel`) an
                    + Δt ⟨φ, M(f_*) (θ − ψ)⟩ = 0   \quad ∀ φ ∈ V_h,
 
 with ``θ``, ``f_*`` and ``f_L`` the scheme's (``θ = w^{n+1}`` or ``w^n + α(w^{n+1} − w^n)``,
-node by node ``w^n_i + max(α, a_i)(w^{n+1}_i − w^n_i)`` under a floor ``a`` of ``α``, then
-with the unknown ``u`` of :attr:`StepProblem.alpha_floor` so that ``θ ∈ V_h``;
+node by node ``w^n_i + max(α, a_i)(w^{n+1}_i − w^n_i)`` under a floor ``a`` of ``α``: the
+unknown is then ``u`` with ``θ = w^n + α(u − w^n) ∈ V_h``, see :attr:`StepProblem.alpha_floor`;
 Öttinger's GENERIC form, the schemes of Jüngel–Stefanelli–Trussardi, arXiv:1806.05563,
 in entropy variables) and ``ψ`` an optional forcing.  The residual is ``Δt`` times the
 rate form, so its entries are increments of ``∫ φ_i f`` and ``snes_atol`` bounds the
@@ -113,7 +113,7 @@ class StepProblem:
         self.w_new_expr = w1
         #: the Function that holds ``w^{n+1}`` after a solve (the invariant projection's):
         #: the unknown's entropy-variable part, or its own Function with a floor
-        self.w_new = self.z_w if self.alpha_floor is None else fd.Function(V, name="w_new")
+        self.w_new = self.z_w if self.alpha_floor is None else fd.Function(V, name="w_next")
         self.theta = theta = method.theta(w0, u, self.alpha)
         #: ``∂θ/∂α`` at fixed ``w^{n+1}`` (UFL): ``Δw`` where ``α`` is above the floor
         self.theta_alpha = (w1 - w0 if self.alpha_floor is None

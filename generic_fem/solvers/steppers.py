@@ -168,8 +168,8 @@ class Stepper:
 
     The knobs of the nonlinear iteration (``max_update``, ``update_tol``, ``floor_rtol``,
     ``structure_tol``, ``stall_window``, ``safeguard``, ``anderson_depth``,
-    ``local_error_fraction``, ``alpha_tol``, ``alpha_rounds``, ``project_invariants``)
-    are options of the prefix: ``solver_parameters={"max_update": 2}`` or
+    ``local_error_fraction``, ``alpha_tol``, ``alpha_rounds``, ``dg_damping_after``,
+    ``project_invariants``) are options of the prefix: ``solver_parameters={"max_update": 2}`` or
     ``-gfem_max_update 2`` (:mod:`~generic_fem.solvers.stepper_options`, which says what
     each does); as keyword arguments they are aliases kept for one release.
 
@@ -196,7 +196,8 @@ class Stepper:
         if knobs["anderson_depth"] is None:
             # (not for the midpoint scheme under the Gauss rule: there it has no floor under
             # α, its stiff tail modes are not damped, and mixing lost its hard case)
-            undamped = method.bounds_alpha and model.rule.kind != "nodal"
+            undamped = method.bounds_alpha and (model.rule.kind != "nodal"
+                                                or model.friction_auxiliary_space() is not None)
             knobs["anderson_depth"] = 5 if (nonlocal_jacobian == "picard" and not undamped) else 0
         #: the sizes of sub-steps and attempts (:class:`~generic_fem.solvers.substeps.StepController`)
         self.controller = StepController(dt, max_rejections, min_dt)
@@ -512,7 +513,7 @@ class Stepper:
         if self.method.solves_alpha:
             out["chain_rule_defect"] = self.alpha_policy.last_defect
             out["inequality"] = self.alpha_policy.inequality
-            out["damped"] = self.damped_now()
+            out["damped"] = self.damped_now() and self.damping.active(float(self.alpha))
         return out
 
     def density(self):

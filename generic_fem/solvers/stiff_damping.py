@@ -39,13 +39,14 @@ nonlocal coefficients at ``w^n``, one residual and two Jacobian assemblies.  Und
 nodal rule only (each unknown owns its point).
 
 For the discrete gradient, whose ``α`` may go below ``½`` (the chain rule with
-equality, :mod:`~generic_fem.solvers.alpha_rounds`), the floor is the same where
-``λ_iΔt > 2`` and ``max(0, 1 − 1/(λ_iΔt))`` below: then ``α_i ≥ 1 − 1/(λ_iΔt)`` at every
-node, ``0 ≤ R ≤ 1`` for every mode whatever ``α`` the chain rule asks, and as
-``Δt → 0`` every floor vanishes (the scalar ``α*`` alone).  Without it the discrete
-gradient's ``α`` fell below ``½`` on the steps whose damped nodes took more than their
-share of the chain rule, and its stiff nodes (undamped there) then stalled the
-Newton iteration: the robustness sweep ran 127 of 154 cases.
+equality, :mod:`~generic_fem.solvers.alpha_rounds`; its floor only on request, the
+stepper option ``dg_damping_after``), the floor is the same where ``λ_iΔt > 2`` (so
+``α_i ≥ ½`` there: ``|R| ≤ 1``, and ``R ≥ 0`` as the node is damped, ``m_i → 1``) and
+``max(0, 1 − 1/(λ_iΔt))`` below (``0 ≤ R ≤ 1``): no mode is amplified whatever ``α``
+the chain rule asks, and as ``Δt → 0`` every floor vanishes (the scalar ``α*`` alone).
+Without it the discrete gradient's ``α`` fell below ``½`` on the steps whose damped
+nodes took more than their share of the chain rule, and its stiff nodes (undamped
+there) then stalled the Newton iteration.
 
 How the floor enters the equations (:class:`~generic_fem.solvers.step_problem.StepProblem`):
 the unknown is ``u``, with ``θ = w^n + α(u − w^n)`` in ``V_h`` (scalar ``α``) and
@@ -66,6 +67,7 @@ implies (``α_i ≥ α`` and ``Δw_i Δf_i ≥ 0``).
 """
 import numpy as np
 import firedrake as fd
+from mpi4py import MPI
 
 __all__ = ["StiffModeDamping"]
 
@@ -129,6 +131,11 @@ class StiffModeDamping:
             with np.errstate(divide="ignore"):
                 floor = np.where(lam_dt > 2.0, floor, np.maximum(1.0 - 1.0 / lam_dt, 0.0))
         self.set(floor)
+
+    def active(self, alpha):
+        """Whether some node's floor is above ``alpha`` (collective)."""
+        top = float(np.max(self.values(), initial=0.0))
+        return self.problem.model.mesh.comm.allreduce(top, op=MPI.MAX) > alpha
 
     @property
     def damped(self):
