@@ -16,7 +16,7 @@ the direct run:
   positive semidefinite only up to that level on these directions), and the smallest
   ``⟨g, M g⟩ / ⟨g, M_direct g⟩`` over random smooth ``g``.
 
-    ./gfem run python benchmarks/fmm_accuracy.py                   # 6³ cells, 6 steps (~2 min)
+    ./gfem run python benchmarks/fmm_accuracy.py                   # 6³ cells, 6 steps (~1 min)
     ./gfem run python benchmarks/fmm_accuracy.py --cells 8 --steps 10 --tolerances 1e-4 1e-6 1e-10
 """
 import argparse
