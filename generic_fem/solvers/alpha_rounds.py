@@ -93,13 +93,17 @@ class AlphaRounds:
                 "slope": ufl.inner(p.theta_alpha, self._f_new - p.f_old) * p.model.dx})
         return self._terms()
 
-    def theta_terms(self):
+    def theta_terms(self, den=None):
         """``(⟨θ − w^n, Δf⟩, ⟨∂θ/∂α, Δf⟩)`` for the current ``α`` (and floor): with a
-        scalar ``α`` these are ``α⟨Δw, Δf⟩`` and ``⟨Δw, Δf⟩``; with the node-wise floor
-        ``Σ_i ω_i max(α, a_i) Δw_i Δf_i`` and the same sum over the nodes with ``α > a_i``."""
-        num, den, _ = self.terms()
+        scalar ``α`` these are ``α⟨Δw, Δf⟩`` and ``⟨Δw, Δf⟩`` (``den``, if given, is
+        ``⟨Δw, Δf⟩`` already assembled); with the node-wise floor
+        ``Σ_i ω_i max(α, a_i) Δw_i Δf_i`` and the same sum over the nodes with ``α ≥ a_i``."""
         if not self.floored():    # (the scalar formulas, as the exact discrete gradient's)
+            if den is None:
+                den = self.terms()[1]
             return float(self.alpha) * den, den
+        if self._terms is None:
+            self.terms()
         v = self._theta_terms()
         return v["lin"], v["slope"]
 
@@ -121,9 +125,13 @@ class AlphaRounds:
         ``den = ⟨Δw, Δf⟩`` and the level below which ``δ`` is not determined: the
         round-off of ``H`` or what the accepted residual leaves in it
         (:meth:`solve_noise`), whichever is larger."""
+        return self._defect_and_slope()[:3]
+
+    def _defect_and_slope(self):
+        """``(δ, den, noise, ⟨∂θ/∂α, Δf⟩)`` with one assembly of each form."""
         num, den, noise = self.terms()
-        lin, _ = self.theta_terms()
-        return num - lin, den, max(noise, self.solve_noise())
+        lin, slope = self.theta_terms(den)
+        return num - lin, den, max(noise, self.solve_noise()), slope
 
     def solve_noise(self):
         """The part of the chain-rule defect that the last solve does not determine.
@@ -182,8 +190,7 @@ class AlphaRounds:
         lo = self.alpha_min if damped else 0.0
         self.inequality = False
         for _ in range(self.alpha_rounds):
-            delta, den, noise = self.defect()
-            _, slope = self.theta_terms()
+            delta, den, noise, slope = self._defect_and_slope()
             self.last_defect = delta
             a = float(self.alpha)
             # α is a function of the states (the adjoint differentiates δ = 0) only where
@@ -228,8 +235,7 @@ class AlphaRounds:
             lits += n_lits
             if not ok:
                 return False, its, lits
-        self.last_defect, den, noise = self.defect()
-        _, slope = self.theta_terms()
+        self.last_defect, den, noise, slope = self._defect_and_slope()
         a = float(self.alpha)
         self.active = bool(slope > noise and lo < a < 1.0)
         tol = max(self.alpha_tol * abs(den), noise)
