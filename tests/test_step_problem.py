@@ -98,3 +98,46 @@ def test_a_forcing_enters_as_theta_minus_psi():
     D_expected = fd.assemble(model.friction_with_auxiliary(f1, w1 - psi, w1, None))
     assert abs(D - D_expected) <= 1e-13 * abs(D_expected)
     assert len(p.nonlocal_pairs) == 2
+
+
+@pytest.mark.parametrize("scheme", ["midpoint", "discrete-gradient"])
+def test_a_floor_of_alpha_enters_through_the_map_to_the_new_state(scheme):
+    """Under a node-wise floor ``a`` of ``α`` the unknown is ``u``: ``θ = w^n + α(u − w^n)``
+    is in ``V_h`` and ``w^{n+1} = w^n + r(u − w^n)``, ``r = α/max(α, a)``, node by node, so
+    that ``θ_i = w^n_i + max(α, a_i)(w^{n+1}_i − w^n_i)``.  The residual is the density
+    increment at ``F(w^{n+1})`` plus ``Δt`` times the friction at that ``θ``; the map and
+    its inverse agree; ``∂w^{n+1}/∂α`` (the adjoint's) matches a difference quotient."""
+    model = _model()
+    p = StepProblem(model, scheme_named(scheme), floor=True)
+    p.w_old.assign(_state(model))
+    p.z_w.assign(_state(model, scale=-1.0))
+    p.dt.assign(0.3)
+    alpha = 0.55
+    p.alpha.assign(alpha)
+    rng = np.random.default_rng(4)
+    a = rng.uniform(0.0, 1.0, size=p.alpha_floor.dat.data_ro.shape)
+    p.alpha_floor.dat.data[...] = a
+    u = np.array(p.z_w.dat.data_ro).reshape(-1)
+    w0 = np.array(p.w_old.dat.data_ro).reshape(-1)
+    w1 = p.state_values(u)
+    theta = p.theta_values(u)
+    m = np.maximum(alpha, a.reshape(-1))
+    assert np.allclose(theta, w0 + m * (w1 - w0), rtol=0, atol=1e-13)
+    assert np.any(a > alpha) and np.allclose(p.unknown_values(w1), u, rtol=0, atol=1e-12)
+    # the residual: F(w^{n+1}) in the time-derivative term, θ ∈ V_h in the friction
+    W1, TH = fd.Function(model.V), fd.Function(model.V)
+    W1.dat.data[...] = w1.reshape(W1.dat.data_ro.shape)
+    TH.dat.data[...] = theta.reshape(TH.dat.data_ro.shape)
+    phi = fd.TestFunction(model.V)
+    expected = (ufl.inner(phi, model.density(W1) - model.density(p.w_old)) * model.dx
+                + 0.3 * model.friction_with_auxiliary(model.density(TH), TH, phi, None))
+    r, e = fd.assemble(p.residual).dat.data_ro, fd.assemble(expected).dat.data_ro
+    assert np.max(np.abs(r - e)) <= 1e-13 * np.max(np.abs(e))
+    # the adjoint's pieces: r and ∂w^{n+1}/∂α at fixed u
+    ratio, d_alpha = p.state_output_scaling()
+    assert np.allclose(ratio, alpha / m, rtol=0, atol=1e-15)
+    h = 1e-7
+    p.alpha.assign(alpha + h)
+    fd_alpha = (p.state_values(u) - w1) / h
+    p.alpha.assign(alpha)
+    assert np.allclose(d_alpha, fd_alpha, rtol=1e-5, atol=1e-6)
