@@ -20,7 +20,8 @@ the direct run:
     ./gfem run python benchmarks/fmm_accuracy.py --cells 8 --steps 10 --tolerances 1e-4 1e-6 1e-10
 """
 import argparse
-import platform
+import os
+import sys
 import time
 
 import numpy as np
@@ -30,6 +31,9 @@ import firedrake as fd
 from generic_fem import run, velocity_box
 from forms.landau import Landau
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import cpu_name  # noqa: E402
+
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--cells", type=int, default=6, help="Q2 cells per axis")
 parser.add_argument("--radius", type=float, default=5.0)
@@ -38,16 +42,6 @@ parser.add_argument("--dt", type=float, default=0.1)
 parser.add_argument("--tolerances", type=float, nargs="*", default=[1e-6, 1e-10])
 parser.add_argument("--probes", type=int, default=4, help="random directions g for the ratio")
 args = parser.parse_args()
-
-
-def cpu():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def beams(model):
@@ -74,7 +68,7 @@ def form_value(model, f, g):
 
 
 print(f"3D Coulomb run, {args.cells}^3 Q2 cells on [-{args.radius:g}, {args.radius:g}]^3, "
-      f"{args.steps} backward-Euler steps of {args.dt:g}; one rank, {cpu()}")
+      f"{args.steps} backward-Euler steps of {args.dt:g}; one rank, {cpu_name()}")
 ref_model, ref, f_ref, wall = one("direct")
 inv = [k for k in ref.columns if k.startswith(("mass", "momentum", "energy"))]
 H_ref = np.array(ref.column("H"))

@@ -12,7 +12,8 @@ Prints the times, the slopes of ``log t`` against ``log N`` and the crossovers.
     ./gfem run python benchmarks/fmm_landau.py --sizes 10 20 40 60 100 --tolerances 1e-6
 """
 import argparse
-import platform
+import os
+import sys
 import time
 
 import numpy as np
@@ -21,6 +22,9 @@ from mpi4py import MPI
 from generic_fem.kernels.fmm_sums import FMMSums
 from generic_fem.kernels.pair_summation import DistinctPositionSums
 from generic_fem.kernels.pair_weights import PairWeight
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import cpu_name  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--sizes", type=int, nargs="*", default=[5, 8, 12, 17, 25, 34],
@@ -31,20 +35,10 @@ parser.add_argument("--species", type=int, default=1, choices=(1, 2))
 args = parser.parse_args()
 
 
-def cpu():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 weight = PairWeight.power(-3.0)
 gather = lambda a: a      # noqa: E731 (one rank)
 rng = np.random.default_rng(0)
-print(f"3D Coulomb pair sums per evaluation, one rank ({cpu()}), {args.species} species")
+print(f"3D Coulomb pair sums per evaluation, one rank ({cpu_name()}), {args.species} species")
 print(f"{'N':>9} {'direct (s)':>12}" + "".join(f" {'FMM ' + format(t, 'g') + ' (s)':>16}" for t in args.tolerances))
 rows = []
 rate = None

@@ -24,15 +24,15 @@ nodes take so much of the balance that ``δ < 0`` even at ``alpha_min`` (near-sa
 Fermi–Dirac data on a coarse box: ``α*`` would be about 0.17) or at an ``α`` below every
 floor (where ``δ`` no longer depends on ``α``), the step is taken there
 with ``H^{n+1} − H^n < ⟨θ, Δf⟩`` (its ``chain_rule_defect`` negative): the entropy
-falls by more than the dissipation, never by less.  ``alpha_min = ¼`` (measured,
-``benchmarks/robustness.py --sweep discrete-gradient``): with ``0`` two 3D cases fail at
-``t = 0`` (nearly explicit solves; ``α = 0`` also makes the map from the unknown to
-``w^{n+1}`` singular at floored nodes), with ``¼`` all 154 run; ``½`` would take the
-typical step (``α*`` a little below ``½``) with the inequality.
+falls by more than the dissipation, never by less.  ``alpha_min = ¼``: ``α = 0`` makes
+the map from the unknown to ``w^{n+1}`` singular at floored nodes (and solves nearly
+explicit: in an earlier variant two 3D sweep cases failed at ``t = 0``); with ``¼`` the
+sweep's 154 cases run (``benchmarks/robustness.py --sweep discrete-gradient --set
+dg_damping_after=0``); ``½`` would take the typical step (``α*`` a little below ``½``)
+with the inequality.
 """
 import numpy as np
 import ufl
-from mpi4py import MPI
 
 from ..core.assembly import CompiledForms
 from .chain_rule import ChainRuleTerms, alpha_star
@@ -109,11 +109,7 @@ class AlphaRounds:
 
     def floored(self):
         """Whether some node has a floor of ``α`` (collective)."""
-        floor = self.problem.alpha_floor
-        if floor is None:
-            return False
-        top = float(np.max(floor.dat.data_ro, initial=0.0))
-        return self.comm.allreduce(top, op=MPI.MAX) > 0.0
+        return self.problem.floor_top() > 0.0
 
     def alpha_star(self):
         """The smallest ``α`` with ``H(f¹) − H(f⁰) ≤ ⟨θ_α, f¹ − f⁰⟩``; ``½`` for a step that

@@ -28,6 +28,7 @@ import numpy as np
 import ufl
 import ufl.algorithms
 import firedrake as fd
+from mpi4py import MPI
 
 from ..core.errors import InvalidParameterError
 from .chain_rule import chain_rule_defect_form
@@ -109,8 +110,6 @@ class StepProblem:
             w1 = u + ufl.elem_mult(_floor_ratio(self.alpha, self.alpha_floor) - ufl.as_vector(
                 [1.0] * w0.ufl_shape[0]), u - w0) \
                 if w0.ufl_shape != () else u + (_floor_ratio(self.alpha, self.alpha_floor) - 1.0) * (u - w0)
-        #: ``w^{n+1}`` (UFL): the unknown, or its node-wise map with a floor
-        self.w_new_expr = w1
         #: the Function that holds ``w^{n+1}`` after a solve (the invariant projection's):
         #: the unknown's entropy-variable part, or its own Function with a floor
         self.w_new = self.z_w if self.alpha_floor is None else fd.Function(V, name="w_next")
@@ -188,6 +187,13 @@ class StepProblem:
     def _ratio(self, n):
         return _floor_ratio_values(float(self.alpha),
                                    np.asarray(self.alpha_floor.dat.data_ro).reshape(-1)[:n])
+
+    def floor_top(self):
+        """The largest floor of ``α`` over the nodes (0 without one; collective)."""
+        if self.alpha_floor is None:
+            return 0.0
+        top = float(np.max(self.alpha_floor.dat.data_ro, initial=0.0))
+        return self.model.mesh.comm.allreduce(top, op=MPI.MAX)
 
     def state_ratio(self):
         """``∂w^{n+1}/∂u`` at the owned nodes (flat): ``r = α / max(α, a)``."""

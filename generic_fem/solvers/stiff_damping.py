@@ -67,7 +67,6 @@ implies (``α_i ≥ α`` and ``Δw_i Δf_i ≥ 0``).
 """
 import numpy as np
 import firedrake as fd
-from mpi4py import MPI
 
 __all__ = ["StiffModeDamping"]
 
@@ -134,8 +133,7 @@ class StiffModeDamping:
 
     def active(self, alpha):
         """Whether some node's floor is above ``alpha`` (collective)."""
-        top = float(np.max(self.values(), initial=0.0))
-        return self.problem.model.mesh.comm.allreduce(top, op=MPI.MAX) > alpha
+        return self.problem.floor_top() > alpha
 
     @property
     def damped(self):
@@ -143,8 +141,7 @@ class StiffModeDamping:
         return int(np.count_nonzero(self.values() > 0.5))
 
     def _owned(self, func):
-        w = func if not self.problem.has_auxiliary else func.subfunctions[0]
-        with w.dat.vec_ro as v:
+        with func.dat.vec_ro as v:      # (no floor with an auxiliary field: func is on V)
             return v.getArray(readonly=True).copy()
 
     def _diagonal(self):
