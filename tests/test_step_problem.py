@@ -35,7 +35,12 @@ def test_the_residual_is_the_density_increment_plus_dt_times_the_rate(scheme):
     w1 = p.z_w
     theta = p.w_old + 0.7 * (w1 - p.w_old) if scheme in ("midpoint", "discrete-gradient") else w1
     fstar = model.density(p.w_old) if scheme == "minimizing-movement" else model.density(theta)
-    expected = (ufl.inner(phi, model.density(w1) - model.density(p.w_old)) * model.dx
+    # the discrete gradient's unknown u gives w^{n+1} through its node-wise map (motion_map)
+    w_next = w1 if p.motion is None else fd.Function(model.V)
+    if p.motion is not None:
+        w_next.dat.data[...] = p.state_values(w1.dat.data_ro).reshape(w_next.dat.data.shape)
+    assert (p.motion is not None) == (scheme == "discrete-gradient")
+    expected = (ufl.inner(phi, model.density(w_next) - model.density(p.w_old)) * model.dx
                 + 0.3 * model.friction_with_auxiliary(fstar, theta, phi, None))
     r, e = fd.assemble(p.residual).dat.data_ro, fd.assemble(expected).dat.data_ro
     assert np.max(np.abs(r - e)) <= 1e-14 * np.max(np.abs(e))
@@ -141,3 +146,54 @@ def test_a_floor_of_alpha_enters_through_the_map_to_the_new_state(scheme):
     fd_alpha = (p.state_values(u) - w1) / h
     p.alpha.assign(alpha)
     assert np.allclose(d_alpha, fd_alpha, rtol=1e-5, atol=1e-6)
+
+
+def test_motion_map_inverse_bounds_and_derivatives():
+    """The discrete gradient's node-wise map Δw = k(d) = d + (1 − α)/α σ(d): its inverse,
+    α_i = d/Δw in [α, 1] (→ 1 for large motion, α for small), k' and ∂k/∂α against
+    difference quotients."""
+    from generic_fem.solvers.motion_map import MotionMap
+    mm = MotionMap(1.0)
+    rng = np.random.default_rng(3)
+    dw = rng.normal(size=400) * rng.choice([1e-9, 0.1, 3.0, 300.0], size=400)
+    for alpha in (0.02, 0.3, 0.47, 0.5, 0.8):
+        d = mm.inverse_values(dw, alpha)
+        assert np.max(np.abs(mm.step_values(d, alpha) - dw) / np.abs(dw)) <= 1e-14
+        ai = d / dw
+        assert np.all(ai >= alpha * (1 - 1e-14)) and np.all(ai <= 1 + 1e-14)
+        # |w^{n+1} − θ| = β|σ(d)| < βc: α_i > 1 − βc/|Δw| (→ 1 for large motion)
+        beta = (1 - alpha) / alpha
+        small = np.abs(dw) < 1e-6
+        assert np.allclose(ai[small], alpha, rtol=1e-9) and np.all(ai > 1 - beta / np.abs(dw))
+        x = rng.normal(size=50) * 3
+        kp, ka = mm.derivatives(x, alpha)
+        h = 1e-6
+        assert np.allclose(kp, (mm.step_values(x + h, alpha) - mm.step_values(x - h, alpha)) / (2 * h), rtol=1e-7)
+        assert np.allclose(ka, (mm.step_values(x, alpha + h) - mm.step_values(x, alpha - h)) / (2 * h), rtol=1e-6)
+    assert np.array_equal(mm.inverse_values(np.zeros(3), 0.4), np.zeros(3))
+    with pytest.raises(ValueError, match="motion scale"):
+        MotionMap(-1.0)
+
+
+def test_the_node_wise_chain_rule_of_a_step_is_that_of_its_curve():
+    """A discrete-gradient step under the nodal rule with nodes that move by many c: the
+    chain rule recomputed from (w^n, w^{n+1}) alone (J_T^h's interval_state) gives the
+    step's α and θ, and H^{n+1} − H^n = ⟨θ, Δf⟩ to round-off."""
+    from generic_fem import Stepper
+    from generic_fem.grazing import interval_state
+    model = _model()
+    w0 = _state(model)
+    st = Stepper(model, w0=w0, dt=0.5, scheme="discrete-gradient", local_error_fraction=0.0)
+    st.advance()
+    alpha = st.last["alpha"]
+    theta_step = st.problem.theta_values(st.problem.z_w.dat.data_ro)
+    dw = st.w.dat.data_ro - w0.dat.data_ro
+    ai = (theta_step - w0.dat.data_ro) / np.where(dw != 0, dw, 1.0)
+    assert np.max(ai) > alpha + 0.05          # the map is active at some node
+    theta, _, a = interval_state(model, w0, st.w)
+    assert a == pytest.approx(alpha, abs=1e-9)
+    assert np.max(np.abs(theta.dat.data_ro - theta_step)) <= 1e-8
+    f0, f1 = model.density(w0), model.density(st.w)
+    H = [-fd.assemble(model.S(f)) for f in (f0, f1)]
+    chain = H[1] - H[0] - fd.assemble(ufl.inner(theta, f1 - f0) * model.dx)
+    assert abs(chain) <= 1e-11 * abs(H[1] - H[0])

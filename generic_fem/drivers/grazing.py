@@ -65,7 +65,7 @@ from ..core.history import History
 from ..models.model import GenericModel
 from ..friction.two_point import TwoPointFriction
 from ..core.taping import refuse_annotation
-from ..solvers.chain_rule import chain_rule_terms, alpha_star
+from ..solvers.chain_rule import chain_rule_terms, alpha_star, node_wise_rule, NodeWiseChainRule
 from ..solvers.invariants import InvariantMoments, match_invariants
 from .functional import componentwise_abs, inverse_norm_squared, compatibility_weights
 
@@ -348,13 +348,16 @@ class _RateAtState:
 
 
 # ----------------------------------------------------------------------------- intervals
-def interval_state(model, w0, w1, f0=None, f1=None, chain_rule="discrete-gradient", out=None, alpha=None):
-    """``(θ, f_*, α)`` of an interval: ``θ* = w⁰ + α*(w¹ − w⁰)`` with
-    ``H(f¹) − H(f⁰) = ⟨θ*, f¹ − f⁰⟩`` and ``f_* = F(θ*)`` (``"discrete-gradient"``), or
-    ``θ = w¹``, ``f_* = f¹`` (``"right"``).  ``f0, f1`` default to ``F(w0), F(w1)``;
-    ``out``: a Function to hold ``θ``; ``alpha``: use this ``α`` (e.g. the one a
-    discrete-gradient run recorded) instead of computing ``α*``
-    (:func:`chain_rule_alpha`)."""
+def interval_state(model, w0, w1, f0=None, f1=None, chain_rule="discrete-gradient", out=None, alpha=None,
+                   motion_scale=None):
+    """``(θ, f_*, α)`` of an interval: ``θ*`` with ``H(f¹) − H(f⁰) = ⟨θ*, f¹ − f⁰⟩`` and
+    ``f_* = F(θ*)`` (``"discrete-gradient"``), or ``θ = w¹``, ``f_* = f¹`` (``"right"``).
+    ``θ*`` is the discrete-gradient scheme's: node by node ``θ_i = w⁰_i + d_i(α)`` under
+    the nodal rule (:class:`~generic_fem.solvers.motion_map.MotionMap`, ``c =
+    motion_scale``, default the stepper's ``dg_motion_scale``), ``w⁰ + αΔw`` otherwise,
+    with ``α`` the root of the chain rule (:func:`chain_rule_alpha`).  ``f0, f1`` default
+    to ``F(w0), F(w1)``; ``out``: a Function to hold ``θ``; ``alpha``: use this ``α``
+    (e.g. the one a discrete-gradient run recorded) instead of computing it."""
     f1_given = f1
     f0 = model.density(w0) if f0 is None else f0
     f1 = model.density(w1) if f1 is None else f1
@@ -364,20 +367,31 @@ def interval_state(model, w0, w1, f0=None, f1=None, chain_rule="discrete-gradien
         return theta, (model.density(theta) if f1_given is None else f1_given), 1.0
     if chain_rule != "discrete-gradient":
         raise InvalidParameterError(f"chain_rule must be 'discrete-gradient' or 'right', got {chain_rule!r}")
+    motion = node_wise_rule(model, motion_scale)
+    if motion is not None:
+        rule = NodeWiseChainRule(model, w0, w1, motion, f0, f1)
+        if alpha is None:
+            alpha, _ = rule.alpha()
+        rule.theta(alpha, theta)
+        return theta, model.density(theta), alpha
     if alpha is None:
         alpha, _ = chain_rule_alpha(model, w0, w1, f0, f1)
     theta.assign(w0 + alpha * (w1 - w0))
     return theta, model.density(theta), alpha
 
 
-def chain_rule_alpha(model, w0, w1, f0=None, f1=None):
-    """``(α*, status)``: ``α* = (H¹ − H⁰ − ⟨w⁰, Δf⟩)/⟨Δw, Δf⟩``.  ``status`` is ``"ok"``,
-    ``"steady"`` (``|⟨Δw, Δf⟩|`` at the round-off level of the numerator: the interval
-    hardly moves and any ``α`` satisfies the chain rule to round-off; ``α = ½``) or
-    ``"clamped"`` (``α*`` outside ``[0, 1]``, which convexity excludes when ``f = F(w)``
+def chain_rule_alpha(model, w0, w1, f0=None, f1=None, motion_scale=None):
+    """``(α*, status)`` of the discrete gradient's chain rule (:func:`interval_state`):
+    without the node-wise rule ``α* = (H¹ − H⁰ − ⟨w⁰, Δf⟩)/⟨Δw, Δf⟩``.  ``status`` is
+    ``"ok"``, ``"steady"`` (``|⟨Δw, Δf⟩|`` at the round-off level of the numerator: the
+    interval hardly moves and any ``α`` satisfies the chain rule to round-off; ``α = ½``)
+    or ``"clamped"`` (no root in ``[0, 1]``, which convexity excludes when ``f = F(w)``
     at the points: possible for densities given as UFL whose interpolated entropy
     variables are not ``dH(f)`` there; ``α`` is clamped and the chain-rule term shows the
     defect)."""
+    motion = node_wise_rule(model, motion_scale)
+    if motion is not None:
+        return NodeWiseChainRule(model, w0, w1, motion, f0, f1).alpha()
     return alpha_star(*chain_rule_terms(model, w0, w1, f0, f1))
 
 
@@ -451,8 +465,18 @@ def solve_tgre(model, w0, rate, dt, chain_rule="discrete-gradient", solver_param
     alpha = fd.Constant(0.5 if chain_rule == "discrete-gradient" else 1.0)
     theta = w0 + alpha * (w1 - w0)
     fstar = model.density(theta)
-    F = ufl.inner(phi, model.density(w1) - model.density(w0)) * model.dx
     Lt = model.reversible_rate(fstar, phi)
+    motion = node_wise_rule(model) if (Lt is not None and chain_rule == "discrete-gradient") else None
+    end = w1
+    if motion is not None:
+        # the node-wise chain rule (interval_state): the unknown u with θ = w⁰ + α(u − w⁰)
+        # and w¹ = w⁰ + k(α(u − w⁰)) node by node, as in the scheme's own step
+        u = w1
+        theta = w0 + alpha * (u - w0)
+        fstar = model.density(theta)
+        Lt = model.reversible_rate(fstar, phi)
+        end = w0 + _componentwise(lambda a, b: motion.step(alpha * (a - b), alpha), u, w0)
+    F = ufl.inner(phi, model.density(end) - model.density(w0)) * model.dx
     if Lt is not None:
         F = F - dt * Lt
     if pairs:
@@ -476,15 +500,29 @@ def solve_tgre(model, w0, rate, dt, chain_rule="discrete-gradient", solver_param
                                "be too large for a positive end point (take a smaller dt)")
         if Lt is None or chain_rule != "discrete-gradient":
             break
-        a, _ = chain_rule_alpha(model, w0, w1)
+        state = w1 if motion is None else fd.Function(V, name="w1").interpolate(end)
+        a, _ = chain_rule_alpha(model, w0, state)
         change = abs(a - float(alpha))
         if change <= alpha_tol:
             break
         alpha.assign(a)
+        if motion is not None:    # the unknown of the same end point under the new α
+            rule = NodeWiseChainRule(model, w0, state, motion)
+            with w1.dat.vec_wo as v, w0.dat.vec_ro as v0:
+                v.setArray(v0.getArray(readonly=True) + rule.d_values(a) / a)
     else:
         if Lt is not None and chain_rule == "discrete-gradient":
             raise RuntimeError(f"solve_tgre: alpha did not settle in {max_rounds} rounds (last change {change:.1e})")
+    if motion is not None:
+        return fd.Function(V, name="w1").interpolate(end)
     return w1
+
+
+def _componentwise(fn, a, b):
+    """``fn`` applied to the components of ``a, b`` (UFL; scalars as they are)."""
+    if a.ufl_shape == ():
+        return fn(a, b)
+    return ufl.as_vector([fn(a[i], b[i]) for i in range(a.ufl_shape[0])])
 
 
 def sample_curve(model, densities, tol=1e-14, max_it=20):
@@ -602,6 +640,8 @@ def _transport_rule(curve, transport, n):
         name = curve.metadata.get("scheme")
         if name not in SCHEMES:
             raise InvalidParameterError(f"transport='scheme': unknown scheme {name!r} in the history")
+        if scheme_named(name).solves_alpha:   # f_L = f_* = F(θ*) (its node-wise θ, recorded α)
+            return "chain-rule"
         if scheme_named(name).uses_alpha:
             return [float(r["alpha"]) for r in curve.records[1:n + 1]]
         return "right"
@@ -691,6 +731,8 @@ def pair_energy_dissipation(model, curve, times=None, rates=None, chain_rule="di
     if isinstance(curve, History) and chain_rule == "discrete-gradient" and \
             curve.metadata.get("scheme") == "discrete-gradient":
         recorded = [float(r["alpha"]) for r in curve.records[1:len(fs)]]
+    # the run's node-wise chain rule (its dg_motion_scale), else the default
+    motion_scale = curve.metadata.get("dg_motion_scale") if isinstance(curve, History) else None
     H = [-float(fd.assemble(model.S(f))) for f in fs]
     terms = dict(dissipation=0.0, action=0.0, chain=0.0, transport=0.0, residual=0.0, square=0.0)
     worst = violation = action_error = 0.0
@@ -701,10 +743,11 @@ def pair_energy_dissipation(model, curve, times=None, rates=None, chain_rule="di
         f0, f1 = fs[k], fs[k + 1]
         status = "recorded" if recorded is not None else None
         if recorded is None and chain_rule == "discrete-gradient":
-            _, status = chain_rule_alpha(model, ws[k], ws[k + 1], f0, f1)
+            _, status = chain_rule_alpha(model, ws[k], ws[k + 1], f0, f1, motion_scale)
         theta, fstar, alpha = interval_state(model, ws[k], ws[k + 1], f0, f1 if given[k + 1] else None, chain_rule,
                                              out=_buffer(model, "theta"),
-                                             alpha=None if recorded is None else recorded[k])
+                                             alpha=None if recorded is None else recorded[k],
+                                             motion_scale=motion_scale)
         fL = _transport_state(model, transport, k, ws, f0, f1, fstar)
         if rates is None:
             rate, _, viol = least_action_rate(model, f0, f1, dt, fstar, compatibility_tol, m_inverse,

@@ -15,6 +15,9 @@ With ``Δw = w^{n+1} − w^n`` and ``Δf = F(w^{n+1}) − F(w^n)``, convexity of
   loosely solved step whose defect that level leaves above ``κ Δt ⟨θ, M θ⟩`` is solved
   on to the tight tests.
 
+Under the discrete gradient's node-wise chain rule (:mod:`~generic_fem.solvers.motion_map`,
+the default under the nodal rule) ``θ_i − w^n_i = d_i(α)`` and the secant runs on the
+same ``δ`` with the slope ``⟨∂d/∂α, Δf⟩``; ``α ≥ 0.01`` (the map is singular at 0).
 With the node-wise floor of :mod:`~generic_fem.solvers.stiff_damping` (nodal rule),
 ``θ_i = w^n_i + max(α, a_i)Δw_i`` and ``⟨θ − w^n, Δf⟩ = Σ_i ω_i max(α, a_i) Δw_i Δf_i``:
 the midpoint's test ``α ≥ α*`` still gives the inequality (``α_i ≥ α`` and
@@ -109,7 +112,7 @@ class AlphaRounds:
 
     def floored(self):
         """Whether some node has a floor of ``α`` (collective)."""
-        return self.problem.floor_top() > 0.0
+        return self.problem.node_wise_alpha()
 
     def alpha_star(self):
         """The smallest ``α`` with ``H(f¹) − H(f⁰) ≤ ⟨θ_α, f¹ − f⁰⟩``; ``½`` for a step that
@@ -182,8 +185,9 @@ class AlphaRounds:
         conv = self.convergence
         # the exact discrete gradient: α in [0, 1] and no inequality; with an active floor
         # (dg_damping_after) α in [alpha_min, 1]
-        damped = self.floored()
-        lo = self.alpha_min if damped else 0.0
+        damped = self.problem.floor_top() > 0.0
+        # (the node-wise chain rule's map from the unknown is singular at α = 0)
+        lo = self.alpha_min if damped else 0.01 if self.problem.motion is not None else 0.0
         self.inequality = False
         for _ in range(self.alpha_rounds):
             delta, den, noise, slope = self._defect_and_slope()

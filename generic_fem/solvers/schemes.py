@@ -20,7 +20,8 @@ state ``f_L`` of the reversible part; and in how its entropy statement is enforc
     (:mod:`~generic_fem.solvers.stiff_damping`); second order.
 ``"discrete-gradient"``
     as the midpoint, with ``α = α*`` solved for (the discrete chain rule with
-    equality; a node-wise floor of its own only on request, the stepper option
+    equality; under the nodal rule node-wise, a node that moves far leaning implicit:
+    :mod:`~generic_fem.solvers.motion_map`; a node-wise floor only on request, the stepper option
     ``dg_damping_after``: :mod:`~generic_fem.solvers.stiff_damping`,
     :mod:`~generic_fem.solvers.alpha_rounds`); second order.
 

@@ -32,6 +32,7 @@ from mpi4py import MPI
 
 from ..core.errors import InvalidParameterError
 from .chain_rule import chain_rule_defect_form
+from .motion_map import MotionMap
 
 __all__ = ["StepProblem"]
 
@@ -72,7 +73,7 @@ class StepProblem:
     ``defect_form`` (discrete gradient only, else ``None``).
     """
 
-    def __init__(self, model, method, forcing=None, nonlocal_jacobian="picard", floor=None):
+    def __init__(self, model, method, forcing=None, nonlocal_jacobian="picard", floor=None, motion_scale=1.0):
         if nonlocal_jacobian not in ("picard", "exact"):
             raise InvalidParameterError(f"nonlocal_jacobian must be 'picard' or 'exact', got {nonlocal_jacobian!r}")
         self.model, self.method, self.forcing = model, method, forcing
@@ -105,6 +106,19 @@ class StepProblem:
             floor = method.bounds_alpha
         self.alpha_floor = (fd.Function(V, name="alpha_floor")
                             if floor and method.uses_alpha and model.rule.kind == "nodal" and W is None else None)
+        #: the discrete gradient's node-wise chain rule (:class:`~generic_fem.solvers.motion_map.MotionMap`),
+        #: or ``None``: ``θ = w^n + α(u − w^n)`` and ``w^{n+1} = w^n + k(α(u − w^n))``
+        self.motion = (MotionMap(motion_scale) if (method.solves_alpha and self.alpha_floor is None
+                                                  and motion_scale and model.rule.kind == "nodal"
+                                                  and W is None) else None)
+        if self.motion is not None:
+            def comp(fn, *args):
+                if w0.ufl_shape == ():
+                    return fn(*args)
+                return ufl.as_vector([fn(*[a[i] for a in args]) for i in range(w0.ufl_shape[0])])
+            mm, al = self.motion, self.alpha
+            w1 = w0 + comp(lambda uu, ww: mm.step(al * (uu - ww), al), u, w0)
+            self._motion_theta_alpha = comp(lambda uu, ww: mm.theta_alpha(al * (uu - ww), al), u, w0)
         if self.alpha_floor is not None:
             # u + (r − 1)(u − w^n): exactly u (bit for bit) at the nodes without a floor
             w1 = u + ufl.elem_mult(_floor_ratio(self.alpha, self.alpha_floor) - ufl.as_vector(
@@ -112,10 +126,11 @@ class StepProblem:
                 if w0.ufl_shape != () else u + (_floor_ratio(self.alpha, self.alpha_floor) - 1.0) * (u - w0)
         #: the Function that holds ``w^{n+1}`` after a solve (the invariant projection's):
         #: the unknown's entropy-variable part, or its own Function with a floor
-        self.w_new = self.z_w if self.alpha_floor is None else fd.Function(V, name="w_next")
+        self.w_new = self.z_w if not self.has_state_map else fd.Function(V, name="w_next")
         self.theta = theta = method.theta(w0, u, self.alpha)
         #: ``∂θ/∂α`` at fixed ``w^{n+1}`` (UFL): ``Δw`` where ``α`` is above the floor
-        self.theta_alpha = (w1 - w0 if self.alpha_floor is None
+        self.theta_alpha = (self._motion_theta_alpha if self.motion is not None
+                            else w1 - w0 if self.alpha_floor is None
                             else ufl.conditional(ufl.ge(self.alpha, self.alpha_floor), w1 - w0, 0.0)
                             if w0.ufl_shape == () else
                             ufl.as_vector([ufl.conditional(ufl.ge(self.alpha, self.alpha_floor[i]),
@@ -184,9 +199,23 @@ class StepProblem:
         w0 = np.asarray(self.w_old.dat.data_ro).reshape(-1)[:len(u)]
         return w0 + float(self.alpha) * (u - w0)
 
+    @property
+    def has_state_map(self):
+        """Whether the unknown differs from ``w^{n+1}`` (a floor of ``α`` or the discrete
+        gradient's node-wise chain rule)."""
+        return self.alpha_floor is not None or self.motion is not None
+
+    def node_wise_alpha(self):
+        """Whether ``θ_i − w^n_i`` is not ``α Δw_i`` at some node (collective): a floor above
+        ``α`` somewhere, or the node-wise chain rule."""
+        return self.motion is not None or self.floor_top() > 0.0
+
     def _ratio(self, n):
         return _floor_ratio_values(float(self.alpha),
                                    np.asarray(self.alpha_floor.dat.data_ro).reshape(-1)[:n])
+
+    def _owned(self, func, n):
+        return np.asarray(func.dat.data_ro).reshape(-1)[:n]
 
     def floor_top(self):
         """The largest floor of ``α`` over the nodes (0 without one; collective)."""
@@ -196,53 +225,70 @@ class StepProblem:
         return self.model.mesh.comm.allreduce(top, op=MPI.MAX)
 
     def state_ratio(self):
-        """``∂w^{n+1}/∂u`` at the owned nodes (flat): ``r = α / max(α, a)``."""
-        return self._ratio(self.z_w.dat.data_ro.size)
+        """``∂w^{n+1}/∂u`` at the owned nodes (flat): ``r = α / max(α, a)`` under a floor,
+        ``α k'(α(u − w^n))`` under the node-wise chain rule."""
+        n = self.z_w.dat.data_ro.size
+        if self.motion is not None:
+            alpha = float(self.alpha)
+            d = alpha * (self._owned(self.z_w, n) - self._owned(self.w_old, n))
+            return alpha * self.motion.derivatives(d, alpha)[0]
+        return self._ratio(n)
 
     def state_values(self, u):
         """``w^{n+1}`` at the owned nodes (flat) for the owned nodal values ``u`` of the
-        unknown (``u`` itself without a floor)."""
+        unknown (``u`` itself without a map)."""
         u = np.asarray(u).reshape(-1)
-        if self.alpha_floor is None:
+        if not self.has_state_map:
             return u
+        w0 = self._owned(self.w_old, len(u))
+        if self.motion is not None:
+            alpha = float(self.alpha)
+            return w0 + self.motion.step_values(alpha * (u - w0), alpha)
         r = self._ratio(len(u))
-        w0 = np.asarray(self.w_old.dat.data_ro).reshape(-1)[:len(u)]
         return np.where(r == 1.0, u, w0 + r * (u - w0))
 
     def unknown_values(self, w1):
         """The inverse of :meth:`state_values`."""
         w1 = np.asarray(w1).reshape(-1)
-        if self.alpha_floor is None:
+        if not self.has_state_map:
             return w1
+        w0 = self._owned(self.w_old, len(w1))
+        if self.motion is not None:
+            alpha = float(self.alpha)
+            return w0 + self.motion.inverse_values(w1 - w0, alpha) / alpha
         r = self._ratio(len(w1))
-        w0 = np.asarray(self.w_old.dat.data_ro).reshape(-1)[:len(w1)]
         return np.where(r == 1.0, w1, w0 + (w1 - w0) / r)
 
     def set_unknown(self, w1):
         """Set the unknown to the values that give the state ``w^{n+1} = w1`` (a Function
-        on ``V``) for the current ``α`` and floor."""
-        if self.alpha_floor is None:
+        on ``V``) for the current ``α`` and map."""
+        if not self.has_state_map:
             self.z_w.assign(w1)
             return
         z = self.z_w.dat.data_wo
         z[...] = self.unknown_values(w1.dat.data_ro).reshape(z.shape)
 
     def sync_state(self):
-        """Set :attr:`w_new` to the state of the current unknown (nothing without a floor)."""
-        if self.alpha_floor is not None:
+        """Set :attr:`w_new` to the state of the current unknown (nothing without a map)."""
+        if self.has_state_map:
             w = self.w_new.dat.data_wo
             w[...] = self.state_values(self.z_w.dat.data_ro).reshape(w.shape)
 
     def state_output_scaling(self):
-        """``(r, ∂w^{n+1}/∂α)`` at the owned nodes (flat) of the map ``w^{n+1} = w^n +
-        r(u − w^n)``, or ``None`` without a floor (for the adjoint)."""
-        if self.alpha_floor is None:
+        """``(∂w^{n+1}/∂u, ∂w^{n+1}/∂α)`` at the owned nodes (flat) of the map from the
+        unknown to ``w^{n+1}`` (``∂w^{n+1}/∂w^n = 1 − ∂w^{n+1}/∂u`` at fixed ``u``), or
+        ``None`` without one (for the adjoint)."""
+        if not self.has_state_map:
             return None
         u = np.asarray(self.z_w.dat.data_ro).reshape(-1)
         n = len(u)
-        w0 = np.asarray(self.w_old.dat.data_ro).reshape(-1)[:n]
-        a = np.asarray(self.alpha_floor.dat.data_ro).reshape(-1)[:n]
+        w0 = self._owned(self.w_old, n)
         alpha = float(self.alpha)
+        if self.motion is not None:
+            d = alpha * (u - w0)
+            kp, k_alpha = self.motion.derivatives(d, alpha)
+            return alpha * kp, kp * (u - w0) + k_alpha
+        a = self._owned(self.alpha_floor, n)
         with np.errstate(divide="ignore", invalid="ignore"):
             d_alpha = np.where(a > alpha, (u - w0) / np.where(a > alpha, a, 1.0), 0.0)
         return self._ratio(n), d_alpha

@@ -63,7 +63,7 @@ class StepSolver:
         self.options_prefix = options_prefix
         #: the update map and density tests of the iteration
         self.control = EntropyNewtonControl(model, model.V, knobs["max_update"], knobs["anderson_depth"])
-        if problem.alpha_floor is not None:     # the unknown is not w^{n+1} itself
+        if problem.has_state_map:     # the unknown is not w^{n+1} itself
             self.control.state_map = (problem.state_values, problem.state_ratio)
         #: the convergence test (the SNES's)
         self.convergence = StepConvergence(

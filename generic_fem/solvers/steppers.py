@@ -38,7 +38,9 @@ argument ``θ`` of ``M``:
     determines: :meth:`~generic_fem.solvers.alpha_rounds.AlphaRounds.solve_noise`) and
     ``H^{n+1} − H^n = −Δt ‖θ*‖²_M + Δt ⟨θ*, L dE⟩``.  Its solutions are the curves whose
     discrete ``J_T^h`` (:func:`~generic_fem.drivers.grazing.pair_energy_dissipation`) vanishes.
-    On request (the option ``dg_damping_after``; nodal rule) it takes a node-wise floor
+    Under the nodal rule ``θ*`` is node-wise (:mod:`~generic_fem.solvers.motion_map`:
+    a node that moves by many ``dg_motion_scale`` in a step leans to backward Euler, so
+    its stiff modes are not amplified; the chain rule stays an equality).  On request (the option ``dg_damping_after``; nodal rule) it takes a node-wise floor
     of ``α`` of its own after failed attempts: a damped step is no longer exact (where
     the floored nodes leave no root of the chain rule above ``alpha_min = ¼`` it is taken
     there with ``H^{n+1} − H^n < ⟨θ, Δf⟩``, its ``chain_rule_defect`` negative;
@@ -211,7 +213,8 @@ class Stepper:
             self.w = model.state_from_density(f0)
         #: the discrete equations of a step (:class:`~generic_fem.solvers.step_problem.StepProblem`)
         self.problem = problem = StepProblem(model, method, forcing, nonlocal_jacobian,
-                                             floor=method.bounds_alpha or knobs["dg_damping_after"] >= 0)
+                                             floor=method.bounds_alpha or knobs["dg_damping_after"] >= 0,
+                                             motion_scale=knobs["dg_motion_scale"])
         # the problem's Functions and forms, under the names the adjoint and the tests use
         self.w_old, self.dt, self.alpha = problem.w_old, problem.dt, problem.alpha
         self.z, self.z_w = problem.z, problem.z_w
