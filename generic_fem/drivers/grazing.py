@@ -31,7 +31,8 @@ The least-action rate :func:`least_action_rate` is ``U = m ∇̃g`` with ``M(f_*
 
 The discrete chain rule (``chain_rule="discrete-gradient"``): on each interval
 ``θ* = w⁰ + α*(w¹ − w⁰)`` with ``α* = (H¹ − H⁰ − ⟨w⁰, Δf⟩)/⟨Δw, Δf⟩`` so that
-``H¹ − H⁰ = ⟨θ*, Δf⟩``, and ``f_* = F(θ*)``.  Testing the TGRE with ``φ = θ*`` gives,
+``H¹ − H⁰ = ⟨θ*, Δf⟩`` (under the nodal rule the discrete-gradient scheme's node-wise
+``θ*``, :func:`interval_state`), and ``f_* = F(θ*)``.  Testing the TGRE with ``φ = θ*`` gives,
 for every curve, the identity (exact up to round-off)
 
 .. math::
@@ -66,6 +67,7 @@ from ..models.model import GenericModel
 from ..friction.two_point import TwoPointFriction
 from ..core.taping import refuse_annotation
 from ..solvers.chain_rule import chain_rule_terms, alpha_star, node_wise_rule, NodeWiseChainRule
+from ..solvers.motion_map import componentwise
 from ..solvers.invariants import InvariantMoments, match_invariants
 from .functional import componentwise_abs, inverse_norm_squared, compatibility_weights
 
@@ -453,7 +455,9 @@ def solve_tgre(model, w0, rate, dt, chain_rule="discrete-gradient", solver_param
     ``f_*`` (:func:`interval_state`).  ``rate`` must not depend on the state (a
     :class:`PairRate` or a combination of them).  Newton on ``w¹`` (the map
     ``w ↦ ⟨φ, F(w)⟩`` is the gradient of a strictly convex function); for the
-    discrete-gradient rule with transport, an outer iteration on ``α``.  Raises if the
+    discrete-gradient rule with transport, an outer iteration on ``α`` (under the nodal
+    rule with the node-wise chain rule of :func:`interval_state`: Newton on the ``u`` of
+    ``θ = w⁰ + α(u − w⁰)``, as in the scheme's step).  Raises if the
     solve fails (e.g. a rate too large for a positive ``f¹``)."""
     g, pairs = _split(rate)
     if g is not None:
@@ -463,19 +467,13 @@ def solve_tgre(model, w0, rate, dt, chain_rule="discrete-gradient", solver_param
     w1 = fd.Function(V, name="w1").assign(w0)
     phi = fd.TestFunction(V)
     alpha = fd.Constant(0.5 if chain_rule == "discrete-gradient" else 1.0)
-    theta = w0 + alpha * (w1 - w0)
+    theta = w0 + alpha * (w1 - w0)     # (with the node-wise rule w1 holds u)
     fstar = model.density(theta)
     Lt = model.reversible_rate(fstar, phi)
     motion = node_wise_rule(model) if (Lt is not None and chain_rule == "discrete-gradient") else None
-    end = w1
-    if motion is not None:
-        # the node-wise chain rule (interval_state): the unknown u with θ = w⁰ + α(u − w⁰)
-        # and w¹ = w⁰ + k(α(u − w⁰)) node by node, as in the scheme's own step
-        u = w1
-        theta = w0 + alpha * (u - w0)
-        fstar = model.density(theta)
-        Lt = model.reversible_rate(fstar, phi)
-        end = w0 + _componentwise(lambda a, b: motion.step(alpha * (a - b), alpha), u, w0)
+    # the end point: w1 itself, or under the node-wise chain rule w⁰ + k(α(u − w⁰)) node by node
+    end = w1 if motion is None else w0 + componentwise(
+        lambda a, b: motion.step(alpha * (a - b), alpha), w1, w0)
     F = ufl.inner(phi, model.density(end) - model.density(w0)) * model.dx
     if Lt is not None:
         F = F - dt * Lt
@@ -502,27 +500,22 @@ def solve_tgre(model, w0, rate, dt, chain_rule="discrete-gradient", solver_param
             break
         state = w1 if motion is None else fd.Function(V, name="w1").interpolate(end)
         a, _ = chain_rule_alpha(model, w0, state)
+        if motion is not None:    # (the map from u is singular at α = 0)
+            a = max(a, 1e-3)
         change = abs(a - float(alpha))
         if change <= alpha_tol:
             break
         alpha.assign(a)
         if motion is not None:    # the unknown of the same end point under the new α
-            rule = NodeWiseChainRule(model, w0, state, motion)
-            with w1.dat.vec_wo as v, w0.dat.vec_ro as v0:
-                v.setArray(v0.getArray(readonly=True) + rule.d_values(a) / a)
+            with w1.dat.vec_wo as v, w0.dat.vec_ro as v0, state.dat.vec_ro as vs:
+                x0 = v0.getArray(readonly=True)
+                v.setArray(x0 + motion.inverse_values(vs.getArray(readonly=True) - x0, a) / a)
     else:
         if Lt is not None and chain_rule == "discrete-gradient":
             raise RuntimeError(f"solve_tgre: alpha did not settle in {max_rounds} rounds (last change {change:.1e})")
     if motion is not None:
         return fd.Function(V, name="w1").interpolate(end)
     return w1
-
-
-def _componentwise(fn, a, b):
-    """``fn`` applied to the components of ``a, b`` (UFL; scalars as they are)."""
-    if a.ufl_shape == ():
-        return fn(a, b)
-    return ufl.as_vector([fn(a[i], b[i]) for i in range(a.ufl_shape[0])])
 
 
 def sample_curve(model, densities, tol=1e-14, max_it=20):
@@ -554,8 +547,12 @@ def perturbation_norm(model, history, psi):
     of the unperturbed run it is the limit of ``J_T^h/ε²``."""
     total = 0.0
     theta = _buffer(model, "theta")
-    for (t0, w0), (t1, w1) in zip(history.trajectory[:-1], history.trajectory[1:]):
-        _, fstar, _ = interval_state(model, w0, w1, out=theta)
+    # a discrete-gradient run's own chain rule: its c and recorded α
+    scale = history.metadata.get("dg_motion_scale")
+    own = history.metadata.get("scheme") == "discrete-gradient"
+    for k, ((t0, w0), (t1, w1)) in enumerate(zip(history.trajectory[:-1], history.trajectory[1:])):
+        alpha = float(history.records[k + 1]["alpha"]) if own else None
+        _, fstar, _ = interval_state(model, w0, w1, out=theta, alpha=alpha, motion_scale=scale)
         total += 0.5 * (t1 - t0) * float(fd.assemble(model.apply_friction(fstar, psi, psi)))
     return total
 
@@ -640,8 +637,9 @@ def _transport_rule(curve, transport, n):
         name = curve.metadata.get("scheme")
         if name not in SCHEMES:
             raise InvalidParameterError(f"transport='scheme': unknown scheme {name!r} in the history")
-        if scheme_named(name).solves_alpha:   # f_L = f_* = F(θ*) (its node-wise θ, recorded α)
-            return "chain-rule"
+        if scheme_named(name).solves_alpha:   # F(θ) of the run's own (node-wise) θ
+            return ("discrete-gradient", [float(r["alpha"]) for r in curve.records[1:n + 1]],
+                    curve.metadata.get("dg_motion_scale"))
         if scheme_named(name).uses_alpha:
             return [float(r["alpha"]) for r in curve.records[1:n + 1]]
         return "right"
@@ -665,13 +663,18 @@ def _transport_state(model, rule, k, ws, f0, f1, fstar):
         return f0
     if rule == "trapezoid":
         return 0.5 * (f0 + f1)
+    if isinstance(rule, tuple):     # a discrete-gradient run's θ: its chain rule, recorded α
+        _, alphas, scale = rule
+        th, _, _ = interval_state(model, ws[k], ws[k + 1], f0, f1, out=_buffer(model, "theta_L"),
+                                  alpha=alphas[k], motion_scale=scale)
+        return model.density(th)
     th = _buffer(model, "theta_L").assign(ws[k] + rule[k] * (ws[k + 1] - ws[k]))
     return model.density(th)
 
 
 def pair_energy_dissipation(model, curve, times=None, rates=None, chain_rule="discrete-gradient",
                             transport=None, tgre_tol=1e-8, compatibility_tol=1e-8, m_inverse="auto",
-                            solver_parameters=None):
+                            solver_parameters=None, motion_scale=None):
     """``J_T^h(f, U)`` of a discrete curve of pairs, term by term (Duong–He, arXiv:2504.07666 Theorem 1.1), and
     the parts of its identity (module docstring).
 
@@ -683,15 +686,20 @@ def pair_energy_dissipation(model, curve, times=None, rates=None, chain_rule="di
         rates (:func:`least_action_rate`; then ``½ Σ Δt A`` is the ``M⁻¹`` action term,
         the one :func:`~generic_fem.drivers.functional.energy_dissipation_functional` gives when its
         mobility state is the same ``f_*``).
-    :arg chain_rule: ``"discrete-gradient"`` (``θ*``: exact chain rule; ``J_T^h −``
-        transport ``−`` residual terms ``≥ 0`` on every curve; for a discrete-gradient
-        History its recorded ``α``) or ``"right"``.
+    :arg chain_rule: ``"discrete-gradient"`` (``θ*``: exact chain rule, node-wise under
+        the nodal rule, :func:`interval_state`; ``J_T^h −`` transport ``−`` residual
+        terms ``≥ 0`` on every curve; for a discrete-gradient History its recorded ``α``)
+        or ``"right"``.
+    :arg motion_scale: ``c`` of the node-wise chain rule (default: a discrete-gradient
+        History's own ``dg_motion_scale``, else the stepper option's default; ``0``: the
+        scalar ``θ* = w⁰ + α*Δw``).
     :arg transport: the state ``f_L`` of the transport term ``⟨φ, L(f_L) dE(f_L)⟩`` of
         each interval (models with ``L ≠ 0``): ``"chain-rule"`` (``f_*``, the default for a
         list), ``"right"``, ``"left"``, ``"trapezoid"`` (``(f⁰ + f¹)/2``), a list of
         ``α_k`` (``F(w⁰ + α_k Δw)``), or ``"scheme"`` (the default for a History: the
         scheme's own, ``f¹`` for backward Euler and the minimizing movement, the recorded
-        ``α`` for the midpoint and discrete-gradient schemes; the midpoint scheme's node-wise
+        ``α`` for the midpoint scheme, the recorded ``α`` and the run's node-wise chain rule for
+        the discrete gradient; the midpoint scheme's node-wise
         floor of ``α`` in damped tails is not recorded).  A curve satisfies the
         discrete TGRE only with the transport state it was computed with (the local
         conservation laws of transport are not those of another state).
@@ -731,8 +739,9 @@ def pair_energy_dissipation(model, curve, times=None, rates=None, chain_rule="di
     if isinstance(curve, History) and chain_rule == "discrete-gradient" and \
             curve.metadata.get("scheme") == "discrete-gradient":
         recorded = [float(r["alpha"]) for r in curve.records[1:len(fs)]]
-    # the run's node-wise chain rule (its dg_motion_scale), else the default
-    motion_scale = curve.metadata.get("dg_motion_scale") if isinstance(curve, History) else None
+    # a discrete-gradient run's own node-wise chain rule (its dg_motion_scale)
+    if motion_scale is None and isinstance(curve, History):
+        motion_scale = curve.metadata.get("dg_motion_scale")
     H = [-float(fd.assemble(model.S(f))) for f in fs]
     terms = dict(dissipation=0.0, action=0.0, chain=0.0, transport=0.0, residual=0.0, square=0.0)
     worst = violation = action_error = 0.0
@@ -742,11 +751,11 @@ def pair_energy_dissipation(model, curve, times=None, rates=None, chain_rule="di
         dt = times[k + 1] - times[k]
         f0, f1 = fs[k], fs[k + 1]
         status = "recorded" if recorded is not None else None
+        alpha = None if recorded is None else recorded[k]
         if recorded is None and chain_rule == "discrete-gradient":
-            _, status = chain_rule_alpha(model, ws[k], ws[k + 1], f0, f1, motion_scale)
+            alpha, status = chain_rule_alpha(model, ws[k], ws[k + 1], f0, f1, motion_scale)
         theta, fstar, alpha = interval_state(model, ws[k], ws[k + 1], f0, f1 if given[k + 1] else None, chain_rule,
-                                             out=_buffer(model, "theta"),
-                                             alpha=None if recorded is None else recorded[k],
+                                             out=_buffer(model, "theta"), alpha=alpha,
                                              motion_scale=motion_scale)
         fL = _transport_state(model, transport, k, ws, f0, f1, fstar)
         if rates is None:

@@ -247,10 +247,11 @@ def run(model, f0=None, t_end=1.0, dt=0.1, *, output=None, vtk_every=0, vtk_fiel
     comm = model.mesh.comm
     history = History({"model": model.describe(), "scheme": scheme, "dt": dt,
                        "t0": t0, "t_end": t_end, "ranks": comm.size,
-                       "invariants": list(model.invariant_densities()),
-                       # c of the discrete gradient's node-wise chain rule (J_T^h measures with it)
-                       "dg_motion_scale": (stepper.problem.motion.scale
-                                           if stepper.problem.motion is not None else 0.0)})
+                       "invariants": list(model.invariant_densities())})
+    if stepper.method.solves_alpha:
+        # c of the discrete gradient's node-wise chain rule (J_T^h measures with it; 0: scalar α)
+        history.metadata["dg_motion_scale"] = (stepper.problem.motion.scale
+                                               if stepper.problem.motion is not None else 0.0)
     diagnostics = StateDiagnostics(model, stepper.density())
     rec = {"step": step0, "t": stepper.t, "dt": 0.0}
     rec.update(diagnostics(stepper.w, stepper.t))

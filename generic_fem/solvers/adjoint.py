@@ -8,7 +8,10 @@ A step of :class:`~generic_fem.solvers.steppers.Stepper` solves ``R(z; w^n, p) =
 ``u`` and ``w^{n+1} = w^n + r(u − w^n)``, ``r = α/max(α, a)``, node by node: the block's
 output is pulled back through that map (``r`` on ``u``, ``1 − r`` on ``w^n``, and
 ``Σ b_i ∂w_i/∂α`` into the discrete gradient's bordered system), the floor held at
-its recorded value.  Its residual is a UFL form whose nonlocal friction terms carry Quadrature
+its recorded value; under the discrete gradient's node-wise chain rule
+(:mod:`~generic_fem.solvers.motion_map`) the same with ``w^{n+1} = w^n + k(α(u − w^n))``
+(``r = αk'`` on ``u``, ``1 − r`` on ``w^n``, ``∂w^{n+1}/∂α`` at fixed ``u``), a fixed map
+of the states and ``α``, so nothing is held.  Its residual is a UFL form whose nonlocal friction terms carry Quadrature
 coefficients ``Ĝ, ĝ, Ĵ`` (the pair sums of :mod:`generic_fem.friction.two_point`) that UFL
 sees as constants.  ``StepBlock`` records the step on the tape as one block with
 inputs ``w^n`` and the parameters ``p`` (the Functions in the forms other than the
@@ -212,8 +215,9 @@ def _make_block_class():
             else:
                 rhs.subfunctions[0].assign(b)
             # under a floor of α the output is w^{n+1} = w^n + r(u − w^n), node by node, of
-            # the unknown u: b pulls back to r b on u, (1 − r) b on w^n directly and
-            # Σ b_i ∂w_i/∂α on α (nodal rule: the entries of b are nodal)
+            # the unknown u (under the node-wise chain rule w^n + k(α(u − w^n)), r = αk'):
+            # b pulls back to r b on u, (1 − r) b on w^n directly and Σ b_i ∂w_i/∂α on α
+            # (nodal rule: the entries of b are nodal)
             scaling = st.problem.state_output_scaling()
             b_alpha, direct = 0.0, None
             if scaling is not None:

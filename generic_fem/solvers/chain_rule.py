@@ -14,7 +14,8 @@ import ufl
 
 from ..core.assembly import CompiledForms
 
-__all__ = ["chain_rule_terms", "ChainRuleTerms", "chain_rule_defect_form", "alpha_star"]
+__all__ = ["chain_rule_terms", "ChainRuleTerms", "chain_rule_defect_form", "alpha_star", "node_wise_rule",
+           "NodeWiseChainRule"]
 
 
 def alpha_star(num, den, noise):
@@ -71,8 +72,8 @@ def chain_rule_defect_form(model, w0, theta, f0, f1):
 
 def node_wise_rule(model, scale=None):
     """The :class:`~generic_fem.solvers.motion_map.MotionMap` of the discrete gradient's
-    chain rule on ``model`` (``scale``: its ``c``, default that of the stepper option
-    ``dg_motion_scale``), or ``None`` where the chain rule is the scalar one: under a
+    chain rule on ``model`` (``scale``: its ``c``, default ``MotionMap.default_scale``, the
+    default of the stepper option ``dg_motion_scale``), or ``None`` where the chain rule is the scalar one: under a
     Gauss rule (a node is not a point of the rule), with an auxiliary friction field, or
     for ``scale = 0``."""
     from .motion_map import MotionMap

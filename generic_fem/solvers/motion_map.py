@@ -25,7 +25,9 @@ Every ``α_i`` lies in ``[α, 1]`` and rises from 0 to 1 with ``α`` at fixed ``
 the chain rule ``Σ_i ω_i (θ_i − w^n_i) Δf_i = H^{n+1} − H^n − ⟨w^n, Δf⟩`` (between 0 and
 ``⟨Δw, Δf⟩`` by convexity) has exactly one root ``α`` for every pair of states: ``θ`` is
 a function of the curve alone, and ``J_T^h`` measures with the same ``θ``
-(:func:`~generic_fem.solvers.chain_rule.node_wise_theta`).
+(:class:`~generic_fem.solvers.chain_rule.NodeWiseChainRule`).  (Every ``α_i ∈ [α, 1]``
+needs ``Δw_iΔf_i ≥ 0`` node by node and component by component: an entropy that is a sum
+over the species of convex functions of each density, as for every shipped model.)
 
 In the step's equations (:class:`~generic_fem.solvers.step_problem.StepProblem`) the
 unknown is ``u`` with ``θ = w^n + α(u − w^n) ∈ V_h``, so ``d = α(u − w^n)`` and
@@ -35,8 +37,17 @@ nodes (nodal rule).
 import math
 
 import numpy as np
+import ufl
 
-__all__ = ["MotionMap"]
+__all__ = ["MotionMap", "componentwise"]
+
+
+def componentwise(fn, a, b):
+    """``fn(a, b)`` component by component (UFL vectors; scalars as they are): the map
+    acts on each species' entropy variable."""
+    if a.ufl_shape == ():
+        return fn(a, b)
+    return ufl.as_vector([fn(a[i], b[i]) for i in range(a.ufl_shape[0])])
 
 
 class MotionMap:
@@ -50,12 +61,12 @@ class MotionMap:
     #: ``c`` of the stepper option ``dg_motion_scale`` and of ``J_T^h``'s chain rule
     default_scale = 1.0
 
-    def __init__(self, scale=1.0):
+    def __init__(self, scale=default_scale):
         if not (math.isfinite(scale) and scale > 0):
             raise ValueError(f"the motion scale must be a positive number, got {scale!r}")
         self.scale = float(scale)
 
-    # --- UFL (one scalar component; StepProblem applies them component by component)
+    # --- UFL (one scalar component: see componentwise)
     def sigma(self, d):
         """``σ(d) = d/√(1 + (d/c)²)`` (UFL or numpy)."""
         return d * (1.0 + (d / self.scale) ** 2) ** -0.5
@@ -87,6 +98,8 @@ class MotionMap:
         dw = np.asarray(dw, dtype=float)
         if alpha >= 1.0:
             return dw.copy()
+        if not alpha > 0.0:            # the limit α → 0: θ = w^n
+            return np.zeros(dw.shape)
         lo = np.full(dw.shape, float(alpha))
         hi = np.ones(dw.shape)
         moving = dw != 0.0

@@ -10,8 +10,10 @@ For a model (``E, S, L, M``; :class:`~generic_fem.models.model.GenericModel`) an
                    + Δt ⟨φ, M(f_*) (θ − ψ)⟩ = 0   \quad ∀ φ ∈ V_h,
 
 with ``θ``, ``f_*`` and ``f_L`` the scheme's (``θ = w^{n+1}`` or ``w^n + α(w^{n+1} − w^n)``,
-node by node ``w^n_i + max(α, a_i)(w^{n+1}_i − w^n_i)`` under a floor ``a`` of ``α``: the
-unknown is then ``u`` with ``θ = w^n + α(u − w^n) ∈ V_h``, see :attr:`StepProblem.alpha_floor`;
+node by node ``w^n_i + max(α, a_i)(w^{n+1}_i − w^n_i)`` under a floor ``a`` of ``α``, and
+``w^n_i + d_i`` with ``w^{n+1}_i = w^n_i + k(d_i)`` under the discrete gradient's node-wise
+chain rule: the unknown is then ``u`` with ``θ = w^n + α(u − w^n) ∈ V_h``, see
+:attr:`StepProblem.alpha_floor` and :attr:`StepProblem.motion`;
 Öttinger's GENERIC form, the schemes of Jüngel–Stefanelli–Trussardi, arXiv:1806.05563,
 in entropy variables) and ``ψ`` an optional forcing.  The residual is ``Δt`` times the
 rate form, so its entries are increments of ``∫ φ_i f`` and ``snes_atol`` bounds the
@@ -32,7 +34,7 @@ from mpi4py import MPI
 
 from ..core.errors import InvalidParameterError
 from .chain_rule import chain_rule_defect_form
-from .motion_map import MotionMap
+from .motion_map import MotionMap, componentwise
 
 __all__ = ["StepProblem"]
 
@@ -60,7 +62,11 @@ class StepProblem:
     :arg nonlocal_jacobian: ``"picard"`` (the Jacobian with the nonlocal coefficients
         frozen and, under the nodal rule, the friction's mobility lagged) or ``"exact"``.
     :arg floor: whether ``α`` may have a node-wise floor (nodal rule, second-order schemes;
-        default: the midpoint scheme's; the discrete gradient's on request).
+        default: the midpoint scheme's; the discrete gradient's on request, which then
+        takes the scalar ``α`` with the floor instead of the node-wise chain rule).
+    :arg motion_scale: ``c`` of the discrete gradient's node-wise chain rule
+        (:mod:`~generic_fem.solvers.motion_map`; nodal rule, no floor, no auxiliary
+        field); ``0``: the scalar ``θ = w^n + αΔw``.
 
     Attributes: ``z`` (the unknown; ``z_w`` its entropy-variable part), ``w_old`` (``w^n``),
     ``dt`` (a ``Constant``), ``alpha`` (a Function on the Real space: the adjoint of the
@@ -73,7 +79,8 @@ class StepProblem:
     ``defect_form`` (discrete gradient only, else ``None``).
     """
 
-    def __init__(self, model, method, forcing=None, nonlocal_jacobian="picard", floor=None, motion_scale=1.0):
+    def __init__(self, model, method, forcing=None, nonlocal_jacobian="picard", floor=None,
+                 motion_scale=MotionMap.default_scale):
         if nonlocal_jacobian not in ("picard", "exact"):
             raise InvalidParameterError(f"nonlocal_jacobian must be 'picard' or 'exact', got {nonlocal_jacobian!r}")
         self.model, self.method, self.forcing = model, method, forcing
@@ -112,23 +119,21 @@ class StepProblem:
                                                   and motion_scale and model.rule.kind == "nodal"
                                                   and W is None) else None)
         if self.motion is not None:
-            def comp(fn, *args):
-                if w0.ufl_shape == ():
-                    return fn(*args)
-                return ufl.as_vector([fn(*[a[i] for a in args]) for i in range(w0.ufl_shape[0])])
             mm, al = self.motion, self.alpha
-            w1 = w0 + comp(lambda uu, ww: mm.step(al * (uu - ww), al), u, w0)
-            self._motion_theta_alpha = comp(lambda uu, ww: mm.theta_alpha(al * (uu - ww), al), u, w0)
+            w1 = w0 + componentwise(lambda uu, ww: mm.step(al * (uu - ww), al), u, w0)
+            self._motion_theta_alpha = componentwise(lambda uu, ww: mm.theta_alpha(al * (uu - ww), al), u, w0)
         if self.alpha_floor is not None:
             # u + (r − 1)(u − w^n): exactly u (bit for bit) at the nodes without a floor
             w1 = u + ufl.elem_mult(_floor_ratio(self.alpha, self.alpha_floor) - ufl.as_vector(
                 [1.0] * w0.ufl_shape[0]), u - w0) \
                 if w0.ufl_shape != () else u + (_floor_ratio(self.alpha, self.alpha_floor) - 1.0) * (u - w0)
         #: the Function that holds ``w^{n+1}`` after a solve (the invariant projection's):
-        #: the unknown's entropy-variable part, or its own Function with a floor
+        #: the unknown's entropy-variable part, or its own Function under a map (a floor
+        #: or the node-wise chain rule)
         self.w_new = self.z_w if not self.has_state_map else fd.Function(V, name="w_next")
         self.theta = theta = method.theta(w0, u, self.alpha)
-        #: ``∂θ/∂α`` at fixed ``w^{n+1}`` (UFL): ``Δw`` where ``α`` is above the floor
+        #: ``∂θ/∂α`` at fixed ``w^{n+1}`` (UFL): ``Δw`` where ``α`` is above the floor;
+        #: ``∂d/∂α`` under the node-wise chain rule
         self.theta_alpha = (self._motion_theta_alpha if self.motion is not None
                             else w1 - w0 if self.alpha_floor is None
                             else ufl.conditional(ufl.ge(self.alpha, self.alpha_floor), w1 - w0, 0.0)

@@ -83,8 +83,8 @@ In detail (docs/theory.rst, "Convergence criterion and globalisation", says why)
     ``0``: the scalar ``θ = w^n + αΔw`` (its stiff tail modes are amplified when
     ``α < ½``).  Measured (``benchmarks/robustness.py --sweep discrete-gradient --steps
     10``, 154 cases): ``c = 1`` 153 run (85 rejected attempts, 16.2 iterations per
-    step), ``c = 2`` 147, scalar 127 (103, 25.7).  Ignored when ``dg_damping_after``
-    gives the floor.
+    step), ``c = 2`` 147, scalar 127 (103, 25.7).  With ``dg_damping_after ≥ 0`` the
+    run takes the scalar ``α`` with the floor instead (the two exclude each other).
 ``dg_damping_after``
     ``"discrete-gradient"`` under the nodal rule: give ``α`` the node-wise floor of
     :mod:`~generic_fem.solvers.stiff_damping` once so many attempts of an ``advance()``
@@ -113,6 +113,7 @@ import math
 import numpy as np
 
 from ..core.errors import InvalidParameterError
+from .motion_map import MotionMap
 
 __all__ = ["KNOBS", "checked", "read_knobs"]
 
@@ -157,7 +158,7 @@ KNOBS = {k.name: k for k in (
     Knob("alpha_tol", float, 1e-14),
     Knob("alpha_rounds", int, 12, low=1),
     Knob("dg_damping_after", int, -1, low=-1),
-    Knob("dg_motion_scale", float, 1.0),
+    Knob("dg_motion_scale", float, MotionMap.default_scale),
     Knob("project_invariants", bool, True),
 )}
 

@@ -40,8 +40,9 @@ argument ``θ`` of ``M``:
     discrete ``J_T^h`` (:func:`~generic_fem.drivers.grazing.pair_energy_dissipation`) vanishes.
     Under the nodal rule ``θ*`` is node-wise (:mod:`~generic_fem.solvers.motion_map`:
     a node that moves by many ``dg_motion_scale`` in a step leans to backward Euler, so
-    its stiff modes are not amplified; the chain rule stays an equality).  On request (the option ``dg_damping_after``; nodal rule) it takes a node-wise floor
-    of ``α`` of its own after failed attempts: a damped step is no longer exact (where
+    its stiff modes are not amplified; the chain rule stays an equality).  On request
+    (the option ``dg_damping_after``; nodal rule) it takes instead a scalar ``α`` and a
+    node-wise floor of it after failed attempts: a damped step is no longer exact (where
     the floored nodes leave no root of the chain rule above ``alpha_min = ¼`` it is taken
     there with ``H^{n+1} − H^n < ⟨θ, Δf⟩``, its ``chain_rule_defect`` negative;
     :mod:`~generic_fem.solvers.alpha_rounds`).  Second order.
