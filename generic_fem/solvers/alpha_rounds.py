@@ -13,7 +13,10 @@ With ``Δw = w^{n+1} − w^n`` and ``Δf = F(w^{n+1}) − F(w^n)``, convexity of
   by a secant iteration, one warm-started solve per round, so the discrete chain rule
   holds with equality to what the solve determines (:meth:`AlphaRounds.solve_noise`); a
   loosely solved step whose defect that level leaves above ``κ Δt ⟨θ, M θ⟩`` is solved
-  on to the tight tests.
+  on to the tight tests, and a tightly solved one whose defect is settled only by that
+  level, above the round-off of ``H``, once more with the floor test lower
+  (:meth:`AlphaRounds._deeper`: a solve stopped early "at its floor" left ``α`` 4e-5
+  from the root and a gradient 1.4e-5 off).
 
 Under the discrete gradient's node-wise chain rule (:mod:`~generic_fem.solvers.motion_map`,
 the default under the nodal rule) ``θ_i − w^n_i = d_i(α)`` and the secant runs on the
