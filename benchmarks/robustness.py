@@ -165,7 +165,9 @@ RESOLUTION_CASES = [("landau_g1", "box6", "two_gaussians", "midpoint"),
                     ("landau_g1", "box10", "two_gaussians", "backward-euler"),
                     ("landau_g1", "box3d6", "two_gaussians", "backward-euler"),
                     ("landau_g0", "box8", "two_gaussians", "backward-euler"),
-                    ("landau_g0", "box10", "two_gaussians", "backward-euler")]
+                    ("landau_g0", "box10", "two_gaussians", "backward-euler"),
+                    ("landau_g1", "box6", "two_gaussians", "discrete-gradient"),
+                    ("landau_g-2", "box3d5", "two_gaussians", "discrete-gradient")]
 
 
 def resolution(steps, dt, rule, options, factors=(1.0, 1.5, 2.0)):
