@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import ufl
+import firedrake as fd
 
 from ..core.assembly import CompiledForms
 
@@ -91,12 +92,9 @@ class NodeWiseChainRule:
     to ``⟨Δw, Δf⟩`` with ``α``).  For fixed Functions ``w0, w1`` (and densities)."""
 
     def __init__(self, model, w0, w1, motion, f0=None, f1=None):
-        import firedrake as fd
         self.model, self.w0, self.w1, self.motion = model, w0, w1, motion
-        f0 = model.density(w0) if f0 is None else f0
-        f1 = model.density(w1) if f1 is None else f1
-        self._terms = ChainRuleTerms(model, w0, w1, f0, f1)
-        self._weights = ufl.inner(fd.TestFunction(model.V), f1 - f0) * model.dx
+        self._f0, self._f1 = f0, f1
+        self._terms = None    # compiled by alpha() (θ at a given α needs no form)
 
     def _owned(self, func):
         with func.dat.vec_ro as v:
@@ -109,7 +107,12 @@ class NodeWiseChainRule:
     def alpha(self, tol=1e-15):
         """``(α*, status)``, ``status`` as :func:`alpha_star`'s (``"steady"``: ``α = ½``;
         ``"clamped"``: the terms leave no root in ``(0, 1)``)."""
-        import firedrake as fd
+        model = self.model
+        if self._terms is None:
+            f0 = model.density(self.w0) if self._f0 is None else self._f0
+            f1 = model.density(self.w1) if self._f1 is None else self._f1
+            self._terms = ChainRuleTerms(model, self.w0, self.w1, f0, f1)
+            self._weights = ufl.inner(fd.TestFunction(model.V), f1 - f0) * model.dx
         num, den, noise = self._terms()
         if not abs(den) > noise:
             return 0.5, "steady"

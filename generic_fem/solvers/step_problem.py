@@ -33,7 +33,7 @@ import firedrake as fd
 from mpi4py import MPI
 
 from ..core.errors import InvalidParameterError
-from .chain_rule import chain_rule_defect_form
+from .chain_rule import chain_rule_defect_form, node_wise_rule
 from .motion_map import MotionMap, componentwise
 
 __all__ = ["StepProblem"]
@@ -115,9 +115,8 @@ class StepProblem:
                             if floor and method.uses_alpha and model.rule.kind == "nodal" and W is None else None)
         #: the discrete gradient's node-wise chain rule (:class:`~generic_fem.solvers.motion_map.MotionMap`),
         #: or ``None``: ``θ = w^n + α(u − w^n)`` and ``w^{n+1} = w^n + k(α(u − w^n))``
-        self.motion = (MotionMap(motion_scale) if (method.solves_alpha and self.alpha_floor is None
-                                                  and motion_scale and model.rule.kind == "nodal"
-                                                  and W is None) else None)
+        self.motion = (node_wise_rule(model, motion_scale)
+                       if method.solves_alpha and self.alpha_floor is None else None)
         if self.motion is not None:
             mm, al = self.motion, self.alpha
             w1 = w0 + componentwise(lambda uu, ww: mm.step(al * (uu - ww), al), u, w0)
@@ -201,7 +200,7 @@ class StepProblem:
         u = np.asarray(u).reshape(-1)
         if not self.method.uses_alpha:
             return u
-        w0 = np.asarray(self.w_old.dat.data_ro).reshape(-1)[:len(u)]
+        w0 = self._owned(self.w_old, len(u))
         return w0 + float(self.alpha) * (u - w0)
 
     @property
