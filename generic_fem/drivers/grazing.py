@@ -356,7 +356,7 @@ def interval_state(model, w0, w1, f0=None, f1=None, chain_rule="discrete-gradien
     ``f_* = F(θ*)`` (``"discrete-gradient"``), or ``θ = w¹``, ``f_* = f¹`` (``"right"``).
     ``θ*`` is the discrete-gradient scheme's: node by node ``θ_i = w⁰_i + d_i(α)`` under
     the nodal rule (:class:`~generic_fem.solvers.motion_map.MotionMap`, ``c =
-    motion_scale``, default the stepper's ``dg_motion_scale``), ``w⁰ + αΔw`` otherwise,
+    motion_scale``, default that of the stepper option ``dg_motion_scale``), ``w⁰ + αΔw`` otherwise,
     with ``α`` the root of the chain rule (:func:`chain_rule_alpha`).  ``f0, f1`` default
     to ``F(w0), F(w1)``; ``out``: a Function to hold ``θ``; ``alpha``: use this ``α``
     (e.g. the one a discrete-gradient run recorded) instead of computing it."""

@@ -83,7 +83,7 @@ In detail (docs/theory.rst, "Convergence criterion and globalisation", says why)
     ``0``: the scalar ``θ = w^n + αΔw`` (its stiff tail modes are amplified when
     ``α < ½``).  Measured (``benchmarks/robustness.py --sweep discrete-gradient --steps
     10``, 154 cases): ``c = 1`` 153 run (85 rejected attempts, 17.0 iterations per
-    step), ``c = ½`` 153 (88, 18.3), ``c = 2`` 147, scalar 127 (103, 25.7).  With ``dg_damping_after ≥ 0`` the
+    step), ``c = ½`` 153 (88, 18.3), ``c = 2`` 147, scalar 133 (172, 34.2).  With ``dg_damping_after ≥ 0`` the
     run takes the scalar ``α`` with the floor instead (the two exclude each other).
 ``dg_damping_after``
     ``"discrete-gradient"`` under the nodal rule: give ``α`` the node-wise floor of
