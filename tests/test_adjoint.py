@@ -543,6 +543,7 @@ def test_taylor_with_damped_nodes(scheme):
         dw = st.w.dat.data_ro - w0
         moving = np.abs(dw) > 1e-3
         ai = (theta - w0)[moving] / dw[moving]
+        print(f"\nmax alpha_i {np.max(ai):.3f}, alpha {float(st.alpha):.3f}")
         assert st.damping is None and np.max(ai) > float(st.alpha) + 0.2, np.max(ai)
     else:
         assert st.damping.damped > 50 and st.damping.active(float(st.alpha))
