@@ -84,6 +84,7 @@ from .operators import FrictionOperator
 from ..kernels.pair_kernels import as_weight
 from ..kernels.pair_summation import MomentSums, DirectSums, DistinctPositionSums, PhaseSpaceSums, AxisymmetricSums
 from ..kernels.fmm_sums import FMMSums, fmm_available
+from ..kernels.lattice_sums import LatticeSums
 from .point_sets import PointSets, coincidence_representatives
 from .two_point_linearization import CoefficientLinearization
 from ..core.taping import annotating
@@ -154,10 +155,14 @@ class TwoPointFriction(FrictionOperator):
         every pair is weighted by ``κ``, and the sums over ``x_*`` are a convolution
         (module docstring, "Phase space").
     :arg summation: how the pair sums over distinct positions are summed (velocity
-        space): ``"direct"`` (every pair), ``"fmm"`` (the fast multipole method, for the 3D
-        Coulomb kernel ``A = 1/r``: :class:`~generic_fem.kernels.fmm_sums.FMMSums`), or
-        ``"auto"`` (the default: the FMM where it applies, ``fmm3dpy`` imports and the
-        distinct sources number at least :attr:`fmm_crossover` per rank, else direct).  See :meth:`set_summation`.
+        space): ``"direct"`` (every pair), ``"lattice"`` (FFT convolution, when the
+        positions lie on a uniform lattice: any weight, 2D and 3D,
+        :class:`~generic_fem.kernels.lattice_sums.LatticeSums`), ``"fmm"`` (the fast
+        multipole method, for the 3D Coulomb kernel ``A = 1/r``:
+        :class:`~generic_fem.kernels.fmm_sums.FMMSums`), or ``"auto"`` (the default: the
+        lattice from :attr:`lattice_crossover` distinct sources where the points lie on
+        one, else the FMM where it applies, ``fmm3dpy`` imports and the distinct sources
+        number at least :attr:`fmm_crossover` per rank, else direct).  See :meth:`set_summation`.
     :arg fmm_tolerance: the FMM's relative precision (default 1e-10).
 
     With ``N > 1`` sets, ``g`` and ``φ`` of :meth:`form` are vectors of length ``N``
@@ -169,6 +174,9 @@ class TwoPointFriction(FrictionOperator):
     #: the distinct source positions per rank from which ``summation="auto"`` takes the FMM
     #: (measured: ``benchmarks/fmm_landau.py``, docs "Fast multipole sums")
     fmm_crossover = 100000
+    #: the distinct source positions from which ``summation="auto"`` takes the lattice
+    #: sums where the points lie on a uniform lattice (measured: ``benchmarks/fmm_landau.py``)
+    lattice_crossover = 2000
 
     def __init__(self, mesh, rule, dx, weight, mobility=None, coupling=1.0,
                  scales=None, masses=None, velocity=None, spatial_weight=None, summation="auto",
@@ -252,7 +260,7 @@ class TwoPointFriction(FrictionOperator):
                 self._distinct = DistinctPositionSums(*args)
         self._entries = {}
         self._linearization = CoefficientLinearization(self)
-        self._fmm = None
+        self._fmm = self._lattice = None
         self.summation_method = None
         #: the FMM's relative precision
         self.fmm_tolerance = 1e-10
@@ -260,27 +268,43 @@ class TwoPointFriction(FrictionOperator):
 
     def set_summation(self, summation="auto", tolerance=None):
         """Choose the summation of the pair sums over distinct positions: ``"direct"``,
-        ``"fmm"`` (an error where it does not apply: another kernel or dimension, axisymmetric
-        or phase space, no ``fmm3dpy``) or ``"auto"`` (the FMM from :attr:`fmm_crossover`
-        distinct sources per rank: every rank builds the tree of all sources), and the
-        FMM's ``tolerance`` (``None``: keep it).  Collective."""
-        if summation not in ("auto", "direct", "fmm"):
-            raise InvalidParameterError(f"two-point operator: summation must be 'auto', 'direct' or 'fmm', "
-                                        f"got {summation!r}")
+        ``"lattice"`` (an error where the points of a set and of the sets it couples to do
+        not lie on one uniform lattice, or in axisymmetric or phase space), ``"fmm"`` (an
+        error where it does not apply: another kernel or dimension, axisymmetric or phase
+        space, no ``fmm3dpy``) or ``"auto"`` (the lattice from :attr:`lattice_crossover`
+        distinct sources where the points lie on one, else the FMM from
+        :attr:`fmm_crossover` distinct sources per rank: every rank builds the tree of all
+        sources, else direct), and the FMM's ``tolerance`` (``None``: keep it).  Collective."""
+        if summation not in ("auto", "direct", "lattice", "fmm"):
+            raise InvalidParameterError(f"two-point operator: summation must be 'auto', 'direct', 'lattice' or "
+                                        f"'fmm', got {summation!r}")
         tolerance = self.fmm_tolerance if tolerance is None else tolerance
         if not (np.isfinite(tolerance) and 0 < tolerance < 1):
             raise InvalidParameterError(f"two-point operator: fmm_tolerance must lie in (0, 1), got {tolerance}")
         self.fmm_tolerance = float(tolerance)
-        applies = (self._distinct is not None and not self.axisymmetric and self.dim == 3
-                   and self.weight.exponent == -1.0)
+        cartesian = self._distinct is not None and not self.axisymmetric
+        where = (f"(this operator: A(r) = {self.weight.name}, {self.dim}D"
+                 + (", axisymmetric" if self.axisymmetric else "") + (", phase space" if self.spatial else "") + ")")
+        applies = cartesian and self.dim == 3 and self.weight.exponent == -1.0
         if summation == "fmm" and not applies:
             raise InvalidParameterError(
                 "summation='fmm': the fast multipole sums are for the 3D Coulomb kernel A(r) = 1/r in Cartesian "
-                f"velocity space (this operator: A(r) = {self.weight.name}, {self.dim}D"
-                + (", axisymmetric" if self.axisymmetric else "") + (", phase space" if self.spatial else "") + ")")
+                "velocity space " + where)
+        if summation == "lattice" and not cartesian:
+            raise InvalidParameterError("summation='lattice': the lattice sums are for Cartesian velocity space "
+                                        + where)
+        sources = self._distinct.counts()[1] if cartesian else 0
         if summation == "auto":
-            summation = ("fmm" if applies and fmm_available()
-                         and self._distinct.counts()[1] >= self.fmm_crossover * self.comm.size else "direct")
+            if cartesian and sources >= self.lattice_crossover and self._lattice_sums().applies(self.coupling):
+                summation = "lattice"
+            elif applies and fmm_available() and sources >= self.fmm_crossover * self.comm.size:
+                summation = "fmm"
+            else:
+                summation = "direct"
+        if summation == "lattice" and not self._lattice_sums().applies(self.coupling):
+            raise InvalidParameterError(
+                "summation='lattice': the points do not lie on a uniform lattice (a box of uniform cells with Q1 or "
+                "Q2 nodes under the nodal rule; species' scales must be commensurate): use 'direct' or 'auto'")
         if summation == "fmm":
             if self._fmm is None:
                 self._fmm = FMMSums(self.points, self.weight, self.gather, self.comm, self.stats, tolerance)
@@ -288,9 +312,16 @@ class TwoPointFriction(FrictionOperator):
         if summation != self.summation_method:
             for e in self._entries.values():     # (the coefficients of the other summation)
                 e.last_input = None
-        #: the summation the pair sums over distinct positions use (``"direct"`` or
-        #: ``"fmm"``; with ``merge_coincident = False`` the sums run over every point, directly)
+        #: the summation the pair sums over distinct positions use (``"direct"``,
+        #: ``"lattice"`` or ``"fmm"``; with ``merge_coincident = False`` the sums run over
+        #: every point, directly)
         self.summation_method = summation
+
+    def _lattice_sums(self):
+        """The lattice summation (:class:`~generic_fem.kernels.lattice_sums.LatticeSums`), made on first use."""
+        if self._lattice is None:
+            self._lattice = LatticeSums(self.points, self.weight, self.gather, self.comm, self.stats)
+        return self._lattice
 
     # ---------------------------------------------------------------------------
     @property
@@ -473,6 +504,8 @@ class TwoPointFriction(FrictionOperator):
             return self._distinct
         if self.summation_method == "fmm" and self.merge_coincident:
             return self._fmm
+        if self.summation_method == "lattice" and self.merge_coincident:
+            return self._lattice
         return self._distinct if self.merge_coincident else self._direct
 
     def pair_sums(self, target_vectors, coeff, vectors, coupling=None, kappa=None):

@@ -46,24 +46,25 @@ __all__ = ["FMMSums", "fmm_available"]
 def invariant_fit(points, c, b):
     """``(β, γ)`` minimising ``Σ_p |b_p − c_p(β + γ y_p)|² / c_p`` (``c_p > 0``): the part of the
     source vectors ``b_p`` along the gradients ``β + γ v`` of the collision invariants
-    (momentum, energy).  ``(0, 0)`` where the system is singular (no or degenerate
-    sources)."""
+    (momentum, energy), in any dimension.  ``(0, 0)`` where the system is singular (no or
+    degenerate sources)."""
     c = np.asarray(c, dtype=float)
+    d = points.shape[1]
     if len(c) == 0 or not np.all(c > 0):
-        return np.zeros(3), 0.0
-    A = np.zeros((4, 4))
-    A[:3, :3] = np.eye(3) * c.sum()
+        return np.zeros(d), 0.0
+    A = np.zeros((d + 1, d + 1))
+    A[:d, :d] = np.eye(d) * c.sum()
     cy = c @ points
-    A[:3, 3] = A[3, :3] = cy
-    A[3, 3] = float(c @ np.einsum("pa,pa->p", points, points))
+    A[:d, d] = A[d, :d] = cy
+    A[d, d] = float(c @ np.einsum("pa,pa->p", points, points))
     rhs = np.concatenate([b.sum(axis=0), [float(np.einsum("pa,pa->", points, b))]])
     try:
         sol = np.linalg.solve(A, rhs)
     except np.linalg.LinAlgError:
-        return np.zeros(3), 0.0
+        return np.zeros(d), 0.0
     if not np.all(np.isfinite(sol)):
-        return np.zeros(3), 0.0
-    return sol[:3], float(sol[3])
+        return np.zeros(d), 0.0
+    return sol[:d], float(sol[d])
 
 
 def fmm_available():
