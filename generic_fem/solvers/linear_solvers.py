@@ -25,10 +25,15 @@ factorization is chosen per matrix:
   mobility) are symmetric positive definite (with ``nonlocal_jacobian="exact"`` that
   matrix preconditions the exact one); the Gauss rule's (with the mobility
   derivative) and the transport models' are not, and get LU;
-* the Cholesky factorization is PETSc's own on one rank; on several, a matrix with
-  at most :attr:`DiagonalScaledLU.redundant_max_nonzeros` nonzeros is gathered to
-  every rank and factored there by PETSc's own Cholesky (``PCREDUNDANT``), a larger
-  one by MUMPS.  Measured on 2 ranks (AMD EPYC; set-up and one solve of this
+* a matrix with at most :attr:`DiagonalScaledLU.own_cholesky_max_nonzeros` nonzeros
+  (2e5) is factored by PETSc's own Cholesky (on several ranks gathered to every rank
+  and factored there, ``PCREDUNDANT``), a larger one by MUMPS' Cholesky.  PETSc's own
+  factorization is not supernodal: on 3D Landau Picard matrices (two beams, ``γ = −3``,
+  ``R = 5``, one backward-Euler step of 0.5, 9 Newton iterations, one rank, AMD EPYC)
+  the step took 0.9, 9.6 and 58.8 s with it on 8³, 12³ and 16³ cells (4 913, 15 625,
+  35 937 unknowns) against 0.7, 2.5 and 7.5 s with MUMPS (CHOLMOD: 0.7, 2.6, 7.1 s);
+  on 4³ and 6³ cells (729 and 2 197 unknowns) 0.3 and 0.6 s against 0.4 and 0.5 s.
+  Measured on 2 ranks (AMD EPYC; set-up and one solve of this
   preconditioner per Newton iteration, two runs each): the main demo's matrix (625
   unknowns, 9.4e3 nonzeros) 0.5–0.7 ms and 0.2–0.3 ms gathered against 1.5–1.6 ms and
   0.5 ms with MUMPS; ``velocity_box(3, 5.0, 4)`` (729 unknowns, 3.6e4 nonzeros) 1.1–1.5
@@ -145,15 +150,15 @@ class DiagonalScaledLU:
             cholesky = positive_diagonal and not self._broken and self._symmetric(B)
             kind = "cholesky" if cholesky else "lu"
         if solver is None:
-            if kind == "cholesky" and B.getComm().getSize() > 1 and self._nonzeros <= self.redundant_max_nonzeros:
-                return "redundant", "petsc"
-            solver = "petsc" if (kind == "cholesky" and B.getComm().getSize() == 1) else "mumps"
+            if kind == "cholesky" and self._nonzeros <= self.own_cholesky_max_nonzeros:
+                return ("redundant", "petsc") if B.getComm().getSize() > 1 else ("cholesky", "petsc")
+            solver = "mumps"
         return kind, solver
 
-    #: on several ranks, a symmetric matrix with at most this many nonzeros is gathered
-    #: to every rank and factored there by PETSc's own Cholesky (``PCREDUNDANT``)
-    #: instead of by parallel MUMPS
-    redundant_max_nonzeros = 2e5
+    #: a symmetric matrix with at most this many nonzeros is factored by PETSc's own
+    #: Cholesky (on several ranks gathered to every rank, ``PCREDUNDANT``), a larger one
+    #: by MUMPS' (module docstring: PETSc's is not supernodal, and 3D matrices fill in)
+    own_cholesky_max_nonzeros = 2e5
 
     #: the inner solver of ``PCREDUNDANT`` (options under ``<prefix>scaled_redundant_``;
     #: the user's win)
