@@ -56,8 +56,9 @@ class Landau(GenericModel):
     :arg weight: another kernel ``a(z) = C A(|z|)Π(z)``: a
         :class:`~generic_fem.kernels.pair_weights.PairWeight` with ``A`` in UFL (then ``gamma``
         is ignored), e.g. the exponentially cut-off Coulomb ``PairWeight(lambda r: exp(-r/λ)/r)``.
-    :arg summation: the pair sums' summation: ``"auto"`` (default), ``"direct"`` or ``"fmm"``
-        (the fast multipole method, 3D Coulomb only; :class:`~generic_fem.friction.two_point.TwoPointFriction`,
+    :arg summation: the pair sums' summation: ``"auto"`` (default), ``"direct"``, ``"lattice"``
+        (FFT convolution on the nodes of a box of uniform cells) or ``"fmm"`` (the fast multipole
+        method, 3D Coulomb only; :class:`~generic_fem.friction.two_point.TwoPointFriction`,
         ``model.pairs.set_summation`` changes it and its tolerance).
     """
     name = "landau"

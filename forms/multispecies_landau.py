@@ -74,8 +74,9 @@ class MultispeciesLandau(GenericModel):
     :arg scales: ``σ_i > 0`` (``v = σ_i ξ``), default 1; choose ``σ_i ≈ √(T/m_i)``.
     :arg weight: a :class:`~generic_fem.kernels.pair_weights.PairWeight` (another kernel).
     :arg degree: Lagrange degree (``≥ 2``: the space must contain ``|v|²``).
-    :arg summation: the pair sums' summation, ``"auto"``, ``"direct"`` or ``"fmm"`` (3D
-        Coulomb: :class:`~generic_fem.friction.two_point.TwoPointFriction`).
+    :arg summation: the pair sums' summation, ``"auto"``, ``"direct"``, ``"lattice"`` (species
+        on one uniform lattice) or ``"fmm"`` (3D Coulomb:
+        :class:`~generic_fem.friction.two_point.TwoPointFriction`).
     """
     supports_axisymmetric = True
     name = "multispecies_landau"
