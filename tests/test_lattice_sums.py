@@ -94,7 +94,8 @@ def test_uniform_lattice_recognises_lattices_only():
     origin, spacing, index = uniform_lattice(grid)
     assert np.allclose(spacing, [0.25, 0.5]) and np.array_equal(index.max(axis=0), [8, 8])
     # a disc cut out of it (a subset) and rounding noise of the mesh's coordinates
-    disc = grid[np.einsum("pa,pa->p", grid / [1, 2], grid / [1, 2]) <= 1.0] + 1e-15 * rng.normal(size=(1, 2))
+    disc = grid[np.einsum("pa,pa->p", grid / [1, 2], grid / [1, 2]) <= 1.0]
+    disc = disc + 1e-15 * rng.normal(size=disc.shape)
     assert uniform_lattice(disc) is not None
     assert uniform_lattice(rng.uniform(size=(50, 3))) is None                      # scattered points
     graded = np.array(np.meshgrid(np.geomspace(1e-6, 1.0, 40), g, indexing="ij")).reshape(2, -1).T
@@ -159,3 +160,32 @@ def test_lattice_sums_on_two_ranks():
     local = _worst(Landau(mesh, gamma=-3.0).pairs)
     local = max(local, _worst(MultispeciesLandau(mesh, masses=[1.0, 4.0], gamma=-3.0, scales=[1.0, 0.5]).pairs))
     assert MPI.COMM_WORLD.allreduce(local, op=MPI.MAX) < 1e-12
+
+
+def test_sets_on_no_common_lattice_fall_back_to_the_pairs():
+    """Two species with incommensurate scales (``1`` and ``1/√2``), each on its own
+    lattice: uncoupled, each set's sums are convolutions on its lattice; a coupling
+    pattern across them (the derivative with respect to ``c_12`` of the adjoint, or a
+    parameter that becomes nonzero) falls back to the pairs of distinct positions
+    instead of stopping the run; both within 1e-12 of the direct sums."""
+    rng = np.random.default_rng(4)
+    g = np.linspace(-2.0, 2.0, 9)
+    base = np.array(np.meshgrid(g, g, indexing="ij")).reshape(2, -1).T
+    sets = [base, np.round(2 ** -0.5 * base, 14)]
+    weight = PairWeight.power(-3.0)
+    gather = lambda a: a      # noqa: E731 (one rank)
+    n = len(base)
+    coeff = rng.uniform(0.1, 1.0, size=(2, n))
+    t, gv = rng.normal(size=(2, n, 2)), rng.normal(size=(2, n, 2))
+    T = rng.normal(size=(2, n, 2, 2))
+    T = T + np.swapaxes(T, -1, -2)
+    direct = DistinctPositionSums(sets, weight, gather, MPI.COMM_SELF, {"pairs": 0})
+    lattice = LatticeSums(sets, weight, gather, MPI.COMM_SELF, {"pairs": 0})
+    for coupling, on_lattice in ((np.diag([1.0, 2.0]), True), (np.array([[0.0, 1.0], [1.0, 0.0]]), False),
+                                 (np.array([[1.0, 0.5], [0.5, 2.0]]), False)):
+        assert lattice.applies(coupling) == on_lattice
+        for (G0, J0), (G1, J1) in zip(direct.sums(t, coeff, gv, coupling), lattice.sums(t, coeff, gv, coupling)):
+            assert np.max(np.abs(G1 - G0)) < 1e-12 * np.max(np.abs(G0))
+            assert np.max(np.abs(J1 - J0)) < 1e-12 * np.max(np.abs(J0))
+        for K0, K1 in zip(direct.contractions(T, coupling), lattice.contractions(T, coupling)):
+            assert np.max(np.abs(K1 - K0)) < 1e-12 * np.max(np.abs(K0))

@@ -84,7 +84,7 @@ from .operators import FrictionOperator
 from ..kernels.pair_kernels import as_weight
 from ..kernels.pair_summation import MomentSums, DirectSums, DistinctPositionSums, PhaseSpaceSums, AxisymmetricSums
 from ..kernels.fmm_sums import FMMSums, fmm_available
-from ..kernels.lattice_sums import LatticeSums
+from ..kernels.lattice_sums import LatticeSums, MAX_LATTICE
 from .point_sets import PointSets, coincidence_representatives
 from .two_point_linearization import CoefficientLinearization
 from ..core.taping import annotating
@@ -294,17 +294,20 @@ class TwoPointFriction(FrictionOperator):
             raise InvalidParameterError("summation='lattice': the lattice sums are for Cartesian velocity space "
                                         + where)
         sources = self._distinct.counts()[1] if cartesian else 0
+        # the sets that may couple (an entry that is a parameter may become nonzero later)
+        pattern = np.vectorize(lambda e: is_parameter(e) or float(e) != 0.0, otypes=[float])(self._coupling_spec)
         if summation == "auto":
-            if cartesian and sources >= self.lattice_crossover and self._lattice_sums().applies(self.coupling):
+            if cartesian and sources >= self.lattice_crossover and self._lattice_sums().applies(pattern):
                 summation = "lattice"
             elif applies and fmm_available() and sources >= self.fmm_crossover * self.comm.size:
                 summation = "fmm"
             else:
                 summation = "direct"
-        if summation == "lattice" and not self._lattice_sums().applies(self.coupling):
+        if summation == "lattice" and not self._lattice_sums().applies(pattern):
             raise InvalidParameterError(
-                "summation='lattice': the points do not lie on a uniform lattice (a box of uniform cells with Q1 or "
-                "Q2 nodes under the nodal rule; species' scales must be commensurate): use 'direct' or 'auto'")
+                "summation='lattice': the points do not lie on one uniform lattice (a box of uniform cells with Q1 or "
+                "Q2 nodes under the nodal rule; species' scales must be commensurate), or it would fill less than "
+                f"1/16 of its box or exceed {MAX_LATTICE} padded points: use 'direct' or 'auto'")
         if summation == "fmm":
             if self._fmm is None:
                 self._fmm = FMMSums(self.points, self.weight, self.gather, self.comm, self.stats, tolerance)

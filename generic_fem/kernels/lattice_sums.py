@@ -42,13 +42,16 @@ from .pair_summation import DistinctPositionSums
 
 __all__ = ["LatticeSums", "uniform_lattice"]
 
-#: the largest padded lattice (points) the sums take: 2^27 doubles are 1 GiB per array
+#: the largest padded lattice (points) the sums take: 2^27 doubles are 1 GiB per array,
+#: and the kernel's transforms and an evaluation's hold about 12 such arrays in 3D (per
+#: rank); a box of ``N`` nodes pads to about ``2^d N`` points
 MAX_LATTICE = 2 ** 27
 
 
 def uniform_lattice(points, max_fill=16.0):
     """``(origin, spacing, index)`` with ``points ≈ origin + index ∘ spacing`` (``index``
-    integer, ``≥ 0``) to within ``10⁻¹⁰`` of the points' extent, or ``None`` when the
+    integer, ``≥ 0``) to within ``10⁻¹²`` of the points' size (mesh coordinates carry
+    rounding of ``~10⁻¹⁶``; the sums then treat the points as on the lattice), or ``None`` when the
     points (rows) are not on a uniform lattice or fill less than ``1/max_fill`` of the
     lattice box ``index.max(0) + 1`` (a graded mesh would make a huge lattice).  An axis
     on which every point has the same coordinate has spacing 1."""
@@ -57,7 +60,7 @@ def uniform_lattice(points, max_fill=16.0):
     if n == 0 or not np.all(np.isfinite(points)):
         return None
     lo, hi = points.min(axis=0), points.max(axis=0)
-    tol = 1e-10 * max(float((hi - lo).max()), float(np.abs(points).max()), 1e-300)
+    tol = 1e-12 * max(float((hi - lo).max()), float(np.abs(points).max()), 1e-300)
     spacing = np.ones(d)
     for a in range(d):
         u = np.unique(points[:, a])
@@ -163,8 +166,10 @@ class _Lattice:
 class LatticeSums(DistinctPositionSums):
     """The pair sums over distinct positions (:class:`~generic_fem.kernels.pair_summation.DistinctPositionSums`)
     by FFT convolution on a uniform lattice (module docstring), for any weight ``A(r)``
-    in 2D and 3D.  A target set and the source sets it couples to must lie on one
-    lattice (:meth:`applies`); the lattices and kernel transforms are made on first use."""
+    in 2D and 3D.  A target set and the source sets it couples to lie on one lattice
+    (:meth:`applies`), or their sums are taken over the pairs of distinct positions (a
+    coupling pattern of a derivative whose sets do not); the lattices and kernel
+    transforms are made on first use, one per set of point sets."""
 
     def __init__(self, points, weight, gather, comm, stats):
         super().__init__(points, weight, gather, comm, stats)
@@ -174,10 +179,9 @@ class LatticeSums(DistinctPositionSums):
     def _lattice(self, i, js):
         """The lattice of set ``i``'s targets and the sources of the sets ``js`` (``None``
         when there is none)."""
-        key = (i, tuple(js))
+        key = tuple(sorted(set(js) | {i}))       # (the lattice of these sets' points)
         if key not in self._lattices:
-            sets = sorted(set(js) | {i})
-            pts = np.concatenate([self.source_points[j] for j in sets])
+            pts = np.concatenate([self.source_points[j] for j in key])
             found = uniform_lattice(pts)
             lat = None
             if found is not None:
@@ -190,8 +194,9 @@ class LatticeSums(DistinctPositionSums):
 
     def lattice_shape(self, coupling):
         """The padded lattices' shapes of the target sets (``None`` for a set whose points
-        and coupled sources are on no common uniform lattice).  Collective (the lattices are
-        found from the gathered positions, alike on every rank)."""
+        and coupled sources are on no common uniform lattice, or on one too sparse or too
+        large, :func:`uniform_lattice`, :data:`MAX_LATTICE`).  The lattices are found from the
+        gathered positions: alike on every rank."""
         out = []
         for i in range(self.n_sets):
             js = [j for j in range(self.n_sets) if coupling[i, j] != 0]
@@ -204,17 +209,10 @@ class LatticeSums(DistinctPositionSums):
         return all(s is not None for i, s in enumerate(self.lattice_shape(coupling))
                    if any(coupling[i, j] != 0 for j in range(self.n_sets)))
 
-    def _require(self, i, js):
-        lat = self._lattice(i, js)
-        if lat is None:
-            raise InvalidParameterError(
-                "summation='lattice': the points of set %d and of the sets it couples to %s do not lie on one "
-                "uniform lattice (a box of uniform cells, Q1 or Q2; species whose scales are not commensurate "
-                "do not either): use summation='direct' or 'auto'" % (i, list(js)))
-        return lat
-
     def _set_sums(self, i, js, merged, coupling, tbar):
-        lat = self._require(i, js)
+        lat = self._lattice(i, js)
+        if lat is None:      # (a coupling pattern without a common lattice: a derivative's)
+            return self._ordered_sums(i, js, merged, coupling, tbar)
         pts, c, b = self._coupled_sources(i, js, merged, coupling)
         first = self.target_first[i]
         x = self.points[i][first]
@@ -234,11 +232,10 @@ class LatticeSums(DistinctPositionSums):
                        for a in range(d)], axis=1)
         return G, np.einsum("qab,qb->qa", G, tbar - beta[None, :] - gamma * x) - ad
 
-    def _contract(self, targets, points, tensors):
-        raise NotImplementedError       # (contractions() below knows the sets)
-
     def contractions(self, tensors, coupling, kappa=None):
         n, d = self.n_sets, self.dim
+        if not self.applies(coupling):       # (pairs over distinct positions)
+            return super().contractions(tensors, coupling, kappa)
         src = self.gather(np.concatenate([tensors[j].reshape(-1, d * d) for j in range(n)], axis=1))
         src = src.reshape(len(src), n, d * d)
         out = []
@@ -248,7 +245,7 @@ class LatticeSums(DistinctPositionSums):
             if not js:
                 out.append(np.zeros(len(inv)))
                 continue
-            lat = self._require(i, js)
+            lat = self._lattice(i, js)
             # every point's lattice index (coincident points add up in the transform)
             flat = np.concatenate([lat.index(self.source_points[j])[self.source_index[j]] for j in js])
             T = np.concatenate([coupling[i, j] * src[:, j, :] for j in js])

@@ -32,7 +32,10 @@ factorization is chosen per matrix:
   ``R = 5``, one backward-Euler step of 0.5, 9 Newton iterations, one rank, AMD EPYC)
   the step took 0.9, 9.6 and 58.8 s with it on 8³, 12³ and 16³ cells (4 913, 15 625,
   35 937 unknowns) against 0.7, 2.5 and 7.5 s with MUMPS (CHOLMOD: 0.7, 2.6, 7.1 s);
-  on 4³ and 6³ cells (729 and 2 197 unknowns) 0.3 and 0.6 s against 0.4 and 0.5 s.
+  on 4³ and 6³ cells (729 and 2 197 unknowns) 0.3 and 0.6 s against 0.4 and 0.5 s.  In
+  2D (two backward-Euler steps, ``γ = −3``, ``R = 6``) the two are within 15%: 64² cells
+  (2.6e5 nonzeros) 0.66 s with PETSc's against 0.75 s, 128² cells (1.05e6) 2.61 s
+  against 2.72 s; 48² cells (1.5e5) 0.42 against 0.56 s.
   Measured on 2 ranks (AMD EPYC; set-up and one solve of this
   preconditioner per Newton iteration, two runs each): the main demo's matrix (625
   unknowns, 9.4e3 nonzeros) 0.5–0.7 ms and 0.2–0.3 ms gathered against 1.5–1.6 ms and
@@ -142,8 +145,9 @@ class DiagonalScaledLU:
 
     def _choose_factorization(self, B, positive_diagonal):
         """``(pc_type, solver)``: the user's options where given, else Cholesky for a
-        symmetric matrix with a positive diagonal (PETSc's on one rank, MUMPS on
-        several) and MUMPS LU otherwise (and after a Cholesky breakdown)."""
+        symmetric matrix with a positive diagonal (PETSc's up to
+        :attr:`own_cholesky_max_nonzeros` nonzeros, gathered on several ranks; MUMPS' above)
+        and MUMPS LU otherwise (and after a Cholesky breakdown)."""
         kind = self._user("pc_type")
         solver = self._user("pc_factor_mat_solver_type")
         if kind is None:
