@@ -120,6 +120,10 @@ def test_auto_takes_the_lattice_above_its_crossover_and_refuses_where_it_does_no
     with pytest.raises(InvalidParameterError, match="uniform lattice"):
         MultispeciesLandau(velocity_box(2, 4.0, 3), masses=[1.0, 2.0], gamma=-3.0,
                            scales=[1.0, 2 ** -0.5], summation="lattice")
+    with pytest.raises(InvalidParameterError, match="fill 0.021 of their common lattice"):
+        # commensurate (0.3 = 3/10) but on a lattice 48 times finer than the nodes' spacing
+        MultispeciesLandau(velocity_box(2, 4.0, 24), masses=[1.0, 2.0], gamma=-3.0,
+                           scales=[1.0, 0.3], summation="lattice")
     ball = Landau(velocity_ball(2, 4.0, 1), gamma=-3.0).pairs
     ball.lattice_crossover = 10
     ball.set_summation("auto")

@@ -84,7 +84,7 @@ from .operators import FrictionOperator
 from ..kernels.pair_kernels import as_weight
 from ..kernels.pair_summation import MomentSums, DirectSums, DistinctPositionSums, PhaseSpaceSums, AxisymmetricSums
 from ..kernels.fmm_sums import FMMSums, fmm_available
-from ..kernels.lattice_sums import LatticeSums, MAX_LATTICE
+from ..kernels.lattice_sums import LatticeSums
 from .point_sets import PointSets, coincidence_representatives
 from .two_point_linearization import CoefficientLinearization
 from ..core.taping import annotating
@@ -305,9 +305,9 @@ class TwoPointFriction(FrictionOperator):
                 summation = "direct"
         if summation == "lattice" and not self._lattice_sums().applies(pattern):
             raise InvalidParameterError(
-                "summation='lattice': the points do not lie on one uniform lattice (a box of uniform cells with Q1 or "
-                "Q2 nodes under the nodal rule; species' scales must be commensurate), or it would fill less than "
-                f"1/16 of its box or exceed {MAX_LATTICE} padded points: use 'direct' or 'auto'")
+                f"summation='lattice': {self._lattice_sums().why_not(pattern)} (the lattice sums need the nodes of "
+                "a box of uniform cells, Q2 under the nodal rule, and species' scales whose points share one "
+                "lattice): use 'direct' or 'auto'")
         if summation == "fmm":
             if self._fmm is None:
                 self._fmm = FMMSums(self.points, self.weight, self.gather, self.comm, self.stats, tolerance)

@@ -174,23 +174,45 @@ class LatticeSums(DistinctPositionSums):
     def __init__(self, points, weight, gather, comm, stats):
         super().__init__(points, weight, gather, comm, stats)
         self.workers = _fft_workers(comm)
-        self._lattices = {}
+        self._lattices, self._why = {}, {}
+
+    #: a lattice is taken when the points fill at least ``1/max_fill`` of its box
+    max_fill = 16.0
 
     def _lattice(self, i, js):
         """The lattice of set ``i``'s targets and the sources of the sets ``js`` (``None``
-        when there is none)."""
+        when there is none; :meth:`why_not` says why)."""
         key = tuple(sorted(set(js) | {i}))       # (the lattice of these sets' points)
         if key not in self._lattices:
             pts = np.concatenate([self.source_points[j] for j in key])
-            found = uniform_lattice(pts)
-            lat = None
-            if found is not None:
+            found = uniform_lattice(pts, max_fill=np.inf)
+            lat, why = None, None
+            if found is None:
+                why = f"the points of the sets {list(key)} do not lie on one uniform lattice"
+            else:
                 origin, spacing, index = found
-                lat = _Lattice(self.weight, origin, spacing, index.max(axis=0) + 1, self.workers)
-                if float(np.prod([float(n) for n in lat.shape])) > MAX_LATTICE:
-                    lat = None       # (memory: one array of the padded lattice is over 1 GiB)
+                extent = index.max(axis=0) + 1
+                fill = len(pts) / float(np.prod(extent.astype(float)))
+                lat = _Lattice(self.weight, origin, spacing, extent, self.workers)
+                if fill < 1.0 / self.max_fill:
+                    why = (f"the points of the sets {list(key)} fill {fill:.2g} of their common lattice "
+                           f"{tuple(int(e) for e in extent)} (spacing {np.array2string(spacing, precision=3)}), "
+                           f"below 1/{self.max_fill:g}")
+                elif float(np.prod([float(n) for n in lat.shape])) > MAX_LATTICE:
+                    why = f"the padded lattice {lat.shape} has more than {MAX_LATTICE} points (memory)"
+                if why is not None:
+                    lat = None
             self._lattices[key] = lat
+            self._why[key] = why
         return self._lattices[key]
+
+    def why_not(self, coupling):
+        """Why the lattice sums do not apply to ``coupling``'s pattern (``None`` when they do)."""
+        for i in range(self.n_sets):
+            js = [j for j in range(self.n_sets) if coupling[i, j] != 0]
+            if js and self._lattice(i, js) is None:
+                return self._why[tuple(sorted(set(js) | {i}))]
+        return None
 
     def lattice_shape(self, coupling):
         """The padded lattices' shapes of the target sets (``None`` for a set whose points
