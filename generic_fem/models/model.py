@@ -446,10 +446,10 @@ class GenericModel:
                 import warnings
                 which = "" if vals_q.shape[1] == 1 and not self.V.value_shape else f" (component {i})"
                 where = ", ".join(f"{x:.3g}" for x in worst[2])
-                warnings.warn(f"{what}{which}: at the box edge (v = ({where})) the datum is "
+                warnings.warn(f"{what}{which}: at the box edge (mesh coordinates ({where})) the datum is "
                               f"{worst[0] / peak:.2e} of its peak and {worst[1]:.3g} times the Gaussian with its "
-                              f"moments (mean temperature {T:.3g}): the box truncates it; "
-                              "enlarge the box", stacklevel=3)
+                              f"moments (mean temperature {T:.3g} in mesh coordinates; a species scaled by "
+                              "σ has v = σ ξ): the box truncates it; enlarge the box", stacklevel=3)
 
     def describe(self):
         """One line for logs and history files."""
