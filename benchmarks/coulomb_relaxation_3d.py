@@ -18,7 +18,7 @@ evaluation, :meth:`~generic_fem.friction.two_point.TwoPointFriction.passes`), th
 distance, and a slice ``f(v_x, 0, 0)`` against ``M``.
 
     ./gfem run python benchmarks/coulomb_relaxation_3d.py                 # 10⁵ points (~6 min)
-    ./gfem run python benchmarks/coulomb_relaxation_3d.py --cells 8       # 4 913 points (~15 s; the coarse
+    ./gfem run python benchmarks/coulomb_relaxation_3d.py --cells 8       # 4 913 points (5–15 s; the coarse
                                                                           # mesh holds 0.97 of the datum's mass: warned)
 """
 import argparse

@@ -72,3 +72,15 @@ def fuzzy_case(comm=None):
     from forms.fuzzy_landau import FuzzyLandau, seed003_kappa
     m = FuzzyLandau(phase_space_box(3, 2, 2 * np.pi, 4.0, comm=comm), 2 * np.pi, kappa=seed003_kappa(), gamma=-3.0)
     return m, m.maxwellian(1 + 0.3 * ufl.cos(m.x), (0.5, 0.0), 1.0)
+
+
+def random_pair_inputs(op, seed=0):
+    """Random ``(coeff, t, g, T)`` for the pair sums and contractions of the two-point
+    operator ``op`` (positive coefficients times the point weights)."""
+    rng = np.random.default_rng(seed)
+    n, nl, d = op.n_sets, len(op.weights), op.dim
+    coeff = rng.uniform(0.1, 1.0, size=(n, nl)) * op.weights
+    t = rng.normal(size=(n, nl, d))
+    g = rng.normal(size=(n, nl, d))
+    T = rng.normal(size=(n, nl, d, d))
+    return coeff, t, g, T

@@ -7,20 +7,11 @@ from mpi4py import MPI
 from generic_fem import velocity_box, InvalidParameterError
 from forms.landau import Landau
 from forms.multispecies_landau import MultispeciesLandau
-
-
-def _random_inputs(op, seed=0):
-    rng = np.random.default_rng(seed)
-    n, nl, d = op.n_sets, len(op.weights), op.dim
-    coeff = rng.uniform(0.1, 1.0, size=(n, nl)) * op.weights
-    t = rng.normal(size=(n, nl, d))
-    g = rng.normal(size=(n, nl, d))
-    T = rng.normal(size=(n, nl, d, d))
-    return coeff, t, g, T
+from helpers import random_pair_inputs
 
 
 def _both(op, tolerance=1e-12, seed=0):
-    coeff, t, g, T = _random_inputs(op, seed)
+    coeff, t, g, T = random_pair_inputs(op, seed)
     out = {}
     for method in ("direct", "fmm"):
         op.set_summation(method, tolerance)

@@ -310,7 +310,8 @@ class TwoPointFriction(FrictionOperator):
                 "lattice): use 'direct' or 'auto'")
         if summation == "fmm":
             if self._fmm is None:
-                self._fmm = FMMSums(self.points, self.weight, self.gather, self.comm, self.stats, tolerance)
+                self._fmm = FMMSums(self.points, self.weight, self.gather, self.comm, self.stats, tolerance,
+                                    layout=self._distinct)
             self._fmm.tolerance = self.fmm_tolerance
         if summation != self.summation_method:
             for e in self._entries.values():     # (the coefficients of the other summation)
@@ -323,7 +324,8 @@ class TwoPointFriction(FrictionOperator):
     def _lattice_sums(self):
         """The lattice summation (:class:`~generic_fem.kernels.lattice_sums.LatticeSums`), made on first use."""
         if self._lattice is None:
-            self._lattice = LatticeSums(self.points, self.weight, self.gather, self.comm, self.stats)
+            self._lattice = LatticeSums(self.points, self.weight, self.gather, self.comm, self.stats,
+                                        layout=self._distinct)
         return self._lattice
 
     # ---------------------------------------------------------------------------

@@ -91,11 +91,13 @@ class FMMSums(DistinctPositionSums):
     by the fast multipole method, for the 3D Coulomb weight ``A = r^{−1}`` (module docstring).
 
     :arg tolerance: FMM3D's requested relative precision.
+    :arg layout: a :class:`~generic_fem.kernels.pair_summation.DistinctPositionSums` of the
+        same points whose distinct positions are taken.
 
     Every rank evaluates the potentials of all sources (gathered, as for the direct
     sums) at its own distinct targets: the tree of the sources is built on every rank."""
 
-    def __init__(self, points, weight, gather, comm, stats, tolerance=1e-10):
+    def __init__(self, points, weight, gather, comm, stats, tolerance=1e-10, layout=None):
         if weight.exponent != -1.0 or points[0].shape[1] != 3:
             raise InvalidParameterError(
                 f"summation='fmm': the fast multipole sums are for the 3D Coulomb kernel A(r) = 1/r "
@@ -104,7 +106,7 @@ class FMMSums(DistinctPositionSums):
         if not (np.isfinite(tolerance) and 0 < tolerance < 1):
             raise InvalidParameterError(f"summation='fmm': the tolerance must lie in (0, 1), got {tolerance}")
         self.fmm = _fmm3d()
-        super().__init__(points, weight, gather, comm, stats)
+        super().__init__(points, weight, gather, comm, stats, layout)
         self.tolerance = float(tolerance)
         # the library's kernel: 1/(4π r) (FMM3D ≥ 2) or 1/r (older): one unit charge at
         # distance 1 (summed directly: one source)

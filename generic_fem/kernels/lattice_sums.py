@@ -171,8 +171,8 @@ class LatticeSums(DistinctPositionSums):
     coupling pattern of a derivative whose sets do not); the lattices and kernel
     transforms are made on first use, one per set of point sets."""
 
-    def __init__(self, points, weight, gather, comm, stats):
-        super().__init__(points, weight, gather, comm, stats)
+    def __init__(self, points, weight, gather, comm, stats, layout=None):
+        super().__init__(points, weight, gather, comm, stats, layout)
         self.workers = _fft_workers(comm)
         self._lattices, self._why = {}, {}
 
@@ -254,28 +254,13 @@ class LatticeSums(DistinctPositionSums):
                        for a in range(d)], axis=1)
         return G, np.einsum("qab,qb->qa", G, tbar - beta[None, :] - gamma * x) - ad
 
-    def contractions(self, tensors, coupling, kappa=None):
-        n, d = self.n_sets, self.dim
-        if not self.applies(coupling):       # (pairs over distinct positions)
-            return super().contractions(tensors, coupling, kappa)
-        src = self.gather(np.concatenate([tensors[j].reshape(-1, d * d) for j in range(n)], axis=1))
-        src = src.reshape(len(src), n, d * d)
-        out = []
-        for i in range(n):
-            first, inv = self.target_first[i], self.target_index[i]
-            js = [j for j in range(n) if coupling[i, j] != 0]
-            if not js:
-                out.append(np.zeros(len(inv)))
-                continue
-            lat = self._lattice(i, js)
-            # every point's lattice index (coincident points add up in the transform)
-            flat = np.concatenate([lat.index(self.source_points[j])[self.source_index[j]] for j in js])
-            T = np.concatenate([coupling[i, j] * src[:, j, :] for j in js])
-            self.stats["pairs"] += len(first) * sum(len(self.source_points[j]) for j in js)
-            spectrum = 0.0
-            for k, (a, b) in enumerate(lat.pairs):
-                comp = T[:, a * d + b] * (1.0 if a == b else 2.0)     # (T symmetric: a_ab T_ab + a_ba T_ba)
-                spectrum = spectrum + lat.kernel[k] * lat.forward(flat, comp)
-            K = lat.inverse(spectrum, lat.index(self.points[i][first]))
-            out.append(K[inv])
-        return out
+    def _set_contractions(self, i, js, targets, points, tensors):
+        lat = self._lattice(i, js)
+        if lat is None or len(targets) == 0 or len(points) == 0:
+            return self._contract(targets, points, tensors)       # (the pairs)
+        flat = lat.index(points)       # (positions shared by two sets add up in the transform)
+        spectrum = 0.0
+        for k, (a, b) in enumerate(lat.pairs):
+            comp = tensors[:, a, b] * (1.0 if a == b else 2.0)     # (T symmetric: a_ab T_ab + a_ba T_ba)
+            spectrum = spectrum + lat.kernel[k] * lat.forward(flat, comp)
+        return lat.inverse(spectrum, lat.index(targets))

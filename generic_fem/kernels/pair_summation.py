@@ -147,10 +147,17 @@ class DistinctPositionSums(PairSummation):
     first sum still cancels pair by pair near equilibrium, the correction is the jump of
     ``t`` between the cells at the node.  Coincident pairs are left out as before (every
     point at a position skips every source there).  The points must be snapped
-    (coincident up to rounding means equal)."""
+    (coincident up to rounding means equal).
 
-    def __init__(self, points, weight, gather, comm, stats):
+    :arg layout: another :class:`DistinctPositionSums` of the same points, whose distinct
+        positions are taken instead of found again (a second summation of one operator)."""
+
+    def __init__(self, points, weight, gather, comm, stats, layout=None):
         super().__init__(points, weight, gather, comm, stats)
+        if layout is not None:
+            self.source_points, self.source_index = layout.source_points, layout.source_index
+            self.target_first, self.target_index = layout.target_first, layout.target_index
+            return
         # per set: the distinct positions among all ranks' points (sources; every global
         # point's position) and among this rank's (targets: one point per position, every
         # local point's position)
@@ -237,6 +244,11 @@ class DistinctPositionSums(PairSummation):
         """``K_t = Σ_s a(t − s) : T_s`` (:func:`~generic_fem.kernels.pair_kernels.pair_contractions`)."""
         return pair_contractions(self.weight, targets, points, tensors)
 
+    def _set_contractions(self, i, js, targets, points, tensors):
+        """``K`` at set ``i``'s distinct ``targets`` from the merged sources of the sets
+        ``js`` (``points``, ``tensors`` scaled by ``coupling[i, j]``, concatenated)."""
+        return self._contract(targets, points, tensors)
+
     def contractions(self, tensors, coupling, kappa=None):
         n, d = self.n_sets, self.dim
         src = self.gather(np.concatenate([tensors[j].reshape(-1, d * d) for j in range(n)], axis=1))
@@ -258,7 +270,7 @@ class DistinctPositionSums(PairSummation):
             pts = np.concatenate([self.source_points[j] for j in js])
             Tm = np.concatenate([coupling[i, j] * merged[j] for j in js])
             self.stats["pairs"] += len(first) * len(pts)
-            out.append(self._contract(self.points[i][first], pts, Tm)[inv])
+            out.append(self._set_contractions(i, js, self.points[i][first], pts, Tm)[inv])
         return out
 
 
