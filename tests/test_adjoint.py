@@ -148,6 +148,7 @@ def test_lattice_gradient_is_the_direct_gradient():
         rf = fa.ReducedFunctional(outputs["entropy"], [fa.Control(c) for c in controls])
         grads[case] = (rf(controls), directional(rf.derivative(), dirs))
     (J0, g0), (J1, g1) = grads["landau_coulomb"], grads["landau_lattice"]
+    print(f"\nlattice against direct: J {abs(J1 - J0) / abs(J0):.1e}, dJ.h {abs(g1 - g0) / abs(g0):.1e}")
     assert abs(J1 - J0) <= 1e-12 * abs(J0) and abs(g1 - g0) <= 1e-10 * abs(g0), (J0, J1, g0, g1)
 
 
